@@ -1,0 +1,40 @@
+# Quick start: `make demo` and `make test` on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint ui bench clean db-stop
+
+install: $(STAMP)
+
+# The venv is rebuilt only when the lock or the project metadata changes.
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/mcp-analytics demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: install
+	$(BIN)/mcp-analytics ui
+
+bench: install
+	$(BIN)/python -m bench
+
+db-stop:
+	-$(BIN)/mcp-analytics db stop
+
+clean: db-stop
+	rm -rf $(VENV) .state dbt_project/target dbt_project/logs

@@ -1,0 +1,123 @@
+"""Apply the ordered files of `bootstrap_sql/`, once each, with a checksum ledger.
+
+Each file runs in its own transaction together with its ledger row, so a failing file leaves
+nothing half-applied. Re-running applies only new files; a file that was edited after it was
+applied is refused (write a new file instead), so every database that says it ran file N ran
+the same file N.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+LEDGER = "mcp_analytics_migrations"
+_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# Any constant works: it only has to be the same for every process that bootstraps.
+_LOCK_KEY = 0x6D6370_61
+
+
+class BootstrapError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    path: Path
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    applied: list[str]
+    already_applied: list[str]
+
+
+def discover(directory: Path) -> list[Migration]:
+    if not directory.is_dir():
+        raise BootstrapError(f"bootstrap directory {directory} does not exist")
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        if not _NAME.match(path.name):
+            raise BootstrapError(
+                f"{path.name}: bootstrap files are named NNN_lowercase_words.sql"
+            )
+        migrations.append(Migration(path.name, path, path.read_text()))
+    numbers = [m.name[:3] for m in migrations]
+    dupes = sorted({n for n in numbers if numbers.count(n) > 1})
+    if dupes:
+        raise BootstrapError(f"two bootstrap files share the number(s) {', '.join(dupes)}")
+    return migrations
+
+
+def _applied(conn: psycopg.Connection) -> dict[str, str]:
+    conn.execute(
+        f"""
+        create table if not exists public.{LEDGER} (
+            filename text primary key,
+            checksum char(64) not null,
+            applied_at timestamptz not null default now()
+        )
+        """
+    )
+    rows = conn.execute(f"select filename, checksum from public.{LEDGER}").fetchall()
+    return {name: checksum.strip() for name, checksum in rows}
+
+
+def bootstrap(
+    conn: psycopg.Connection,
+    directory: Path,
+    progress: Callable[[str], None] | None = None,
+) -> BootstrapResult:
+    """Apply pending files on `conn` (which must be in autocommit mode)."""
+    if not conn.autocommit:
+        raise BootstrapError("bootstrap needs an autocommit connection (one transaction per file)")
+    migrations = discover(directory)
+    say = progress or (lambda _msg: None)
+    # One bootstrap at a time per database: concurrent runs would race on the ledger.
+    conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        done = _applied(conn)
+        edited = [m.name for m in migrations if m.name in done and done[m.name] != m.checksum]
+        if edited:
+            raise BootstrapError(
+                "already-applied bootstrap file(s) were edited since: "
+                + ", ".join(edited)
+                + ". Put the change in a new file instead (or reset a development database "
+                "with `mcp-analytics db reset`)."
+            )
+        missing = sorted(set(done) - {m.name for m in migrations})
+        if missing:
+            log.warning("applied bootstrap files no longer on disk: %s", ", ".join(missing))
+        applied, skipped = [], []
+        for migration in migrations:
+            if migration.name in done:
+                skipped.append(migration.name)
+                continue
+            say(f"applying {migration.name}")
+            try:
+                with conn.transaction():
+                    conn.execute(migration.sql.encode())
+                    conn.execute(
+                        f"insert into public.{LEDGER} (filename, checksum) values (%s, %s)",
+                        (migration.name, migration.checksum),
+                    )
+            except psycopg.Error as err:
+                raise BootstrapError(f"{migration.name} failed: {err}") from err
+            applied.append(migration.name)
+        return BootstrapResult(applied, skipped)
+    finally:
+        conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))

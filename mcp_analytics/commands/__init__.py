@@ -1,0 +1,1 @@
+"""Subcommands of `mcp-analytics`, one module each (see `mcp_analytics.cli`)."""

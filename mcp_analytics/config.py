@@ -1,0 +1,77 @@
+"""The one place where settings come from: environment variables with sane defaults.
+
+Everything that varies between machines (where the state lives, which database to use, which
+role URL a command connects with) is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _project_root() -> Path:
+    env = os.environ.get("MCPA_PROJECT_DIR")
+    if env:
+        return Path(env).resolve()
+    # An editable install (the Makefile's) lives in the checkout: use it.
+    candidate = PACKAGE_DIR.parent
+    if (candidate / "bootstrap_sql").is_dir():
+        return candidate
+    return Path.cwd().resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    state_dir: Path
+    #: DATABASE_URL when set; None means "use the embedded server".
+    database_url: str | None
+    #: database created on the embedded server.
+    embedded_db_name: str
+    #: optional least-privilege URLs (issue: security); None falls back to database_url.
+    ingest_url: str | None
+    analyst_url: str | None
+
+    @property
+    def bootstrap_dir(self) -> Path:
+        return self.project_dir / "bootstrap_sql"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.project_dir / "dbt_project"
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state_dir / "dagster"
+
+    @property
+    def uses_embedded(self) -> bool:
+        return self.database_url is None
+
+
+def load_settings() -> Settings:
+    root = _project_root()
+    state = Path(os.environ.get("MCPA_STATE_DIR", root / ".state")).resolve()
+    return Settings(
+        project_dir=root,
+        state_dir=state,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        embedded_db_name=os.environ.get("MCPA_DB_NAME", "mcp_analytics"),
+        ingest_url=os.environ.get("MCPA_INGEST_URL") or None,
+        analyst_url=os.environ.get("MCPA_ANALYST_URL") or None,
+    )
+
+
+@cache
+def settings() -> Settings:
+    """Process-wide settings (tests that change the environment call `settings.cache_clear()`)."""
+    return load_settings()

@@ -1,0 +1,97 @@
+"""The one place that opens database connections.
+
+`database_url()` is DATABASE_URL when it is set, otherwise the embedded server (started on
+demand) with the project's database created on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from . import embedded
+from .config import Settings, settings
+from .redact import redact_text
+
+Role = Literal["admin", "ingest", "analyst"]
+
+
+class DatabaseError(RuntimeError):
+    """A connection problem, with any password already masked."""
+
+
+def server_url(cfg: Settings | None = None) -> str:
+    """URL of the embedded server's maintenance database (starting the server if needed)."""
+    cfg = cfg or settings()
+    return embedded.start(cfg.pgdata_dir).url("postgres")
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in `url` when it does not exist (needs CREATEDB)."""
+    name = libpq_params(url)["dbname"]
+    admin = with_database(url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+def database_url(role: Role = "admin", cfg: Settings | None = None) -> str:
+    """The libpq URL the project uses; role URLs fall back to the admin URL when unset."""
+    cfg = cfg or settings()
+    if role == "ingest" and cfg.ingest_url:
+        return cfg.ingest_url
+    if role == "analyst" and cfg.analyst_url:
+        return cfg.analyst_url
+    if cfg.database_url:
+        return cfg.database_url
+    url = with_database(server_url(cfg), cfg.embedded_db_name)
+    ensure_database(url)
+    return url
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def libpq_params(url: str) -> dict[str, str]:
+    """Split a libpq URL into host/port/user/password/dbname (for dbt's profile)."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    host = query.get("host") or (unquote(parts.hostname) if parts.hostname else "") or "localhost"
+    params = {
+        "host": host,
+        "port": str(query.get("port") or parts.port or 5432),
+        "user": unquote(parts.username) if parts.username else query.get("user", "postgres"),
+        "password": unquote(parts.password) if parts.password else query.get("password", ""),
+        "dbname": unquote(parts.path.lstrip("/")) or query.get("dbname", "postgres"),
+    }
+    if "sslmode" in query:
+        params["sslmode"] = query["sslmode"]
+    return params
+
+
+def connect(url: str | None = None, *, role: Role = "admin", **kwargs) -> psycopg.Connection:
+    """Open a psycopg connection; errors never carry the password."""
+    target = url or database_url(role)
+    kwargs.setdefault("connect_timeout", 10)
+    try:
+        return psycopg.connect(target, **kwargs)
+    except psycopg.OperationalError as err:
+        raise DatabaseError(redact_text(str(err))) from None
+
+
+@contextlib.contextmanager
+def connection(url: str | None = None, *, role: Role = "admin", **kwargs) -> Iterator[psycopg.Connection]:
+    conn = connect(url, role=role, **kwargs)
+    try:
+        yield conn
+    finally:
+        conn.close()
