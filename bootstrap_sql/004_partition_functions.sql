@@ -3,11 +3,13 @@
 --    and a partition is looked up in the parent's schema, not by bare name in any schema;
 --  * month bounds are UTC midnights, not dates read in the session's time zone;
 --  * concurrent callers are serialised per parent (advisory lock), so a race is not an error;
+--  * months_behind (an addition) also creates past months, for back-filled or late data;
 --  * rows already waiting in the DEFAULT partition for a new month are moved into it:
 --    PostgreSQL refuses to create the partition while the DEFAULT partition holds such rows.
 create or replace function create_monthly_partitions(
     table_name text,
-    months_ahead integer default 3
+    months_ahead integer default 3,
+    months_behind integer default 0
 )
 returns integer
 language plpgsql
@@ -29,6 +31,10 @@ begin
     if months_ahead is null or months_ahead < 0 or months_ahead > 120 then
         raise exception 'create_monthly_partitions: months_ahead must be between 0 and 120, got %',
             months_ahead using errcode = 'invalid_parameter_value';
+    end if;
+    if months_behind is null or months_behind < 0 or months_behind > 120 then
+        raise exception 'create_monthly_partitions: months_behind must be between 0 and 120, got %',
+            months_behind using errcode = 'invalid_parameter_value';
     end if;
 
     parent_oid := to_regclass(table_name);
@@ -66,8 +72,10 @@ begin
     from pg_attribute as a
     where a.attrelid = parent_oid and a.attnum > 0 and not a.attisdropped;
 
-    month_start := date_trunc('month', now() at time zone 'UTC')::date;
-    for i in 0..months_ahead loop
+    month_start := (
+        date_trunc('month', now() at time zone 'UTC') - make_interval(months => months_behind)
+    )::date;
+    for i in 0..(months_behind + months_ahead) loop
         lower_bound := month_start::timestamp at time zone 'UTC';
         upper_bound := (month_start + interval '1 month')::timestamp at time zone 'UTC';
         partition_name := parent_name || '_' || to_char(month_start, 'YYYY_MM');
@@ -118,7 +126,8 @@ begin
 end;
 $$;
 
-comment on function create_monthly_partitions(text, integer) is
-'Creates the monthly partitions of a range-partitioned table for the current UTC month and the '
-'next months_ahead months; idempotent; moves rows waiting in the DEFAULT partition. '
+comment on function create_monthly_partitions(text, integer, integer) is
+'Creates the monthly partitions of a range-partitioned table for the current UTC month, the '
+'next months_ahead months and the previous months_behind months; idempotent; moves rows '
+'waiting in the DEFAULT partition. '
 'Returns the number of partitions created.';
