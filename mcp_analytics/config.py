@@ -36,6 +36,12 @@ class Settings:
     #: optional least-privilege URLs (issue: security); None falls back to database_url.
     ingest_url: str | None
     analyst_url: str | None
+    #: orchestration (issue 5): where archived partitions are exported as Parquet files, and
+    #: the cron strings (in schedule_timezone) of the hourly build and the daily maintenance.
+    archive_dir: Path | None = None
+    hourly_build_cron: str = "10 * * * *"
+    daily_maintenance_cron: str = "30 2 * * *"
+    schedule_timezone: str = "UTC"
 
     @property
     def bootstrap_dir(self) -> Path:
@@ -68,6 +74,10 @@ def load_settings() -> Settings:
         embedded_db_name=os.environ.get("MCPA_DB_NAME", "mcp_analytics"),
         ingest_url=os.environ.get("MCPA_INGEST_URL") or None,
         analyst_url=os.environ.get("MCPA_ANALYST_URL") or None,
+        archive_dir=Path(os.environ.get("MCPA_ARCHIVE_DIR") or state / "archive").resolve(),
+        hourly_build_cron=os.environ.get("MCPA_HOURLY_CRON") or "10 * * * *",
+        daily_maintenance_cron=os.environ.get("MCPA_DAILY_CRON") or "30 2 * * *",
+        schedule_timezone=os.environ.get("MCPA_SCHEDULE_TZ") or "UTC",
     )
 
 
