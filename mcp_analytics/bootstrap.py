@@ -52,9 +52,7 @@ def discover(directory: Path) -> list[Migration]:
     migrations = []
     for path in sorted(directory.glob("*.sql")):
         if not _NAME.match(path.name):
-            raise BootstrapError(
-                f"{path.name}: bootstrap files are named NNN_lowercase_words.sql"
-            )
+            raise BootstrapError(f"{path.name}: bootstrap files are named NNN_lowercase_words.sql")
         migrations.append(Migration(path.name, path, path.read_text()))
     numbers = [m.name[:3] for m in migrations]
     dupes = sorted({n for n in numbers if numbers.count(n) > 1})

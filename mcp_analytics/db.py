@@ -89,7 +89,9 @@ def connect(url: str | None = None, *, role: Role = "admin", **kwargs) -> psycop
 
 
 @contextlib.contextmanager
-def connection(url: str | None = None, *, role: Role = "admin", **kwargs) -> Iterator[psycopg.Connection]:
+def connection(
+    url: str | None = None, *, role: Role = "admin", **kwargs
+) -> Iterator[psycopg.Connection]:
     conn = connect(url, role=role, **kwargs)
     try:
         yield conn

