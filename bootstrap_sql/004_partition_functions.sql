@@ -37,7 +37,12 @@ begin
             months_behind using errcode = 'invalid_parameter_value';
     end if;
 
-    parent_oid := to_regclass(table_name);
+    begin
+        parent_oid := to_regclass(table_name);
+    exception when invalid_name or syntax_error then
+        -- PostgreSQL 15 raises on a malformed name where 16+ returns null: same answer here.
+        parent_oid := null;
+    end;
     if parent_oid is null then
         raise exception 'create_monthly_partitions: table % does not exist', table_name
             using errcode = 'undefined_table';
