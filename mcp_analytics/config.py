@@ -36,6 +36,8 @@ class Settings:
     #: optional least-privilege URLs (issue: security); None falls back to database_url.
     ingest_url: str | None
     analyst_url: str | None
+    #: the collector's spool folder (MCPA_SPOOL_DIR); None means <state_dir>/spool.
+    spool_dir_override: Path | None = None
     #: orchestration (issue 5): where archived partitions are exported as Parquet files, and
     #: the cron strings (in schedule_timezone) of the hourly build and the daily maintenance.
     archive_dir: Path | None = None
@@ -54,6 +56,10 @@ class Settings:
     @property
     def pgdata_dir(self) -> Path:
         return self.state_dir / "pgdata"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.spool_dir_override or self.state_dir / "spool"
 
     @property
     def dagster_home(self) -> Path:
@@ -78,6 +84,9 @@ def load_settings() -> Settings:
         hourly_build_cron=os.environ.get("MCPA_HOURLY_CRON") or "10 * * * *",
         daily_maintenance_cron=os.environ.get("MCPA_DAILY_CRON") or "30 2 * * *",
         schedule_timezone=os.environ.get("MCPA_SCHEDULE_TZ") or "UTC",
+        spool_dir_override=Path(os.environ["MCPA_SPOOL_DIR"]).resolve()
+        if os.environ.get("MCPA_SPOOL_DIR")
+        else None,
     )
 
 

@@ -1,0 +1,684 @@
+"""The collector: record telemetry from an MCP server without ever slowing or breaking it.
+
+`record_*` appends to an in-memory buffer (a lock, a deque append: microseconds) and returns.
+A background thread turns the buffer into rows (validation, redaction, hashing, capping) and
+writes them through `writer.write_batch` when `batch_size` rows are waiting or the oldest has
+waited `flush_interval_ms`, whichever comes first. When the database cannot take a batch, the
+batch goes to the local spool (fsync'd JSONL) and the thread retries with capped, jittered
+exponential backoff, replaying the spool once the database answers. See docs/ingest.md.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .. import db
+from ..config import settings
+from ..events import EventError, prepare
+from ..redact import redact_text
+from ..redaction import RedactionRules
+from ..writer import RejectRecord, write_batch
+from .spool import Spool
+
+log = logging.getLogger("mcp_analytics.collector")
+
+# The seed's defaults (system_configuration), used until the database has been read.
+DEFAULT_BATCH_SIZE = 50
+DEFAULT_FLUSH_INTERVAL_MS = 5000
+DEFAULT_ENABLED = True
+#: under load several batches go in one transaction, up to this many rows.
+MAX_ROWS_PER_WRITE = 5000
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 30.0
+CONFIG_REFRESH_S = 60.0
+#: rows per transaction when replaying the spool.
+REPLAY_CHUNK_ROWS = 5000
+
+_live: weakref.WeakSet[Collector] = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    for collector in list(_live):
+        collector.close(timeout=10)
+
+
+atexit.register(_close_all_at_exit)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Collector:
+    """Buffered, idempotent, outage-proof telemetry writer. Thread-safe; use one per process."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        batch_size: int | None = None,
+        flush_interval_ms: int | None = None,
+        max_buffer: int = 100_000,
+        spool_dir: Path | None = None,
+        redaction: RedactionRules | None = None,
+        max_response_bytes: int = 65536,
+        enabled: bool | None = None,
+    ) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if flush_interval_ms is not None and flush_interval_ms < 1:
+            raise ValueError("flush_interval_ms must be >= 1")
+        if max_buffer < 1:
+            raise ValueError("max_buffer must be >= 1")
+        self._url = url
+        self._fixed_batch_size = batch_size
+        self._fixed_interval_ms = flush_interval_ms
+        self._fixed_enabled = enabled
+        self._fixed_rules = redaction
+        self.batch_size = batch_size or DEFAULT_BATCH_SIZE
+        self.flush_interval_ms = flush_interval_ms or DEFAULT_FLUSH_INTERVAL_MS
+        self.enabled = DEFAULT_ENABLED if enabled is None else enabled
+        self.rules = redaction or RedactionRules()
+        self.max_buffer = max_buffer
+        self.max_response_bytes = max_response_bytes
+        self.spool = Spool(spool_dir or settings().spool_dir)
+
+        self._cond = threading.Condition(threading.Lock())
+        self._buf: deque[tuple[str, dict[str, Any]]] = deque()
+        self._oldest: float | None = None  # monotonic time the oldest buffered event arrived
+        self._flush_wanted = 0  # flush generations requested / completed
+        self._flush_done = 0
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection | None = None
+        self._db_down = False
+        self._backoff = BACKOFF_START_S
+        self._next_attempt = 0.0
+        self._config_read_at: float | None = None
+        self._spool_waiting = False
+        self._next_replay = 0.0
+        self._stats = {
+            "recorded": 0,
+            "written": 0,
+            "duplicates": 0,
+            "rejected": 0,
+            "spooled": 0,
+            "replayed": 0,
+            "overflow_spooled": 0,
+            "dropped_by_disabled": 0,
+            "retries": 0,
+            "last_error": None,
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Collector:
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive():
+                return self
+            self._stop = False
+            # Files left by an earlier run (a crash, an outage at exit) are replayed first.
+            self._spool_waiting = self.spool.has_pending()
+            self._thread = threading.Thread(target=self._run, name="mcpa-collector", daemon=True)
+            self._thread.start()
+        _live.add(self)
+        return self
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Write (or spool) everything recorded, then stop. True when all of it was handled."""
+        thread = self._thread
+        if thread is None:
+            return True
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        thread.join(timeout)
+        done = not thread.is_alive()
+        if done:
+            self._thread = None
+            _live.discard(self)
+        return done
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything recorded so far is written or spooled (and, when the
+        database answers, the spool replayed). False on timeout."""
+        self._ensure_started()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._flush_wanted += 1
+            target = self._flush_wanted
+            self._cond.notify_all()
+            while self._flush_done < target:
+                if self._thread is None or not self._thread.is_alive():
+                    return not self._buf
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining if remaining is not None else 1.0)
+        return True
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        with self._cond:
+            out = dict(self._stats)
+            out["buffered"] = len(self._buf)
+        out["spool_files"] = len(self.spool.pending())
+        return out
+
+    # -- recording (caller's thread: no I/O, no exceptions from the database) ---------------
+
+    def record_tool_call(
+        self,
+        *,
+        bcp_name: str,
+        tool_name: str,
+        operation: str,
+        success: bool,
+        duration_ms: float,
+        parameters: Any = None,
+        response_data: Any = None,
+        execution_id: str | None = None,
+        error_message: str | None = None,
+        error_stack: str | None = None,
+        error_code: str | None = None,
+        user_id: int | None = None,
+        session_id: str | None = None,
+        request_id: str | None = None,
+        timestamp: dt.datetime | str | None = None,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+        tool_version: str | None = None,
+        cache_hit: bool = False,
+        memory_usage_mb: float | None = None,
+        cpu_usage_percent: float | None = None,
+    ) -> str:
+        """Record one tool call (`tool_usage_logs`); returns its execution_id."""
+        execution_id = execution_id or str(uuid.uuid4())
+        event = {
+            "execution_id": execution_id,
+            "bcp_name": bcp_name,
+            "tool_name": tool_name,
+            "operation": operation,
+            "success": success,
+            "duration_ms": duration_ms,
+            "parameters": parameters,
+            "response_data": response_data,
+            "error_message": _text(error_message),
+            "error_stack": _text(error_stack),
+            "error_code": error_code,
+            "user_id": user_id,
+            "session_id": session_id,
+            "request_id": request_id,
+            "timestamp": timestamp or _now(),
+            "ip_address": ip_address,
+            "user_agent": user_agent,
+            "tool_version": tool_version,
+            "cache_hit": cache_hit,
+            "memory_usage_mb": memory_usage_mb,
+            "cpu_usage_percent": cpu_usage_percent,
+        }
+        self._record("tool_usage_logs", event)
+        return execution_id
+
+    def record_request(
+        self,
+        *,
+        method: str,
+        path: str,
+        response_status_code: int,
+        duration_ms: float,
+        success: bool,
+        request_id: str | None = None,
+        query_params: Any = None,
+        request_headers: Any = None,
+        request_body: Any = None,
+        response_data: Any = None,
+        response_headers: Any = None,
+        response_size_bytes: int | None = None,
+        queue_time_ms: float | None = None,
+        processing_time_ms: float | None = None,
+        error_type: str | None = None,
+        user_id: int | None = None,
+        session_id: str | None = None,
+        timestamp: dt.datetime | str | None = None,
+        user_agent: str | None = None,
+        ip_address: str | None = None,
+        client_version: str | None = None,
+        correlation_id: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+    ) -> str:
+        """Record one HTTP request (`mcp_request_logs`); returns its request_id."""
+        request_id = request_id or str(uuid.uuid4())
+        event = {
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "response_status_code": response_status_code,
+            "duration_ms": duration_ms,
+            "success": success,
+            "query_params": query_params,
+            "request_headers": _plain_headers(request_headers),
+            "request_body": request_body,
+            "response_data": response_data,
+            "response_headers": _plain_headers(response_headers),
+            "response_size_bytes": response_size_bytes,
+            "queue_time_ms": queue_time_ms,
+            "processing_time_ms": processing_time_ms,
+            "error_type": error_type,
+            "user_id": user_id,
+            "session_id": session_id,
+            "timestamp": timestamp or _now(),
+            "user_agent": user_agent,
+            "ip_address": ip_address,
+            "client_version": client_version,
+            "correlation_id": correlation_id,
+            "trace_id": trace_id,
+            "span_id": span_id,
+        }
+        self._record("mcp_request_logs", event)
+        return request_id
+
+    def record_error(
+        self,
+        *,
+        level: str,
+        message: str,
+        stack_trace: str | None = None,
+        error_code: str | None = None,
+        context: Any = None,
+        tool_context: Any = None,
+        user_id: int | None = None,
+        session_id: str | None = None,
+        request_id: str | None = None,
+        execution_id: str | None = None,
+        timestamp: dt.datetime | str | None = None,
+        category: str | None = None,
+        severity: int | None = None,
+        impact_level: str | None = None,
+        environment: str | None = None,
+        service_version: str | None = None,
+        deployment_id: str | None = None,
+        occurrence_count: int | None = None,
+        first_occurrence: dt.datetime | str | None = None,
+        last_occurrence: dt.datetime | str | None = None,
+    ) -> None:
+        """Record one application error (`error_logs`)."""
+        event = {
+            "level": level,
+            "message": _text(message),
+            "stack_trace": _text(stack_trace),
+            "error_code": error_code,
+            "context": context,
+            "tool_context": tool_context,
+            "user_id": user_id,
+            "session_id": session_id,
+            "request_id": request_id,
+            "execution_id": execution_id,
+            "timestamp": timestamp or _now(),
+            "category": category,
+            "severity": severity,
+            "impact_level": impact_level,
+            "environment": environment,
+            "service_version": service_version,
+            "deployment_id": deployment_id,
+            "occurrence_count": occurrence_count,
+            "first_occurrence": first_occurrence,
+            "last_occurrence": last_occurrence,
+        }
+        self._record("error_logs", event)
+
+    def record_metric(
+        self,
+        *,
+        metric_name: str,
+        metric_value: float,
+        aggregation_period: str,
+        labels: Mapping[str, Any] | None = None,
+        timestamp: dt.datetime | str | None = None,
+        measurement_type: str | None = None,
+        unit: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+    ) -> None:
+        """Record one metric sample (`performance_metrics`)."""
+        event = {
+            "metric_name": metric_name,
+            "metric_value": metric_value,
+            "aggregation_period": aggregation_period,
+            "labels": labels,
+            "timestamp": timestamp or _now(),
+            "measurement_type": measurement_type,
+            "unit": unit,
+            "service": service,
+            "environment": environment,
+        }
+        self._record("performance_metrics", event)
+
+    def _record(self, table: str, event: dict[str, Any]) -> None:
+        try:
+            if not self.enabled:
+                with self._cond:
+                    self._stats["dropped_by_disabled"] += 1
+                return
+            self._ensure_started()
+            with self._cond:
+                self._stats["recorded"] += 1
+                if len(self._buf) < self.max_buffer:
+                    if not self._buf:
+                        self._oldest = time.monotonic()
+                    self._buf.append((table, event))
+                    if len(self._buf) >= self.batch_size:
+                        self._cond.notify_all()
+                    return
+            # Buffer full (the writer cannot keep up): spool on the caller's thread rather than
+            # drop. The only case where recording pays for I/O; it is also back-pressure.
+            rows, rejects = self._prepare([(table, event)])
+            self.spool.append(rows, rejects)
+            with self._cond:
+                self._stats["overflow_spooled"] += 1
+                self._stats["spooled"] += 1
+        except Exception as err:  # noqa: BLE001 - recording must never break the caller
+            log.warning("collector could not record an event: %s", redact_text(str(err)))
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            self.start()
+
+    # -- background thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._refresh_config(force=True)
+            while True:
+                with self._cond:
+                    while True:
+                        due = self._due()
+                        if due <= 0:
+                            break
+                        self._cond.wait(due)
+                    take = [
+                        self._buf.popleft() for _ in range(min(len(self._buf), self._per_write()))
+                    ]
+                    self._oldest = time.monotonic() if self._buf else None
+                    flush_gen = self._flush_wanted
+                    stopping = self._stop
+                    more = bool(self._buf)
+                if take:
+                    self._handle(take)
+                if more:
+                    continue
+                # Buffer drained: replay the spool when it is time, refresh settings.
+                force = flush_gen > self._flush_done or stopping
+                self._maybe_replay(force=force)
+                self._refresh_config()
+                with self._cond:
+                    if flush_gen > self._flush_done:
+                        self._flush_done = flush_gen
+                        self._cond.notify_all()
+                    if stopping and not self._buf:
+                        break
+        finally:
+            self.spool.close()
+            self._disconnect()
+            with self._cond:
+                self._flush_done = self._flush_wanted
+                self._cond.notify_all()
+
+    def _per_write(self) -> int:
+        return max(self.batch_size, MAX_ROWS_PER_WRITE)
+
+    def _due(self) -> float:
+        """Seconds until there is work (<= 0: now). Called with the lock held."""
+        if self._stop or self._flush_wanted > self._flush_done:
+            return 0
+        if len(self._buf) >= self.batch_size:
+            return 0
+        now = time.monotonic()
+        waits = [CONFIG_REFRESH_S]
+        if self._buf and self._oldest is not None:
+            waits.append(self._oldest + self.flush_interval_ms / 1000 - now)
+        if self._db_down:
+            waits.append(max(self._next_attempt - now, 0.05))
+        elif self._spool_waiting:
+            waits.append(max(self._next_replay - now, 0.05))
+        return min(waits)
+
+    def _prepare(
+        self, items: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[dict[str, list[dict[str, Any]]], list[RejectRecord]]:
+        rows: dict[str, list[dict[str, Any]]] = {}
+        rejects: list[RejectRecord] = []
+        for table, event in items:
+            present = {k: v for k, v in event.items() if v is not None}
+            try:
+                row = prepare(
+                    table, present, rules=self.rules, max_response_bytes=self.max_response_bytes
+                )
+            except EventError as err:
+                raw = json.dumps(self.rules.value(present), ensure_ascii=False, default=str)
+                rejects.append(
+                    RejectRecord(source="collector", reason=str(err), raw=raw, target_table=table)
+                )
+                continue
+            rows.setdefault(table, []).append(row)
+        return rows, rejects
+
+    def _handle(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            rows, rejects = self._prepare(items)
+        except Exception as err:  # noqa: BLE001 - a bug here must not kill the thread
+            log.error("collector could not prepare a batch: %s", redact_text(str(err)))
+            return
+        if self._db_down and time.monotonic() < self._next_attempt:
+            self._to_spool(rows, rejects)
+            return
+        try:
+            conn = self._connection()
+            if self._spool_waiting or self._db_down:
+                self._replay(conn)
+            result = write_batch(conn, rows, rejects, reject_source="collector")
+        except Exception as err:  # noqa: BLE001 - any failure: keep the data, retry later
+            self._failed(err)
+            self._to_spool(rows, rejects)
+            return
+        self._recovered()
+        with self._cond:
+            self._stats["written"] += result.total_inserted
+            self._stats["duplicates"] += result.total_duplicates
+            self._stats["rejected"] += len(rejects) + len(result.rejects)
+
+    def _to_spool(self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord]) -> None:
+        try:
+            self.spool.append(rows, rejects)
+        except Exception as err:  # noqa: BLE001
+            # The disk failed too: the last resort is the log (redacted), never the caller.
+            log.error(
+                "collector could not spool a batch; %d rows lost: %s",
+                sum(len(r) for r in rows.values()),
+                redact_text(str(err)),
+            )
+            return
+        self._spool_waiting = True
+        with self._cond:
+            self._stats["spooled"] += sum(len(r) for r in rows.values())
+
+    def _maybe_replay(self, force: bool = False) -> None:
+        if not (self._spool_waiting or self._db_down or force):
+            return
+        if not force and time.monotonic() < max(self._next_attempt, self._next_replay):
+            return
+        if not self.spool.has_pending():
+            self._spool_waiting = False
+            if not self._db_down:
+                return
+        try:
+            conn = self._connection()
+            self._replay(conn)
+        except Exception as err:  # noqa: BLE001
+            self._failed(err)
+            return
+        self._recovered()
+
+    def _replay(self, conn: psycopg.Connection) -> None:
+        """Write every spool file (oldest first); delete each only after its commit."""
+        for path in self.spool.pending():
+            with self.spool.claim(path) as mine:
+                if not mine:
+                    continue
+                rows, rejects = Spool.read(path)
+                total = sum(len(r) for r in rows.values())
+                for chunk, chunk_rejects in _chunks(rows, rejects, REPLAY_CHUNK_ROWS):
+                    result = write_batch(conn, chunk, chunk_rejects, reject_source="collector")
+                    with self._cond:
+                        self._stats["written"] += result.total_inserted
+                        self._stats["duplicates"] += result.total_duplicates
+                        self._stats["rejected"] += len(chunk_rejects) + len(result.rejects)
+                path.unlink()
+                with self._cond:
+                    self._stats["replayed"] += total
+                log.info("collector replayed %d spooled rows from %s", total, path.name)
+        self._spool_waiting = self.spool.has_pending()
+
+    def _failed(self, err: BaseException) -> None:
+        self._disconnect()
+        message = redact_text(f"{type(err).__name__}: {err}")
+        if not self._db_down:
+            log.warning("collector cannot write, spooling and retrying: %s", message)
+        self._db_down = True
+        # Capped exponential backoff with full jitter in [backoff/2, backoff].
+        delay = self._backoff * (0.5 + random.random() / 2)
+        self._next_attempt = time.monotonic() + delay
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+        with self._cond:
+            self._stats["retries"] += 1
+            self._stats["last_error"] = message
+
+    def _recovered(self) -> None:
+        if self._db_down:
+            log.info("collector: database reachable again")
+        self._db_down = False
+        self._backoff = BACKOFF_START_S
+        self._next_attempt = 0.0
+
+    def _connection(self) -> psycopg.Connection:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        conn = db.connect(self._url, role="ingest", autocommit=True, connect_timeout=5)
+        conn.execute("set application_name = 'mcp-analytics-collector'")
+        self._conn = conn
+        return conn
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    # -- settings from system_configuration --------------------------------------------------
+
+    def _refresh_config(self, force: bool = False) -> None:
+        if self._db_down and not force:
+            return
+        fresh = self._config_read_at is not None and (
+            time.monotonic() - self._config_read_at < CONFIG_REFRESH_S
+        )
+        if fresh and not force:
+            return
+        try:
+            self._read_config(self._connection())
+        except Exception as err:  # noqa: BLE001 - keep the seed defaults, read again later
+            self._failed(err)
+
+    def _read_config(self, conn: psycopg.Connection) -> None:
+        values = read_settings(conn)
+        self._config_read_at = time.monotonic()
+        with self._cond:
+            if self._fixed_batch_size is None:
+                self.batch_size = _positive_int(values.get("analytics.batch_size"), self.batch_size)
+            if self._fixed_interval_ms is None:
+                self.flush_interval_ms = _positive_int(
+                    values.get("analytics.flush_interval_ms"), self.flush_interval_ms
+                )
+            if self._fixed_enabled is None and isinstance(values.get("analytics.enabled"), bool):
+                self.enabled = values["analytics.enabled"]
+        if self._fixed_rules is None and "analytics.redaction" in values:
+            try:
+                self.rules = RedactionRules.from_config(values["analytics.redaction"])
+            except ValueError as err:
+                log.warning("ignoring analytics.redaction: %s", err)
+
+
+def read_settings(conn: psycopg.Connection) -> dict[str, Any]:
+    """The analytics.* settings, through `ingest_settings()` (no SELECT on the table needed)."""
+    try:
+        with conn.transaction():
+            rows = conn.execute("select config_key, config_value from ingest_settings()").fetchall()
+    except psycopg.errors.UndefinedFunction:
+        with conn.transaction():
+            rows = conn.execute(
+                "select config_key, config_value from system_configuration"
+                " where config_key like 'analytics.%'"
+            ).fetchall()
+    return {key: value for key, value in rows}
+
+
+def _positive_int(value: Any, fallback: int) -> int:
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else fallback
+    )
+
+
+def _text(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)  # an exception object, for instance
+
+
+def _plain_headers(headers: Any) -> Any:
+    # Starlette/httpx header objects are mappings with possibly repeated keys: keep a dict.
+    if headers is None or isinstance(headers, dict | list):
+        return headers
+    items = getattr(headers, "items", None)
+    if callable(items):
+        return {str(k): v for k, v in items()}
+    return headers
+
+
+def _chunks(rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord], size: int) -> Any:
+    """Split spool contents into transactions of at most `size` rows (rejects in the first)."""
+    chunk: dict[str, list[dict[str, Any]]] = {}
+    count = 0
+    pending_rejects = rejects
+    for table, table_rows in rows.items():
+        for start in range(0, len(table_rows), size):
+            part = table_rows[start : start + size]
+            chunk.setdefault(table, []).extend(part)
+            count += len(part)
+            if count >= size:
+                yield chunk, pending_rejects
+                chunk, count, pending_rejects = {}, 0, []
+    if chunk or pending_rejects:
+        yield chunk, pending_rejects

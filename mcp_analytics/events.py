@@ -1,0 +1,377 @@
+"""The event schema of each raw table, and the preparation of one event for writing.
+
+`prepare(table, event)` validates and coerces one event (a dict of column values), redacts
+secrets, fills the computed columns (`parameters_hash`, `response_size_bytes`), caps large
+response bodies and returns a *row*: a dict of every column of the table to a value the writer
+can put in a COPY stream (None, bool, int, str, datetime). Errors are `EventError`s whose message
+names the field. The collector and the bulk loader both go through here, so a row means the
+same thing whichever way it arrived. docs/ingest.md documents the schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import ipaddress
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .redaction import DEFAULT_RULES, RedactionRules
+
+UTC = dt.UTC
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+DEFAULT_MAX_RESPONSE_BYTES = 65536
+ERROR_LEVELS = ("debug", "info", "warn", "error", "fatal")
+# Common spellings of the levels, mapped onto the enum.
+LEVEL_ALIASES = {"warning": "warn", "critical": "fatal", "err": "error", "trace": "debug"}
+AGGREGATION_PERIODS = ("1m", "5m", "15m", "1h", "1d", "1w")
+
+
+class EventError(ValueError):
+    """An event that cannot be stored; the message names the offending field."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    #: PostgreSQL type as declared in bootstrap_sql (the staging table uses it too).
+    pg_type: str
+    #: varchar | text | int | bool | numeric | jsonb | inet | timestamptz | level
+    kind: str
+    required: bool = False
+    #: value used when the field is missing or null (the seed's column default).
+    default: Any = None
+    max_length: int | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+    precision: tuple[int, int] | None = None
+    choices: tuple[str, ...] | None = None
+    #: free text that gets credential masking.
+    free_text: bool = False
+    #: filled by `prepare`; a given value is kept only where stated in the docs.
+    computed: bool = False
+
+
+def _vc(name: str, n: int, **kw: Any) -> Column:
+    return Column(name, f"varchar({n})", "varchar", max_length=n, **kw)
+
+
+def _int(name: str, **kw: Any) -> Column:
+    return Column(name, "integer", "int", **kw)
+
+
+def _text(name: str, **kw: Any) -> Column:
+    return Column(name, "text", "text", **kw)
+
+
+def _json(name: str, **kw: Any) -> Column:
+    return Column(name, "jsonb", "jsonb", **kw)
+
+
+def _ts(name: str, **kw: Any) -> Column:
+    return Column(name, "timestamp with time zone", "timestamptz", **kw)
+
+
+def _bool(name: str, **kw: Any) -> Column:
+    return Column(name, "boolean", "bool", **kw)
+
+
+def _num(name: str, p: int, s: int, **kw: Any) -> Column:
+    return Column(name, f"numeric({p},{s})", "numeric", precision=(p, s), **kw)
+
+
+TIMESTAMP = _ts("timestamp")
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "tool_usage_logs": (
+        _vc("execution_id", 255, required=True),
+        _vc("bcp_name", 100, required=True),
+        _vc("tool_name", 100, required=True),
+        _vc("operation", 100, required=True),
+        _json("parameters"),
+        _json("response_data"),
+        _text("error_message", free_text=True),
+        _text("error_stack", free_text=True),
+        _vc("error_code", 50),
+        _int("duration_ms", required=True, min_value=0),
+        _num("memory_usage_mb", 10, 2),
+        _num("cpu_usage_percent", 5, 2),
+        _bool("success", required=True),
+        _vc("tool_version", 20),
+        _int("user_id"),
+        _vc("session_id", 255),
+        _vc("request_id", 255),
+        TIMESTAMP,
+        Column("ip_address", "inet", "inet"),
+        _text("user_agent"),
+        _vc("parameters_hash", 64, computed=True),
+        _int("response_size_bytes", min_value=0, computed=True),
+        _bool("cache_hit", default=False),
+    ),
+    "mcp_request_logs": (
+        _vc("request_id", 255, required=True),
+        _vc("method", 10, required=True),
+        _text("path", required=True, free_text=True),
+        _json("query_params"),
+        _json("request_headers"),
+        _json("request_body"),
+        _int("response_status_code", required=True, min_value=100, max_value=599),
+        _json("response_data"),
+        _json("response_headers"),
+        _int("response_size_bytes", min_value=0, computed=True),
+        _int("duration_ms", required=True, min_value=0),
+        _int("queue_time_ms", min_value=0),
+        _int("processing_time_ms", min_value=0),
+        _bool("success", required=True),
+        _vc("error_type", 50),
+        _int("user_id"),
+        _vc("session_id", 255),
+        TIMESTAMP,
+        _text("user_agent"),
+        Column("ip_address", "inet", "inet"),
+        _vc("client_version", 20),
+        _vc("correlation_id", 255),
+        _vc("trace_id", 255),
+        _vc("span_id", 255),
+    ),
+    "error_logs": (
+        Column("level", "error_level_enum", "level", required=True, choices=ERROR_LEVELS),
+        _text("message", required=True, free_text=True),
+        _text("stack_trace", free_text=True),
+        _vc("error_code", 50),
+        _json("context", default={}),
+        _json("tool_context"),
+        _int("user_id"),
+        _vc("session_id", 255),
+        _vc("request_id", 255),
+        _vc("execution_id", 255),
+        TIMESTAMP,
+        _bool("resolved", default=False),
+        _text("resolution_notes", free_text=True),
+        _int("resolved_by"),
+        _ts("resolved_at"),
+        _vc("category", 50),
+        _int("severity", min_value=1, max_value=5),
+        _vc("impact_level", 20),
+        _vc("environment", 20, default="production"),
+        _vc("service_version", 20),
+        _vc("deployment_id", 50),
+        _int("occurrence_count", default=1, min_value=1),
+        # Default: the event's own timestamp (the seed's current_timestamp would be load time).
+        _ts("first_occurrence", computed=True),
+        _ts("last_occurrence", computed=True),
+    ),
+    "performance_metrics": (
+        _vc("metric_name", 100, required=True),
+        _num("metric_value", 15, 4, required=True),
+        _json("labels", default={}),
+        TIMESTAMP,
+        _vc("aggregation_period", 20, required=True, choices=AGGREGATION_PERIODS),
+        _vc("measurement_type", 50),
+        _vc("unit", 20),
+        _vc("service", 50, default="mcp-server"),
+        _vc("environment", 20, default="production"),
+    ),
+}
+
+COLUMNS: dict[str, dict[str, Column]] = {t: {c.name: c for c in cols} for t, cols in TABLES.items()}
+
+#: response bodies capped at `max_response_bytes`.
+CAPPED_JSON = {
+    "tool_usage_logs": ("response_data",),
+    "mcp_request_logs": ("response_data", "request_body"),
+}
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, compact separators, UTF-8 kept: the form hashed and stored."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def parameters_hash(parameters: Any, rules: RedactionRules = DEFAULT_RULES) -> str | None:
+    """SHA-256 hex of the canonical JSON of the *redacted* parameters (what `prepare` stores)."""
+    if parameters is None:
+        return None
+    return hashlib.sha256(canonical_json(rules.value(parameters)).encode()).hexdigest()
+
+
+def truncation_marker(text: str, size: int) -> str:
+    """What a too-large JSON body is replaced with: still valid JSON, says what happened."""
+    marker = {
+        "_truncated": True,
+        "original_size_bytes": size,
+        "sha256": hashlib.sha256(text.encode("utf-8", "replace")).hexdigest(),
+        "preview": text[:256],
+    }
+    return canonical_json(marker)
+
+
+def parse_timestamp(value: Any, field: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        ts = value
+    elif isinstance(value, str):
+        try:
+            ts = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise EventError(f"{field}: not an ISO-8601 timestamp: {value[:40]!r}") from None
+    elif isinstance(value, dt.date):
+        ts = dt.datetime(value.year, value.month, value.day)
+    else:
+        raise EventError(f"{field}: expected an ISO-8601 timestamp string, got {_type(value)}")
+    # Naive timestamps are taken as UTC: telemetry has no business in local time.
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+def _type(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+
+
+def _coerce(col: Column, value: Any, rules: RedactionRules) -> Any:
+    name = col.name
+    kind = col.kind
+    if kind in ("varchar", "text"):
+        if not isinstance(value, str):
+            raise EventError(f"{name}: expected a string, got {_type(value)}")
+        value = rules.text(value) if col.free_text else value.replace("\x00", "\ufffd")
+        if col.max_length is not None and len(value) > col.max_length:
+            raise EventError(f"{name}: longer than {col.max_length} characters ({len(value)})")
+        if col.choices is not None and value not in col.choices:
+            raise EventError(f"{name}: must be one of {', '.join(col.choices)}, got {value[:40]!r}")
+        if col.required and not value.strip():
+            raise EventError(f"{name}: must not be empty")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise EventError(f"{name}: expected an integer, got {_type(value)}")
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise EventError(f"{name}: expected an integer, got {value}")
+            value = round(value)  # timers give fractional milliseconds
+        lo = INT4_MIN if col.min_value is None else col.min_value
+        hi = INT4_MAX if col.max_value is None else col.max_value
+        if not lo <= value <= hi:
+            raise EventError(f"{name}: {value} is out of range [{lo}, {hi}]")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise EventError(f"{name}: expected true or false, got {_type(value)}")
+        return value
+    if kind == "numeric":
+        if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
+            raise EventError(f"{name}: expected a number, got {_type(value)}")
+        number = (
+            decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
+        )
+        if not number.is_finite():
+            raise EventError(f"{name}: expected a finite number, got {value}")
+        precision, scale = col.precision or (38, 0)
+        number = number.quantize(
+            decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_EVEN
+        )
+        if abs(number) >= decimal.Decimal(10) ** (precision - scale):
+            raise EventError(f"{name}: {value} does not fit numeric({precision},{scale})")
+        return str(number)
+    if kind == "timestamptz":
+        return parse_timestamp(value, name)
+    if kind == "inet":
+        if not isinstance(value, str):
+            raise EventError(f"{name}: expected an IP address string, got {_type(value)}")
+        try:
+            return str(ipaddress.ip_interface(value.strip()))
+        except ValueError:
+            raise EventError(f"{name}: not an IP address: {value[:60]!r}") from None
+    if kind == "level":
+        if not isinstance(value, str):
+            raise EventError(f"{name}: expected a string, got {_type(value)}")
+        level = value.strip().lower()
+        level = LEVEL_ALIASES.get(level, level)
+        if level not in ERROR_LEVELS:
+            raise EventError(
+                f"{name}: must be one of {', '.join(ERROR_LEVELS)}, got {value[:40]!r}"
+            )
+        return level
+    if kind == "jsonb":
+        try:
+            return canonical_json(rules.value(value))
+        except (TypeError, ValueError) as err:
+            raise EventError(f"{name}: not representable as JSON: {err}") from None
+    raise AssertionError(f"unknown column kind {kind}")
+
+
+def prepare(
+    table: str,
+    event: Mapping[str, Any],
+    *,
+    rules: RedactionRules = DEFAULT_RULES,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    now: Callable[[], dt.datetime] | None = None,
+    require_timestamp: bool = False,
+) -> dict[str, Any]:
+    """Validate, redact and complete one event; returns the row for `table` (every column)."""
+    columns = COLUMNS.get(table)
+    if columns is None:
+        raise EventError(f"table: unknown table {table!r} (expected one of {', '.join(TABLES)})")
+    if not isinstance(event, Mapping):
+        raise EventError(f"event: expected an object, got {_type(event)}")
+    unknown = [k for k in event if k not in columns]
+    if unknown:
+        shown = ", ".join(sorted(str(k) for k in unknown)[:5])
+        raise EventError(f"{shown}: unknown field(s) for {table}")
+    row: dict[str, Any] = {}
+    for col in columns.values():
+        value = event.get(col.name)
+        if value is None:
+            if col.required:
+                raise EventError(f"{col.name}: missing required field")
+            default = col.default
+            row[col.name] = canonical_json(default) if isinstance(default, dict) else default
+            continue
+        row[col.name] = _coerce(col, value, rules)
+
+    if row.get("timestamp") is None:
+        if require_timestamp:
+            raise EventError("timestamp: missing required field (needed for idempotent reloads)")
+        row["timestamp"] = (now or _utcnow)()
+    if table == "tool_usage_logs":
+        if row["parameters"] is not None:
+            row["parameters_hash"] = hashlib.sha256(row["parameters"].encode()).hexdigest()
+        elif row["parameters_hash"] is not None and not _is_sha256(row["parameters_hash"]):
+            raise EventError("parameters_hash: expected 64 hexadecimal characters")
+    if table == "error_logs":
+        row["first_occurrence"] = row["first_occurrence"] or row["timestamp"]
+        row["last_occurrence"] = row["last_occurrence"] or row["timestamp"]
+    for name in CAPPED_JSON.get(table, ()):
+        text = row[name]
+        if text is None:
+            continue
+        size = len(text.encode("utf-8", "replace"))
+        if name == "response_data" and row.get("response_size_bytes") is None:
+            row["response_size_bytes"] = min(size, INT4_MAX)
+        if size > max_response_bytes:
+            row[name] = truncation_marker(text, size)
+    return row
+
+
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value.lower())
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def row_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A prepared row in a JSON-serialisable form (the spool's); `write` accepts it back."""
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}

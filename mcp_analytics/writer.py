@@ -1,0 +1,250 @@
+"""The one write path of telemetry: COPY into a temporary staging table, then insert with
+`on conflict do nothing` on each table's idempotency key.
+
+Both the collector and the bulk loader write through `write_batch`, so a batch that is written
+twice (a retry after a timeout, a spool replayed after a crash, a file loaded again) adds no
+duplicate row. Rows that PostgreSQL refuses (a foreign key, a value the Python checks let
+through) are isolated by bisection and returned as rejects instead of failing the batch;
+connection problems propagate so that the caller can retry or spool.
+
+Privileges this needs (the `ingest` role): INSERT on the four raw tables and `ingest_rejects`,
+USAGE on their id sequences, TEMPORARY on the database (for the staging tables). No SELECT on
+any raw table: `on conflict do nothing` needs none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .events import TABLES, row_to_json
+
+# The conflict target of each table: the columns/expressions of its unique index.
+CONFLICT_TARGETS = {
+    "tool_usage_logs": '(execution_id, "timestamp")',
+    "mcp_request_logs": '(request_id, "timestamp")',
+    "performance_metrics": (
+        "(metric_name, aggregation_period, \"timestamp\", coalesce(md5(labels::text), 'null'))"
+    ),
+    # bootstrap_sql/030_ingest.sql: error_logs has no natural key, so an event key of its own.
+    "error_logs": (
+        "(\"timestamp\", level, md5(message), coalesce(request_id, ''), "
+        "coalesce(execution_id, ''), coalesce(session_id, ''))"
+    ),
+}
+
+# COPY text format escapes.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+# SQLSTATE classes that are about a row's data, not the connection or the schema.
+_ROW_ERROR_CLASSES = ("22", "23")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row refused by PostgreSQL: `index` into the rows given for its table."""
+
+    table: str
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RejectRecord:
+    """One line of `ingest_rejects`."""
+
+    source: str  # 'loader' | 'collector'
+    reason: str
+    raw: str  # redacted
+    source_name: str | None = None
+    line_number: int | None = None
+    target_table: str | None = None
+
+    @property
+    def key(self) -> str:
+        # Same reject recorded twice (a retried batch) -> one row.
+        parts = [self.source, self.source_name or "", str(self.line_number or ""), self.raw]
+        return hashlib.md5("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
+
+
+@dataclass
+class WriteResult:
+    inserted: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def total_inserted(self) -> int:
+        return sum(self.inserted.values())
+
+    @property
+    def total_duplicates(self) -> int:
+        return sum(self.duplicates.values())
+
+
+def is_row_error(err: BaseException) -> bool:
+    """True when `err` is about the data of some row (so isolating the row makes sense)."""
+    state = getattr(err, "sqlstate", None) or ""
+    return isinstance(err, psycopg.Error) and state[:2] in _ROW_ERROR_CLASSES
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _copy_line(row: Mapping[str, Any], names: Sequence[str]) -> bytes:
+    line = "\t".join([_copy_value(row.get(n)) for n in names]) + "\n"
+    # Lone surrogates (from JSON "\ud800") cannot be UTF-8: replaced, not a failed batch.
+    return line.encode("utf-8", "replace")
+
+
+def _staging_name(table: str) -> str:
+    return f"mcpa_stage_{table}"
+
+
+def _ensure_staging(conn: psycopg.Connection, table: str) -> None:
+    cols = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in TABLES[table]
+    )
+    # Unlogged-by-nature temp table, emptied at commit; created once per session.
+    conn.execute(
+        sql.SQL("create temp table if not exists {} ({}) on commit delete rows").format(
+            sql.Identifier(_staging_name(table)), cols
+        )
+    )
+
+
+def _insert_chunk(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """COPY `rows` to staging and insert them; returns the number inserted."""
+    names = [c.name for c in TABLES[table]]
+    stage = sql.Identifier(_staging_name(table))
+    col_list = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    with conn.cursor() as cur:
+        with cur.copy(sql.SQL("copy {} ({}) from stdin").format(stage, col_list)) as copy:
+            buf = bytearray()
+            for row in rows:
+                buf += _copy_line(row, names)
+                if len(buf) > 1 << 20:
+                    copy.write(bytes(buf))
+                    buf.clear()
+            if buf:
+                copy.write(bytes(buf))
+        cur.execute(
+            sql.SQL("insert into {} ({}) select {} from {} on conflict {} do nothing").format(
+                sql.Identifier(table), col_list, col_list, stage, sql.SQL(CONFLICT_TARGETS[table])
+            )
+        )
+        inserted = cur.rowcount
+        cur.execute(sql.SQL("truncate {}").format(stage))
+    return inserted
+
+
+def _write_table(
+    conn: psycopg.Connection,
+    table: str,
+    rows: Sequence[Mapping[str, Any]],
+    offset: int,
+    result: WriteResult,
+) -> None:
+    """Insert `rows` in a savepoint; on a row error bisect to find the offending rows."""
+    try:
+        with conn.transaction():
+            inserted = _insert_chunk(conn, table, rows)
+    except psycopg.Error as err:
+        if not is_row_error(err):
+            raise
+        if len(rows) == 1:
+            reason = f"rejected by PostgreSQL: {err.diag.message_primary or err}"
+            if err.diag.message_detail:
+                reason += f" ({err.diag.message_detail})"
+            result.rejects.append(Reject(table, offset, reason))
+            return
+        mid = len(rows) // 2
+        _write_table(conn, table, rows[:mid], offset, result)
+        _write_table(conn, table, rows[mid:], offset + mid, result)
+        return
+    result.inserted[table] = result.inserted.get(table, 0) + inserted
+    result.duplicates[table] = result.duplicates.get(table, 0) + len(rows) - inserted
+
+
+def write_rejects(conn: psycopg.Connection, records: Iterable[RejectRecord]) -> int:
+    """Insert reject records into `ingest_rejects` (idempotent on their key)."""
+    params = [
+        (r.key, r.source, r.source_name, r.line_number, r.target_table, r.reason, r.raw)
+        for r in records
+    ]
+    if not params:
+        return 0
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into ingest_rejects (reject_key, source, source_name, line_number,"
+            " target_table, reason, raw) values (%s, %s, %s, %s, %s, %s, %s)"
+            " on conflict (reject_key) do nothing",
+            [tuple(_strip_nul(v) for v in p) for p in params],
+        )
+    return len(params)
+
+
+def _strip_nul(value: Any) -> Any:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+def write_batch(
+    conn: psycopg.Connection,
+    rows_by_table: Mapping[str, Sequence[Mapping[str, Any]]],
+    rejects: Sequence[RejectRecord] = (),
+    *,
+    reject_source: str = "collector",
+    describe: Any = None,
+) -> WriteResult:
+    """Write prepared rows (see `events.prepare`) of several tables in one transaction.
+
+    Rows PostgreSQL refuses are returned in `result.rejects` and, in the same transaction,
+    recorded in `ingest_rejects` together with `rejects` (records the caller already has).
+    `describe(table, index) -> RejectRecord fields (dict)` lets the caller say where a refused
+    row came from (file, line, raw text); by default the row itself is the raw text.
+    Commits on success; on a connection error nothing is committed and the error propagates.
+    """
+    if not conn.autocommit:
+        # In a non-autocommit session transaction() would only be a savepoint: no commit.
+        raise ValueError("write_batch needs an autocommit connection")
+    result = WriteResult()
+    with conn.transaction():
+        for table, rows in rows_by_table.items():
+            if not rows:
+                continue
+            if table not in TABLES:
+                raise ValueError(f"unknown table {table!r}")
+            _ensure_staging(conn, table)
+            _write_table(conn, table, rows, 0, result)
+        records = list(rejects)
+        for rej in result.rejects:
+            extra = describe(rej.table, rej.index) if describe else None
+            if extra is None:
+                extra = {
+                    "raw": json.dumps(row_to_json(rows_by_table[rej.table][rej.index]), default=str)
+                }
+            records.append(
+                RejectRecord(
+                    source=reject_source, reason=rej.reason, target_table=rej.table, **extra
+                )
+            )
+        write_rejects(conn, records)
+    return result
