@@ -238,76 +238,118 @@ def _type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _coerce(col: Column, value: Any, rules: RedactionRules) -> Any:
-    name = col.name
-    kind = col.kind
-    if kind in ("varchar", "text"):
-        if not isinstance(value, str):
-            raise EventError(f"{name}: expected a string, got {_type(value)}")
-        value = rules.text(value) if col.free_text else value.replace("\x00", "\ufffd")
-        if col.max_length is not None and len(value) > col.max_length:
-            raise EventError(f"{name}: longer than {col.max_length} characters ({len(value)})")
-        if col.choices is not None and value not in col.choices:
-            raise EventError(f"{name}: must be one of {', '.join(col.choices)}, got {value[:40]!r}")
-        if col.required and not value.strip():
-            raise EventError(f"{name}: must not be empty")
-        return value
-    if kind == "int":
+def _c_str(col: Column, value: Any, rules: RedactionRules) -> Any:
+    if not isinstance(value, str):
+        raise EventError(f"{col.name}: expected a string, got {_type(value)}")
+    if col.free_text:
+        value = rules.text(value)
+    elif "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if col.max_length is not None and len(value) > col.max_length:
+        raise EventError(f"{col.name}: longer than {col.max_length} characters ({len(value)})")
+    if col.choices is not None and value not in col.choices:
+        raise EventError(f"{col.name}: must be one of {', '.join(col.choices)}, got {value[:40]!r}")
+    if col.required and not value.strip():
+        raise EventError(f"{col.name}: must not be empty")
+    return value
+
+
+def _c_int(col: Column, value: Any, rules: RedactionRules) -> Any:
+    if type(value) is not int:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise EventError(f"{name}: expected an integer, got {_type(value)}")
+            raise EventError(f"{col.name}: expected an integer, got {_type(value)}")
         if isinstance(value, float):
             if value != value or value in (float("inf"), float("-inf")):
-                raise EventError(f"{name}: expected an integer, got {value}")
+                raise EventError(f"{col.name}: expected an integer, got {value}")
             value = round(value)  # timers give fractional milliseconds
-        lo = INT4_MIN if col.min_value is None else col.min_value
-        hi = INT4_MAX if col.max_value is None else col.max_value
-        if not lo <= value <= hi:
-            raise EventError(f"{name}: {value} is out of range [{lo}, {hi}]")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise EventError(f"{name}: expected true or false, got {_type(value)}")
-        return value
-    if kind == "numeric":
-        if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
-            raise EventError(f"{name}: expected a number, got {_type(value)}")
-        number = (
-            decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
-        )
-        if not number.is_finite():
-            raise EventError(f"{name}: expected a finite number, got {value}")
-        precision, scale = col.precision or (38, 0)
-        number = number.quantize(
-            decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_EVEN
-        )
-        if abs(number) >= decimal.Decimal(10) ** (precision - scale):
-            raise EventError(f"{name}: {value} does not fit numeric({precision},{scale})")
-        return str(number)
-    if kind == "timestamptz":
-        return parse_timestamp(value, name)
-    if kind == "inet":
-        if not isinstance(value, str):
-            raise EventError(f"{name}: expected an IP address string, got {_type(value)}")
-        try:
-            return str(ipaddress.ip_interface(value.strip()))
-        except ValueError:
-            raise EventError(f"{name}: not an IP address: {value[:60]!r}") from None
-    if kind == "level":
-        if not isinstance(value, str):
-            raise EventError(f"{name}: expected a string, got {_type(value)}")
-        level = value.strip().lower()
-        level = LEVEL_ALIASES.get(level, level)
-        if level not in ERROR_LEVELS:
-            raise EventError(
-                f"{name}: must be one of {', '.join(ERROR_LEVELS)}, got {value[:40]!r}"
-            )
-        return level
-    if kind == "jsonb":
-        try:
-            return canonical_json(rules.value(value))
-        except (TypeError, ValueError) as err:
-            raise EventError(f"{name}: not representable as JSON: {err}") from None
-    raise AssertionError(f"unknown column kind {kind}")
+    lo = INT4_MIN if col.min_value is None else col.min_value
+    hi = INT4_MAX if col.max_value is None else col.max_value
+    if not lo <= value <= hi:
+        raise EventError(f"{col.name}: {value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _c_bool(col: Column, value: Any, rules: RedactionRules) -> Any:
+    if value is not True and value is not False:
+        raise EventError(f"{col.name}: expected true or false, got {_type(value)}")
+    return value
+
+
+def _c_numeric(col: Column, value: Any, rules: RedactionRules) -> Any:
+    name = col.name
+    if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
+        raise EventError(f"{name}: expected a number, got {_type(value)}")
+    number = decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
+    if not number.is_finite():
+        raise EventError(f"{name}: expected a finite number, got {value}")
+    precision, scale = col.precision or (38, 0)
+    number = number.quantize(_QUANTS[scale], rounding=decimal.ROUND_HALF_EVEN)
+    if abs(number) >= _LIMITS[precision - scale]:
+        raise EventError(f"{name}: {value} does not fit numeric({precision},{scale})")
+    return str(number)
+
+
+_QUANTS = {s: decimal.Decimal(1).scaleb(-s) for s in range(0, 39)}
+_LIMITS = {d: decimal.Decimal(10) ** d for d in range(0, 39)}
+
+
+def _c_timestamp(col: Column, value: Any, rules: RedactionRules) -> Any:
+    return parse_timestamp(value, col.name)
+
+
+def _c_inet(col: Column, value: Any, rules: RedactionRules) -> Any:
+    if not isinstance(value, str):
+        raise EventError(f"{col.name}: expected an IP address string, got {_type(value)}")
+    try:
+        return str(ipaddress.ip_interface(value.strip()))
+    except ValueError:
+        raise EventError(f"{col.name}: not an IP address: {value[:60]!r}") from None
+
+
+def _c_level(col: Column, value: Any, rules: RedactionRules) -> Any:
+    if not isinstance(value, str):
+        raise EventError(f"{col.name}: expected a string, got {_type(value)}")
+    level = value.strip().lower()
+    level = LEVEL_ALIASES.get(level, level)
+    if level not in ERROR_LEVELS:
+        allowed = ", ".join(ERROR_LEVELS)
+        raise EventError(f"{col.name}: must be one of {allowed}, got {value[:40]!r}")
+    return level
+
+
+def _c_jsonb(col: Column, value: Any, rules: RedactionRules) -> Any:
+    try:
+        return canonical_json(rules.value(value))
+    except (TypeError, ValueError) as err:
+        raise EventError(f"{col.name}: not representable as JSON: {err}") from None
+
+
+_COERCE: dict[str, Callable[[Column, Any, RedactionRules], Any]] = {
+    "varchar": _c_str,
+    "text": _c_str,
+    "int": _c_int,
+    "bool": _c_bool,
+    "numeric": _c_numeric,
+    "timestamptz": _c_timestamp,
+    "inet": _c_inet,
+    "level": _c_level,
+    "jsonb": _c_jsonb,
+}
+
+
+def _coerce(col: Column, value: Any, rules: RedactionRules) -> Any:
+    return _COERCE[col.kind](col, value, rules)
+
+
+def _default_of(col: Column) -> Any:
+    return canonical_json(col.default) if isinstance(col.default, dict) else col.default
+
+
+# Per table: (name, column, coercer, default) in column order, resolved once.
+_PLAN = {
+    table: tuple((c.name, c, _COERCE[c.kind], _default_of(c)) for c in cols)
+    for table, cols in TABLES.items()
+}
 
 
 def prepare(
@@ -330,15 +372,15 @@ def prepare(
         shown = ", ".join(sorted(str(k) for k in unknown)[:5])
         raise EventError(f"{shown}: unknown field(s) for {table}")
     row: dict[str, Any] = {}
-    for col in columns.values():
-        value = event.get(col.name)
+    get = event.get
+    for name, col, coerce, default in _PLAN[table]:
+        value = get(name)
         if value is None:
             if col.required:
-                raise EventError(f"{col.name}: missing required field")
-            default = col.default
-            row[col.name] = canonical_json(default) if isinstance(default, dict) else default
-            continue
-        row[col.name] = _coerce(col, value, rules)
+                raise EventError(f"{name}: missing required field")
+            row[name] = default
+        else:
+            row[name] = coerce(col, value, rules)
 
     if row.get("timestamp") is None:
         if require_timestamp:

@@ -76,7 +76,20 @@ _KV = re.compile(
     r"(?P<val>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s&,;\"'}\]\)]+)",
     re.I,
 )
-_QUICK = re.compile(r"bearer|basic|token|://|pass|pwd|secret|key|auth|cookie|credential", re.I)
+# Cheap pre-check: substring tests in C are far faster than a case-insensitive alternation.
+_QUICK_WORDS = (
+    "bearer",
+    "basic",
+    "token",
+    "://",
+    "pass",
+    "pwd",
+    "secret",
+    "key",
+    "auth",
+    "cookie",
+    "credential",
+)
 
 
 def normalise_key(key: str) -> str:
@@ -151,7 +164,10 @@ class RedactionRules:
         """Mask credentials inside a free-text string (and drop NUL characters)."""
         if "\x00" in value:
             value = value.replace("\x00", "\ufffd")
-        if not self.free_text or not _QUICK.search(value):
+        if not self.free_text:
+            return value
+        low = value.lower()
+        if not any(word in low for word in _QUICK_WORDS):
             return value
         marker = self.marker
         value = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{marker}", value)

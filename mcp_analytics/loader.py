@@ -1,0 +1,362 @@
+"""Bulk loader: newline-delimited JSON events into the raw tables, through the writer.
+
+Each line is one event: a JSON object of column values plus `"table": "<raw table>"` (or the
+table is given once for the whole input). Lines are validated and redacted by
+`events.prepare`, gathered into chunks and written with `writer.write_batch` (COPY into
+staging, `on conflict do nothing`), one transaction per chunk; loading a file twice adds nothing.
+
+A bad line never aborts the load and is never lost: broken JSON, a missing or mistyped field, an
+unknown table, a value out of range, and rows PostgreSQL itself refuses (isolated by
+bisection) all go to the rejects file (JSONL: source, line, table, reason, raw line) and to the
+`ingest_rejects` table, with the raw line redacted like any stored value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+
+from . import db
+from .events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
+from .redaction import RedactionRules
+from .writer import RejectRecord, write_batch
+
+DEFAULT_BATCH_ROWS = 5000
+#: bucket for lines whose table is unknown (broken JSON, no table, a table we do not have).
+NO_TABLE = "(no table)"
+
+
+@dataclass
+class TableCounts:
+    loaded: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class LoadSummary:
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+    lines: int = 0
+    rejects_path: Path | None = None
+
+    def counts(self, table: str) -> TableCounts:
+        return self.tables.setdefault(table, TableCounts())
+
+    @property
+    def loaded(self) -> int:
+        return sum(c.loaded for c in self.tables.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(c.duplicates for c in self.tables.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(c.rejected for c in self.tables.values())
+
+    def render(self) -> str:
+        lines = [
+            f"loaded {self.loaded}, duplicates {self.duplicates}, rejected {self.rejected}"
+            f" ({self.lines} lines read)"
+        ]
+        for name in sorted(self.tables):
+            c = self.tables[name]
+            lines.append(
+                f"  {name}: loaded {c.loaded}, duplicates {c.duplicates}, rejected {c.rejected}"
+            )
+        if self.rejected and self.rejects_path:
+            lines.append(f"rejected lines written to {self.rejects_path}")
+        return "\n".join(lines)
+
+
+class RejectsFile:
+    """The local rejects file, opened on the first reject (no empty files left behind)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def write(self, record: RejectRecord) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - long-lived
+        entry = {
+            "source": record.source_name,
+            "line": record.line_number,
+            "table": record.target_table,
+            "reason": record.reason,
+            "raw": record.raw,
+        }
+        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def default_rejects_path() -> Path:
+    from .config import settings
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return settings().state_dir / "rejects" / f"ingest-{stamp}-{os.getpid()}.jsonl"
+
+
+@dataclass
+class _Chunk:
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: per table, per row: (source name, line number, redacted raw line) for PG-level rejects.
+    origin: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict)
+    rejects: list[RejectRecord] = field(default_factory=list)
+    size: int = 0
+
+
+class Loader:
+    """Streams lines into the database in chunks; see `load` for the one-call form."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        *,
+        table: str | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        rejects: RejectsFile,
+        rules: RedactionRules | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        if table is not None and table not in TABLES:
+            raise ValueError(f"unknown table {table!r} (expected one of {', '.join(TABLES)})")
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be >= 1")
+        self.conn = conn
+        self.table = table
+        self.batch_rows = batch_rows
+        self.rejects = rejects
+        self.rules = rules or RedactionRules()
+        self.max_response_bytes = max_response_bytes
+        self.summary = LoadSummary(rejects_path=rejects.path)
+        self._chunk = _Chunk()
+
+    def feed(self, source: str, number: int, raw: bytes) -> None:
+        """Take one physical line (bytes, newline included or not)."""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            self._reject(
+                source,
+                number,
+                None,
+                f"not valid UTF-8: {err.reason} at byte {err.start}",
+                self.rules.text(raw.decode("utf-8", "replace").rstrip("\r\n")),
+            )
+            return
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            return  # blank lines are not events
+        self.summary.lines += 1
+        try:
+            event = json.loads(text)
+        except ValueError as err:
+            self._reject(source, number, None, f"invalid JSON: {err}", self.rules.text(text))
+            return
+        if not isinstance(event, dict):
+            self._reject(
+                source, number, None, "expected a JSON object per line", self.rules.text(text)
+            )
+            return
+        table = event.pop("table", None)
+        if self.table is not None:
+            if table is not None and table != self.table:
+                self._reject(
+                    source,
+                    number,
+                    None,
+                    f"table: {table!r} does not match --table {self.table}",
+                    self._raw(event, table),
+                )
+                return
+            table = self.table
+        if table is None:
+            self._reject(
+                source,
+                number,
+                None,
+                "table: missing (name it in the line or use --table)",
+                self._raw(event, table),
+            )
+            return
+        if not isinstance(table, str) or table not in TABLES:
+            self._reject(
+                source,
+                number,
+                None,
+                f"table: unknown table {table!r} (expected one of {', '.join(TABLES)})",
+                self._raw(event, table),
+            )
+            return
+        try:
+            row = prepare(
+                table,
+                event,
+                rules=self.rules,
+                max_response_bytes=self.max_response_bytes,
+                require_timestamp=True,
+            )
+        except EventError as err:
+            self._reject(source, number, table, str(err), self._raw(event, table))
+            return
+        chunk = self._chunk
+        chunk.rows.setdefault(table, []).append(row)
+        chunk.origin.setdefault(table, []).append((source, number, text))
+        chunk.size += 1
+        if chunk.size >= self.batch_rows:
+            self.flush()
+
+    def _raw(self, event: dict[str, Any], table: Any) -> str:
+        redacted = self.rules.value({"table": table, **event} if table is not None else event)
+        return json.dumps(redacted, ensure_ascii=False, default=str)
+
+    def _reject(self, source: str, number: int, table: str | None, reason: str, raw: str) -> None:
+        record = RejectRecord(
+            source="loader",
+            reason=reason,
+            raw=raw,
+            source_name=source,
+            line_number=number,
+            target_table=table,
+        )
+        self.rejects.write(record)
+        self._chunk.rejects.append(record)
+        self.summary.counts(table or NO_TABLE).rejected += 1
+
+    def flush(self) -> None:
+        """Write the current chunk (one transaction)."""
+        chunk, self._chunk = self._chunk, _Chunk()
+        if not chunk.rows and not chunk.rejects:
+            return
+
+        def describe(table: str, index: int) -> dict[str, Any]:
+            source, number, text = chunk.origin[table][index]
+            try:
+                raw = self._raw(json.loads(text), None)
+            except ValueError:
+                raw = self.rules.text(text)
+            return {"source_name": source, "line_number": number, "raw": raw}
+
+        result = write_batch(
+            self.conn, chunk.rows, chunk.rejects, reject_source="loader", describe=describe
+        )
+        for table, n in result.inserted.items():
+            self.summary.counts(table).loaded += n
+        for table, n in result.duplicates.items():
+            self.summary.counts(table).duplicates += n
+        for rej in result.rejects:
+            info = describe(rej.table, rej.index)
+            self.rejects.write(
+                RejectRecord(source="loader", reason=rej.reason, target_table=rej.table, **info)
+            )
+            self.summary.counts(rej.table).rejected += 1
+
+
+def _open(source: str | Path, stdin: IO[bytes] | None) -> tuple[str, IO[bytes], int | None]:
+    if str(source) == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        return "-", stream, None
+    path = Path(source)
+    size = path.stat().st_size
+    if path.suffix == ".gz":
+        return str(path), gzip.open(path, "rb"), size
+    return str(path), open(path, "rb"), size  # noqa: SIM115 - closed by the caller
+
+
+def _lines(stream: IO[bytes], advance: Callable[[int], Any]) -> Iterator[tuple[int, bytes]]:
+    for number, raw in enumerate(stream, 1):
+        advance(len(raw))
+        yield number, raw
+
+
+def load(
+    sources: Sequence[str | Path],
+    *,
+    url: str | None = None,
+    conn: psycopg.Connection | None = None,
+    table: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    rejects_path: Path | None = None,
+    rules: RedactionRules | None = None,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    progress: bool = False,
+    stdin: IO[bytes] | None = None,
+) -> LoadSummary:
+    """Load NDJSON files (`-` is stdin) and return the counts. Connects as the ingest role
+    unless `conn` (autocommit) or `url` is given. Redaction rules default to the database's
+    `analytics.redaction` setting."""
+    from tqdm import tqdm
+
+    for source in sources:
+        if str(source) != "-" and not Path(source).is_file():
+            raise FileNotFoundError(f"no such file: {source}")
+    own = conn is None
+    if conn is None:
+        conn = db.connect(url, role="ingest", autocommit=True)
+    rejects = RejectsFile(rejects_path or default_rejects_path())
+    try:
+        if rules is None:
+            rules = _configured_rules(conn)
+        loader = Loader(
+            conn,
+            table=table,
+            batch_rows=batch_rows,
+            rejects=rejects,
+            rules=rules,
+            max_response_bytes=max_response_bytes,
+        )
+        for source in sources:
+            name, stream, size = _open(source, stdin)
+            bar = tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                desc=Path(name).name,
+                file=sys.stderr,
+                disable=not progress,
+                leave=False,
+            )
+            try:
+                for number, raw in _lines(stream, bar.update):
+                    loader.feed(name, number, raw)
+            finally:
+                bar.close()
+                if name != "-":
+                    stream.close()
+        loader.flush()
+        return loader.summary
+    finally:
+        rejects.close()
+        if own:
+            conn.close()
+
+
+def _configured_rules(conn: psycopg.Connection) -> RedactionRules:
+    from .collector.core import read_settings
+
+    try:
+        value = read_settings(conn).get("analytics.redaction")
+    except psycopg.Error:
+        return RedactionRules()
+    return RedactionRules.from_config(value)
+
+
+def load_text(text: str, **kwargs: Any) -> LoadSummary:
+    """Load NDJSON given as a string (tests, small scripts)."""
+    return load(["-"], stdin=io.BytesIO(text.encode()), **kwargs)
