@@ -1,0 +1,78 @@
+"""Dashboard users and sessions (issue 6): bcrypt passwords, lockout, hashed session tokens."""
+
+from __future__ import annotations
+
+import psycopg
+
+from .binding import SETTING as USER_ID_SETTING
+from .binding import bind_user
+from .passwords import PasswordPolicyError, hash_password, verify_password
+from .policy import AuthConfigError, AuthPolicy, load_policy
+from .sessions import (
+    NewSession,
+    SessionInfo,
+    create_session,
+    hash_token,
+    revoke_all_sessions,
+    revoke_session,
+    validate_session,
+)
+from .users import (
+    GENERIC_FAILURE,
+    ROLES,
+    AuthenticationError,
+    User,
+    UserError,
+    authenticate,
+    create_user,
+    get_user,
+    list_users,
+    set_active,
+    set_password,
+    unlock_user,
+)
+
+
+def login(
+    conn: psycopg.Connection,
+    username: str,
+    password: str,
+    *,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> NewSession:
+    """Authenticate and open a session; raises AuthenticationError on any failure."""
+    user = authenticate(conn, username, password)
+    return create_session(conn, user.id, ip_address=ip_address, user_agent=user_agent)
+
+
+__all__ = [
+    "GENERIC_FAILURE",
+    "ROLES",
+    "USER_ID_SETTING",
+    "AuthConfigError",
+    "AuthPolicy",
+    "AuthenticationError",
+    "NewSession",
+    "PasswordPolicyError",
+    "SessionInfo",
+    "User",
+    "UserError",
+    "authenticate",
+    "bind_user",
+    "create_session",
+    "create_user",
+    "get_user",
+    "hash_password",
+    "hash_token",
+    "list_users",
+    "load_policy",
+    "login",
+    "revoke_all_sessions",
+    "revoke_session",
+    "set_active",
+    "set_password",
+    "unlock_user",
+    "validate_session",
+    "verify_password",
+]

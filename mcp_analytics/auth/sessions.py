@@ -1,0 +1,128 @@
+"""Login sessions: random bearer tokens of 256 bits; the database keeps only their SHA-256.
+
+A leaked `sessions` table therefore hands out no live session (the column is still named
+`token`, as in the seed). A SHA-256 without salt is enough here: the input is 256 random bits,
+so there is nothing to guess. `sessions.id` is a separate random id that may appear in
+telemetry (`session_id` columns) without granting anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+from .policy import AuthPolicy, load_policy
+
+TOKEN_BYTES = 32  # 256 bits
+_MAX_TOKEN_CHARS = 512
+
+
+@dataclass(frozen=True)
+class NewSession:
+    id: str
+    user_id: int
+    expires_at: datetime
+    #: the bearer token: give it to the client once; it is stored nowhere
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    user_id: int
+    username: str
+    role: str
+    expires_at: datetime
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_session(
+    conn: psycopg.Connection,
+    user_id: int,
+    *,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+    login_method: str = "password",
+    policy: AuthPolicy | None = None,
+) -> NewSession:
+    """Start a session for `user_id`, expiring after auth.session_timeout_hours."""
+    policy = policy or load_policy(conn)
+    token = new_token()
+    session_id = str(uuid.uuid4())
+    with conn.transaction():
+        (expires_at,) = conn.execute(
+            """
+            insert into sessions (id, user_id, token, expires_at, ip_address, user_agent,
+                                  login_method)
+            values (%s, %s, %s, now() + %s, %s, %s, %s)
+            returning expires_at
+            """,
+            (
+                session_id,
+                user_id,
+                hash_token(token),
+                policy.session_timeout,
+                ip_address,
+                user_agent,
+                login_method,
+            ),
+        ).fetchone()
+    return NewSession(id=session_id, user_id=user_id, expires_at=expires_at, token=token)
+
+
+def validate_session(conn: psycopg.Connection, token: str) -> SessionInfo | None:
+    """The live session this token opens, or None; touches last_accessed.
+
+    Live means: active, not expired, and its user active and not locked.
+    """
+    if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS:
+        return None
+    with conn.transaction():
+        row = conn.execute(
+            """
+            update sessions as s set last_accessed = now()
+            from users as u
+            where s.token = %s
+              and u.id = s.user_id
+              and s.is_active is true
+              and s.expires_at > now()
+              and u.is_active is true
+              and (u.locked_until is null or u.locked_until <= now())
+            returning s.id, s.user_id, u.username, u.role::text, s.expires_at
+            """,
+            (hash_token(token),),
+        ).fetchone()
+    return SessionInfo(*row) if row else None
+
+
+def revoke_session(conn: psycopg.Connection, token: str) -> bool:
+    """Sign out: the token stops working. True if it was a live session."""
+    if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS:
+        return False
+    with conn.transaction():
+        cur = conn.execute(
+            "update sessions set is_active = false where token = %s and is_active",
+            (hash_token(token),),
+        )
+    return cur.rowcount > 0
+
+
+def revoke_all_sessions(conn: psycopg.Connection, user_id: int) -> int:
+    """End every active session of a user (password change, disable, suspected theft)."""
+    with conn.transaction():
+        cur = conn.execute(
+            "update sessions set is_active = false where user_id = %s and is_active", (user_id,)
+        )
+    return cur.rowcount
