@@ -1,0 +1,152 @@
+{{
+    config(
+        incremental_strategy='dirty_buckets',
+        incremental_predicates=[
+            "dbt_internal_dest.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
+        ],
+        full_refresh=mart_full_refresh(),
+        indexes=[
+            {'columns': ['day', 'bcp_name', 'tool_name', 'operation'], 'unique': true},
+        ],
+        pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='day') }}",
+        post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
+    )
+}}
+
+-- Tool calls per UTC day, built from the hourly mart: counts, sums, min and max add up
+-- exactly; percentiles come from the merged hourly histograms (within 1/128 of the exact
+-- value); distinct users and sessions cannot be merged from hours, so they are counted exactly
+-- from the raw rows of the day (a day is only rebuilt while its raw rows are all retained).
+
+with
+
+{% if is_incremental() %}
+rebuild_days as (
+    select rebuilt.bucket as day_start
+    from pg_temp.mart_rebuild as rebuilt
+),
+{% endif %}
+
+hours as (
+    select
+        date_trunc('day', hourly.hour, 'UTC') as day,
+        hourly.bcp_name,
+        hourly.tool_name,
+        hourly.operation,
+        hourly.total_calls,
+        hourly.successful_calls,
+        hourly.failed_calls,
+        hourly.sum_duration_ms,
+        hourly.max_duration_ms,
+        hourly.min_duration_ms,
+        hourly.sum_response_size_bytes,
+        hourly.response_size_count,
+        hourly.duration_histogram
+    from {{ ref('hourly_tool_usage_summary') }} as hourly
+    {% if is_incremental() %}
+        inner join rebuild_days
+            on
+                hourly.hour >= rebuild_days.day_start
+                and hourly.hour < rebuild_days.day_start + interval '1 day'
+    {% endif %}
+),
+
+day_totals as (
+    select
+        day,
+        bcp_name,
+        tool_name,
+        operation,
+        sum(total_calls)::bigint as total_calls,
+        sum(successful_calls)::bigint as successful_calls,
+        sum(failed_calls)::bigint as failed_calls,
+        sum(sum_duration_ms)::bigint as sum_duration_ms,
+        max(max_duration_ms) as max_duration_ms,
+        min(min_duration_ms) as min_duration_ms,
+        sum(sum_response_size_bytes)::bigint as sum_response_size_bytes,
+        sum(response_size_count)::bigint as response_size_count,
+        {{ var('raw_schema', 'public') }}.mart_hist_merge(duration_histogram) as duration_histogram
+    from hours
+    group by day, bcp_name, tool_name, operation
+),
+
+day_people as (
+    select
+        date_trunc('day', calls.called_at, 'UTC') as day,
+        calls.bcp_name,
+        calls.tool_name,
+        calls.operation,
+        count(distinct calls.user_id) as unique_users,
+        count(distinct calls.session_id) as unique_sessions
+    from {{ ref('stg_mcp__tool_usage_logs') }} as calls
+    {% if is_incremental() %}
+        inner join rebuild_days
+            on
+                calls.called_at >= rebuild_days.day_start
+                and calls.called_at < rebuild_days.day_start + interval '1 day'
+    {% endif %}
+    where calls.called_at is not null
+    group by 1, 2, 3, 4
+),
+
+final as (
+    select
+        day_totals.day,
+        day_totals.bcp_name,
+        day_totals.tool_name,
+        day_totals.operation,
+        day_totals.total_calls,
+        day_totals.successful_calls,
+        day_totals.failed_calls,
+        (day_totals.sum_duration_ms::numeric / day_totals.total_calls)::integer as avg_duration_ms,
+        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_totals.duration_histogram, 0.5)::integer
+            as median_duration_ms,
+        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_totals.duration_histogram, 0.95)::integer
+            as p95_duration_ms,
+        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_totals.duration_histogram, 0.99)::integer
+            as p99_duration_ms,
+        day_totals.max_duration_ms,
+        day_totals.min_duration_ms,
+        (
+            day_totals.sum_response_size_bytes::numeric
+            / nullif(day_totals.response_size_count, 0)
+        )::integer as avg_response_size,
+        day_people.unique_users,
+        day_people.unique_sessions,
+        day_totals.sum_duration_ms,
+        day_totals.sum_response_size_bytes,
+        day_totals.response_size_count,
+        day_totals.duration_histogram,
+        now() as refreshed_at
+    from day_totals
+    left join day_people
+        on
+            day_totals.day = day_people.day
+            and day_totals.bcp_name = day_people.bcp_name
+            and day_totals.tool_name = day_people.tool_name
+            and day_totals.operation = day_people.operation
+)
+
+select
+    day,
+    bcp_name,
+    tool_name,
+    operation,
+    total_calls,
+    successful_calls,
+    failed_calls,
+    avg_duration_ms,
+    median_duration_ms,
+    p95_duration_ms,
+    p99_duration_ms,
+    max_duration_ms,
+    min_duration_ms,
+    avg_response_size,
+    unique_users,
+    unique_sessions,
+    sum_duration_ms,
+    sum_response_size_bytes,
+    response_size_count,
+    duration_histogram,
+    refreshed_at
+from final

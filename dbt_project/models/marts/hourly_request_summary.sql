@@ -1,0 +1,176 @@
+{{
+    config(
+        incremental_strategy='dirty_buckets',
+        incremental_predicates=[
+            "dbt_internal_dest.hour in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
+        ],
+        full_refresh=mart_full_refresh(),
+        indexes=[
+            {'columns': ['hour', 'method', 'path'], 'unique': true},
+        ],
+        pre_hook="{{ mart_claim_dirty('mcp_request_logs', grain='hour') }}",
+        post_hook="{{ mart_release_dirty('hour', retention_days=730) }}",
+    )
+}}
+
+-- HTTP requests per UTC hour, method and path (the seed had no summary of mcp_request_logs):
+-- volume, status classes, error types, latency percentiles (exact per hour, like the tool
+-- summary) and a latency histogram for percentiles over any window.
+
+with
+
+{% if is_incremental() %}
+rebuild_hours as (
+    select rebuilt.bucket as hour_start
+    from pg_temp.mart_rebuild as rebuilt
+),
+{% endif %}
+
+requests as (
+    select
+        date_trunc('hour', request_rows.requested_at, 'UTC') as hour,
+        request_rows.method,
+        request_rows.path,
+        request_rows.response_status_code,
+        request_rows.is_success,
+        request_rows.error_type,
+        request_rows.duration_ms,
+        request_rows.queue_time_ms,
+        request_rows.processing_time_ms,
+        request_rows.response_size_bytes,
+        request_rows.user_id,
+        request_rows.session_id
+    from {{ ref('stg_mcp__mcp_request_logs') }} as request_rows
+    {% if is_incremental() %}
+        inner join rebuild_hours
+            on
+                request_rows.requested_at >= rebuild_hours.hour_start
+                and request_rows.requested_at < rebuild_hours.hour_start + interval '1 hour'
+    {% endif %}
+    where request_rows.requested_at is not null
+),
+
+request_stats as (
+    select
+        hour,
+        method,
+        path,
+        count(*) as total_requests,
+        count(*) filter (where is_success = true) as successful_requests,
+        count(*) filter (where is_success = false) as failed_requests,
+        count(*) filter (where response_status_code between 200 and 299) as status_2xx_count,
+        count(*) filter (where response_status_code between 300 and 399) as status_3xx_count,
+        count(*) filter (where response_status_code between 400 and 499) as status_4xx_count,
+        count(*) filter (where response_status_code between 500 and 599) as status_5xx_count,
+        count(*) filter (
+            where response_status_code < 200 or response_status_code > 599
+        ) as status_other_count,
+        avg(duration_ms)::integer as avg_duration_ms,
+        percentile_cont(0.5) within group (order by duration_ms)::integer as median_duration_ms,
+        percentile_cont(0.95) within group (order by duration_ms)::integer as p95_duration_ms,
+        percentile_cont(0.99) within group (order by duration_ms)::integer as p99_duration_ms,
+        max(duration_ms) as max_duration_ms,
+        min(duration_ms) as min_duration_ms,
+        avg(queue_time_ms)::integer as avg_queue_time_ms,
+        avg(processing_time_ms)::integer as avg_processing_time_ms,
+        sum(response_size_bytes::bigint) as total_response_bytes,
+        count(distinct user_id) as unique_users,
+        count(distinct session_id) as unique_sessions,
+        sum(duration_ms::bigint) as sum_duration_ms
+    from requests
+    group by hour, method, path
+),
+
+error_types as (
+    select
+        hour,
+        method,
+        path,
+        jsonb_object_agg(error_type, error_type_count) as error_type_counts
+    from (
+        select
+            hour,
+            method,
+            path,
+            error_type,
+            count(*) as error_type_count
+        from requests
+        where error_type is not null
+        group by hour, method, path, error_type
+    ) as per_error_type
+    group by hour, method, path
+),
+
+duration_histograms as (
+    {{ mart_histogram_cte('requests', ['hour', 'method', 'path'], 'duration_ms') }}
+),
+
+final as (
+    select
+        request_stats.hour,
+        request_stats.method,
+        request_stats.path,
+        request_stats.total_requests,
+        request_stats.successful_requests,
+        request_stats.failed_requests,
+        request_stats.status_2xx_count,
+        request_stats.status_3xx_count,
+        request_stats.status_4xx_count,
+        request_stats.status_5xx_count,
+        request_stats.status_other_count,
+        coalesce(error_types.error_type_counts, '{}'::jsonb) as error_type_counts,
+        request_stats.avg_duration_ms,
+        request_stats.median_duration_ms,
+        request_stats.p95_duration_ms,
+        request_stats.p99_duration_ms,
+        request_stats.max_duration_ms,
+        request_stats.min_duration_ms,
+        request_stats.avg_queue_time_ms,
+        request_stats.avg_processing_time_ms,
+        request_stats.total_response_bytes,
+        request_stats.unique_users,
+        request_stats.unique_sessions,
+        request_stats.sum_duration_ms,
+        duration_histograms.histogram as duration_histogram,
+        now() as refreshed_at
+    from request_stats
+    inner join duration_histograms
+        on
+            request_stats.hour = duration_histograms.hour
+            and request_stats.method = duration_histograms.method
+            and request_stats.path = duration_histograms.path
+    left join error_types
+        on
+            request_stats.hour = error_types.hour
+            and request_stats.method = error_types.method
+            and request_stats.path = error_types.path
+)
+
+select
+    hour,
+    method,
+    path,
+    total_requests,
+    successful_requests,
+    failed_requests,
+    status_2xx_count,
+    status_3xx_count,
+    status_4xx_count,
+    status_5xx_count,
+    status_other_count,
+    error_type_counts,
+    avg_duration_ms,
+    median_duration_ms,
+    p95_duration_ms,
+    p99_duration_ms,
+    max_duration_ms,
+    min_duration_ms,
+    avg_queue_time_ms,
+    avg_processing_time_ms,
+    total_response_bytes,
+    unique_users,
+    unique_sessions,
+    sum_duration_ms,
+    duration_histogram,
+    refreshed_at
+from final

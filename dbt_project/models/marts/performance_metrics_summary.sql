@@ -1,0 +1,126 @@
+{{
+    config(
+        incremental_strategy='dirty_buckets',
+        incremental_predicates=[
+            "(
+                (
+                    dbt_internal_dest.aggregation_period <> '1d'
+                    and date_trunc('hour', dbt_internal_dest.time_bucket, 'UTC')
+                    in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)
+                )
+                or (
+                    dbt_internal_dest.aggregation_period = '1d'
+                    and dbt_internal_dest.time_bucket
+                    in (select date_trunc('day', rebuilt.bucket, 'UTC') from pg_temp.mart_rebuild as rebuilt)
+                )
+            )"
+        ],
+        full_refresh=mart_full_refresh(),
+        indexes=[
+            {'columns': ['time_bucket', 'metric_name', 'aggregation_period']},
+        ],
+        pre_hook="{{ mart_claim_dirty('performance_metrics', grain='hour') }}",
+        post_hook="{{ mart_release_dirty('time_bucket', retention_days=730) }}",
+    )
+}}
+
+-- The seed's performance_metrics_summary over the whole history (buckets in UTC): minute
+-- buckets for '1m', day buckets for '1d', hour buckets otherwise. A dirty hour rebuilds its
+-- own minute/hour buckets and, for '1d' samples, its whole day.
+
+with
+
+{% if is_incremental() %}
+rebuild_hours as (
+    select rebuilt.bucket as hour_start
+    from pg_temp.mart_rebuild as rebuilt
+),
+
+rebuild_days as (
+    select distinct date_trunc('day', rebuilt.bucket, 'UTC') as day_start
+    from pg_temp.mart_rebuild as rebuilt
+),
+
+samples_in_scope as (
+    select
+        metric_samples.metric_name,
+        metric_samples.aggregation_period,
+        metric_samples.metric_value,
+        metric_samples.measured_at
+    from {{ ref('stg_mcp__performance_metrics') }} as metric_samples
+    inner join rebuild_hours
+        on
+            metric_samples.measured_at >= rebuild_hours.hour_start
+            and metric_samples.measured_at < rebuild_hours.hour_start + interval '1 hour'
+    where metric_samples.aggregation_period <> '1d'
+    union all
+    select
+        metric_samples.metric_name,
+        metric_samples.aggregation_period,
+        metric_samples.metric_value,
+        metric_samples.measured_at
+    from {{ ref('stg_mcp__performance_metrics') }} as metric_samples
+    inner join rebuild_days
+        on
+            metric_samples.measured_at >= rebuild_days.day_start
+            and metric_samples.measured_at < rebuild_days.day_start + interval '1 day'
+    where metric_samples.aggregation_period = '1d'
+),
+{% else %}
+samples_in_scope as (
+    select
+        metric_samples.metric_name,
+        metric_samples.aggregation_period,
+        metric_samples.metric_value,
+        metric_samples.measured_at
+    from {{ ref('stg_mcp__performance_metrics') }} as metric_samples
+),
+{% endif %}
+
+samples as (
+    select
+        metric_name,
+        aggregation_period,
+        date_trunc(
+            case
+                when aggregation_period = '1m' then 'minute'
+                when aggregation_period = '1h' then 'hour'
+                when aggregation_period = '1d' then 'day'
+                else 'hour'
+            end,
+            measured_at,
+            'UTC'
+        ) as time_bucket,
+        metric_value
+    from samples_in_scope
+    where measured_at is not null
+),
+
+final as (
+    select
+        metric_name,
+        aggregation_period,
+        time_bucket,
+        avg(metric_value) as avg_value,
+        min(metric_value) as min_value,
+        max(metric_value) as max_value,
+        percentile_cont(0.95) within group (order by metric_value) as p95_value,
+        count(*) as sample_count,
+        stddev(metric_value) as stddev_value,
+        now() as refreshed_at
+    from samples
+    group by metric_name, aggregation_period, time_bucket
+)
+
+select
+    metric_name,
+    aggregation_period,
+    time_bucket,
+    avg_value,
+    min_value,
+    max_value,
+    p95_value,
+    sample_count,
+    stddev_value,
+    refreshed_at
+from final

@@ -1,0 +1,42 @@
+with source as (
+    select
+        id,
+        metric_name,
+        metric_value,
+        labels,
+        "timestamp",
+        aggregation_period,
+        measurement_type,
+        unit,
+        service,
+        environment
+    from {{ source('mcp', 'performance_metrics') }}
+),
+
+renamed as (
+    select
+        id as metric_sample_id,
+        metric_name,
+        metric_value,
+        labels,
+        "timestamp" as measured_at,
+        aggregation_period,
+        measurement_type,
+        unit,
+        service,
+        environment
+    from source
+)
+
+select
+    metric_sample_id,
+    metric_name,
+    metric_value,
+    labels,
+    measured_at,
+    aggregation_period,
+    measurement_type,
+    unit,
+    service,
+    environment
+from renamed

@@ -1,0 +1,82 @@
+"""`mcp-analytics build`, `mcp-analytics dbt` and `mcp-analytics dbt-env`.
+
+`build` is `dbt build` against the project's database; `dbt` passes any arguments to dbt;
+`dbt-env` prints the environment for running dbt by hand (password masked unless asked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from ..cli import CommandError
+from ..dbt_runner import DbtNotFoundError, dbt_environment, run_dbt
+
+# Variables that dbt_project/profiles.yml and dbt itself read.
+_EXPORTED_PREFIXES = ("MCPA_PG_", "DBT_PROFILES_DIR", "DBT_PROJECT_DIR")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    build = sub.add_parser(
+        "build",
+        help="run `dbt build` (models and tests) against the project's database",
+        description="Runs `dbt build` with the project's database; extra arguments go to dbt, "
+        "e.g. `mcp-analytics build --select marts`.",
+    )
+    build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt build")
+    build.set_defaults(func=run_build)
+
+    passthrough = sub.add_parser(
+        "dbt",
+        help="run any dbt command against the project's database",
+        description="Example: `mcp-analytics dbt -- source freshness`.",
+    )
+    passthrough.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt arguments")
+    passthrough.set_defaults(func=run_passthrough)
+
+    env = sub.add_parser(
+        "dbt-env",
+        help='print `export` lines to run dbt by hand: eval "$(mcp-analytics dbt-env)"',
+    )
+    env.add_argument(
+        "--show-password",
+        action="store_true",
+        help="print the database password in clear (it is masked otherwise)",
+    )
+    env.set_defaults(func=print_env)
+
+
+def _strip_separator(args: list[str]) -> list[str]:
+    return args[1:] if args and args[0] == "--" else args
+
+
+def _run(args: list[str]) -> int:
+    try:
+        return run_dbt(args).returncode
+    except DbtNotFoundError as err:
+        raise CommandError(str(err)) from None
+
+
+def run_build(args: argparse.Namespace) -> int:
+    return _run(["build", *_strip_separator(args.dbt_args)])
+
+
+def run_passthrough(args: argparse.Namespace) -> int:
+    dbt_args = _strip_separator(args.dbt_args)
+    if not dbt_args:
+        raise CommandError("give dbt arguments, e.g. `mcp-analytics dbt -- source freshness`")
+    return _run(dbt_args)
+
+
+def print_env(args: argparse.Namespace) -> int:
+    env = dbt_environment()
+    for key in sorted(env):
+        if not key.startswith(_EXPORTED_PREFIXES):
+            continue
+        value = env[key]
+        if key == "MCPA_PG_PASSWORD" and value and not args.show_password:
+            value = "***"
+        print(f"export {key}={shlex.quote(value)}")
+    if env.get("MCPA_PG_PASSWORD") and not args.show_password:
+        print("# password masked: use --show-password to print it")
+    return 0
