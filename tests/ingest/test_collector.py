@@ -1,0 +1,167 @@
+"""The collector against a real database: flush triggers, settings, spool, overflow, shutdown."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import psycopg
+
+from mcp_analytics.collector import Collector
+from mcp_analytics.collector.core import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL_MS
+
+from .conftest import count, wait_for
+
+UNREACHABLE = "postgresql://postgres@/nowhere?host=/nonexistent-mcpa-socket&port=1"
+
+
+def _calls(c: Collector, bcp: str, n: int) -> list[str]:
+    return [
+        c.record_tool_call(
+            bcp_name=bcp,
+            tool_name="t",
+            operation="o",
+            success=True,
+            duration_ms=i,
+            parameters={"i": i},
+        )
+        for i in range(n)
+    ]
+
+
+def _rows(url: str, bcp: str) -> int:
+    return count(url, "select count(*) from tool_usage_logs where bcp_name = %s", (bcp,))
+
+
+def test_flush_by_size(module_db, tmp_path):
+    bcp = f"size-{uuid.uuid4().hex[:8]}"
+    with Collector(module_db, batch_size=5, flush_interval_ms=3_600_000, spool_dir=tmp_path) as c:
+        _calls(c, bcp, 4)
+        time.sleep(0.5)
+        assert _rows(module_db, bcp) == 0  # below the batch size, long interval: still buffered
+        _calls(c, bcp, 1)
+        assert wait_for(lambda: _rows(module_db, bcp) == 5)
+        _calls(c, bcp, 3)
+    # close() flushed the remainder.
+    assert _rows(module_db, bcp) == 8
+
+
+def test_flush_by_time(module_db, tmp_path):
+    bcp = f"time-{uuid.uuid4().hex[:8]}"
+    with Collector(module_db, batch_size=1000, flush_interval_ms=300, spool_dir=tmp_path) as c:
+        start = time.monotonic()
+        _calls(c, bcp, 3)
+        assert wait_for(lambda: _rows(module_db, bcp) == 3, timeout=10)
+        assert time.monotonic() - start >= 0.25  # not before the interval
+        assert c.stats["written"] == 3
+
+
+def test_settings_come_from_system_configuration(bootstrapped_db, tmp_path):
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        conn.execute(
+            "update system_configuration set config_value = '3'"
+            " where config_key = 'analytics.batch_size'"
+        )
+    c = Collector(bootstrapped_db, spool_dir=tmp_path, flush_interval_ms=3_600_000).start()
+    try:
+        assert wait_for(lambda: c.batch_size == 3)
+        _calls(c, "cfg", 3)
+        assert wait_for(lambda: _rows(bootstrapped_db, "cfg") == 3)
+        with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+            conn.execute(
+                "update system_configuration set config_value = 'false'"
+                " where config_key = 'analytics.enabled'"
+            )
+        c._refresh_config(force=True)  # normally every minute
+        assert not c.enabled
+        _calls(c, "cfg", 2)
+        assert c.stats["dropped_by_disabled"] == 2
+    finally:
+        c.close()
+    assert _rows(bootstrapped_db, "cfg") == 3
+
+
+def test_unreachable_database_spools_then_replays(module_db, tmp_path):
+    bcp = f"down-{uuid.uuid4().hex[:8]}"
+    c = Collector(UNREACHABLE, spool_dir=tmp_path).start()
+    ids = _calls(c, bcp, 7)
+    c.record_error(level="error", message=f"e {bcp}")
+    assert c.flush(10)
+    stats = c.stats
+    assert (c.batch_size, c.flush_interval_ms) == (DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL_MS)
+    assert stats["spooled"] == 8 and stats["written"] == 0 and stats["retries"] >= 1
+    assert stats["last_error"] and "nonexistent" in stats["last_error"]
+    assert c.close(10)
+    files = list(tmp_path.glob("spool-*.jsonl"))
+    assert files and all(f.stat().st_mode & 0o077 == 0 for f in files)
+    spooled = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert {s["row"]["execution_id"] for s in spooled if s["table"] == "tool_usage_logs"} == set(
+        ids
+    )
+
+    # A later collector (after a restart) replays the spool on its own, then deletes it.
+    with Collector(module_db, spool_dir=tmp_path) as again:
+        assert again.flush(10)
+        assert again.stats["replayed"] == 8
+    assert _rows(module_db, bcp) == 7
+    assert (
+        count(module_db, "select count(*) from error_logs where message = %s", (f"e {bcp}",)) == 1
+    )
+    assert not list(tmp_path.glob("spool-*.jsonl"))
+
+
+def test_full_buffer_spools_instead_of_dropping(module_db, tmp_path):
+    bcp = f"full-{uuid.uuid4().hex[:8]}"
+    c = Collector(
+        UNREACHABLE,
+        spool_dir=tmp_path,
+        max_buffer=5,
+        batch_size=10_000,
+        flush_interval_ms=3_600_000,
+    ).start()
+    _calls(c, bcp, 12)
+    assert c.stats["overflow_spooled"] == 7
+    c.close(10)
+    with Collector(module_db, spool_dir=tmp_path) as again:
+        again.flush(10)
+    assert _rows(module_db, bcp) == 12
+
+
+def test_invalid_events_are_rejected_not_raised(module_db, tmp_path):
+    bcp = f"bad-{uuid.uuid4().hex[:8]}"
+    with Collector(module_db, spool_dir=tmp_path) as c:
+        c.record_tool_call(
+            bcp_name=bcp,
+            tool_name="t" * 500,
+            operation="o",
+            success=True,
+            duration_ms=1,
+            parameters={"password": "pw-in-reject"},
+        )
+        c.record_metric(metric_name=bcp, metric_value=1, aggregation_period="3m")
+        _calls(c, bcp, 2)
+        assert c.flush(10)
+        assert c.stats["rejected"] == 2
+    assert _rows(module_db, bcp) == 2
+    rejects = count(
+        module_db, "select count(*) from ingest_rejects where raw like %s", (f"%{bcp}%",)
+    )
+    assert rejects == 2
+    leaked = count(module_db, "select count(*) from ingest_rejects where raw like '%pw-in-reject%'")
+    assert leaked == 0
+
+
+def test_record_never_raises_and_does_no_io(tmp_path):
+    c = Collector(UNREACHABLE, spool_dir=tmp_path, flush_interval_ms=3_600_000, batch_size=10_000)
+    # Garbage in: no exception reaches the caller (it becomes a reject later).
+    c.record_tool_call(
+        bcp_name=None, tool_name=object(), operation="o", success="?", duration_ms="x"
+    )
+    for i in range(2000):
+        c.record_metric(metric_name="m", metric_value=i, aggregation_period="1m")
+    # Everything is still in memory: recording touched neither the database nor the disk.
+    assert c.stats["buffered"] == 2001 and c.stats["spooled"] == 0
+    assert not list(tmp_path.glob("spool-*"))
+    assert c.close(10)
+    assert c.stats["spooled"] == 2000 and c.stats["buffered"] == 0
