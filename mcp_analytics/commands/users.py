@@ -49,12 +49,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     setpw.set_defaults(func=set_password_cmd)
 
 
+class _RefusePassword(argparse.Action):
+    """`--password X`: refused without echoing X (argparse would print it as unrecognized)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        parser.error(
+            "passwords are not accepted on the command line (shell history, ps): "
+            "answer the prompt or pipe it with --password-stdin"
+        )
+
+
 def _password_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from the first line of stdin instead of prompting",
     )
+    parser.add_argument("--password", "-p", action=_RefusePassword, help=argparse.SUPPRESS)
 
 
 def read_password(args: argparse.Namespace) -> str:

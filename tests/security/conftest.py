@@ -1,0 +1,49 @@
+"""Fixtures for the security tests: throwaway LOGIN roles that are members of a group role.
+
+Roles are cluster-wide, so each test login gets a random name (mcpa_t_<hex>) and a random
+password (used by password-authenticated servers such as CI's PostgreSQL 15; the embedded
+server trusts its unix socket) and is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from mcp_analytics import db
+
+
+def url_as(url: str, user: str, password: str) -> str:
+    """`url` with its user and password replaced."""
+    parts = urlsplit(url)
+    hostport = parts.netloc.rsplit("@", 1)[-1]
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.fixture(scope="module")
+def make_login(server_url: str) -> Iterator[Callable[[str, str], str]]:
+    """`make_login(db_url, group)` -> URL of a new login role in `group`, on that database."""
+    created: list[str] = []
+
+    def make(db_url: str, group: str) -> str:
+        name = f"mcpa_t_{secrets.token_hex(6)}"
+        password = secrets.token_urlsafe(24)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("create role {} login password {} in role {}").format(
+                    sql.Identifier(name), sql.Literal(password), sql.Identifier(group)
+                )
+            )
+        created.append(name)
+        return url_as(db_url, name, password)
+
+    yield make
+    with psycopg.connect(db.with_database(server_url, "postgres"), autocommit=True) as conn:
+        for name in created:
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
