@@ -51,6 +51,10 @@ def world(module_db: str) -> dict:
         conn.execute("create table analytics.fct_demo as select 1 as n")
         conn.execute("create view analytics.stg_demo as select n from analytics.fct_demo")
         conn.execute(
+            "create view analytics_staging.stg_mcp__demo as"
+            " select execution_id, duration_ms from public.tool_usage_logs"
+        )
+        conn.execute(
             "insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,"
             " duration_ms, success, \"timestamp\") values ('owner-1', 'b', 't', 'o', 1, true, %s)",
             (NOW,),
@@ -151,6 +155,7 @@ def test_ingest_inserts_raw_rows_and_nothing_else(as_role, world) -> None:
     refused(conn, "insert into users (username, password_hash) values ('evil', 'x')")
     refused(conn, "select count(*) from data_retention_policies")
     refused(conn, "select n from analytics.fct_demo")
+    refused(conn, "select execution_id from analytics_staging.stg_mcp__demo")
     refused(conn, "create table public.mine (x int)")
     refused(conn, "update system_configuration set config_value = '0'")
     # Only the collector's non-sensitive analytics.* settings.
@@ -204,6 +209,8 @@ def test_analyst_reads_marts_and_public_config_only(as_role) -> None:
     conn = as_role("mcp_analyst")
     assert conn.execute("select n from analytics.fct_demo").fetchall() == [(1,)]
     assert conn.execute("select n from analytics.stg_demo").fetchall() == [(1,)]
+    # A staging view reads raw rows with its owner's rights; the raw table itself stays closed.
+    assert ("owner-1",) in conn.execute("select execution_id from analytics_staging.stg_mcp__demo")
     conn.execute("select count(*) from hourly_tool_usage_summary")
     keys = config_keys(conn)
     assert {"auth.max_login_attempts", "analytics.enabled"} <= keys
@@ -223,6 +230,7 @@ def test_analyst_reads_marts_and_public_config_only(as_role) -> None:
     refused(conn, "insert into analytics.fct_demo values (2)")
     refused(conn, "delete from analytics.fct_demo")
     refused(conn, "create table analytics.mine (x int)")
+    refused(conn, "create table analytics_staging.mine (x int)")
     refused(conn, "insert into system_configuration (config_key, config_value) values ('x', '1')")
     refused(conn, "insert into error_logs (level, message) values ('error', 'x')")
     refused(conn, "create temp table t (x int)")
