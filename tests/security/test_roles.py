@@ -50,9 +50,15 @@ def world(module_db: str) -> dict:
         # What dbt does after bootstrap, as the same (admin URL) user: default privileges apply.
         conn.execute("create table analytics.fct_demo as select 1 as n")
         conn.execute("create view analytics.stg_demo as select n from analytics.fct_demo")
+        # Staging as dbt makes it: telemetry views granted to analysts (+grants), the view
+        # over users not.
         conn.execute(
             "create view analytics_staging.stg_mcp__demo as"
             " select execution_id, duration_ms from public.tool_usage_logs"
+        )
+        conn.execute("grant select on analytics_staging.stg_mcp__demo to mcp_analyst")
+        conn.execute(
+            "create view analytics_staging.stg_mcp__users_demo as select id, username from users"
         )
         conn.execute(
             "insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,"
@@ -231,6 +237,7 @@ def test_analyst_reads_marts_and_public_config_only(as_role) -> None:
     refused(conn, "delete from analytics.fct_demo")
     refused(conn, "create table analytics.mine (x int)")
     refused(conn, "create table analytics_staging.mine (x int)")
+    refused(conn, "select username from analytics_staging.stg_mcp__users_demo")
     refused(conn, "insert into system_configuration (config_key, config_value) values ('x', '1')")
     refused(conn, "insert into error_logs (level, message) values ('error', 'x')")
     refused(conn, "create temp table t (x int)")
