@@ -1,0 +1,75 @@
+{#-
+    dbt run-operation apply_retention                       # apply every policy
+    dbt run-operation apply_retention --args '{dry_run: true}'
+    dbt run-operation apply_retention --args '{table: tool_usage_logs}'
+
+    Applies data_retention_policies through the database function apply_retention(boolean, text)
+    (bootstrap_sql/040_retention.sql: the one implementation, also behind cleanup_old_data() and
+    `mcp-analytics retention`), logs one line per table and commits. Dry-run reports what would go
+    and changes nothing. Returns the report rows as a list of dicts.
+-#}
+{% macro apply_retention(dry_run=false, table=none) %}
+    {{ return(adapter.dispatch('apply_retention', 'mcp_analytics')(dry_run, table)) }}
+{% endmacro %}
+
+
+{% macro default__apply_retention(dry_run, table) %}
+    {{ exceptions.raise_compiler_error(
+        'apply_retention: only PostgreSQL is supported, not ' ~ adapter.type()) }}
+{% endmacro %}
+
+
+{% macro postgres__apply_retention(dry_run, table) %}
+    {% if dry_run is not boolean %}
+        {{ exceptions.raise_compiler_error(
+            'apply_retention: dry_run must be true or false, got ' ~ dry_run) }}
+    {% endif %}
+    {% if table is none %}
+        {% set table_arg = 'null' %}
+    {% else %}
+        {#- The policy's own spelling is matched; the name is only ever passed as a literal. -#}
+        {% set table_arg = "'" ~ (table | string | replace("'", "''")) ~ "'" %}
+    {% endif %}
+
+    {% set result = mcp_analytics.run_committed(
+        'select table_name, action, partitions_detached, rows_archived, rows_deleted, cutoff, '
+        ~ 'duration_ms, dry_run, detail from apply_retention('
+        ~ ('true' if dry_run else 'false') ~ ', ' ~ table_arg ~ ')') %}
+
+    {% set report = [] %}
+    {% set totals = {'rows': 0, 'partitions': 0} %}
+    {% for row in result.rows %}
+        {% set line = mcp_analytics.retention_report_line(row) %}
+        {{ log(line, info=True) }}
+        {% do report.append({
+            'table_name': row['table_name'], 'action': row['action'],
+            'partitions_detached': row['partitions_detached'],
+            'rows_archived': row['rows_archived'], 'rows_deleted': row['rows_deleted'],
+            'cutoff': row['cutoff'] | string, 'duration_ms': row['duration_ms'],
+            'dry_run': row['dry_run'], 'detail': row['detail']}) %}
+        {% do totals.update({'rows': totals.rows + row['rows_deleted'],
+                             'partitions': totals.partitions + row['partitions_detached']}) %}
+    {% endfor %}
+    {{ log('retention' ~ (' [dry run]' if dry_run else '') ~ ': ' ~ (report | length)
+           ~ ' polic' ~ ('y' if report | length == 1 else 'ies') ~ ', ' ~ totals.partitions
+           ~ ' partition(s), ' ~ totals.rows ~ ' row(s) '
+           ~ ('would go' if dry_run else 'removed'), info=True) }}
+    {{ return(report) }}
+{% endmacro %}
+
+
+{#- One readable line of the report, e.g.
+    "tool_usage_logs: archived 75 row(s), 3 whole partition(s), older than 2026-08-26 23:13:10+0000 (18 ms): ..." -#}
+{% macro retention_report_line(row) %}
+    {% if row['action'] == 'disabled' %}
+        {{ return(row['table_name'] ~ ': skipped (cleanup disabled)') }}
+    {% endif %}
+    {% set verb = ('would ' if row['dry_run'] else '') ~ (
+        'archive' if row['action'] == 'archive' else 'delete') ~ ('' if row['dry_run'] else 'd') %}
+    {% set cutoff = row['cutoff'].strftime('%Y-%m-%d %H:%M:%S%z')
+        if row['cutoff'] is not string else row['cutoff'] %}
+    {{ return(
+        row['table_name'] ~ ': ' ~ verb ~ ' ' ~ row['rows_deleted'] ~ ' row(s), '
+        ~ row['partitions_detached'] ~ ' whole partition(s), older than ' ~ cutoff
+        ~ ' (' ~ row['duration_ms'] ~ ' ms): ' ~ row['detail']) }}
+{% endmacro %}

@@ -1,0 +1,96 @@
+"""`mcp-analytics retention [--dry-run] [--table T]` and `mcp-analytics partitions [...]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import db
+from ..cli import CommandError
+from ..retention import (
+    RetentionError,
+    apply_retention,
+    create_partitions,
+    format_report,
+    partitioned_tables,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    retention = sub.add_parser(
+        "retention",
+        help="apply data_retention_policies: archive/delete old rows and partitions",
+        description="Apply data_retention_policies (see docs/retention.md). Progress goes to "
+        "stderr, the report to stdout.",
+    )
+    retention.add_argument(
+        "--dry-run", action="store_true", help="report what would go, change nothing"
+    )
+    retention.add_argument(
+        "--table", metavar="NAME", help="only the policy whose table_name is NAME"
+    )
+    retention.set_defaults(func=run_retention)
+
+    partitions = sub.add_parser(
+        "partitions",
+        help="create monthly partitions ahead (moves rows waiting in DEFAULT partitions)",
+    )
+    partitions.add_argument(
+        "--months-ahead", type=_months, default=3, metavar="N", help="future months (default 3)"
+    )
+    partitions.add_argument(
+        "--months-behind", type=_months, default=0, metavar="N", help="past months (default 0)"
+    )
+    partitions.add_argument(
+        "--table",
+        action="append",
+        metavar="NAME",
+        help="a partitioned table (repeatable); default: every range-partitioned table",
+    )
+    partitions.set_defaults(func=run_partitions)
+
+
+def _months(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 120:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 120, got {value}")
+    return value
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_retention(args: argparse.Namespace) -> int:
+    with db.connection(autocommit=True) as conn:
+        try:
+            results = apply_retention(
+                conn, dry_run=args.dry_run, table=args.table, on_notice=_progress
+            )
+        except RetentionError as err:
+            raise CommandError(f"retention failed, nothing was changed: {err}") from None
+    print(format_report(results))
+    return 0
+
+
+def run_partitions(args: argparse.Namespace) -> int:
+    with db.connection(autocommit=True) as conn:
+        tables = args.table or partitioned_tables(conn)
+        if not tables:
+            raise CommandError("no range-partitioned tables found: run `mcp-analytics bootstrap`")
+        try:
+            results = create_partitions(
+                conn,
+                tables,
+                months_ahead=args.months_ahead,
+                months_behind=args.months_behind,
+                on_notice=_progress,
+            )
+        except RetentionError as err:
+            raise CommandError(str(err)) from None
+    for r in results:
+        print(f"{r.table}: {r.created} partition(s) created, {r.partitions} in all")
+    return 0

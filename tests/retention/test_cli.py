@@ -1,0 +1,89 @@
+"""`mcp-analytics retention` and `mcp-analytics partitions` against a real database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from mcp_analytics.cli import main
+from mcp_analytics.config import settings
+
+from .helpers import insert_tool_usage, scalar
+
+
+@pytest.fixture
+def db_url(bootstrapped_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("DATABASE_URL", bootstrapped_db)
+    settings.cache_clear()
+    yield bootstrapped_db
+    settings.cache_clear()
+
+
+def test_retention_dry_run_then_real(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        insert_tool_usage(conn, 11, "3 years", "ancient-")
+
+    assert main(["retention", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert "tool_usage_logs      would archive  0           11    11" in out
+    assert "dry run: nothing changed" in out
+    assert "retention public.tool_usage_logs: archive rows with timestamp <" in err  # progress
+    with psycopg.connect(db_url) as conn:
+        assert scalar(conn, "select count(*) from tool_usage_logs") == 11
+
+    assert main(["retention", "--table", "tool_usage_logs"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[2].split()[:5] == ["tool_usage_logs", "archive", "0", "11", "11"]
+    assert len(out.splitlines()) == 5  # header, rule, one policy, its detail, total
+    with psycopg.connect(db_url) as conn:
+        assert scalar(conn, "select count(*) from tool_usage_logs") == 0
+        assert scalar(conn, "select sum(row_count) from archive.archived_partitions") == 11
+
+
+def test_retention_bad_policy_is_a_clean_error(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        insert_tool_usage(conn, 3, "3 years", "ancient-")
+        conn.execute(
+            "insert into data_retention_policies (table_name, retention_days) "
+            "values ('public.gone', 5)"
+        )
+    assert main(["retention"]) == 2
+    err = capsys.readouterr().err
+    assert "retention failed, nothing was changed" in err
+    assert "public.gone, which does not exist" in err
+    assert "Traceback" not in err
+    with psycopg.connect(db_url) as conn:
+        assert scalar(conn, "select count(*) from tool_usage_logs") == 3
+
+
+def test_partitions_moves_rows_from_default(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        # five months ahead: beyond the bootstrap's current month + 3, so in DEFAULT
+        conn.execute(
+            """
+            insert into mcp_request_logs (
+                request_id, method, path, response_status_code, duration_ms, success, "timestamp"
+            )
+            select 'r' || g, 'GET', '/', 200, 1, true,
+                   date_trunc('month', now()) + interval '5 months' + g * interval '1 hour'
+            from generate_series(1, 6) as g
+            """
+        )
+    assert main(["partitions", "--months-ahead", "6"]) == 0
+    out, err = capsys.readouterr()
+    assert "public.mcp_request_logs: 3 partition(s) created" in out
+    assert "public.tool_usage_logs: 3 partition(s) created" in out
+    assert "Moved 6 rows of" in err
+    with psycopg.connect(db_url) as conn:
+        assert scalar(conn, "select count(*) from mcp_request_logs_default") == 0
+        assert scalar(conn, "select count(*) from mcp_request_logs") == 6
+
+    with pytest.raises(SystemExit):
+        main(["partitions", "--months-ahead", "500"])
+    assert "must be between 0 and 120" in capsys.readouterr().err
