@@ -6,6 +6,10 @@ even under DATABASE_URL.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -18,8 +22,12 @@ from .conftest import wait_for
 
 
 @pytest.fixture
-def own_server(tmp_path):
-    pgdata = tmp_path / "pgdata"
+def own_server():
+    # Not under pytest's tmp_path: as root the server runs as another user, and pytest (ours
+    # or a concurrent run) keeps /tmp/pytest-of-<user> at mode 0700.
+    base = Path(tempfile.mkdtemp(prefix="mcpa-outage-"))
+    base.chmod(0o755)
+    pgdata = base / "pgdata"
     status = embedded.start(pgdata)
     try:
         url = status.url("postgres")
@@ -28,6 +36,7 @@ def own_server(tmp_path):
         yield pgdata, url
     finally:
         embedded.stop(pgdata)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_outage_mid_burst_loses_and_duplicates_nothing(own_server, tmp_path):
