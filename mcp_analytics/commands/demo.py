@@ -1,0 +1,673 @@
+"""`mcp-analytics demo`: load a realistic, seeded telemetry workload (see docs/demo.md).
+
+Loading plan, chosen for speed on a small machine (COPY into a table with the seed's indexes
+runs ~6x slower than into a bare table):
+
+1. bootstrap, demo users, the monthly partitions the span needs;
+2. per month and per partitioned table, COPY the generated rows into a bare table
+   (`like <parent>`, no indexes, created in the same transaction, so COPY FREEZE applies);
+3. build the parent's indexes on it in bulk, then swap it in: the (still empty) monthly
+   partition is dropped and the loaded table attached in its place, in one short transaction.
+   A month whose partition already holds rows is merged row by row instead
+   (`insert ... on conflict do nothing`), which is slower but never touches existing data;
+4. sessions, error logs, per-minute metrics (computed from the loaded calls);
+5. last, the late rows (calls of the last three days held back), through the parents.
+
+A batch is identified by its parameters (seed, span, volume): loading the same batch again is
+skipped; a database that already holds another demo batch is left alone unless `--append`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from .. import db
+from ..bootstrap import bootstrap
+from ..cli import CommandError
+from ..config import settings
+from ..workload import (
+    ERROR_COLUMNS,
+    REQUEST_COLUMNS,
+    SESSION_COLUMNS,
+    TOOL_COLUMNS,
+    Batch,
+    Generator,
+    WorkloadSpec,
+    default_end,
+)
+
+MARKER_KEY = "demo.batches"
+PARTITIONED = {
+    "tool": ("tool_usage_logs", TOOL_COLUMNS),
+    "request": ("mcp_request_logs", REQUEST_COLUMNS),
+}
+FLUSH_LINES = 20_000
+MINUTE_METRIC_DAYS = 7  # lines buffered per stream before they are handed to COPY
+_BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "demo",
+        help="load a realistic, seeded telemetry workload (about 1 M tool calls over 30 days)",
+        description="Generate and load demo telemetry. Reruns with the same parameters are "
+        "skipped; see docs/demo.md.",
+    )
+    parser.add_argument("--days", type=int, default=30, help="span in days (default 30)")
+    parser.add_argument(
+        "--tool-calls", type=int, default=1_000_000, help="tool calls to generate (default 1e6)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument(
+        "--end",
+        type=_parse_end,
+        default=None,
+        help="end of the span, ISO 8601 (default: now, truncated to the hour, UTC)",
+    )
+    parser.add_argument("--users", type=int, default=300, help="demo users (default 300)")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add this batch even when the database already holds another demo batch",
+    )
+    parser.set_defaults(func=run)
+
+
+def _parse_end(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 timestamp: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.days < 1 or args.days > 365:
+        raise CommandError("--days must be between 1 and 365")
+    if args.tool_calls < 1:
+        raise CommandError("--tool-calls must be at least 1")
+    if not 1 <= args.users <= 100_000:
+        raise CommandError("--users must be between 1 and 100000")
+    end = args.end or default_end()
+    if end > datetime.now(UTC) + timedelta(days=1):
+        raise CommandError("--end lies in the future; telemetry of the future is not a demo")
+    spec = WorkloadSpec(
+        days=args.days, tool_calls=args.tool_calls, seed=args.seed, end=end, users=args.users
+    )
+    result = load(db.database_url(), spec, append=args.append, say=print)
+    print(result.describe())
+    return 0
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class DemoResult:
+    tag: str
+    skipped: str | None = None
+    seconds: float = 0.0
+    loaded: dict[str, int] = field(default_factory=dict)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    first: datetime | None = None
+    last: datetime | None = None
+    fast_months: list[str] = field(default_factory=list)
+    merged_months: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = []
+        if self.skipped:
+            lines.append(f"demo batch {self.tag}: skipped ({self.skipped})")
+        else:
+            loaded = ", ".join(f"{k} {v:,}" for k, v in self.loaded.items())
+            lines.append(f"demo batch {self.tag} loaded in {self.seconds:.1f} s: {loaded}")
+        lines.append("database now holds:")
+        for table, count in self.table_rows.items():
+            lines.append(f"  {table:<22} {count:>12,}")
+        if self.first and self.last:
+            lines.append(
+                f"  tool calls from {self.first:%Y-%m-%d %H:%M} to {self.last:%Y-%m-%d %H:%M} UTC"
+            )
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- load
+
+
+def load(
+    url: str,
+    spec: WorkloadSpec,
+    *,
+    append: bool = False,
+    say=lambda _msg: None,
+) -> DemoResult:
+    """Load `spec` into the database at `url` (bootstrapping it first)."""
+    started = time.perf_counter()
+    result = DemoResult(tag=spec.tag)
+    with psycopg.connect(url, autocommit=True) as conn:
+        bootstrap(conn, settings().bootstrap_dir)
+        skip = _skip_reason(conn, spec, append)
+        if skip:
+            result.skipped = skip
+            _summarise(conn, result)
+            return result
+        _ensure_partitions(conn, spec)
+        user_ids, admin_id = _ensure_users(conn, spec.users)
+
+    gen = Generator(spec, user_ids, admin_id)
+    loader = _MonthLoader(url, say)
+    say(
+        f"demo batch {spec.tag}: {spec.tool_calls:,} tool calls, {spec.start:%Y-%m-%d %H:%M} to "
+        f"{spec.end:%Y-%m-%d %H:%M} UTC, seed {spec.seed}"
+    )
+    out: dict[str, Batch] = {}
+    step = max(1, spec.tool_calls // 10)
+    next_report = step
+    try:
+        for day in gen.days():
+            gen.generate_day(day, out)
+            loader.write(out)
+            # Months that can no longer receive rows (sessions end within a day) are finished.
+            horizon = gen.day_month[max(0, day - 1)]
+            loader.finish_before(out, horizon)
+            if gen.totals.tool_calls >= next_report:
+                say(
+                    f"  generated {gen.totals.tool_calls:>10,} tool calls "
+                    f"({time.perf_counter() - started:5.1f} s)"
+                )
+                next_report += step
+        loader.write(out, final=True)
+        loader.finish_before(out, None)
+        # Sessions and errors go in while the last months are indexed in the background.
+        with psycopg.connect(url, autocommit=True) as conn:
+            gen.login_failures()
+            say(f"  sessions and errors ({time.perf_counter() - started:5.1f} s)")
+            _copy_into(conn, "sessions", SESSION_COLUMNS, gen.sessions, conflict=True)
+            _copy_into(conn, "error_logs", ERROR_COLUMNS, gen.errors, conflict=False)
+        loader.join()
+    finally:
+        loader.close()
+    result.fast_months, result.merged_months = loader.fast, loader.merged
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        say(f"  metrics ({time.perf_counter() - started:5.1f} s)")
+        metrics = _metrics(conn, spec)
+        say(f"  late rows ({time.perf_counter() - started:5.1f} s)")
+        # Late rows arrive after everything else: the last ids, timestamps hours to days old.
+        _copy_into(conn, "tool_usage_logs", TOOL_COLUMNS, gen.late_tool, conflict=True)
+        _copy_into(conn, "mcp_request_logs", REQUEST_COLUMNS, gen.late_request, conflict=True)
+        _remember(conn, spec, gen)
+        result.loaded = {
+            "tool calls": gen.totals.tool_calls,
+            "requests": gen.totals.requests,
+            "errors": gen.totals.errors,
+            "sessions": gen.totals.sessions,
+            "metrics": metrics,
+            "late tool calls": gen.totals.late_tool_calls,
+        }
+        result.seconds = time.perf_counter() - started
+        _summarise(conn, result)
+    return result
+
+
+def _skip_reason(conn: psycopg.Connection, spec: WorkloadSpec, append: bool) -> str | None:
+    batches = _batches(conn)
+    if any(b.get("tag") == spec.tag for b in batches):
+        return "this batch (same seed, span and volume) is already loaded"
+    if batches and not append:
+        tags = ", ".join(b.get("tag", "?") for b in batches)
+        return f"the database already holds demo batch(es) {tags}; pass --append to add another"
+    return None
+
+
+def _batches(conn: psycopg.Connection) -> list[dict]:
+    row = conn.execute(
+        "select config_value from system_configuration where config_key = %s", (MARKER_KEY,)
+    ).fetchone()
+    return list(row[0]) if row and isinstance(row[0], list) else []
+
+
+def _remember(conn: psycopg.Connection, spec: WorkloadSpec, gen: Generator) -> None:
+    entry = {
+        "tag": spec.tag,
+        "seed": spec.seed,
+        "start": spec.start.isoformat(),
+        "end": spec.end.isoformat(),
+        "tool_calls": spec.tool_calls,
+        "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "totals": asdict(gen.totals),
+    }
+    conn.execute(
+        """
+        insert into system_configuration (config_key, config_value, description, config_type)
+        values (%s, %s, 'Demo workload batches loaded by mcp-analytics demo', 'demo')
+        on conflict (config_key) do update
+        set config_value = system_configuration.config_value || excluded.config_value,
+            updated_at = now()
+        """,
+        (MARKER_KEY, psycopg.types.json.Jsonb([entry])),
+    )
+
+
+def _months_between(a: datetime, b: datetime) -> int:
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+def _ensure_partitions(conn: psycopg.Connection, spec: WorkloadSpec) -> None:
+    now = datetime.now(UTC)
+    # A day of margin before the start: the first requests precede their calls by milliseconds.
+    behind = max(0, _months_between(spec.start - timedelta(days=1), now))
+    if behind > 120:
+        raise CommandError("the span starts more than 10 years ago; choose a later --end")
+    for table in ("tool_usage_logs", "mcp_request_logs"):
+        conn.execute("select create_monthly_partitions(%s, 3, %s)", (table, behind))
+
+
+def _placeholder_hash() -> str:
+    """bcrypt-shaped, random: no password is known to match it, so demo users cannot log in."""
+    pick = secrets.choice
+    salt = "".join(pick(_BCRYPT_ALPHABET) for _ in range(21)) + "."
+    digest = "".join(pick(_BCRYPT_ALPHABET) for _ in range(30)) + "."
+    return f"$2b$12${salt}{digest}"
+
+
+def _ensure_users(conn: psycopg.Connection, n: int) -> tuple[list[int], int]:
+    names = [f"demo_user_{i:04d}" for i in range(1, n + 1)]
+    rows = [
+        (name, _placeholder_hash(), f"{name}@example.invalid", "READ_ONLY", "Demo", f"User {i}")
+        for i, name in enumerate(names, 1)
+    ]
+    rows.append(
+        (
+            "demo_oncall",
+            _placeholder_hash(),
+            "demo_oncall@example.invalid",
+            "ADMIN",
+            "Demo",
+            "On-call",
+        )
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            insert into users (username, password_hash, email, role, first_name, last_name)
+            values (%s, %s, %s, %s::user_role_enum, %s, %s)
+            on conflict (username) do nothing
+            """,
+            rows,
+        )
+    found = dict(
+        conn.execute(
+            "select username, id from users where username = any(%s)", (names + ["demo_oncall"],)
+        ).fetchall()
+    )
+    return [found[name] for name in names], found["demo_oncall"]
+
+
+def _copy_into(
+    conn: psycopg.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    lines: list[str],
+    *,
+    conflict: bool,
+) -> None:
+    if not lines:
+        return
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    with conn.transaction():
+        if conflict:
+            # Through a temporary table so a rerun (or a key already there) is not an error.
+            conn.execute(
+                sql.SQL(
+                    "create temporary table demo_tmp (like {} including defaults) on commit drop"
+                ).format(sql.Identifier(table))
+            )
+            target = sql.Identifier("demo_tmp")
+        else:
+            target = sql.Identifier(table)
+        with conn.cursor().copy(sql.SQL("copy {} ({}) from stdin").format(target, cols)) as copy:
+            for i in range(0, len(lines), FLUSH_LINES):
+                copy.write("".join(lines[i : i + FLUSH_LINES]))
+        if conflict:
+            conn.execute(
+                sql.SQL(
+                    "insert into {} ({}) select {} from demo_tmp on conflict do nothing"
+                ).format(sql.Identifier(table), cols, cols)
+            )
+
+
+def _metrics(conn: psycopg.Connection, spec: WorkloadSpec) -> int:
+    """Metrics computed from the batch's calls: per-minute samples for the last 7 days (what
+    the seed's performance_metrics_summary looks at; 30 days of them would be 5x the rows for
+    little), hourly per-BCP samples for the whole span."""
+    params = {
+        "start": spec.start,
+        "minute_start": max(spec.start, spec.end - timedelta(days=MINUTE_METRIC_DAYS)),
+        "end": spec.end,
+        "pattern": f"ex-{spec.tag}-%",
+    }
+    cur = conn.execute(
+        """
+        insert into performance_metrics
+            (metric_name, metric_value, labels, "timestamp", aggregation_period,
+             measurement_type, unit, service)
+        with calls as (
+            select
+                date_trunc('minute', "timestamp") as minute,
+                count(*) as n,
+                count(*) filter (where not success) as failed,
+                percentile_cont(0.95) within group (order by duration_ms) as p95,
+                avg(memory_usage_mb) as memory_mb
+            from tool_usage_logs
+            where "timestamp" >= %(minute_start)s and "timestamp" < %(end)s
+                and execution_id like %(pattern)s
+            group by 1
+        ),
+        minutes as (
+            select generate_series(
+                date_trunc('minute', %(minute_start)s::timestamptz),
+                %(end)s::timestamptz - interval '1 minute',
+                interval '1 minute'
+            ) as minute
+        ),
+        per_minute as (
+            select
+                m.minute,
+                coalesce(c.n, 0) as n,
+                coalesce(c.failed, 0) as failed,
+                coalesce(c.p95, 0) as p95,
+                coalesce(c.memory_mb, 180) as memory_mb,
+                -- a deterministic jitter per minute, so the gauges are not straight lines
+                (abs(hashtext(m.minute::text)) %% 1000) / 1000.0 as jitter
+            from minutes as m
+            left join calls as c on m.minute = c.minute
+        )
+        select v.metric_name, v.metric_value, '{}'::jsonb, p.minute, '1m', v.kind, v.unit,
+            'mcp-server'
+        from per_minute as p
+        cross join lateral (
+            values
+                ('mcp.tool_calls', p.n::numeric, 'counter', 'count'),
+                ('mcp.tool_error_rate',
+                 round(100.0 * p.failed / greatest(p.n, 1), 4), 'gauge', 'percent'),
+                ('mcp.tool_latency_p95', round(p.p95::numeric, 4), 'histogram', 'ms'),
+                ('process.cpu_usage',
+                 round(least(99, 4 + p.n * 0.9 + 6 * p.jitter)::numeric, 4), 'gauge', 'percent'),
+                ('process.memory_usage',
+                 round((p.memory_mb + 20 * p.jitter)::numeric, 4), 'gauge', 'bytes')
+        ) as v (metric_name, metric_value, kind, unit)
+        on conflict do nothing
+        """,
+        params,
+    )
+    minutes = cur.rowcount
+    cur = conn.execute(
+        """
+        insert into performance_metrics
+            (metric_name, metric_value, labels, "timestamp", aggregation_period,
+             measurement_type, unit, service)
+        with hourly as (
+            select
+                bcp_name,
+                date_trunc('hour', "timestamp") as hour,
+                count(*) as n,
+                percentile_cont(0.95) within group (order by duration_ms) as p95
+            from tool_usage_logs
+            where "timestamp" >= %(start)s and "timestamp" < %(end)s
+                and execution_id like %(pattern)s
+            group by bcp_name, date_trunc('hour', "timestamp")
+        )
+        select v.metric_name, v.metric_value, jsonb_build_object('bcp', h.bcp_name), h.hour,
+            '1h', v.kind, v.unit, 'mcp-server'
+        from hourly as h
+        cross join lateral (
+            values
+                ('mcp.tool_calls', h.n::numeric, 'counter', 'count'),
+                ('mcp.tool_latency_p95', round(h.p95::numeric, 4), 'histogram', 'ms')
+        ) as v (metric_name, metric_value, kind, unit)
+        on conflict do nothing
+        """,
+        params,
+    )
+    return minutes + cur.rowcount
+
+
+def _summarise(conn: psycopg.Connection, result: DemoResult) -> None:
+    for table in (
+        "tool_usage_logs",
+        "mcp_request_logs",
+        "error_logs",
+        "performance_metrics",
+        "users",
+        "sessions",
+    ):
+        count = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
+        result.table_rows[table] = count.fetchone()[0]
+    first, last = conn.execute(
+        'select min("timestamp"), max("timestamp") from tool_usage_logs'
+    ).fetchone()
+    result.first, result.last = first, last
+
+
+# --------------------------------------------------------------------------- month loader
+
+
+class _Stream:
+    """An open COPY into the bare table of one (table, month)."""
+
+    def __init__(self, url: str, parent: str, columns: tuple[str, ...], month: str) -> None:
+        self.parent = parent
+        self.month = month
+        self.partition = f"{parent}_{month.replace('-', '_')}"
+        self.staging = f"demo_load_{self.partition}"
+        lo = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+        hi = (lo + timedelta(days=32)).replace(day=1)
+        self.bounds = (lo, hi)
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute("set maintenance_work_mem = '256MB'")
+        ident = sql.Identifier(self.staging)
+        # Created outside the COPY's transaction: `like` locks the parent, and a lock held for
+        # the whole COPY would block the swap of the previous month.
+        self.conn.execute(sql.SQL("drop table if exists {}").format(ident))
+        self.conn.execute(
+            sql.SQL("create table {} (like {} including defaults including constraints)").format(
+                ident, sql.Identifier(parent)
+            )
+        )
+        self.conn.autocommit = False
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        self.columns = cols
+        # FREEZE (allowed after a truncate in the same transaction): rows are written frozen,
+        # so the new partition needs no vacuum pass to become all-visible.
+        self.conn.execute(sql.SQL("truncate {}").format(ident))
+        self._cm = self.conn.cursor().copy(
+            sql.SQL("copy {} ({}) from stdin with (freeze)").format(ident, cols)
+        )
+        self.copy = self._cm.__enter__()
+        self.rows = 0
+
+    def write(self, lines: list[str]) -> None:
+        self.copy.write("".join(lines))
+        self.rows += len(lines)
+
+    def end_copy(self) -> None:
+        self._cm.__exit__(None, None, None)
+        self.conn.commit()
+
+
+class _MonthLoader:
+    """Keeps one COPY stream per (table, month); finished months are indexed and swapped in
+    by a background thread while generation goes on."""
+
+    def __init__(self, url: str, say) -> None:
+        self.url = url
+        self.say = say
+        self.streams: dict[tuple[str, str], _Stream] = {}
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self.fast: list[str] = []
+        self.merged: list[str] = []
+        self._lock = threading.Lock()
+
+    def write(self, out: dict[str, Batch], final: bool = False) -> None:
+        for month, batch in out.items():
+            for kind, lines in (("tool", batch.tool), ("request", batch.request)):
+                if lines and (final or len(lines) >= FLUSH_LINES):
+                    self._stream(kind, month).write(lines)
+                    lines.clear()
+
+    def _stream(self, kind: str, month: str) -> _Stream:
+        key = (kind, month)
+        stream = self.streams.get(key)
+        if stream is None:
+            parent, columns = PARTITIONED[kind]
+            stream = self.streams[key] = _Stream(self.url, parent, columns, month)
+        return stream
+
+    def finish_before(self, out: dict[str, Batch], month: str | None) -> None:
+        """Finish every stream of a month earlier than `month` (all when None)."""
+        self._raise()
+        for done in [m for m in out if month is None or m < month]:
+            self.write({done: out.pop(done)}, final=True)
+        for key in [k for k in self.streams if month is None or k[1] < month]:
+            stream = self.streams.pop(key)
+            stream.end_copy()
+            thread = threading.Thread(target=self._finish, args=(stream,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _finish(self, stream: _Stream) -> None:
+        try:
+            began = time.perf_counter()
+            mode = _swap_in(stream)
+            with self._lock:
+                (self.fast if mode == "attached" else self.merged).append(stream.partition)
+            self.say(
+                f"  {stream.partition}: {stream.rows:,} rows {mode} "
+                f"(indexes and swap {time.perf_counter() - began:.1f} s)"
+            )
+        except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
+            self.errors.append(err)
+        finally:
+            stream.conn.close()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+
+    def close(self) -> None:
+        for stream in self.streams.values():
+            stream.conn.close()
+        for thread in self.threads:
+            thread.join()
+
+
+_INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ", re.IGNORECASE)
+
+
+def _swap_in(stream: _Stream) -> str:
+    """Attach the loaded table as the month's partition (fast) or merge its rows (slow)."""
+    conn = stream.conn
+    part = sql.Identifier(stream.partition)
+    staging = sql.Identifier(stream.staging)
+    parent = sql.Identifier(stream.parent)
+    lo, hi = stream.bounds
+    conn.autocommit = True
+    if not _partition_empty(conn, stream.partition):
+        _merge(conn, stream)
+        return "merged into the existing partition"
+    # The bounds as a CHECK constraint let ATTACH skip its validation scan.
+    conn.execute(
+        sql.SQL(
+            "alter table {} add constraint demo_bounds"
+            ' check ("timestamp" >= {} and "timestamp" < {})'
+        ).format(staging, sql.Literal(lo), sql.Literal(hi))
+    )
+    # The parent's indexes, built in bulk on the loaded table: ATTACH adopts matching ones.
+    rows = conn.execute(
+        """
+        select pg_get_indexdef(i.indexrelid), c.contype, pg_get_constraintdef(c.oid)
+        from pg_index as i
+        left join pg_constraint as c on c.conindid = i.indexrelid and c.conrelid = i.indrelid
+        where i.indrelid = %s::regclass
+        order by i.indexrelid
+        """,
+        (stream.parent,),
+    ).fetchall()
+    for n, (indexdef, contype, condef) in enumerate(rows):
+        if contype in ("p", "u"):
+            conn.execute(
+                sql.SQL("alter table {} add constraint {} {}").format(
+                    staging, sql.Identifier(f"{stream.staging}_c{n}"), sql.SQL(condef)
+                )
+            )
+        else:
+            conn.execute(
+                _INDEX_DEF.sub(
+                    lambda m: f"CREATE {m.group(1) or ''}INDEX ON {stream.staging} ", indexdef
+                )
+            )
+    with conn.transaction():
+        # Re-checked under the lock: a writer may have filled the partition meanwhile.
+        still_empty = _partition_empty(conn, stream.partition, lock=True)
+        if still_empty:
+            _attach(conn, parent, staging, part, lo, hi)
+    if not still_empty:
+        _merge(conn, stream)
+        return "merged into the existing partition"
+    conn.execute(sql.SQL("analyze {}").format(part))
+    return "attached"
+
+
+def _attach(
+    conn: psycopg.Connection,
+    parent: sql.Identifier,
+    staging: sql.Identifier,
+    part: sql.Identifier,
+    lo: datetime,
+    hi: datetime,
+) -> None:
+    conn.execute(sql.SQL("drop table if exists {}").format(part))
+    conn.execute(
+        sql.SQL("alter table {} attach partition {} for values from ({}) to ({})").format(
+            parent, staging, sql.Literal(lo), sql.Literal(hi)
+        )
+    )
+    conn.execute(sql.SQL("alter table {} rename to {}").format(staging, part))
+    conn.execute(sql.SQL("alter table {} drop constraint demo_bounds").format(part))
+
+
+def _partition_empty(conn: psycopg.Connection, name: str, lock: bool = False) -> bool:
+    if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is None:
+        return True
+    ident = sql.Identifier(name)
+    if lock:
+        conn.execute(sql.SQL("lock table {} in access exclusive mode").format(ident))
+    row = conn.execute(sql.SQL("select exists (select 1 from {})").format(ident)).fetchone()
+    return not row[0]
+
+
+def _merge(conn: psycopg.Connection, stream: _Stream) -> None:
+    cols = stream.columns
+    with conn.transaction():
+        conn.execute(
+            sql.SQL("insert into {} ({}) select {} from {} on conflict do nothing").format(
+                sql.Identifier(stream.parent), cols, cols, sql.Identifier(stream.staging)
+            )
+        )
+        conn.execute(sql.SQL("drop table {}").format(sql.Identifier(stream.staging)))

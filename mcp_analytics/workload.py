@@ -1,0 +1,733 @@
+"""A realistic, seeded telemetry generator for the demo (`mcp-analytics demo`).
+
+What it models (all from one `random.Random(seed)`, so a seed gives the same data every time):
+
+* a catalogue of BCPs (HubSpot-style MCP servers) and their tools, each tool with its own
+  lognormal latency (median, spread) plus a slow tail, a base error rate and an error mix;
+* a few hundred users with Zipf-like activity, each with a preferred MCP client;
+* sessions that start following a weekly and daily rhythm and hold bursts of tool calls;
+* incidents: windows where one BCP fails often and slowly (error bursts), and a deploy per BCP
+  that changes its `tool_version`;
+* one `mcp_request_logs` row per tool call (same request_id, session, user), plus the
+  `initialize` and `tools/list` requests that open each session;
+* `error_logs` rows for failed calls (categories authentication, database, external_api,
+  validation; levels, severities, stack traces) and failed dashboard logins;
+* late rows: a few calls of the last three days held back and written after everything else.
+
+This module only produces COPY text lines (PostgreSQL text format); `mcp_analytics.demo_loader`
+writes them. Pure Python: numpy is not among the project's dependencies, and the generator
+keeps pace with the server's COPY anyway (the generator runs while the server parses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from bisect import bisect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+LATE_WINDOW_MS = 72 * HOUR_MS
+
+# Columns written by COPY, in order (the `id` columns come from their sequences).
+TOOL_COLUMNS = (
+    "execution_id", "bcp_name", "tool_name", "operation", "parameters", "response_data",
+    "error_message", "error_stack", "error_code", "duration_ms", "memory_usage_mb",
+    "cpu_usage_percent", "success", "tool_version", "user_id", "session_id", "request_id",
+    "timestamp", "ip_address", "user_agent", "parameters_hash", "response_size_bytes", "cache_hit",
+)  # fmt: skip
+REQUEST_COLUMNS = (
+    "request_id", "method", "path", "query_params", "request_headers", "request_body",
+    "response_status_code", "response_data", "response_headers", "response_size_bytes",
+    "duration_ms", "queue_time_ms", "processing_time_ms", "success", "error_type", "user_id",
+    "session_id", "timestamp", "user_agent", "ip_address", "client_version", "correlation_id",
+    "trace_id", "span_id",
+)  # fmt: skip
+ERROR_COLUMNS = (
+    "level", "message", "stack_trace", "error_code", "context", "tool_context", "user_id",
+    "session_id", "request_id", "execution_id", "timestamp", "resolved", "resolution_notes",
+    "resolved_by", "resolved_at", "category", "severity", "impact_level", "environment",
+    "service_version", "deployment_id", "occurrence_count", "first_occurrence", "last_occurrence",
+)  # fmt: skip
+SESSION_COLUMNS = (
+    "id", "user_id", "token", "expires_at", "created_at", "last_accessed", "ip_address",
+    "user_agent", "is_active", "session_data", "login_method", "mfa_verified",
+)  # fmt: skip
+
+NULL = "\\N"
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    operation: str
+    weight: float  # relative popularity inside its BCP
+    median_ms: float
+    sigma: float  # lognormal spread
+    base_error: float  # probability of a failure outside incidents
+    response_bytes: int  # median response size
+    params: tuple[str, ...]  # argument names drawn for the call
+
+
+@dataclass(frozen=True)
+class BcpSpec:
+    name: str
+    weight: float
+    versions: tuple[str, str]  # before / after the deploy
+    tools: tuple[ToolSpec, ...]
+
+
+def _t(name, op, weight, median, sigma, err, size, *params) -> ToolSpec:
+    return ToolSpec(name, op, weight, median, sigma, err, size, params)
+
+
+CATALOGUE: tuple[BcpSpec, ...] = (
+    BcpSpec("hubspot-crm", 0.38, ("3.4.2", "3.5.0"), (
+        _t("search_contacts", "search", 30, 140, 0.55, 0.012, 5200, "query", "limit"),
+        _t("get_contact", "read", 22, 55, 0.40, 0.006, 1800, "contact_id"),
+        _t("create_contact", "create", 7, 260, 0.45, 0.030, 900, "email", "firstname"),
+        _t("update_deal", "update", 8, 310, 0.50, 0.025, 1100, "deal_id", "stage"),
+        _t("list_deals", "read", 14, 190, 0.60, 0.010, 7400, "pipeline", "limit"),
+        _t("associate_objects", "update", 5, 230, 0.45, 0.020, 400, "from_id", "to_id"),
+    )),
+    BcpSpec("hubspot-marketing", 0.22, ("2.1.0", "2.2.1"), (
+        _t("list_campaigns", "read", 20, 210, 0.50, 0.010, 6100, "status", "limit"),
+        _t("get_email_stats", "read", 18, 780, 0.70, 0.015, 3300, "email_id"),
+        _t("create_email_draft", "create", 6, 420, 0.50, 0.035, 1500, "name", "template_id"),
+        _t("get_form_submissions", "read", 12, 350, 0.65, 0.012, 9800, "form_id", "limit"),
+        _t("run_attribution_report", "report", 4, 2600, 0.80, 0.040, 21000, "report", "range"),
+    )),
+    BcpSpec("hubspot-sales", 0.17, ("1.8.4", "1.9.0"), (
+        _t("list_sequences", "read", 16, 160, 0.45, 0.008, 2500, "owner_id"),
+        _t("enroll_in_sequence", "create", 6, 380, 0.50, 0.040, 600, "sequence_id", "contact_id"),
+        _t("get_meeting_links", "read", 10, 95, 0.40, 0.005, 1200, "owner_id"),
+        _t("log_call", "create", 9, 240, 0.45, 0.020, 700, "contact_id", "duration"),
+    )),
+    BcpSpec("hubspot-service", 0.15, ("4.0.1", "4.0.3"), (
+        _t("search_tickets", "search", 18, 170, 0.55, 0.012, 4800, "query", "status"),
+        _t("create_ticket", "create", 6, 330, 0.45, 0.030, 800, "subject", "priority"),
+        _t("update_ticket_status", "update", 7, 260, 0.45, 0.020, 500, "ticket_id", "status"),
+        _t("get_kb_article", "read", 9, 120, 0.50, 0.006, 6600, "article_id"),
+    )),
+    BcpSpec("hubspot-cms", 0.08, ("1.2.0", "1.3.0"), (
+        _t("list_pages", "read", 12, 230, 0.50, 0.010, 8800, "domain", "limit"),
+        _t("get_page", "read", 10, 150, 0.45, 0.008, 14000, "page_id"),
+        _t("publish_page", "update", 3, 1500, 0.60, 0.050, 700, "page_id"),
+        _t("search_blog_posts", "search", 7, 280, 0.60, 0.012, 9100, "query", "limit"),
+    )),
+)  # fmt: skip
+
+CLIENTS: tuple[tuple[str, str, float], ...] = (
+    ("claude-desktop", "0.12.4", 0.40),
+    ("cursor", "1.4.2", 0.22),
+    ("vscode-copilot", "1.103.0", 0.18),
+    ("claude-code", "1.0.71", 0.12),
+    ("python-mcp-client", "2.3.0", 0.05),
+    ("mcp-inspector", "0.16.2", 0.03),
+)
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: str
+    category: str  # authentication | database | external_api | validation
+    status: int  # HTTP status of the request carrying the call
+    level: str
+    severity: int
+    message: str
+    raised: bool  # an exception (stack trace) rather than a tool result with isError
+    weight: float
+
+
+ERROR_KINDS: tuple[ErrorKind, ...] = (
+    ErrorKind("INVALID_ARGUMENT", "validation", 400, "warn", 2,
+              "invalid argument '{arg}': value does not match the tool's input schema", False, 34),
+    ErrorKind("NOT_FOUND", "validation", 404, "warn", 1,
+              "object not found for '{arg}'", False, 18),
+    ErrorKind("TOKEN_EXPIRED", "authentication", 401, "error", 3,
+              "HubSpot OAuth token expired; refresh failed", False, 10),
+    ErrorKind("RATE_LIMITED", "external_api", 429, "warn", 3,
+              "HubSpot API rate limit reached (100 requests / 10 s)", False, 14),
+    ErrorKind("UPSTREAM_TIMEOUT", "external_api", 504, "error", 4,
+              "HubSpot API did not answer within 10 s", True, 12),
+    ErrorKind("UPSTREAM_5XX", "external_api", 502, "error", 4,
+              "HubSpot API answered 503 Service Unavailable", True, 6),
+    ErrorKind("DB_POOL_EXHAUSTED", "database", 500, "error", 4,
+              "connection pool exhausted: no connection available within 5 s", True, 4),
+    ErrorKind("DB_DEADLOCK", "database", 500, "fatal", 5,
+              "deadlock detected while updating the cache table", True, 2),
+)  # fmt: skip
+_BY_CODE = {k.code: k for k in ERROR_KINDS}
+_IMPACT = {1: "low", 2: "low", 3: "medium", 4: "high", 5: "critical"}
+
+
+# --------------------------------------------------------------------------- spec
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    days: int = 30
+    tool_calls: int = 1_000_000
+    seed: int = 42
+    end: datetime = field(default_factory=lambda: default_end())
+    users: int = 300
+    #: share of the calls of the last three days that arrive late
+    late_share: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.days < 1:
+            raise ValueError("days must be at least 1")
+        if self.tool_calls < 1:
+            raise ValueError("tool_calls must be at least 1")
+        if self.end.tzinfo is None:
+            raise ValueError("end must carry a time zone")
+
+    @property
+    def start(self) -> datetime:
+        return self.end - timedelta(days=self.days)
+
+    @property
+    def tag(self) -> str:
+        """Short fingerprint of the batch: its ids carry it, so reruns find themselves."""
+        raw = f"{self.seed}|{self.days}|{self.tool_calls}|{self.end.isoformat()}|{self.users}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:8]
+
+    def first_execution_id(self) -> str:
+        return f"ex-{self.tag}-1"
+
+
+def default_end() -> datetime:
+    """Now, truncated to the hour: two runs within the same hour describe the same batch."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _cum(weights: list[float]) -> list[float]:
+    total, out = 0.0, []
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
+
+
+def _pick(rng_random: Callable[[], float], cum: list[float]) -> int:
+    return bisect(cum, rng_random() * cum[-1])
+
+
+def canonical_json(value: object) -> str:
+    """Canonical JSON (sorted keys, no spaces): what parameters_hash is computed over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def copy_escape(text: str) -> str:
+    """Escape a value for COPY's text format."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _json_field(value: object) -> str:
+    return copy_escape(json.dumps(value, separators=(",", ":")))
+
+
+_SECOND_TEXT = [f"{ms // 1000:02d}.{ms % 1000:03d}+00" for ms in range(MINUTE_MS)]
+POOL = 4096  # size of the pools of pre-drawn values the hot loop indexes into
+
+
+def _stack_trace(kind: ErrorKind, bcp: str, tool: str) -> str:
+    module = bcp.replace("-", "_")
+    frames = {
+        "external_api": [
+            (f"{module}/tools/{tool}.py", 88, tool),
+            (f"{module}/client.py", 214, "request"),
+            ("httpx/_client.py", 1629, "send"),
+        ],
+        "database": [
+            (f"{module}/tools/{tool}.py", 61, tool),
+            (f"{module}/cache.py", 132, "store"),
+            ("psycopg/connection.py", 304, "execute"),
+        ],
+    }.get(kind.category, [(f"{module}/tools/{tool}.py", 40, tool)])
+    exc = {
+        "UPSTREAM_TIMEOUT": "httpx.ReadTimeout",
+        "UPSTREAM_5XX": "httpx.HTTPStatusError",
+        "DB_POOL_EXHAUSTED": "psycopg_pool.PoolTimeout",
+        "DB_DEADLOCK": "psycopg.errors.DeadlockDetected",
+    }.get(kind.code, "RuntimeError")
+    lines = ["Traceback (most recent call last):"]
+    lines.append('  File "mcp/server/mcpserver/server.py", line 548, in call_tool')
+    for path, line, func in frames:
+        lines.append(f'  File "{path}", line {line}, in {func}')
+    lines.append(f"{exc}: {kind.message}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- generator
+
+
+@dataclass
+class User:
+    id: int
+    client: int  # index into CLIENTS
+    ips: tuple[str, ...]
+    focus: int  # favourite BCP index
+
+
+@dataclass
+class Incident:
+    bcp: int
+    start_ms: int
+    end_ms: int
+    error_rate: float
+    kind: ErrorKind
+    slowdown: float
+
+
+@dataclass
+class Batch:
+    """Lines for one month (key = first day of the month, UTC)."""
+
+    tool: list[str] = field(default_factory=list)
+    request: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Totals:
+    tool_calls: int = 0
+    requests: int = 0
+    errors: int = 0
+    sessions: int = 0
+    late_tool_calls: int = 0
+    late_requests: int = 0
+    failed_calls: int = 0
+
+
+class Generator:
+    """Produces the workload day by day; the loader drains `batches` as months complete."""
+
+    def __init__(self, spec: WorkloadSpec, user_ids: list[int], admin_id: int | None) -> None:
+        if not user_ids:
+            raise ValueError("the workload needs at least one user")
+        self.spec = spec
+        self.rng = random.Random(spec.seed)
+        self.start_ms = int(spec.start.timestamp() * 1000)
+        self.end_ms = int(spec.end.timestamp() * 1000)
+        self.tag = spec.tag
+        self.admin_id = admin_id
+        self.totals = Totals()
+        self.late_tool: list[str] = []
+        self.late_request: list[str] = []
+        self.errors: list[str] = []
+        self.sessions: list[str] = []
+        self._exec_seq = 0
+        self._req_seq = 0
+        self._sess_seq = 0
+        rng = self.rng
+
+        # Users: Zipf-like activity, a preferred client and BCP, one or two IP addresses.
+        client_cum = _cum([c[2] for c in CLIENTS])
+        bcp_cum = _cum([b.weight for b in CATALOGUE])
+        self.users = [
+            User(
+                id=uid,
+                client=_pick(rng.random, client_cum),
+                ips=tuple(
+                    f"{rng.choice((10, 172, 192))}.{rng.randrange(256)}.{rng.randrange(256)}."
+                    f"{rng.randrange(1, 255)}"
+                    for _ in range(rng.choice((1, 1, 2)))
+                ),
+                focus=_pick(rng.random, bcp_cum),
+            )
+            for uid in user_ids
+        ]
+        self.user_cum = _cum([1.0 / (rank + 1) ** 0.9 for rank in range(len(self.users))])
+
+        # Tools flattened with global weights; per-BCP cumulative weights for focused sessions.
+        self.tools: list[tuple[int, ToolSpec]] = []
+        self.bcp_tool_cum: list[tuple[list[int], list[float]]] = []
+        for b_idx, bcp in enumerate(CATALOGUE):
+            idx = []
+            for tool in bcp.tools:
+                idx.append(len(self.tools))
+                self.tools.append((b_idx, tool))
+            self.bcp_tool_cum.append((idx, _cum([t.weight for t in bcp.tools])))
+        tool_total = {b: sum(t.weight for t in CATALOGUE[b].tools) for b in range(len(CATALOGUE))}
+        self.tool_cum = _cum(
+            [CATALOGUE[b].weight * t.weight / tool_total[b] for b, t in self.tools]
+        )
+
+        # Per tool: pools of (parameters text, hash) and response JSON, so calls repeat their
+        # arguments the way real traffic does (and generation stays cheap).
+        self.param_pool = [self._param_pool(t) for _, t in self.tools]
+        self.response_pool = [self._response_pool(t) for _, t in self.tools]
+        self.request_body = [
+            _json_field({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": t.name}})
+            for _, t in self.tools
+        ]
+        self.latency_pool = [self._latency_pool(t) for _, t in self.tools]
+        self.size_pool = [
+            [int(rng.lognormvariate(math.log(t.response_bytes), 0.7)) for _ in range(POOL)]
+            for _, t in self.tools
+        ]
+        self.mem_pool = [f"{rng.uniform(90, 420):.2f}" for _ in range(POOL)]
+        self.cpu_pool = [f"{min(99.0, rng.lognormvariate(2.6, 0.6)):.2f}" for _ in range(POOL)]
+        self.open_body = {
+            m: _json_field({"jsonrpc": "2.0", "method": m}) for m in ("initialize", "tools/list")
+        }
+        self._minute_text: dict[int, str] = {}
+        self.error_cum = _cum([k.weight for k in ERROR_KINDS])
+        self.stacks = {
+            (b, t.name, k.code): copy_escape(_stack_trace(k, CATALOGUE[b].name, t.name))
+            for b, t in self.tools
+            for k in ERROR_KINDS
+            if k.raised
+        }
+
+        # Deploys (tool_version changes) and incidents (error bursts with slowdowns).
+        span = self.end_ms - self.start_ms
+        self.deploy_ms = [self.start_ms + int(span * rng.uniform(0.3, 0.8)) for _ in CATALOGUE]
+        self.incidents: list[list[Incident]] = [[] for _ in CATALOGUE]
+        n_incidents = max(2, round(spec.days / 4))
+        for _ in range(n_incidents):
+            b = _pick(rng.random, bcp_cum)
+            start = self.start_ms + rng.randrange(max(1, span - HOUR_MS))
+            length = rng.randrange(10, 120) * MINUTE_MS
+            kind = _BY_CODE[rng.choice(("UPSTREAM_5XX", "UPSTREAM_TIMEOUT", "RATE_LIMITED",
+                                        "DB_POOL_EXHAUSTED", "TOKEN_EXPIRED"))]  # fmt: skip
+            self.incidents[b].append(
+                Incident(
+                    b, start, start + length, rng.uniform(0.25, 0.6), kind, rng.uniform(1.5, 4.0)
+                )  # fmt: skip
+            )
+
+        # Daily volume: weekdays busier than weekends, a gentle growth, some noise.
+        # Day 0 is the day before the start: the first requests precede the span by milliseconds.
+        day0 = (spec.start - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.day0_ms = int(day0.timestamp() * 1000)
+        n_days = math.ceil((self.end_ms - self.day0_ms) / DAY_MS)
+        weights = []
+        for d in range(n_days):
+            day = day0 + timedelta(days=d)
+            w = (0.45 if day.weekday() >= 5 else 1.0) * (1 + 0.01 * d) * rng.uniform(0.9, 1.1)
+            # The first and last days are partial.
+            lo = max(self.start_ms, self.day0_ms + d * DAY_MS)
+            hi = min(self.end_ms, self.day0_ms + (d + 1) * DAY_MS)
+            weights.append(w * max(0, hi - lo) / DAY_MS)
+        total_w = sum(weights)
+        raw = [spec.tool_calls * w / total_w for w in weights]
+        counts = [int(x) for x in raw]
+        # Largest remainders: the days add up to exactly tool_calls.
+        for d in sorted(range(n_days), key=lambda i: raw[i] - counts[i], reverse=True)[
+            : spec.tool_calls - sum(counts)
+        ]:
+            counts[d] += 1
+        self.day_counts = counts
+        # Session start minute of day: a business-hours hump (UTC, Europe + Americas).
+        self.minute_cum = _cum(
+            [0.15 + math.exp(-(((m / 60) - 15.5) ** 2) / 18) for m in range(1440)]
+        )
+        self.dates = [(day0 + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(n_days + 2)]
+        last = spec.end - timedelta(milliseconds=1)
+        month_start = last.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        self.fold_floor = max(self.start_ms, int(month_start.timestamp() * 1000))
+        # Lines are routed to their month by day index: day -> "YYYY-MM".
+        self.day_month = [date[:7] for date in self.dates]
+
+    # -- pools ------------------------------------------------------------------------------
+
+    def _param_value(self, name: str) -> object:
+        rng = self.rng
+        if name.endswith("_id"):
+            return str(rng.randrange(10_000, 99_999_999))
+        if name == "limit":
+            return rng.choice((10, 20, 50, 100))
+        if name == "query":
+            return rng.choice(("acme", "renewal", "enterprise", "churn risk", "q3 pipeline",
+                               "onboarding", "invoice", "gdpr", "webinar", "pricing"))  # fmt: skip
+        if name == "email":
+            return f"lead{rng.randrange(100_000)}@example.com"
+        if name in ("status", "stage", "priority"):
+            return rng.choice(("open", "closed", "pending", "won", "lost", "high", "low"))
+        if name == "range":
+            return rng.choice(("7d", "30d", "90d", "ytd"))
+        if name == "duration":
+            return rng.randrange(30, 3600)
+        return rng.choice(("alpha", "beta", "gamma", "delta"))
+
+    def _param_pool(self, tool: ToolSpec) -> list[tuple[str, str]]:
+        pool = []
+        for _ in range(256):
+            params = {name: self._param_value(name) for name in tool.params}
+            text = canonical_json(params)
+            pool.append((copy_escape(text), hashlib.sha256(text.encode()).hexdigest()))
+        return pool
+
+    def _latency_pool(self, tool: ToolSpec) -> list[float]:
+        rng = self.rng
+        mu = math.log(tool.median_ms)
+        pool = []
+        for _ in range(POOL):
+            dur = rng.lognormvariate(mu, tool.sigma)
+            if rng.random() < 0.02:
+                dur *= rng.uniform(4, 15)  # the slow tail: cold caches, retries upstream
+            pool.append(dur)
+        return pool
+
+    def _response_pool(self, tool: ToolSpec) -> list[str]:
+        rng = self.rng
+        pool = []
+        for _ in range(64):
+            if tool.operation in ("read", "search", "report"):
+                n = rng.randrange(0, 50)
+                body = {"total": n, "has_more": n >= 20,
+                        "results": [{"id": str(rng.randrange(10**6, 10**8))}
+                                    for _ in range(min(n, 3))]}  # fmt: skip
+            else:
+                body = {"id": str(rng.randrange(10**6, 10**8)), "status": "ok"}
+            pool.append(_json_field({"content": [{"type": "text", "text": json.dumps(body)}]}))
+        return pool
+
+    # -- generation -------------------------------------------------------------------------
+
+    def month_key(self, ms: int) -> str:
+        return self.day_month[(ms - self.day0_ms) // DAY_MS]
+
+    def days(self) -> Iterator[int]:
+        return iter(range(len(self.day_counts)))
+
+    def generate_day(self, d: int, out: dict[str, Batch]) -> None:
+        """Generate day `d`'s sessions and calls; lines go to `out[month]` by their timestamp."""
+        remaining = self.day_counts[d]
+        rng = self.rng
+        rand = rng.random
+        day_ms = self.day0_ms + d * DAY_MS
+        lo = max(self.start_ms, day_ms)
+        hi = min(self.end_ms, day_ms + DAY_MS)
+        while remaining > 0:
+            n_calls = min(remaining, 1 + int(rng.lognormvariate(2.7, 0.9)))
+            remaining -= n_calls
+            start = day_ms + _pick(rand, self.minute_cum) * MINUTE_MS + rng.randrange(MINUTE_MS)
+            if not lo <= start < hi:
+                start = lo + rng.randrange(max(1, hi - lo))
+            self._session(start, n_calls, out)
+
+    def _session(self, start: int, n_calls: int, out: dict[str, Batch]) -> None:
+        rng = self.rng
+        rand = rng.random
+        tools = self.tools
+        ts_text = self._ts
+        user = self.users[_pick(rand, self.user_cum)]
+        anonymous = rand() < 0.04
+        user_txt = NULL if anonymous else str(user.id)
+        client_name, client_version, _ = CLIENTS[user.client]
+        ua = f"{client_name}/{client_version} (mcp/2.3.0)"
+        ip = user.ips[int(rand() * len(user.ips))]
+        self._sess_seq += 1
+        sid = f"sess-{self.tag}-{self._sess_seq:06d}"
+        self.totals.sessions += 1
+        headers = _json_field({
+            "content-type": "application/json", "mcp-session-id": sid,
+            "authorization": "[REDACTED]", "user-agent": ua,
+            "mcp-protocol-version": "2025-11-25",
+        })  # fmt: skip
+        # Fields shared by every line of the session, pre-joined once.
+        req_head = f"\tPOST\t/mcp\t\\N\t{headers}\t"
+        req_tail = f"\t{user_txt}\t{sid}\t"
+        req_client = f"\t{ua}\t{ip}\t{client_version}\t{sid}\t"
+        tool_ctx = f"\t{user_txt}\t{sid}\t"
+        tool_client = f"\t{ip}\t{ua}\t"
+        focus_idx, focus_cum = self.bcp_tool_cum[user.focus]
+        end_ms = self.end_ms
+        late_from = end_ms - LATE_WINDOW_MS
+        late_share = self.spec.late_share
+        mem_pool, cpu_pool = self.mem_pool, self.cpu_pool
+        tag = self.tag
+
+        # The session opens with initialize and tools/list (requests without tool calls).
+        t = start
+        for method in ("initialize", "tools/list"):
+            self._req_seq += 1
+            seq = self._req_seq
+            dur = int(rng.lognormvariate(2.5, 0.4))
+            line = (
+                f"rq-{tag}-{seq}{req_head}{self.open_body[method]}\t200\t\\N\t\\N"
+                f"\t{300 + int(rand() * 3700)}\t{dur}\t{int(rand() * 3)}\t{dur}\tt\t\\N"
+                f"{req_tail}{ts_text(t)}{req_client}\\N\t\\N\n"
+            )
+            self._route_request(line, t, out)
+            self.totals.requests += 1
+            t += dur + 5 + int(rand() * 400)
+
+        last = t
+        for _ in range(n_calls):
+            t += int(rng.expovariate(1 / 18_000)) + 200
+            if t >= end_ms:
+                # Keep the count exact: a session running past the end folds back before it
+                # (into the end's month, whose stream is still open).
+                t = max(self.fold_floor, end_ms - 1 - int(rand() * HOUR_MS))
+            tool_i = (
+                focus_idx[_pick(rand, focus_cum)] if rand() < 0.6 else _pick(rand, self.tool_cum)
+            )
+            b_idx, tool = tools[tool_i]
+            bcp = CATALOGUE[b_idx]
+            after_deploy = t >= self.deploy_ms[b_idx]
+            version = bcp.versions[1] if after_deploy else bcp.versions[0]
+            # Latency: the tool's pool holds lognormal draws with their slow tail already in.
+            dur = self.latency_pool[tool_i][int(rand() * POOL)]
+            if after_deploy and b_idx % 2 == 0:
+                dur *= 0.85  # the release made the even BCPs a bit faster
+            kind = None
+            for inc in self.incidents[b_idx]:
+                if inc.start_ms <= t < inc.end_ms:
+                    dur *= inc.slowdown
+                    if rand() < inc.error_rate:
+                        kind = inc.kind
+                    break
+            if kind is None and rand() < tool.base_error:
+                kind = ERROR_KINDS[_pick(rand, self.error_cum)]
+            cache_hit = tool.operation in ("read", "search") and rand() < 0.18
+            if cache_hit:
+                dur = dur * 0.08 + 2
+            if kind is not None and kind.code == "UPSTREAM_TIMEOUT":
+                dur = max(dur, 10_000 + rand() * 500)
+            duration = int(dur) + 1
+            params, phash = self.param_pool[tool_i][int(rand() * 256)]
+            self._exec_seq += 1
+            eid = f"ex-{tag}-{self._exec_seq}"
+            self._req_seq += 1
+            seq = self._req_seq
+            rid = f"rq-{tag}-{seq}"
+            ts = ts_text(t)
+            head = f"{eid}\t{bcp.name}\t{tool.name}\t{tool.operation}\t{params}\t"
+            perf = f"\t{duration}\t{mem_pool[int(rand() * POOL)]}\t{cpu_pool[int(rand() * POOL)]}"
+            if kind is None:
+                size = self.size_pool[tool_i][int(rand() * POOL)]
+                tool_line = (
+                    f"{head}{self.response_pool[tool_i][int(rand() * 64)]}\t\\N\t\\N\t\\N"
+                    f"{perf}\tt\t{version}{tool_ctx}{rid}\t{ts}{tool_client}{phash}\t{size}"
+                    f"\t{'t' if cache_hit else 'f'}\n"
+                )
+                status, success, err_type = 200, "t", NULL
+            else:
+                self.totals.failed_calls += 1
+                message = kind.message.format(arg=tool.params[0])
+                stack = self.stacks[(b_idx, tool.name, kind.code)] if kind.raised else NULL
+                size = 120
+                tool_line = (
+                    f"{head}\\N\t{message}\t{stack}\t{kind.code}{perf}\tf\t{version}{tool_ctx}"
+                    f"{rid}\t{ts}{tool_client}{phash}\t{size}\tf\n"
+                )
+                status, success, err_type = kind.status, "f", kind.category
+                self._error_row(kind, message, stack, bcp.name, tool.name, phash, version,
+                                user_txt, sid, rid, eid, t)  # fmt: skip
+            queue = int(rand() * 4) if rand() < 0.97 else 20 + int(rand() * 380)
+            req_t = t - queue - 1
+            req_line = (
+                f"{rid}{req_head}{self.request_body[tool_i]}\t{status}\t\\N\t\\N\t{size + 90}"
+                f"\t{duration + queue + 2}\t{queue}\t{duration + 1}\t{success}\t{err_type}"
+                f"{req_tail}{ts_text(req_t)}{req_client}\\N\t\\N\n"
+            )
+            self.totals.tool_calls += 1
+            self.totals.requests += 1
+            if t >= late_from and rand() < late_share:
+                # Late: the exporter buffered these; they are written after everything else.
+                self.late_tool.append(tool_line)
+                self.late_request.append(req_line)
+                self.totals.late_tool_calls += 1
+                self.totals.late_requests += 1
+            else:
+                key = self.day_month[(t - self.day0_ms) // DAY_MS]
+                batch = out.get(key)
+                if batch is None:
+                    batch = out[key] = Batch()
+                batch.tool.append(tool_line)
+                self._route_request(req_line, req_t, out)
+            if t > last:
+                last = t
+
+        if not anonymous:
+            self._session_row(sid, user, start, last, ip, ua, client_name, client_version)
+
+    def _route_request(self, line: str, t: int, out: dict[str, Batch]) -> None:
+        key = self.day_month[(t - self.day0_ms) // DAY_MS]
+        batch = out.get(key)
+        if batch is None:
+            batch = out[key] = Batch()
+        batch.request.append(line)
+
+    def _ts(self, ms: int) -> str:
+        # Formatting numbers is the slowest part of generation: minutes and "SS.mmm+00" tails
+        # are formatted once and reused.
+        minute, rem = divmod(ms - self.day0_ms, MINUTE_MS)
+        prefix = self._minute_text.get(minute)
+        if prefix is None:
+            d, m = divmod(minute, 1440)
+            prefix = self._minute_text[minute] = f"{self.dates[d]} {m // 60:02d}:{m % 60:02d}:"
+        return prefix + _SECOND_TEXT[rem]
+
+    def _error_row(self, kind: ErrorKind, message: str, stack: str, bcp: str, tool: str,
+                   phash: str, version: str, user_txt: str, sid: str, rid: str, eid: str,
+                   t: int) -> None:  # fmt: skip
+        rng = self.rng
+        # Validation noise is mostly not logged as an error; everything else is.
+        if kind.category == "validation" and rng.random() > 0.25:
+            return
+        self.totals.errors += 1
+        ts = self._ts(t)
+        resolved = t < self.end_ms - 2 * DAY_MS and rng.random() < 0.7
+        if resolved:
+            fixed = t + rng.randrange(HOUR_MS, 2 * DAY_MS)
+            resolution = (
+                f"t\tFixed in {version}; see runbook {kind.code.lower()}\t"
+                f"{self.admin_id if self.admin_id is not None else NULL}\t{self._ts(fixed)}"
+            )
+        else:
+            resolution = "f\t\\N\t\\N\t\\N"
+        context = _json_field(
+            {"bcp": bcp, "http_status": kind.status, "attempt": rng.randrange(1, 4)}
+        )
+        tool_context = _json_field({"tool_name": tool, "parameters_hash": phash})
+        self.errors.append(
+            f"{kind.level}\t{copy_escape(f'{tool}: {message}')}\t{stack}\t{kind.code}\t{context}"
+            f"\t{tool_context}\t{user_txt}\t{sid}\t{rid}\t{eid}\t{ts}\t{resolution}"
+            f"\t{kind.category}\t{kind.severity}\t{_IMPACT[kind.severity]}\tproduction\t{version}"
+            f"\tdeploy-{bcp}-{version}\t1\t{ts}\t{ts}\n"
+        )
+
+    def _session_row(self, sid: str, user: User, start: int, last: int, ip: str, ua: str,
+                     client: str, version: str) -> None:  # fmt: skip
+        token_hash = hashlib.sha256(f"{self.tag}:{sid}:{self.rng.getrandbits(64)}".encode())
+        expires = start + DAY_MS
+        data = _json_field({"client": client, "client_version": version,
+                            "transport": "streamable-http"})  # fmt: skip
+        active = "t" if expires > self.end_ms else "f"
+        self.sessions.append(
+            f"{sid}\t{user.id}\t{token_hash.hexdigest()}\t{self._ts(expires)}\t{self._ts(start)}"
+            f"\t{self._ts(max(last, start))}\t{ip}\t{ua}\t{active}\t{data}\toauth\tf\n"
+        )
+
+    def login_failures(self) -> None:
+        """Failed dashboard logins: authentication errors with no tool call behind them."""
+        rng = self.rng
+        n = max(3, self.spec.tool_calls // 2000)
+        for _ in range(n):
+            t = self.start_ms + rng.randrange(self.end_ms - self.start_ms)
+            user = rng.choice(self.users)
+            ts = self._ts(t)
+            context = _json_field({"ip": rng.choice(user.ips), "reason": "bad_password",
+                                   "login_method": "password"})  # fmt: skip
+            self.totals.errors += 1
+            self.errors.append(
+                f"warn\tlogin failed for user {user.id}\t\\N\tAUTH_FAILED\t{context}\t\\N"
+                f"\t{user.id}\t\\N\t\\N\t\\N\t{ts}\tf\t\\N\t\\N\t\\N\tauthentication\t2\tlow"
+                f"\tproduction\t\\N\t\\N\t1\t{ts}\t{ts}\n"
+            )
