@@ -1,0 +1,107 @@
+"""`mcp-analytics materialize`: every asset once, in-process, recorded in the UI's instance.
+
+Order: observe the raw tables, then the dbt build (models and their tests), then the daily
+maintenance (partition upkeep, retention, archive export) with the custom checks. The runs go
+to the persistent DAGSTER_HOME, so `mcp-analytics ui` then shows a complete graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+from ..config import settings
+
+JOBS = ("observe_raw", "hourly_marts", "daily_maintenance")
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "materialize", help="materialize every Dagster asset once (raw -> dbt -> maintenance)"
+    )
+    parser.add_argument(
+        "--log", help="file for dbt's and Dagster's output (default .state/logs/materialize.log)"
+    )
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")  # Dagster's beta/preview notices are not for end users
+    if not args.verbose:
+        logging.getLogger("dagster").setLevel(logging.WARNING)
+
+    import dagster as dg
+
+    from mcp_analytics import db
+    from orchestration.home import activate_home
+
+    url = db.database_url()
+    activate_home(url)
+    from orchestration.definitions import defs
+
+    log_path = settings().state_dir / "logs" / "materialize.log"
+    if args.log:
+        from pathlib import Path
+
+        log_path = Path(args.log)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    failures = 0
+    with dg.DagsterInstance.get() as instance, log_path.open("a") as log:
+        for name in JOBS:
+            started = time.monotonic()
+            job = defs.resolve_job_def(name)
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                result = job.execute_in_process(
+                    instance=instance, raise_on_error=False, run_config=QUIET
+                )
+            summary = summarise(result)
+            status = "ok" if result.success else "FAILED"
+            print(
+                f"{name:18} {status:6} {time.monotonic() - started:6.1f} s  "
+                f"observed {summary['observed']}, materialized {summary['materialized']}, "
+                f"checks passed {summary['passed']}/{summary['checks']}"
+            )
+            for line in summary["problems"]:
+                print(f"    {line}")
+            failures += 0 if result.success else 1
+    print(f"log: {log_path}")
+    print("open the asset graph with `mcp-analytics ui`")
+    return 1 if failures else 0
+
+
+def summarise(result) -> dict:
+    observed = materialized = checks = passed = 0
+    problems: list[str] = []
+    for event in result.all_events:
+        kind = event.event_type_value
+        if kind == "ASSET_OBSERVATION":
+            observed += 1
+        elif kind == "ASSET_MATERIALIZATION":
+            materialized += 1
+        elif kind == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            checks += 1
+            if data.passed:
+                passed += 1
+            else:
+                severity = getattr(data.severity, "value", data.severity)
+                problems.append(
+                    f"check {data.asset_key.to_user_string()}:{data.check_name} failed ({severity})"
+                )
+        elif kind == "STEP_FAILURE":
+            err = event.event_specific_data.error
+            message = err.message.strip().splitlines()[0] if err else "unknown error"
+            problems.append(f"step {event.step_key} failed: {message}")
+    return {
+        "observed": observed,
+        "materialized": materialized,
+        "checks": checks,
+        "passed": passed,
+        "problems": problems,
+    }

@@ -1,0 +1,1 @@
+"""The Dagster code location of mcp-analytics (`dagster dev -m orchestration.definitions`)."""

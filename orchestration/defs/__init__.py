@@ -1,0 +1,1 @@
+"""Definition modules assembled by `orchestration.definitions` (one concern per module)."""

@@ -1,0 +1,183 @@
+"""Custom asset checks (dbt tests arrive as checks through dbt_assets.py).
+
+- raw/<partitioned table>: DEFAULT partition empty (rows there mean a month without partition).
+- maintenance/retention: every raw retention horizon is longer than the late-data window of
+  the incremental marts (else retention could delete rows before the marts summarise them).
+  The marts follow a ledger of dirty hours (public.mart_dirty_buckets), not a fixed lookback:
+  late rows are absorbed as long as their raw rows outlive the next build. The window the
+  project promises is the dbt var `late_data_window_hours` when set, else
+  `mart_exactness_window_hours` (the window every build re-verifies), else 48 h.
+- raw/<table>: nothing the late-data mechanism cannot absorb: no row older than the table's
+  retention cutoff (it arrived after retention ran: the next run deletes it), and no pending
+  ledger bucket older than the cutoff (the mart would rebuild an hour whose raw rows are gone).
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import psycopg
+from psycopg import sql
+
+from ..warehouse import (
+    CORE_RAW_TABLES,
+    PARTITIONED_TABLES,
+    default_partition,
+    default_partition_rows,
+)
+from .dbt_assets import dbt_vars, raw_key
+from .maintenance import PARTITION_UPKEEP, RETENTION
+from .resources import PostgresResource
+
+#: dbt vars that may hold the marts' late-data window / lookback, in hours (first found wins).
+LATE_DATA_VARS = ("late_data_window_hours", "mart_exactness_window_hours", "lookback_hours")
+DEFAULT_LATE_DATA_HOURS = 48
+
+
+def late_data_window_hours() -> float:
+    values = dbt_vars()
+    for name in LATE_DATA_VARS:
+        if name in values:
+            return float(values[name])
+    return float(DEFAULT_LATE_DATA_HOURS)
+
+
+def _raw_policies(conn: psycopg.Connection) -> list[tuple[str, int, str | None]]:
+    """(table, retention_days, time column) of enabled policies on the raw telemetry tables."""
+    has_time_column = conn.execute(
+        "select 1 from pg_attribute where attrelid = 'data_retention_policies'::regclass"
+        " and attname = 'time_column' and not attisdropped"
+    ).fetchone()
+    time_col = "time_column" if has_time_column else "null::text"
+    return conn.execute(
+        f"select table_name, retention_days, {time_col} from data_retention_policies"
+        " where cleanup_enabled and table_name = any(%s) order by table_name",
+        (list(CORE_RAW_TABLES),),
+    ).fetchall()
+
+
+def retention_horizon_problems(
+    conn: psycopg.Connection, window_hours: float | None = None
+) -> list[str]:
+    window = late_data_window_hours() if window_hours is None else window_hours
+    return [
+        f"{table}: retention {days} d is not longer than the late-data window {window:g} h"
+        for table, days, _ in _raw_policies(conn)
+        if days * 24 <= window
+    ]
+
+
+@dg.asset_check(
+    asset=RETENTION,
+    name="retention_horizon_exceeds_late_data_window",
+    description="Every raw table's retention is longer than the marts' late-data window.",
+)
+def retention_horizon_check(postgres: PostgresResource) -> dg.AssetCheckResult:
+    window = late_data_window_hours()
+    with postgres.connection() as conn:
+        problems = retention_horizon_problems(conn, window)
+        policies = {t: d for t, d, _ in _raw_policies(conn)}
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "late_data_window_hours": window,
+            "retention_days": dg.MetadataValue.json(policies),
+            "problems": dg.MetadataValue.json(problems),
+        },
+    )
+
+
+def _default_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=raw_key(table),
+        name="default_partition_empty",
+        description=f"No rows wait in the DEFAULT partition of {table} (a month without "
+        "partition); partition upkeep moves them into their month.",
+        additional_deps=[PARTITION_UPKEEP],
+    )
+    def check(postgres: PostgresResource) -> dg.AssetCheckResult:
+        with postgres.connection() as conn:
+            name = default_partition(conn, table)
+            rows = default_partition_rows(conn, table)
+            months: list[str] = []
+            if rows and name:
+                months = [
+                    r[0]
+                    for r in conn.execute(
+                        sql.SQL(
+                            "select distinct to_char(\"timestamp\" at time zone 'UTC', 'YYYY-MM')"
+                            " from {} order by 1 limit 24"
+                        ).format(sql.SQL(name))
+                    ).fetchall()
+                ]
+        return dg.AssetCheckResult(
+            passed=rows == 0,
+            metadata={
+                "default_partition": name or "",
+                "rows_in_default": rows,
+                "months": dg.MetadataValue.json(months),
+            },
+        )
+
+    return check
+
+
+def _pending_ledger_buckets_past_cutoff(conn: psycopg.Connection, table: str, days: int) -> int:
+    """Dirty-hour ledger entries (dbt's late-data mechanism) older than `table`'s cutoff."""
+    if conn.execute("select to_regclass('public.mart_dirty_buckets')").fetchone()[0] is None:
+        return 0
+    return conn.execute(
+        "select count(*) from public.mart_dirty_buckets as d"
+        " join public.mart_sources as s on s.mart = d.mart"
+        " where s.source_table = %s and d.bucket < now() - make_interval(days => %s)",
+        (table, days),
+    ).fetchone()[0]
+
+
+def _late_rows_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=raw_key(table),
+        name="no_rows_past_retention_cutoff",
+        description=f"No row of {table} is older than its retention cutoff: such rows arrived "
+        "later than the late-data mechanism can absorb before retention removes them.",
+        additional_deps=[RETENTION],
+    )
+    def check(postgres: PostgresResource) -> dg.AssetCheckResult:
+        with postgres.connection() as conn:
+            policy = [p for p in _raw_policies(conn) if p[0] == table]
+            if not policy:
+                return dg.AssetCheckResult(passed=True, metadata={"policy": "none"})
+            _, days, column = policy[0]
+            column = column or "timestamp"
+            # Retention keeps unresolved errors whatever their age: they are not late.
+            extra = sql.SQL(" and resolved" if table == "error_logs" else "")
+            count, oldest = conn.execute(
+                sql.SQL(
+                    "select count(*), min({c}) from {t}"
+                    " where {c} < now() - make_interval(days => %s){x}"
+                ).format(c=sql.Identifier(column), t=sql.Identifier(table), x=extra),
+                (days,),
+            ).fetchone()
+            pending = _pending_ledger_buckets_past_cutoff(conn, table, days)
+        return dg.AssetCheckResult(
+            passed=count == 0 and pending == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "retention_days": days,
+                "rows_past_cutoff": count,
+                "oldest": dg.MetadataValue.text(str(oldest) if oldest else ""),
+                "ledger_buckets_past_cutoff": pending,
+            },
+        )
+
+    return check
+
+
+def _checks() -> Iterator[dg.AssetChecksDefinition]:
+    for table in PARTITIONED_TABLES:
+        yield _default_check(table)
+    for table in CORE_RAW_TABLES:
+        yield _late_rows_check(table)
+    yield retention_horizon_check
+
+
+CHECKS = list(_checks())

@@ -1,0 +1,60 @@
+"""The raw tables as observable source assets: upstream of the dbt sources.
+
+Observing records row counts, the newest and oldest `timestamp`, and for partitioned tables the
+rows waiting in the DEFAULT partition, as metadata; the UI plots them over time.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from ..warehouse import CORE_RAW_TABLES, table_stats
+from .dbt_assets import RAW_PREFIX, raw_key, source_tables
+from .resources import PostgresResource
+
+RAW_TABLES: tuple[str, ...] = tuple(sorted(set(CORE_RAW_TABLES) | set(source_tables())))
+
+RAW_SPECS = [
+    dg.AssetSpec(
+        key=raw_key(table),
+        description=f"Raw table public.{table}, written by the MCP server's ingestion.",
+        group_name=RAW_PREFIX,
+        kinds={"postgres"},
+        metadata={"dagster/table_name": f"public.{table}"},
+    )
+    for table in RAW_TABLES
+]
+
+
+def observe_metadata(postgres: PostgresResource, table: str) -> dict[str, dg.MetadataValue]:
+    with postgres.connection() as conn:
+        stats = table_stats(conn, table)
+    if not stats.exists:
+        return {"exists": dg.MetadataValue.bool(False)}
+    metadata: dict[str, dg.MetadataValue] = {
+        "dagster/row_count": dg.MetadataValue.int(stats.row_count),
+        "row_count": dg.MetadataValue.int(stats.row_count),
+    }
+    if stats.newest is not None:
+        metadata["newest_timestamp"] = dg.MetadataValue.timestamp(stats.newest)
+        metadata["oldest_timestamp"] = dg.MetadataValue.timestamp(stats.oldest)
+    if stats.default_partition_rows is not None:
+        metadata["default_partition_rows"] = dg.MetadataValue.int(stats.default_partition_rows)
+        metadata["partitions"] = dg.MetadataValue.int(stats.partitions or 0)
+    return metadata
+
+
+@dg.multi_observable_source_asset(
+    specs=RAW_SPECS, name="raw_tables", can_subset=True, required_resource_keys={"postgres"}
+)
+def raw_tables(context: AssetExecutionContext) -> Iterator[dg.ObserveResult]:
+    postgres: PostgresResource = context.resources.postgres
+    for key in context.selected_asset_keys:
+        metadata = observe_metadata(postgres, key.path[-1])
+        # The newest timestamp is the data version: an unchanged table is not "new data".
+        newest = metadata.get("newest_timestamp")
+        version = f"{metadata.get('row_count').value}:{newest.value if newest else ''}"
+        yield dg.ObserveResult(
+            asset_key=key, metadata=metadata, data_version=dg.DataVersion(version)
+        )

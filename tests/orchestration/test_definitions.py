@@ -1,0 +1,176 @@
+"""The code location loads: keys, lineage raw -> staging -> marts -> maintenance, checks,
+freshness, jobs and schedules; the Dagster home and storage URL are what `ui` needs."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._utils.schedules import cron_string_iterator
+
+from mcp_analytics.config import settings
+from orchestration.definitions import build_definitions, defs
+from orchestration.defs.checks import late_data_window_hours
+from orchestration.home import DAGSTER_YAML, storage_url
+from orchestration.warehouse import CORE_RAW_TABLES, PARTITIONED_TABLES
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return defs.resolve_asset_graph()
+
+
+def keys_in_group(graph, group: str) -> set[dg.AssetKey]:
+    return {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == group}
+
+
+def test_raw_tables_are_observable_assets(graph):
+    for table in CORE_RAW_TABLES:
+        node = graph.get(dg.AssetKey(["raw", table]))
+        assert node.is_observable, table
+        assert node.group_name == "raw"
+
+
+def test_lineage_runs_raw_to_staging_to_marts(graph):
+    staging = keys_in_group(graph, "staging")
+    marts = keys_in_group(graph, "marts")
+    assert staging and marts
+    for key in staging:
+        # staging models read the raw tables directly (dbt sources -> raw/<table>)
+        parents = graph.get(key).parent_keys
+        assert parents and all(p.path[0] in ("raw", "staging") for p in parents), key
+    for table in CORE_RAW_TABLES:
+        children = graph.get(dg.AssetKey(["raw", table])).child_keys
+        assert any(c in staging for c in children), table
+    for key in marts:
+        ancestors = graph.upstream_key_iterator(key)
+        assert any(a.path[0] == "raw" for a in ancestors), f"{key} has no raw ancestor"
+        assert not any(p.path[0] == "raw" for p in graph.get(key).parent_keys), (
+            f"{key} reads raw tables without staging"
+        )
+
+
+def test_maintenance_assets_follow_the_marts(graph):
+    upkeep = dg.AssetKey(["maintenance", "partition_upkeep"])
+    retention = dg.AssetKey(["maintenance", "retention"])
+    export = dg.AssetKey(["maintenance", "archive_export"])
+    assert graph.get(upkeep).parent_keys == {dg.AssetKey(["raw", t]) for t in PARTITIONED_TABLES}
+    assert upkeep in graph.get(retention).parent_keys
+    assert keys_in_group(graph, "marts") <= graph.get(retention).parent_keys
+    assert graph.get(export).parent_keys == {retention}
+
+
+def test_checks_are_present(graph):
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    for table in PARTITIONED_TABLES:
+        assert (f"raw/{table}", "default_partition_empty") in checks
+    for table in CORE_RAW_TABLES:
+        assert (f"raw/{table}", "no_rows_past_retention_cutoff") in checks
+    assert ("maintenance/retention", "retention_horizon_exceeds_late_data_window") in checks
+    marts = {k.to_user_string() for k in keys_in_group(graph, "marts")}
+    # dbt tests become checks on the models they test, and source tests on the raw tables
+    assert any(asset in marts for asset, _ in checks)
+    assert any(asset.startswith("raw/") and name.startswith("source_") for asset, name in checks)
+
+
+def test_marts_and_maintenance_have_freshness_policies(graph):
+    for group in ("marts", "maintenance"):
+        for key in keys_in_group(graph, group):
+            assert isinstance(graph.get(key).freshness_policy, dg.FreshnessPolicy), key
+    for key in keys_in_group(graph, "staging"):
+        assert graph.get(key).freshness_policy is None
+
+
+def test_jobs_select_what_they_should():
+    graph = defs.resolve_asset_graph()
+    hourly = defs.resolve_job_def("hourly_marts")
+    daily = defs.resolve_job_def("daily_maintenance")
+    observe = defs.resolve_job_def("observe_raw")
+    hourly_keys = set(hourly.asset_layer.executable_asset_keys)
+    assert keys_in_group(graph, "marts") <= hourly_keys
+    assert not any(k.path[0] == "maintenance" for k in hourly_keys)
+    daily_keys = set(daily.asset_layer.executable_asset_keys)
+    assert {k.path[-1] for k in daily_keys if k.path[0] == "maintenance"} == {
+        "partition_upkeep", "retention", "archive_export",
+    }  # fmt: skip
+    assert not any(k.path[0] in ("marts", "staging") for k in daily_keys)
+    observed = set(observe.asset_layer.executable_asset_keys)
+    assert {k.path[0] for k in observed} == {"raw"}
+    assert {dg.AssetKey(["raw", t]) for t in CORE_RAW_TABLES} <= observed
+    for job in (hourly, daily):
+        assert job.tags.get("mcp_analytics/writes") == "warehouse"
+
+
+def _run_requests(definitions: dg.Definitions, name: str, when: datetime):
+    schedule = definitions.resolve_schedule_def(name)
+    context = dg.build_schedule_context(scheduled_execution_time=when)
+    return schedule, list(schedule.evaluate_tick(context).run_requests or [])
+
+
+def test_schedules_produce_run_requests_at_their_times():
+    when = datetime(2026, 3, 5, 2, 30, tzinfo=UTC)
+    schedule, requests = _run_requests(defs, "daily_maintenance_schedule", when)
+    assert schedule.cron_schedule == "30 2 * * *"
+    assert len(requests) == 1 and schedule.job_name == "daily_maintenance"
+    schedule, requests = _run_requests(defs, "hourly_marts_schedule", when)
+    assert schedule.cron_schedule == "10 * * * *" and schedule.job_name == "hourly_marts"
+    assert len(requests) == 1
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    # the next ticks: hourly at :10, daily at 02:30 UTC
+    assert ticks(defs, "hourly_marts_schedule", when, 2) == ["03:10", "04:10"]
+    assert ticks(defs, "daily_maintenance_schedule", when, 2) == ["02:30", "02:30"]
+
+
+def ticks(definitions: dg.Definitions, name: str, after: datetime, count: int) -> list[str]:
+    schedule = definitions.resolve_schedule_def(name)
+    times = cron_string_iterator(
+        after.timestamp(), schedule.cron_schedule, schedule.execution_timezone
+    )
+    return [next(times).astimezone(UTC).strftime("%H:%M") for _ in range(count)]
+
+
+def test_schedule_times_come_from_configuration(monkeypatch):
+    monkeypatch.setenv("MCPA_DAILY_CRON", "15 4 * * *")
+    monkeypatch.setenv("MCPA_HOURLY_CRON", "5 * * * *")
+    monkeypatch.setenv("MCPA_SCHEDULE_TZ", "Europe/Paris")
+    settings.cache_clear()
+    try:
+        configured = build_definitions()
+        daily = configured.resolve_schedule_def("daily_maintenance_schedule")
+        hourly = configured.resolve_schedule_def("hourly_marts_schedule")
+        assert daily.cron_schedule == "15 4 * * *" and daily.execution_timezone == "Europe/Paris"
+        assert hourly.cron_schedule == "5 * * * *"
+        when = datetime(2026, 7, 1, 2, 15, tzinfo=UTC)  # 04:15 in Paris (summer time)
+        context = dg.build_schedule_context(scheduled_execution_time=when)
+        assert len(list(daily.evaluate_tick(context).run_requests or [])) == 1
+        assert ticks(configured, "daily_maintenance_schedule", when, 1) == ["02:15"]
+    finally:
+        settings.cache_clear()
+
+
+def test_late_data_window_comes_from_dbt_vars():
+    assert late_data_window_hours() > 0
+
+
+def test_dagster_yaml_limits_writers_and_disables_telemetry():
+    config = yaml.safe_load(DAGSTER_YAML)
+    assert config["telemetry"]["enabled"] is False
+    assert config["storage"]["postgres"]["postgres_url"] == {"env": "MCPA_DAGSTER_PG_URL"}
+    limits = config["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert {"key": "mcp_analytics/writes", "limit": 1} in limits
+    assert config["concurrency"]["pools"] == {"default_limit": 1, "granularity": "run"}
+
+
+def test_storage_url_uses_psycopg2_and_the_dagster_schema():
+    socket = storage_url("postgresql://postgres@/mcpa?host=%2Ftmp%2Fsock&port=5433")
+    assert socket.startswith("postgresql+psycopg2://postgres@/mcpa?")
+    assert "host=%2Ftmp%2Fsock" in socket and "port=5433" in socket
+    assert "search_path%3Ddagster" in socket
+    tcp = storage_url("postgresql://u:p%40ss@db.example:5432/w?sslmode=require")
+    assert tcp.startswith("postgresql+psycopg2://u:p%40ss@db.example:5432/w?")
+    assert "sslmode=require" in tcp
