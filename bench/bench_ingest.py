@@ -1,0 +1,237 @@
+"""Ingest benchmarks: the bulk loader and the collector against plain COPY, and the cost of
+each index of `tool_usage_logs` on ingest. Method and results: bench/README.md."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from mcp_analytics.collector import Collector
+from mcp_analytics.events import COLUMNS
+from mcp_analytics.loader import load
+
+from .common import (
+    TOOL_TABLE,
+    Measure,
+    copy_text,
+    count_rows,
+    fmt_rate,
+    plain_copy,
+    prepared_rows,
+    reset_table,
+    table,
+    throwaway_db,
+    timed,
+    tool_events,
+    verdict,
+)
+
+INSERT_COLUMNS = (
+    "execution_id", "bcp_name", "tool_name", "operation", "parameters", "response_data",
+    "error_message", "error_code", "duration_ms", "memory_usage_mb", "cpu_usage_percent",
+    "success", "tool_version", "session_id", "request_id", "timestamp", "ip_address",
+    "user_agent", "parameters_hash", "response_size_bytes", "cache_hit",
+)  # fmt: skip
+
+
+def _check(url: str, expected: int, what: str) -> None:
+    got = count_rows(url)
+    if got != expected:
+        raise RuntimeError(f"{what}: expected {expected:,} rows in {TOOL_TABLE}, found {got:,}")
+
+
+def _ndjson(events: list[dict], path: Path) -> None:
+    with path.open("w") as out:
+        for e in events:
+            line = {"table": TOOL_TABLE, **e, "timestamp": e["timestamp"].isoformat()}
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+def _row_at_a_time(url: str, rows: list[dict]) -> float:
+    cols = sql.SQL(", ").join(map(sql.Identifier, INSERT_COLUMNS))
+    marks = sql.SQL(", ").join(sql.Placeholder() * len(INSERT_COLUMNS))
+    stmt = sql.SQL("insert into {} ({}) values ({})").format(
+        sql.Identifier(TOOL_TABLE), cols, marks
+    )
+    with psycopg.connect(url, autocommit=True) as conn:  # one row per transaction
+        t0 = time.perf_counter()
+        for r in rows:
+            conn.execute(stmt, [r[c] for c in INSERT_COLUMNS])
+        return time.perf_counter() - t0
+
+
+def _collector(url: str, events: list[dict], spool: Path) -> tuple[float, dict]:
+    # The buffer holds the whole run, so the figure is the write path's, not the overflow
+    # spool's; the batch size and flush interval are the configured defaults (50, 5 s).
+    collector = Collector(url, spool_dir=spool, max_buffer=len(events) + 1).start()
+    t0 = time.perf_counter()
+    for e in events:
+        collector.record_tool_call(**e)
+    if not collector.flush(timeout=3600):
+        raise RuntimeError("the collector did not flush within an hour")
+    seconds = time.perf_counter() - t0
+    stats = collector.stats
+    collector.close()
+    return seconds, stats
+
+
+def run_ingest(rows: int, insert_rows: int, say=print) -> str:
+    say(f"ingest: preparing {rows:,} events")
+    events = tool_events(rows)
+    prepared = prepared_rows(TOOL_TABLE, events)
+    columns = list(COLUMNS[TOOL_TABLE])
+    lines = copy_text(prepared, columns)
+    measures: list[Measure] = []
+    with throwaway_db() as url, tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        path = tmpdir / "events.ndjson"
+        _ndjson(events, path)
+
+        def copy_run(label: str) -> Measure:
+            reset_table(url)
+            m = Measure(label, rows, plain_copy(url, TOOL_TABLE, columns, lines))
+            _check(url, rows, label)
+            say(f"  {label}: {fmt_rate(m.rate)} rows/s")
+            return m
+
+        measures.append(copy_run("plain COPY (first)"))
+
+        reset_table(url)
+        seconds = timed(
+            lambda: load([path], url=url, table=None, rejects_path=tmpdir / "rejects.jsonl")
+        )
+        _check(url, rows, "bulk loader")
+        measures.append(Measure("bulk loader (mcp-analytics ingest)", rows, seconds))
+        say(f"  bulk loader: {fmt_rate(measures[-1].rate)} rows/s")
+
+        reset_table(url)
+        seconds, stats = _collector(url, events, tmpdir / "spool")
+        _check(url, rows, "collector")
+        if stats.get("spooled") or stats.get("overflow_spooled"):
+            say(f"  note: the collector spooled during the run: {stats}")
+        measures.append(Measure("collector (default batch size)", rows, seconds))
+        say(f"  collector: {fmt_rate(measures[-1].rate)} rows/s")
+
+        reset_table(url)
+        sample = prepared[:insert_rows]
+        seconds = _row_at_a_time(url, sample)
+        _check(url, len(sample), "row-at-a-time INSERT")
+        measures.append(Measure("INSERT, one row per transaction", len(sample), seconds))
+        say(f"  row-at-a-time INSERT: {fmt_rate(measures[-1].rate)} rows/s")
+
+        measures.append(copy_run("plain COPY (last)"))
+
+    copy_rate = (measures[0].rate + measures[-1].rate) / 2
+    loader, collector, insert = measures[1], measures[2], measures[3]
+    report = [
+        table(
+            ["method", "rows", "seconds", "rows/s", "vs plain COPY"],
+            [
+                (
+                    m.name,
+                    f"{m.rows:,}",
+                    f"{m.seconds:.1f}",
+                    fmt_rate(m.rate),
+                    f"{m.rate / copy_rate:.2f}x",
+                )
+                for m in measures
+            ],
+        ),  # fmt: skip
+        "",
+        f"- bulk loader / plain COPY: {verdict(loader.rate / copy_rate, 0.8)}",
+        f"- collector / plain COPY: {verdict(collector.rate / copy_rate, 0.5)}",
+        f"- collector / row-at-a-time INSERT: {verdict(collector.rate / insert.rate, 5)}",
+    ]
+    return "\n".join(report)
+
+
+def _indexes(conn: psycopg.Connection) -> list[tuple[str, str, str | None, str | None]]:
+    """(name, index definition, constraint name, constraint definition) of the parent."""
+    return conn.execute(
+        """
+        select ic.relname, pg_get_indexdef(i.indexrelid), c.conname, pg_get_constraintdef(c.oid)
+        from pg_index as i
+        join pg_class as ic on ic.oid = i.indexrelid
+        left join pg_constraint as c on c.conindid = i.indexrelid and c.conrelid = i.indrelid
+        where i.indrelid = %s::regclass
+        order by ic.relname
+        """,
+        (TOOL_TABLE,),
+    ).fetchall()
+
+
+def _drop(conn: psycopg.Connection, index: tuple) -> None:
+    name, _, conname, _ = index
+    if conname:
+        conn.execute(
+            sql.SQL("alter table {} drop constraint {}").format(
+                sql.Identifier(TOOL_TABLE), sql.Identifier(conname)
+            )
+        )
+    else:
+        conn.execute(sql.SQL("drop index {}").format(sql.Identifier(name)))
+
+
+def _create(conn: psycopg.Connection, index: tuple) -> None:
+    _, indexdef, conname, condef = index
+    if conname:
+        conn.execute(
+            sql.SQL("alter table {} add constraint {} {}").format(
+                sql.Identifier(TOOL_TABLE), sql.Identifier(conname), sql.SQL(condef)
+            )
+        )
+    else:
+        conn.execute(indexdef.replace(" ON ONLY ", " ON "))
+
+
+def run_indexes(rows: int, say=print) -> str:
+    say(f"indexes: preparing {rows:,} events")
+    events = tool_events(rows, seed=2)
+    columns = list(COLUMNS[TOOL_TABLE])
+    lines = copy_text(prepared_rows(TOOL_TABLE, events), columns)
+    results: list[tuple[str, float]] = []
+    with throwaway_db() as url, psycopg.connect(url, autocommit=True) as conn:
+        indexes = _indexes(conn)
+
+        def run(label: str) -> float:
+            reset_table(url)
+            rate = rows / plain_copy(url, TOOL_TABLE, columns, lines)
+            say(f"  {label}: {fmt_rate(rate)} rows/s")
+            return rate
+
+        all_first = run("all indexes")
+        for index in indexes:
+            _drop(conn, index)
+        none = run("no index at all")
+        reset_table(url)
+        for index in indexes:
+            _create(conn, index)
+        for index in indexes:
+            _drop(conn, index)
+            results.append((index[0], run(f"without {index[0]}")))
+            reset_table(url)
+            _create(conn, index)
+        all_last = run("all indexes (again)")
+
+    all_rate = (all_first + all_last) / 2
+    t_all, t_none = 1 / all_rate, 1 / none
+    rows_out = []
+    for name, rate in sorted(results, key=lambda r: -r[1]):
+        # The index's share of the per-row ingest time with every index in place.
+        share = (t_all - 1 / rate) / t_all
+        kind = next(i for i in indexes if i[0] == name)
+        method = "gin" if "USING gin" in kind[1] else "btree"
+        rows_out.append((name, method, fmt_rate(rate), f"{share:+.0%}"))
+    report = [
+        f"rows/s with every index: {fmt_rate(all_rate)} (first {fmt_rate(all_first)}, "
+        f"last {fmt_rate(all_last)}); with no index at all: {fmt_rate(none)} "
+        f"(indexes take {(t_all - t_none) / t_all:.0%} of the ingest time)",
+        "",
+        table(["index dropped", "type", "rows/s without it", "share of ingest time"], rows_out),
+    ]
+    return "\n".join(report)

@@ -1,0 +1,195 @@
+"""Shared benchmark helpers: throwaway databases, the benchmark rows, timing and reporting.
+
+Every figure is a ratio against a baseline measured in the same run, on the same rows, in the
+same table with the same indexes: absolute rows/s depend on the machine (and on whatever else
+it is doing), ratios much less.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from mcp_analytics import db
+from mcp_analytics.bootstrap import bootstrap
+from mcp_analytics.config import settings
+from mcp_analytics.events import prepare
+from mcp_analytics.workload import CATALOGUE
+
+TOOL_TABLE = "tool_usage_logs"
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def server_url() -> str:
+    return os.environ.get("DATABASE_URL") or db.server_url()
+
+
+@contextlib.contextmanager
+def throwaway_db(prefix: str = "mcpa_bench") -> Iterator[str]:
+    """A fresh bootstrapped database, dropped afterwards."""
+    server = server_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = db.with_database(server, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = db.with_database(server, name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            bootstrap(conn, settings().bootstrap_dir)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+def reset_table(url: str, table: str = TOOL_TABLE) -> None:
+    """Empty the table (all partitions) and settle the server before the next measurement."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("truncate {}").format(sql.Identifier(table)))
+        with contextlib.suppress(psycopg.Error):  # needs superuser or pg_checkpoint
+            conn.execute("checkpoint")
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def tool_events(n: int, seed: int = 1) -> list[dict]:
+    """`n` tool-call events shaped like the demo's (same tools, argument and result sizes),
+    timestamped inside the current month so they land in an existing partition."""
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    span = max(1.0, (now - month_start).total_seconds() - 1)
+    tools = [(b.name, t) for b in CATALOGUE for t in b.tools]
+    params = [
+        [
+            {name: (rng.randrange(10**6) if name.endswith("_id") else f"v{rng.randrange(500)}")
+             for name in t.params}
+            for _ in range(64)
+        ]
+        for _, t in tools
+    ]  # fmt: skip
+    events = []
+    run = uuid.uuid4().hex[:8]
+    for i in range(n):
+        k = rng.randrange(len(tools))
+        bcp, tool = tools[k]
+        ok = rng.random() > 0.03
+        event = {
+            "execution_id": f"bench-{run}-{i}",
+            "bcp_name": bcp,
+            "tool_name": tool.name,
+            "operation": tool.operation,
+            "parameters": params[k][rng.randrange(64)],
+            "response_data": (
+                {"content": [{"type": "text", "text": f'{{"total": {rng.randrange(50)}}}'}]}
+                if ok
+                else None
+            ),
+            "success": ok,
+            "duration_ms": int(rng.lognormvariate(5, 0.8)),
+            "error_message": None if ok else "HubSpot API rate limit reached",
+            "error_code": None if ok else "RATE_LIMITED",
+            "session_id": f"sess-{run}-{i // 25}",
+            "request_id": f"rq-{run}-{i}",
+            "timestamp": month_start + dt.timedelta(seconds=span * i / n),
+            "ip_address": f"10.0.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+            "user_agent": "claude-desktop/0.12.4",
+            "tool_version": "1.0.0",
+            "memory_usage_mb": round(rng.uniform(90, 400), 2),
+            "cpu_usage_percent": round(rng.uniform(1, 60), 2),
+        }
+        events.append(event)
+    return events
+
+
+def prepared_rows(table: str, events: Sequence[dict]) -> list[dict]:
+    """The rows the project would store for `events` (validated, redacted, hashed)."""
+    return [prepare(table, e) for e in events]
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(rows: Sequence[dict], columns: Sequence[str]) -> list[str]:
+    """COPY text lines for prepared rows (the plain-COPY baseline's input, made untimed)."""
+
+    def field(value: object) -> str:
+        if value is None:
+            return "\\N"
+        if value is True:
+            return "t"
+        if value is False:
+            return "f"
+        if isinstance(value, dt.datetime):
+            return value.isoformat()
+        return str(value).translate(_ESCAPES)
+
+    return ["\t".join(field(r[c]) for c in columns) + "\n" for r in rows]
+
+
+def plain_copy(url: str, table: str, columns: Sequence[str], lines: Sequence[str]) -> float:
+    """COPY `lines` into `table` in one transaction; returns the seconds it took."""
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    stmt = sql.SQL("copy {} ({}) from stdin").format(sql.Identifier(table), cols)
+    with psycopg.connect(url) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor().copy(stmt) as copy:
+            for i in range(0, len(lines), 10_000):
+                copy.write("".join(lines[i : i + 10_000]))
+        conn.commit()
+        return time.perf_counter() - t0
+
+
+def count_rows(url: str, table: str = TOOL_TABLE) -> int:
+    with psycopg.connect(url) as conn:
+        query = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+        return conn.execute(query).fetchone()[0]
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+@dataclass
+class Measure:
+    name: str
+    rows: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table (pasted into bench/README.md as is)."""
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def fmt_rate(rate: float) -> str:
+    return f"{rate:,.0f}"
+
+
+def verdict(ratio: float, target: float) -> str:
+    return f"{ratio:.2f}x (target >= {target}x: {'met' if ratio >= target else 'MISSED'})"
