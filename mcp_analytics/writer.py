@@ -26,18 +26,14 @@ from psycopg import sql
 
 from .events import TABLES, row_to_json
 
-# The conflict target of each table: the columns/expressions of its unique index.
-CONFLICT_TARGETS = {
-    "tool_usage_logs": '(execution_id, "timestamp")',
-    "mcp_request_logs": '(request_id, "timestamp")',
-    "performance_metrics": (
-        "(metric_name, aggregation_period, \"timestamp\", coalesce(md5(labels::text), 'null'))"
-    ),
+# The unique key each table is deduplicated on (documentation and tests; the insert itself is
+# target-less, see `_insert_chunk`).
+UNIQUE_KEYS = {
+    "tool_usage_logs": "idx_tool_usage_execution_id",
+    "mcp_request_logs": "mcp_request_logs_request_id_key",
+    "performance_metrics": "idx_performance_metrics_unique",
     # bootstrap_sql/030_ingest.sql: error_logs has no natural key, so an event key of its own.
-    "error_logs": (
-        "(\"timestamp\", level, md5(message), coalesce(request_id, ''), "
-        "coalesce(execution_id, ''), coalesce(session_id, ''))"
-    ),
+    "error_logs": "idx_error_logs_event_key",
 }
 
 # COPY text format escapes.
@@ -146,9 +142,12 @@ def _insert_chunk(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[s
                     buf.clear()
             if buf:
                 copy.write(bytes(buf))
+        # Target-less: every unique index is an arbiter. The only ones that can collide are the
+        # natural keys (ids come from the sequence), and naming a conflict target would need
+        # SELECT on its columns, which the ingest role does not have.
         cur.execute(
-            sql.SQL("insert into {} ({}) select {} from {} on conflict {} do nothing").format(
-                sql.Identifier(table), col_list, col_list, stage, sql.SQL(CONFLICT_TARGETS[table])
+            sql.SQL("insert into {} ({}) select {} from {} on conflict do nothing").format(
+                sql.Identifier(table), col_list, col_list, stage
             )
         )
         inserted = cur.rowcount
@@ -196,7 +195,7 @@ def write_rejects(conn: psycopg.Connection, records: Iterable[RejectRecord]) -> 
         cur.executemany(
             "insert into ingest_rejects (reject_key, source, source_name, line_number,"
             " target_table, reason, raw) values (%s, %s, %s, %s, %s, %s, %s)"
-            " on conflict (reject_key) do nothing",
+            " on conflict do nothing",
             [tuple(_strip_nul(v) for v in p) for p in params],
         )
     return len(params)

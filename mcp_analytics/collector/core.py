@@ -586,6 +586,9 @@ class Collector:
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
             return conn
+        if self._url is None:
+            # Resolved once: later reconnects must not, say, restart an embedded server.
+            self._url = db.database_url(role="ingest")
         conn = db.connect(self._url, role="ingest", autocommit=True, connect_timeout=5)
         conn.execute("set application_name = 'mcp-analytics-collector'")
         self._conn = conn
