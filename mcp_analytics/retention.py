@@ -17,7 +17,15 @@ Notice = Callable[[str], None]
 
 
 class RetentionError(RuntimeError):
-    """The database refused: a bad policy, a lock timeout... Nothing was changed."""
+    """The database refused: a bad policy, a lock timeout...
+
+    The failing transaction changed nothing; `completed` holds the tables already committed
+    before it (per-table runs only).
+    """
+
+    def __init__(self, message: str, completed: list[RetentionResult] | None = None) -> None:
+        super().__init__(message)
+        self.completed = completed or []
 
 
 @dataclass(frozen=True)
@@ -60,12 +68,18 @@ def _check_autocommit(conn: psycopg.Connection) -> None:
         raise RetentionError("retention needs an autocommit connection (it commits its own work)")
 
 
-def _error(err: psycopg.Error) -> RetentionError:
+def _error(err: psycopg.Error, completed: list[RetentionResult] | None = None) -> RetentionError:
     diag = err.diag
     message = diag.message_primary or str(err)
     if diag.message_hint:
         message += f" ({diag.message_hint})"
-    return RetentionError(message)
+    return RetentionError(message, completed)
+
+
+_REPORT = (
+    "select table_name, action, partitions_detached, rows_archived, rows_deleted,"
+    " cutoff, duration_ms, dry_run, detail from apply_retention(%s, %s)"
+)
 
 
 def apply_retention(
@@ -73,19 +87,31 @@ def apply_retention(
     *,
     dry_run: bool = False,
     table: str | None = None,
+    per_table: bool = True,
     on_notice: Notice | None = None,
 ) -> list[RetentionResult]:
-    """Apply the retention policies (all, or the one for `table`) in one transaction."""
+    """Apply the retention policies (all, or the one for `table`).
+
+    Every policy is checked first (a bad one stops the run before anything moves). Then, with
+    `per_table`, each table is one transaction, so a partition's exclusive lock is held only
+    while its own table is processed; without it, the whole run is one transaction.
+    """
     _check_autocommit(conn)
     stop = _relay(conn, on_notice)
     try:
-        with conn.transaction():
-            cur = conn.execute(
-                "select table_name, action, partitions_detached, rows_archived, rows_deleted,"
-                " cutoff, duration_ms, dry_run, detail from apply_retention(%s, %s)",
-                (dry_run, table),
-            )
-            return [RetentionResult(*row) for row in cur.fetchall()]
+        if dry_run or table is not None or not per_table:
+            with conn.transaction():
+                return [RetentionResult(*r) for r in conn.execute(_REPORT, (dry_run, table))]
+        tables = [r[0] for r in conn.execute("select retention_policy_tables()").fetchall()]
+        results: list[RetentionResult] = []
+        for name in tables:
+            try:
+                with conn.transaction():
+                    rows = conn.execute(_REPORT, (False, name)).fetchall()
+            except psycopg.Error as err:
+                raise _error(err, results) from None
+            results += [RetentionResult(*r) for r in rows]
+        return results
     except psycopg.Error as err:
         raise _error(err) from None
     finally:

@@ -71,7 +71,14 @@ def run_retention(args: argparse.Namespace) -> int:
                 conn, dry_run=args.dry_run, table=args.table, on_notice=_progress
             )
         except RetentionError as err:
-            raise CommandError(f"retention failed, nothing was changed: {err}") from None
+            if not err.completed:
+                raise CommandError(f"retention failed, nothing was changed: {err}") from None
+            print(format_report(err.completed))
+            done = ", ".join(r.table_name for r in err.completed)
+            raise CommandError(
+                f"retention stopped: {err}; the table(s) above were already done ({done}), "
+                "the failing one was left unchanged"
+            ) from None
     print(format_report(results))
     return 0
 

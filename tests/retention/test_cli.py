@@ -10,7 +10,7 @@ import pytest
 from mcp_analytics.cli import main
 from mcp_analytics.config import settings
 
-from .helpers import insert_tool_usage, scalar
+from .helpers import insert_errors, insert_tool_usage, scalar
 
 
 @pytest.fixture
@@ -87,3 +87,25 @@ def test_partitions_moves_rows_from_default(
     with pytest.raises(SystemExit):
         main(["partitions", "--months-ahead", "500"])
     assert "must be between 0 and 120" in capsys.readouterr().err
+
+
+def test_library_runs_one_transaction_per_table(db_url: str) -> None:
+    from mcp_analytics.retention import RetentionError, apply_retention
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        insert_errors(conn, 3, "400 days", True, "old")
+        insert_tool_usage(conn, 4, "3 years", "ancient-")
+        with psycopg.connect(db_url) as blocker:
+            blocker.execute("lock table performance_metrics in access exclusive mode")
+            conn.execute("set lock_timeout = '300ms'")
+            with pytest.raises(RetentionError) as err:
+                apply_retention(conn)
+            blocker.rollback()
+        conn.execute("reset lock_timeout")
+        # tables before performance_metrics (alphabetical) are done and committed; the rest not
+        assert [r.table_name for r in err.value.completed] == ["error_logs", "mcp_request_logs"]
+        assert scalar(conn, "select count(*) from error_logs") == 0
+        assert scalar(conn, "select count(*) from tool_usage_logs") == 4
+
+        with pytest.raises(RetentionError, match="autocommit"), psycopg.connect(db_url) as plain:
+            apply_retention(plain)
