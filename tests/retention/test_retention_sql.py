@@ -281,6 +281,26 @@ def test_schema_qualified_policy_with_time_column(conn):
     assert scalar(conn, "select min(n) from analytics.some_summary") == 0
     assert scalar(conn, "select max(n) from analytics.some_summary") == 10
 
+    # a date column works too: days strictly before the cutoff's date go
+    conn.execute("create table analytics.some_daily (day date not null)")
+    conn.execute(
+        "insert into analytics.some_daily select current_date - g from generate_series(0, 19) as g"
+    )
+    conn.execute(
+        "insert into data_retention_policies "
+        "(table_name, retention_days, archive_before_delete, time_column) "
+        "values ('analytics.some_daily', 10, true, 'day')"
+    )
+    daily = retention_rows(conn)["analytics.some_daily"]
+    assert daily["rows_archived"] == 9  # days 11..19 ago
+    assert scalar(conn, "select min(day) from analytics.some_daily") == scalar(
+        conn, "select current_date - 10"
+    )
+    assert scalar(
+        conn,
+        "select archive_table from archive.archived_partitions where source_table = 'some_daily'",
+    ).startswith("analytics_some_daily_rows_")
+
     conn.execute(
         "update data_retention_policies set time_column = 'nope' "
         "where table_name = 'analytics.some_summary'"
@@ -324,6 +344,13 @@ def test_waits_for_the_warehouse_lock_and_runs_serialised(conn, bootstrapped_db)
         conn.execute("reset lock_timeout")
         holder.execute("select pg_advisory_unlock(%s, %s)", key)
 
+    # A session that holds the key (shared, as a dbt build driver does) may run retention itself.
+    with psycopg.connect(bootstrapped_db, autocommit=True) as driver:
+        driver.execute("select pg_advisory_lock_shared(%s, %s)", key)
+        driver.execute("set lock_timeout = '2s'")
+        assert retention_rows(driver)["tool_usage_logs"]["rows_deleted"] == 5
+    insert_tool_usage(conn, 5, "3 years", "ancient2-")
+
     # Two runs at once: the second waits for the first and then finds nothing left.
     results: dict[str, int] = {}
     with psycopg.connect(bootstrapped_db) as first:
@@ -340,4 +367,4 @@ def test_waits_for_the_warehouse_lock_and_runs_serialised(conn, bootstrapped_db)
         first.commit()
         thread.join(timeout=30)
     assert results == {"first": 5, "second": 0}
-    assert scalar(conn, "select count(*) from archive.archived_partitions") == 1
+    assert scalar(conn, "select count(*) from archive.archived_partitions") == 2
