@@ -171,12 +171,6 @@ def test_ingest_inserts_raw_rows_and_nothing_else(as_role, world) -> None:
     assert "analytics.collector_token" not in keys
 
 
-@pytest.mark.xfail(
-    raises=errors.InsufficientPrivilege,
-    strict=False,
-    reason="writer.py uses ON CONFLICT targets, which need SELECT on the target columns "
-    "(coordination.md); remove this mark once it uses a target-less ON CONFLICT DO NOTHING",
-)
 def test_ingest_writer_path(module_db: str, urls, monkeypatch) -> None:
     """The real write path (COPY into temp staging, insert ... on conflict) as mcp_ingest."""
     writer = pytest.importorskip("mcp_analytics.writer")
@@ -198,17 +192,27 @@ def test_ingest_writer_path(module_db: str, urls, monkeypatch) -> None:
         )
         with db.connection(role="ingest", autocommit=True) as conn:
             assert conn.execute("select current_user").fetchone()[0] != "postgres"
-            first = writer.write_batch(conn, {"tool_usage_logs": [row]})
-            again = writer.write_batch(conn, {"tool_usage_logs": [row]})
+            reject = writer.RejectRecord(source="collector", reason="test", raw="{}")
+            first = writer.write_batch(conn, {"tool_usage_logs": [row]}, [reject])
+            again = writer.write_batch(conn, {"tool_usage_logs": [row]}, [reject])
+            settings_keys = {
+                k
+                for (k, _) in conn.execute("select config_key, config_value from ingest_settings()")
+            }
     finally:
         settings.cache_clear()
     assert first.total_inserted == 1 and not first.rejects
     assert again.total_inserted == 0
+    assert "analytics.batch_size" in settings_keys
+    assert all(k.startswith("analytics.") for k in settings_keys)
     with psycopg.connect(module_db) as owner:
         count = owner.execute(
             "select count(*) from tool_usage_logs where execution_id = 'writer-1'"
         ).fetchone()[0]
-    assert count == 1
+        rejects = owner.execute(
+            "select count(*) from ingest_rejects where reason = 'test'"
+        ).fetchone()[0]
+    assert count == 1 and rejects == 1
 
 
 def test_analyst_reads_marts_and_public_config_only(as_role) -> None:
