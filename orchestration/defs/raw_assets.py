@@ -5,6 +5,7 @@ rows waiting in the DEFAULT partition, as metadata; the UI plots them over time.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -27,12 +28,13 @@ RAW_SPECS = [
 ]
 
 
-def observe_metadata(postgres: PostgresResource, table: str) -> dict[str, dg.MetadataValue]:
+def observe_metadata(postgres: PostgresResource, table: str) -> tuple[str, dict[str, Any]]:
+    """(data version, metadata) of one raw table."""
     with postgres.connection() as conn:
         stats = table_stats(conn, table)
     if not stats.exists:
-        return {"exists": dg.MetadataValue.bool(False)}
-    metadata: dict[str, dg.MetadataValue] = {
+        return "missing", {"exists": dg.MetadataValue.bool(False)}
+    metadata: dict[str, Any] = {
         "dagster/row_count": dg.MetadataValue.int(stats.row_count),
         "row_count": dg.MetadataValue.int(stats.row_count),
     }
@@ -42,7 +44,9 @@ def observe_metadata(postgres: PostgresResource, table: str) -> dict[str, dg.Met
     if stats.default_partition_rows is not None:
         metadata["default_partition_rows"] = dg.MetadataValue.int(stats.default_partition_rows)
         metadata["partitions"] = dg.MetadataValue.int(stats.partitions or 0)
-    return metadata
+    # Row count and newest timestamp as the data version: an unchanged table is not "new data".
+    newest = stats.newest.isoformat() if stats.newest else ""
+    return f"{stats.row_count}:{newest}", metadata
 
 
 @dg.multi_observable_source_asset(
@@ -51,10 +55,7 @@ def observe_metadata(postgres: PostgresResource, table: str) -> dict[str, dg.Met
 def raw_tables(context: AssetExecutionContext) -> Iterator[dg.ObserveResult]:
     postgres: PostgresResource = context.resources.postgres
     for key in context.selected_asset_keys:
-        metadata = observe_metadata(postgres, key.path[-1])
-        # The newest timestamp is the data version: an unchanged table is not "new data".
-        newest = metadata.get("newest_timestamp")
-        version = f"{metadata.get('row_count').value}:{newest.value if newest else ''}"
+        version, metadata = observe_metadata(postgres, key.path[-1])
         yield dg.ObserveResult(
             asset_key=key, metadata=metadata, data_version=dg.DataVersion(version)
         )

@@ -1,0 +1,135 @@
+"""`mcp-analytics materialize` and `mcp-analytics ui`, for real, on a test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from mcp_analytics import cli
+from mcp_analytics.config import settings
+
+from .conftest import insert_telemetry
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def project_env(bootstrapped_db: str, tmp_path: Path, monkeypatch) -> dict[str, str]:
+    """DATABASE_URL = the test database, state (DAGSTER_HOME, archive) in tmp_path."""
+    values = {"DATABASE_URL": bootstrapped_db, "MCPA_STATE_DIR": str(tmp_path / "state")}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    # set by the command itself: registered here so that monkeypatch restores them
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "state" / "dagster"))
+    monkeypatch.setenv("MCPA_DAGSTER_PG_URL", "")
+    settings.cache_clear()
+    yield values
+    settings.cache_clear()
+
+
+def test_materialize_runs_every_job_into_the_persistent_instance(
+    project_env, bootstrapped_db, capsys
+):
+    insert_telemetry(bootstrapped_db, hours=2, per_hour=6)
+    assert cli.main(["materialize"]) == 0
+    out = capsys.readouterr().out
+    for job in ("observe_raw", "hourly_marts", "daily_maintenance"):
+        line = next(x for x in out.splitlines() if x.startswith(job))
+        assert " ok " in line, out
+    home = Path(project_env["MCPA_STATE_DIR"]) / "dagster"
+    assert "enabled: false" in (home / "dagster.yaml").read_text()
+    with psycopg.connect(bootstrapped_db) as conn:
+        runs = conn.execute("select pipeline_name, status from dagster.runs").fetchall()
+        assert sorted(runs) == [
+            ("daily_maintenance", "SUCCESS"),
+            ("hourly_marts", "SUCCESS"),
+            ("observe_raw", "SUCCESS"),
+        ]
+        keys = {r[0] for r in conn.execute("select asset_key from dagster.asset_keys")}
+    for key in ("raw/tool_usage_logs", "marts/hourly_tool_usage_summary", "maintenance/retention"):
+        assert json.dumps(key.split("/")).replace(" ", "") in {k.replace(" ", "") for k in keys}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        child, parent = (int(x) for x in line.split())
+        children.setdefault(parent, []).append(child)
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+def test_ui_serves_the_asset_graph_and_stops_on_sigterm(project_env, tmp_path):
+    port = _free_port()
+    log = (tmp_path / "ui.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_analytics.cli", "ui", "--port", str(port)],
+        env={**os.environ, **project_env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        keys: list[str] = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not keys:
+            assert proc.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
+            try:
+                data = _graphql(port, "{ assetNodes { assetKey { path } } }")
+                keys = ["/".join(n["assetKey"]["path"]) for n in data["data"]["assetNodes"]]
+            except (OSError, KeyError, TypeError):
+                time.sleep(1)
+        assert "raw/tool_usage_logs" in keys and "maintenance/archive_export" in keys
+        assert any(k.startswith("marts/") for k in keys)
+        helpers = _descendants(proc.pid)
+        assert helpers  # dagster dev, webserver, daemon, code server
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(p) for p in helpers):
+            time.sleep(0.5)
+        assert not [p for p in helpers if _alive(p)], "processes left behind"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
