@@ -28,18 +28,19 @@ def url_as(url: str, user: str, password: str) -> str:
 
 @pytest.fixture(scope="module")
 def make_login(server_url: str) -> Iterator[Callable[[str, str], str]]:
-    """`make_login(db_url, group)` -> URL of a new login role in `group`, on that database."""
+    """`make_login(db_url, group)` -> URL of a new login role in `group` (None: in no group)."""
     created: list[str] = []
 
-    def make(db_url: str, group: str) -> str:
+    def make(db_url: str, group: str | None) -> str:
         name = f"mcpa_t_{secrets.token_hex(6)}"
         password = secrets.token_urlsafe(24)
+        create = sql.SQL("create role {} login password {}").format(
+            sql.Identifier(name), sql.Literal(password)
+        )
+        if group:
+            create += sql.SQL(" in role {}").format(sql.Identifier(group))
         with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("create role {} login password {} in role {}").format(
-                    sql.Identifier(name), sql.Literal(password), sql.Identifier(group)
-                )
-            )
+            conn.execute(create)
         created.append(name)
         return url_as(db_url, name, password)
 

@@ -116,6 +116,12 @@ def test_role_file_is_idempotent(module_db: str) -> None:
         conn.rollback()
 
 
+def test_logins_outside_the_groups_cannot_connect(module_db: str, make_login) -> None:
+    url = make_login(module_db, None)
+    with pytest.raises(psycopg.OperationalError, match="CONNECT"):
+        psycopg.connect(url).close()
+
+
 def test_forced_row_level_security(module_db: str) -> None:
     with psycopg.connect(module_db) as conn:
         rows = conn.execute(
