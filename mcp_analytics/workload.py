@@ -34,6 +34,7 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 LATE_WINDOW_MS = 72 * HOUR_MS
+MINUTE_METRIC_DAYS = 7
 
 # Columns written by COPY, in order (the `id` columns come from their sequences).
 TOOL_COLUMNS = (
@@ -54,6 +55,10 @@ ERROR_COLUMNS = (
     "session_id", "request_id", "execution_id", "timestamp", "resolved", "resolution_notes",
     "resolved_by", "resolved_at", "category", "severity", "impact_level", "environment",
     "service_version", "deployment_id", "occurrence_count", "first_occurrence", "last_occurrence",
+)  # fmt: skip
+METRIC_COLUMNS = (
+    "metric_name", "metric_value", "labels", "timestamp", "aggregation_period",
+    "measurement_type", "unit", "service",
 )  # fmt: skip
 SESSION_COLUMNS = (
     "id", "user_id", "token", "expires_at", "created_at", "last_accessed", "ip_address",
@@ -225,6 +230,11 @@ def _pick(rng_random: Callable[[], float], cum: list[float]) -> int:
     return bisect(cum, rng_random() * cum[-1])
 
 
+def _slots(cum: list[float]) -> list[int]:
+    total = cum[-1]
+    return [bisect(cum, (i + 0.5) * total / POOL) for i in range(POOL)]
+
+
 def canonical_json(value: object) -> str:
     """Canonical JSON (sorted keys, no spaces): what parameters_hash is computed over."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -241,6 +251,14 @@ def _json_field(value: object) -> str:
 
 _SECOND_TEXT = [f"{ms // 1000:02d}.{ms % 1000:03d}+00" for ms in range(MINUTE_MS)]
 POOL = 4096  # size of the pools of pre-drawn values the hot loop indexes into
+
+
+def percentile(sorted_values: list[int], q: float) -> float:
+    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks."""
+    pos = q * (len(sorted_values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def _stack_trace(kind: ErrorKind, bcp: str, tool: str) -> str:
@@ -374,6 +392,11 @@ class Generator:
             for _, t in self.tools
         ]
         self.latency_pool = [self._latency_pool(t) for _, t in self.tools]
+        # Weighted choices as lookup tables (a slot per 1/POOL of probability): one index
+        # instead of a bisect per call.
+        self.tool_slots = _slots(self.tool_cum)
+        self.focus_slots = [[idx[i] for i in _slots(cum)] for idx, cum in self.bcp_tool_cum]
+        self.gap_pool = [int(rng.expovariate(1 / 18_000)) + 200 for _ in range(POOL)]
         self.size_pool = [
             [int(rng.lognormvariate(math.log(t.response_bytes), 0.7)) for _ in range(POOL)]
             for _, t in self.tools
@@ -384,6 +407,12 @@ class Generator:
             m: _json_field({"jsonrpc": "2.0", "method": m}) for m in ("initialize", "tools/list")
         }
         self._minute_text: dict[int, str] = {}
+        # Metrics: per-minute samples for the last MINUTE_METRIC_DAYS days (what the seed's
+        # performance_metrics_summary looks at), hourly per-BCP samples for the whole span.
+        self.metric_from_ms = max(self.start_ms, self.end_ms - MINUTE_METRIC_DAYS * DAY_MS)
+        self.metric_from_ms -= self.metric_from_ms % MINUTE_MS
+        self.minute_stats: dict[int, list] = {}  # minute -> [failed, durations]
+        self.hour_stats: dict[tuple[int, int], list[int]] = {}  # (bcp, hour) -> durations
         self.error_cum = _cum([k.weight for k in ERROR_KINDS])
         self.stacks = {
             (b, t.name, k.code): copy_escape(_stack_trace(k, CATALOGUE[b].name, t.name))
@@ -545,7 +574,9 @@ class Generator:
         req_client = f"\t{ua}\t{ip}\t{client_version}\t{sid}\t"
         tool_ctx = f"\t{user_txt}\t{sid}\t"
         tool_client = f"\t{ip}\t{ua}\t"
-        focus_idx, focus_cum = self.bcp_tool_cum[user.focus]
+        focus_slots = self.focus_slots[user.focus]
+        tool_slots = self.tool_slots
+        gaps = self.gap_pool
         end_ms = self.end_ms
         late_from = end_ms - LATE_WINDOW_MS
         late_share = self.spec.late_share
@@ -569,13 +600,13 @@ class Generator:
 
         last = t
         for _ in range(n_calls):
-            t += int(rng.expovariate(1 / 18_000)) + 200
+            t += gaps[int(rand() * POOL)]
             if t >= end_ms:
                 # Keep the count exact: a session running past the end folds back before it
                 # (into the end's month, whose stream is still open).
                 t = max(self.fold_floor, end_ms - 1 - int(rand() * HOUR_MS))
             tool_i = (
-                focus_idx[_pick(rand, focus_cum)] if rand() < 0.6 else _pick(rand, self.tool_cum)
+                focus_slots[int(rand() * POOL)] if rand() < 0.6 else tool_slots[int(rand() * POOL)]
             )
             b_idx, tool = tools[tool_i]
             bcp = CATALOGUE[b_idx]
@@ -651,6 +682,18 @@ class Generator:
                     batch = out[key] = Batch()
                 batch.tool.append(tool_line)
                 self._route_request(req_line, req_t, out)
+                # Metrics see the calls that arrived on time (late ones were not there yet).
+                hour = self.hour_stats.get((b_idx, t // HOUR_MS))
+                if hour is None:
+                    hour = self.hour_stats[(b_idx, t // HOUR_MS)] = []
+                hour.append(duration)
+                if t >= self.metric_from_ms:
+                    minute = self.minute_stats.get(t // MINUTE_MS)
+                    if minute is None:
+                        minute = self.minute_stats[t // MINUTE_MS] = [0, []]
+                    minute[1].append(duration)
+                    if kind is not None:
+                        minute[0] += 1
             if t > last:
                 last = t
 
@@ -731,3 +774,39 @@ class Generator:
                 f"\t{user.id}\t\\N\t\\N\t\\N\t{ts}\tf\t\\N\t\\N\t\\N\tauthentication\t2\tlow"
                 f"\tproduction\t\\N\t\\N\t1\t{ts}\t{ts}\n"
             )
+
+    def metrics(self) -> list[str]:
+        """performance_metrics lines computed from the calls that arrived on time."""
+        rng = self.rng
+        lines = []
+        first = self.metric_from_ms // MINUTE_MS
+        last = (self.end_ms - 1) // MINUTE_MS
+        for minute in range(first, last + 1):
+            failed, durations = self.minute_stats.get(minute, (0, []))
+            n = len(durations)
+            p95 = percentile(sorted(durations), 0.95) if n else 0.0
+            jitter = rng.random()
+            ts = self._ts(minute * MINUTE_MS)
+            values = (
+                ("mcp.tool_calls", f"{n}", "counter", "count"),
+                ("mcp.tool_error_rate", f"{100.0 * failed / max(n, 1):.4f}", "gauge", "percent"),
+                ("mcp.tool_latency_p95", f"{p95:.4f}", "histogram", "ms"),
+                ("process.cpu_usage", f"{min(99.0, 4 + n * 0.9 + 6 * jitter):.4f}", "gauge",
+                 "percent"),
+                ("process.memory_usage", f"{(180 + n * 0.6 + 40 * jitter) * 1048576:.4f}",
+                 "gauge", "bytes"),
+            )  # fmt: skip
+            for name, value, kind, unit in values:
+                lines.append(f"{name}\t{value}\t{{}}\t{ts}\t1m\t{kind}\t{unit}\tmcp-server\n")
+        for (b_idx, hour), durations in sorted(self.hour_stats.items()):
+            labels = _json_field({"bcp": CATALOGUE[b_idx].name})
+            ts = self._ts(hour * HOUR_MS)
+            p95 = percentile(sorted(durations), 0.95)
+            lines.append(
+                f"mcp.tool_calls\t{len(durations)}\t{labels}\t{ts}\t1h\tcounter\tcount"
+                "\tmcp-server\n"
+            )
+            lines.append(
+                f"mcp.tool_latency_p95\t{p95:.4f}\t{labels}\t{ts}\t1h\thistogram\tms\tmcp-server\n"
+            )
+        return lines

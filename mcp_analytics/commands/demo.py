@@ -36,6 +36,7 @@ from ..cli import CommandError
 from ..config import settings
 from ..workload import (
     ERROR_COLUMNS,
+    METRIC_COLUMNS,
     REQUEST_COLUMNS,
     SESSION_COLUMNS,
     TOOL_COLUMNS,
@@ -190,17 +191,17 @@ def load(
         # Sessions and errors go in while the last months are indexed in the background.
         with psycopg.connect(url, autocommit=True) as conn:
             gen.login_failures()
-            say(f"  sessions and errors ({time.perf_counter() - started:5.1f} s)")
+            say(f"  sessions, errors and metrics ({time.perf_counter() - started:5.1f} s)")
             _copy_into(conn, "sessions", SESSION_COLUMNS, gen.sessions, conflict=True)
             _copy_into(conn, "error_logs", ERROR_COLUMNS, gen.errors, conflict=False)
+            metric_lines = gen.metrics()
+            _copy_into(conn, "performance_metrics", METRIC_COLUMNS, metric_lines, conflict=True)
         loader.join()
     finally:
         loader.close()
     result.fast_months, result.merged_months = loader.fast, loader.merged
 
     with psycopg.connect(url, autocommit=True) as conn:
-        say(f"  metrics ({time.perf_counter() - started:5.1f} s)")
-        metrics = _metrics(conn, spec)
         say(f"  late rows ({time.perf_counter() - started:5.1f} s)")
         # Late rows arrive after everything else: the last ids, timestamps hours to days old.
         _copy_into(conn, "tool_usage_logs", TOOL_COLUMNS, gen.late_tool, conflict=True)
@@ -211,7 +212,7 @@ def load(
             "requests": gen.totals.requests,
             "errors": gen.totals.errors,
             "sessions": gen.totals.sessions,
-            "metrics": metrics,
+            "metrics": len(metric_lines),
             "late tool calls": gen.totals.late_tool_calls,
         }
         result.seconds = time.perf_counter() - started
@@ -344,102 +345,6 @@ def _copy_into(
                     "insert into {} ({}) select {} from demo_tmp on conflict do nothing"
                 ).format(sql.Identifier(table), cols, cols)
             )
-
-
-def _metrics(conn: psycopg.Connection, spec: WorkloadSpec) -> int:
-    """Metrics computed from the batch's calls: per-minute samples for the last 7 days (what
-    the seed's performance_metrics_summary looks at; 30 days of them would be 5x the rows for
-    little), hourly per-BCP samples for the whole span."""
-    params = {
-        "start": spec.start,
-        "minute_start": max(spec.start, spec.end - timedelta(days=MINUTE_METRIC_DAYS)),
-        "end": spec.end,
-        "pattern": f"ex-{spec.tag}-%",
-    }
-    cur = conn.execute(
-        """
-        insert into performance_metrics
-            (metric_name, metric_value, labels, "timestamp", aggregation_period,
-             measurement_type, unit, service)
-        with calls as (
-            select
-                date_trunc('minute', "timestamp") as minute,
-                count(*) as n,
-                count(*) filter (where not success) as failed,
-                percentile_cont(0.95) within group (order by duration_ms) as p95,
-                avg(memory_usage_mb) as memory_mb
-            from tool_usage_logs
-            where "timestamp" >= %(minute_start)s and "timestamp" < %(end)s
-                and execution_id like %(pattern)s
-            group by 1
-        ),
-        minutes as (
-            select generate_series(
-                date_trunc('minute', %(minute_start)s::timestamptz),
-                %(end)s::timestamptz - interval '1 minute',
-                interval '1 minute'
-            ) as minute
-        ),
-        per_minute as (
-            select
-                m.minute,
-                coalesce(c.n, 0) as n,
-                coalesce(c.failed, 0) as failed,
-                coalesce(c.p95, 0) as p95,
-                coalesce(c.memory_mb, 180) as memory_mb,
-                -- a deterministic jitter per minute, so the gauges are not straight lines
-                (abs(hashtext(m.minute::text)) %% 1000) / 1000.0 as jitter
-            from minutes as m
-            left join calls as c on m.minute = c.minute
-        )
-        select v.metric_name, v.metric_value, '{}'::jsonb, p.minute, '1m', v.kind, v.unit,
-            'mcp-server'
-        from per_minute as p
-        cross join lateral (
-            values
-                ('mcp.tool_calls', p.n::numeric, 'counter', 'count'),
-                ('mcp.tool_error_rate',
-                 round(100.0 * p.failed / greatest(p.n, 1), 4), 'gauge', 'percent'),
-                ('mcp.tool_latency_p95', round(p.p95::numeric, 4), 'histogram', 'ms'),
-                ('process.cpu_usage',
-                 round(least(99, 4 + p.n * 0.9 + 6 * p.jitter)::numeric, 4), 'gauge', 'percent'),
-                ('process.memory_usage',
-                 round((p.memory_mb + 20 * p.jitter)::numeric, 4), 'gauge', 'bytes')
-        ) as v (metric_name, metric_value, kind, unit)
-        on conflict do nothing
-        """,
-        params,
-    )
-    minutes = cur.rowcount
-    cur = conn.execute(
-        """
-        insert into performance_metrics
-            (metric_name, metric_value, labels, "timestamp", aggregation_period,
-             measurement_type, unit, service)
-        with hourly as (
-            select
-                bcp_name,
-                date_trunc('hour', "timestamp") as hour,
-                count(*) as n,
-                percentile_cont(0.95) within group (order by duration_ms) as p95
-            from tool_usage_logs
-            where "timestamp" >= %(start)s and "timestamp" < %(end)s
-                and execution_id like %(pattern)s
-            group by bcp_name, date_trunc('hour', "timestamp")
-        )
-        select v.metric_name, v.metric_value, jsonb_build_object('bcp', h.bcp_name), h.hour,
-            '1h', v.kind, v.unit, 'mcp-server'
-        from hourly as h
-        cross join lateral (
-            values
-                ('mcp.tool_calls', h.n::numeric, 'counter', 'count'),
-                ('mcp.tool_latency_p95', round(h.p95::numeric, 4), 'histogram', 'ms')
-        ) as v (metric_name, metric_value, kind, unit)
-        on conflict do nothing
-        """,
-        params,
-    )
-    return minutes + cur.rowcount
 
 
 def _summarise(conn: psycopg.Connection, result: DemoResult) -> None:
