@@ -32,8 +32,6 @@ def handler(args: argparse.Namespace) -> int:
     import warnings
 
     warnings.filterwarnings("ignore")  # Dagster's beta/preview notices are not for end users
-    if not args.verbose:
-        logging.getLogger("dagster").setLevel(logging.WARNING)
 
     import dagster as dg
 
@@ -50,6 +48,13 @@ def handler(args: argparse.Namespace) -> int:
 
         log_path = Path(args.log)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    # Dagster's and dagster-dbt's Python loggers go to the log file, not the terminal.
+    file_handler = logging.FileHandler(log_path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    dagster_logger = logging.getLogger("dagster")
+    dagster_logger.addHandler(file_handler)
+    dagster_logger.propagate = bool(args.verbose)
 
     failures = 0
     with dg.DagsterInstance.get() as instance, log_path.open("a") as log:
