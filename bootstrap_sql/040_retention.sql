@@ -277,6 +277,7 @@ declare
     v_leaf_name text;
     v_locked_parent boolean;
     v_fk record;
+    v_idx record;
 begin
     if not p_dry_run then
         -- Serialise with dbt builds and with other retention runs (re-entrant for a caller
@@ -397,6 +398,24 @@ begin
                             'alter table %I.%I rename to %I', part.part_schema, part.part_name, v_name
                         );
                     end if;
+                    -- Index names travel with the table: an earlier archive of the same month
+                    -- (not yet exported) may hold them already.
+                    for v_idx in
+                        select ic.relname as index_name
+                        from pg_index as ix
+                        inner join pg_class as ic on ix.indexrelid = ic.oid
+                        where ix.indrelid = format('%I.%I', part.part_schema, v_name)::regclass
+                            and exists (
+                                select 1 from pg_class as c
+                                where c.relname = ic.relname
+                                    and c.relnamespace = 'archive'::regnamespace
+                            )
+                    loop
+                        execute format(
+                            'alter index %I.%I rename to %I', part.part_schema, v_idx.index_name,
+                            retention_archive_name(v_idx.index_name, part.part_schema)
+                        );
+                    end loop;
                     execute format('alter table %I.%I set schema archive', part.part_schema, v_name);
                     -- An archive is a snapshot: it must not block deleting a user it mentions.
                     for v_fk in

@@ -368,3 +368,22 @@ def test_waits_for_the_warehouse_lock_and_runs_serialised(conn, bootstrapped_db)
         thread.join(timeout=30)
     assert results == {"first": 5, "second": 0}
     assert scalar(conn, "select count(*) from archive.archived_partitions") == 2
+
+
+def test_same_month_archived_twice_before_export(conn):
+    insert_tool_usage(conn, 6, OLD, "first-")
+    part = month_partition(conn, "tool_usage_logs", OLD)
+    retention_rows(conn)
+    # Late rows for that month: the partition is created again, then expires again.
+    conn.execute("select create_monthly_partitions('tool_usage_logs', 0, 6)")
+    assert table_exists(conn, "public", part)
+    insert_tool_usage(conn, 4, OLD, "second-")
+
+    assert retention_rows(conn)["tool_usage_logs"]["rows_archived"] == 4
+
+    rows = conn.execute(
+        "select archive_table, row_count from archive.archived_partitions order by id"
+    ).fetchall()
+    assert rows == [(part, 6), (f"{part}_2", 4)]
+    assert scalar(conn, f"select count(*) from archive.{part}_2") == 4
+    assert scalar(conn, f"select count(*) from archive.{part}") == 6
