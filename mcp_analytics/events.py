@@ -277,18 +277,35 @@ def _c_bool(col: Column, value: Any, rules: RedactionRules) -> Any:
 
 def _c_numeric(col: Column, value: Any, rules: RedactionRules) -> Any:
     name = col.name
+    precision, scale = col.precision or (38, 0)
+    kind = type(value)
+    if kind is float:
+        # Fast path (most samples): fixed-point text; the server rounds nothing further.
+        if value != value or value in (_INF, -_INF):
+            raise EventError(f"{name}: expected a finite number, got {value}")
+        text = f"{value:.{scale}f}"
+        if abs(float(text)) >= _FLOAT_LIMITS[precision - scale]:
+            raise EventError(f"{name}: {value} does not fit numeric({precision},{scale})")
+        return text
+    if kind is int:
+        if abs(value) >= _FLOAT_LIMITS[precision - scale]:
+            raise EventError(f"{name}: {value} does not fit numeric({precision},{scale})")
+        return str(value)
     if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
         raise EventError(f"{name}: expected a number, got {_type(value)}")
-    number = decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
+    number = (
+        decimal.Decimal(value) if not isinstance(value, float) else decimal.Decimal(repr(value))
+    )
     if not number.is_finite():
         raise EventError(f"{name}: expected a finite number, got {value}")
-    precision, scale = col.precision or (38, 0)
     number = number.quantize(_QUANTS[scale], rounding=decimal.ROUND_HALF_EVEN)
     if abs(number) >= _LIMITS[precision - scale]:
         raise EventError(f"{name}: {value} does not fit numeric({precision},{scale})")
     return str(number)
 
 
+_INF = float("inf")
+_FLOAT_LIMITS = {d: 10**d for d in range(0, 39)}
 _QUANTS = {s: decimal.Decimal(1).scaleb(-s) for s in range(0, 39)}
 _LIMITS = {d: decimal.Decimal(10) ** d for d in range(0, 39)}
 
@@ -300,6 +317,13 @@ def _c_timestamp(col: Column, value: Any, rules: RedactionRules) -> Any:
 def _c_inet(col: Column, value: Any, rules: RedactionRules) -> Any:
     if not isinstance(value, str):
         raise EventError(f"{col.name}: expected an IP address string, got {_type(value)}")
+    parts = value.split(".")
+    # Fast path: a plain dotted IPv4 address without leading zeros is stored as given.
+    if len(parts) == 4 and all(
+        p.isdigit() and p.isascii() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) < 256
+        for p in parts
+    ):
+        return value
     try:
         return str(ipaddress.ip_interface(value.strip()))
     except ValueError:
@@ -367,8 +391,8 @@ def prepare(
         raise EventError(f"table: unknown table {table!r} (expected one of {', '.join(TABLES)})")
     if not isinstance(event, Mapping):
         raise EventError(f"event: expected an object, got {_type(event)}")
-    unknown = [k for k in event if k not in columns]
-    if unknown:
+    if not columns.keys() >= event.keys():
+        unknown = [k for k in event if k not in columns]
         shown = ", ".join(sorted(str(k) for k in unknown)[:5])
         raise EventError(f"{shown}: unknown field(s) for {table}")
     row: dict[str, Any] = {}
@@ -388,7 +412,9 @@ def prepare(
         row["timestamp"] = (now or _utcnow)()
     if table == "tool_usage_logs":
         if row["parameters"] is not None:
-            row["parameters_hash"] = hashlib.sha256(row["parameters"].encode()).hexdigest()
+            row["parameters_hash"] = hashlib.sha256(
+                row["parameters"].encode("utf-8", "replace")
+            ).hexdigest()
         elif row["parameters_hash"] is not None and not _is_sha256(row["parameters_hash"]):
             raise EventError("parameters_hash: expected 64 hexadecimal characters")
     if table == "error_logs":

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +30,7 @@ import psycopg
 from . import db
 from .events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
 from .redaction import RedactionRules
-from .writer import RejectRecord, write_batch
+from .writer import RejectRecord, WriteResult, write_batch
 
 DEFAULT_BATCH_ROWS = 5000
 #: bucket for lines whose table is unknown (broken JSON, no table, a table we do not have).
@@ -146,6 +147,8 @@ class Loader:
         self.max_response_bytes = max_response_bytes
         self.summary = LoadSummary(rejects_path=rejects.path)
         self._chunk = _Chunk()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpa-loader")
+        self._pending: tuple[_Chunk, Future[WriteResult]] | None = None
 
     def feed(self, source: str, number: int, raw: bytes) -> None:
         """Take one physical line (bytes, newline included or not)."""
@@ -239,29 +242,56 @@ class Loader:
         self._chunk.rejects.append(record)
         self.summary.counts(table or NO_TABLE).rejected += 1
 
-    def flush(self) -> None:
-        """Write the current chunk (one transaction)."""
+    def flush(self, wait: bool = False) -> None:
+        """Hand the current chunk to the writer thread (one transaction per chunk). At most one
+        chunk is in flight: the next one is prepared while PostgreSQL digests this one."""
         chunk, self._chunk = self._chunk, _Chunk()
-        if not chunk.rows and not chunk.rejects:
-            return
+        self._collect()
+        if chunk.rows or chunk.rejects:
+            self._pending = (chunk, self._pool.submit(self._write, chunk))
+        if wait:
+            self._collect()
 
-        def describe(table: str, index: int) -> dict[str, Any]:
-            source, number, text = chunk.origin[table][index]
-            try:
-                raw = self._raw(json.loads(text), None)
-            except ValueError:
-                raw = self.rules.text(text)
-            return {"source_name": source, "line_number": number, "raw": raw}
+    def close(self) -> None:
+        """Write what is left and stop the writer thread."""
+        try:
+            self.flush(wait=True)
+        finally:
+            self._pool.shutdown(wait=True)
 
-        result = write_batch(
-            self.conn, chunk.rows, chunk.rejects, reject_source="loader", describe=describe
+    def abort(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _describe(self, chunk: _Chunk, table: str, index: int) -> dict[str, Any]:
+        source, number, text = chunk.origin[table][index]
+        try:
+            raw = self._raw(json.loads(text), None)
+        except ValueError:
+            raw = self.rules.text(text)
+        return {"source_name": source, "line_number": number, "raw": raw}
+
+    def _write(self, chunk: _Chunk) -> WriteResult:
+        return write_batch(
+            self.conn,
+            chunk.rows,
+            chunk.rejects,
+            reject_source="loader",
+            describe=lambda table, index: self._describe(chunk, table, index),
         )
+
+    def _collect(self) -> None:
+        """Wait for the chunk in flight and account for it (errors propagate here)."""
+        if self._pending is None:
+            return
+        chunk, future = self._pending
+        self._pending = None
+        result = future.result()
         for table, n in result.inserted.items():
             self.summary.counts(table).loaded += n
         for table, n in result.duplicates.items():
             self.summary.counts(table).duplicates += n
         for rej in result.rejects:
-            info = describe(rej.table, rej.index)
+            info = self._describe(chunk, rej.table, rej.index)
             self.rejects.write(
                 RejectRecord(source="loader", reason=rej.reason, target_table=rej.table, **info)
             )
@@ -301,8 +331,6 @@ def load(
     """Load NDJSON files (`-` is stdin) and return the counts. Connects as the ingest role
     unless `conn` (autocommit) or `url` is given. Redaction rules default to the database's
     `analytics.redaction` setting."""
-    from tqdm import tqdm
-
     for source in sources:
         if str(source) != "-" and not Path(source).is_file():
             raise FileNotFoundError(f"no such file: {source}")
@@ -321,30 +349,41 @@ def load(
             rules=rules,
             max_response_bytes=max_response_bytes,
         )
-        for source in sources:
-            name, stream, size = _open(source, stdin)
-            bar = tqdm(
-                total=size,
-                unit="B",
-                unit_scale=True,
-                desc=Path(name).name,
-                file=sys.stderr,
-                disable=not progress,
-                leave=False,
-            )
-            try:
-                for number, raw in _lines(stream, bar.update):
-                    loader.feed(name, number, raw)
-            finally:
-                bar.close()
-                if name != "-":
-                    stream.close()
-        loader.flush()
+        try:
+            for source in sources:
+                _feed_source(loader, source, stdin, progress)
+            loader.close()
+        finally:
+            loader.abort()  # after an error: let a write in flight finish before closing
         return loader.summary
     finally:
         rejects.close()
         if own:
             conn.close()
+
+
+def _feed_source(
+    loader: Loader, source: str | Path, stdin: IO[bytes] | None, progress: bool
+) -> None:
+    from tqdm import tqdm
+
+    name, stream, size = _open(source, stdin)
+    bar = tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        desc=Path(name).name,
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+    )
+    try:
+        for number, raw in _lines(stream, bar.update):
+            loader.feed(name, number, raw)
+    finally:
+        bar.close()
+        if name != "-":
+            stream.close()
 
 
 def _configured_rules(conn: psycopg.Connection) -> RedactionRules:

@@ -167,7 +167,20 @@ class RedactionRules:
         if not self.free_text:
             return value
         low = value.lower()
-        if not any(word in low for word in _QUICK_WORDS):
+        # Spelled out: several times faster than any() over _QUICK_WORDS or a regex.
+        if not (
+            "key" in low
+            or "pass" in low
+            or "token" in low
+            or "secret" in low
+            or "auth" in low
+            or "bearer" in low
+            or "basic" in low
+            or "://" in low
+            or "pwd" in low
+            or "cookie" in low
+            or "credential" in low
+        ):
             return value
         marker = self.marker
         value = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{marker}", value)
@@ -188,10 +201,35 @@ class RedactionRules:
         return self._walk(value, 0)
 
     def _walk(self, value: Any, depth: int) -> Any:
-        if value is None or isinstance(value, bool | int):
+        kind = type(value)
+        if kind is str:
+            return self.text(value)
+        if value is None or kind is int or kind is bool:
             return value
+        if kind is dict:
+            # The common case, inlined: scalars without a recursive call.
+            out = {}
+            secret = self.is_secret_key
+            marker = self.marker
+            for k, v in value.items():
+                key = k if type(k) is str else str(k)
+                if "\x00" in key:
+                    key = key.replace("\x00", "\ufffd")
+                if secret(key):
+                    out[key] = marker
+                    continue
+                vkind = type(v)
+                if vkind is str:
+                    out[key] = self.text(v)
+                elif v is None or vkind is int or vkind is bool:
+                    out[key] = v
+                else:
+                    out[key] = self._walk(v, depth + 1)
+            return out
         if isinstance(value, str):
             return self.text(value)
+        if isinstance(value, bool | int):
+            return value
         if isinstance(value, float):
             if math.isfinite(value):
                 return value
@@ -199,12 +237,7 @@ class RedactionRules:
         if depth > 200:  # a cycle or absurd nesting: keep the marker rather than recurse forever
             return "[TOO DEEP]"
         if isinstance(value, Mapping):
-            out = {}
-            for k, v in value.items():
-                key = k if isinstance(k, str) else str(k)
-                key = key.replace("\x00", "\ufffd")
-                out[key] = self.marker if self.is_secret_key(key) else self._walk(v, depth + 1)
-            return out
+            return self._walk(dict(value), depth + 1)
         if isinstance(value, list | tuple | set | frozenset):
             items = list(value)
             # [name, value] pairs: the usual list form of headers.

@@ -14,7 +14,6 @@ any raw table: `on conflict do nothing` needs none.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,9 +34,6 @@ UNIQUE_KEYS = {
     # bootstrap_sql/030_ingest.sql: error_logs has no natural key, so an event key of its own.
     "error_logs": "idx_error_logs_event_key",
 }
-
-# COPY text format escapes.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 # SQLSTATE classes that are about a row's data, not the connection or the schema.
 _ROW_ERROR_CLASSES = ("22", "23")
@@ -91,24 +87,12 @@ def is_row_error(err: BaseException) -> bool:
     return isinstance(err, psycopg.Error) and state[:2] in _ROW_ERROR_CLASSES
 
 
-def _copy_value(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, str):
-        return value.translate(_ESCAPES)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _copy_line(row: Mapping[str, Any], names: Sequence[str]) -> bytes:
-    line = "\t".join([_copy_value(row.get(n)) for n in names]) + "\n"
-    # Lone surrogates (from JSON "\ud800") cannot be UTF-8: replaced, not a failed batch.
-    return line.encode("utf-8", "replace")
+def _sanitise(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Lone surrogates (from JSON "\\ud800") cannot be UTF-8: replaced, not a failed batch."""
+    return {
+        k: (v.encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else v)
+        for k, v in row.items()
+    }
 
 
 def _staging_name(table: str) -> str:
@@ -134,14 +118,11 @@ def _insert_chunk(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[s
     col_list = sql.SQL(", ").join(sql.Identifier(n) for n in names)
     with conn.cursor() as cur:
         with cur.copy(sql.SQL("copy {} ({}) from stdin").format(stage, col_list)) as copy:
-            buf = bytearray()
+            # psycopg formats rows in C; values are None/bool/int/str/datetime, and text COPY
+            # lets the server parse str into jsonb, numeric, inet, timestamptz alike.
+            write = copy.write_row
             for row in rows:
-                buf += _copy_line(row, names)
-                if len(buf) > 1 << 20:
-                    copy.write(bytes(buf))
-                    buf.clear()
-            if buf:
-                copy.write(bytes(buf))
+                write([row.get(n) for n in names])
         # Target-less: every unique index is an arbiter. The only ones that can collide are the
         # natural keys (ids come from the sequence), and naming a conflict target would need
         # SELECT on its columns, which the ingest role does not have.
@@ -166,6 +147,9 @@ def _write_table(
     try:
         with conn.transaction():
             inserted = _insert_chunk(conn, table, rows)
+    except UnicodeEncodeError:
+        _write_table(conn, table, [_sanitise(r) for r in rows], offset, result)
+        return
     except psycopg.Error as err:
         if not is_row_error(err):
             raise

@@ -121,3 +121,19 @@ def test_event_schema_matches_the_database(module_db):
                 if nullable == "NO":
                     filled = col.required or col.default is not None or name == "timestamp"
                     assert filled, (table, name)
+
+
+def test_lone_surrogates_do_not_fail_the_batch(bootstrapped_db):
+    event = {**EVENTS["tool_usage_logs"](1), "error_message": "bad \ud800 text"}
+    event["parameters"] = {"q": "x\udfff"}
+    rows = [
+        prepare("tool_usage_logs", event),
+        prepare("tool_usage_logs", EVENTS["tool_usage_logs"](2)),
+    ]
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        result = write_batch(conn, {"tool_usage_logs": rows})
+        stored = conn.execute(
+            "select error_message from tool_usage_logs where execution_id = 'w-1'"
+        ).fetchone()[0]
+    assert result.inserted["tool_usage_logs"] == 2 and not result.rejects
+    assert stored == "bad ? text"
