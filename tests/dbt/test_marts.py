@@ -1,0 +1,333 @@
+"""The dbt marts on a real database, with dbt run for real.
+
+One bootstrapped database per module; a sequence of loads and incremental builds, after each of
+which every mart must equal a recomputation from the raw rows (marts_reference.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from mcp_analytics.dbt_runner import run_dbt, run_results
+
+from .marts_data import load_telemetry
+from .marts_reference import all_mart_diffs
+
+pytestmark = pytest.mark.slow
+
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+EXACT = {
+    "hourly_tool_usage_summary": (0, 0),
+    "daily_error_summary": (0, 0),
+    "performance_metrics_summary": (0, 0),
+    "hourly_request_summary": (0, 0),
+    "daily_tool_usage_summary": (0, 0),
+}
+
+
+@dataclass
+class Warehouse:
+    url: str
+    target: Path
+
+    def dbt(self, *args: str, expect_ok: bool = True) -> dict:
+        proc = run_dbt(list(args), url=self.url, target_path=self.target, capture=True)
+        if expect_ok:
+            assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+        else:
+            assert proc.returncode != 0, proc.stdout[-3000:]
+        return run_results(self.target) if (self.target / "run_results.json").exists() else {}
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, autocommit=True)
+
+    def scalar(self, query: str, params: tuple = ()) -> object:
+        with self.connect() as conn:
+            return conn.execute(query, params).fetchone()[0]
+
+    def diffs(self) -> dict[str, tuple[int, int]]:
+        with self.connect() as conn:
+            return all_mart_diffs(conn)
+
+
+@pytest.fixture(scope="module")
+def warehouse(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    yield Warehouse(module_db, tmp_path_factory.mktemp("dbt_target"))
+
+
+def _refreshed(wh: Warehouse) -> dict[datetime, datetime]:
+    with wh.connect() as conn:
+        rows = conn.execute(
+            "select hour, max(refreshed_at) from analytics.hourly_tool_usage_summary group by hour"
+        ).fetchall()
+    return dict(rows)
+
+
+def _model_result(results: dict, model: str) -> dict:
+    return next(r for r in results["results"] if r["unique_id"] == f"model.mcp_analytics.{model}")
+
+
+def test_build_on_a_fresh_database(warehouse: Warehouse) -> None:
+    results = warehouse.dbt("build")
+    statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+    assert all(s in ("success", "pass") for s in statuses.values()), statuses
+    assert "model.mcp_analytics.hourly_request_summary" in statuses
+    assert warehouse.scalar("select count(*) from analytics.hourly_tool_usage_summary") == 0
+    # the marts registered their own retention policies
+    assert (
+        warehouse.scalar(
+            "select count(*) from data_retention_policies where table_name like 'analytics.%%'"
+        )
+        == 5
+    )
+
+
+def test_initial_load_equals_recomputation(warehouse: Warehouse) -> None:
+    with warehouse.connect() as conn:
+        load_telemetry(conn, start=NOW - timedelta(days=3), hours=72, seed=0.1)
+    assert warehouse.scalar("select count(*) from mart_dirty_buckets") > 0
+    warehouse.dbt("build")
+    assert warehouse.diffs() == EXACT
+    assert warehouse.scalar("select count(*) from mart_dirty_buckets") == 0
+    assert warehouse.scalar("select count(*) from analytics.daily_tool_usage_summary") > 0
+
+
+def test_new_hour_late_rows_and_updates_rebuild_only_their_buckets(warehouse: Warehouse) -> None:
+    before = _refreshed(warehouse)
+    late_hour = NOW - timedelta(hours=5)
+    days_late_hour = NOW - timedelta(days=2, hours=7)
+    with warehouse.connect() as conn:
+        # a new hour of data, rows hours late, rows days late
+        load_telemetry(
+            conn,
+            start=NOW,
+            hours=1,
+            calls=300,
+            requests=200,
+            errors=30,
+            metrics=80,
+            seed=0.2,
+            tag="new",
+        )
+        load_telemetry(
+            conn,
+            start=late_hour,
+            hours=1,
+            calls=40,
+            requests=30,
+            errors=10,
+            metrics=10,
+            seed=0.3,
+            tag="late",
+        )
+        load_telemetry(
+            conn,
+            start=days_late_hour,
+            hours=1,
+            calls=40,
+            requests=30,
+            errors=10,
+            metrics=10,
+            seed=0.4,
+            tag="dayslate",
+        )
+        # resolving errors changes resolved_count of their (old) days; deletes shrink groups
+        conn.execute("update error_logs set resolved = true where id % 3 = 0 and not resolved")
+        conn.execute("delete from performance_metrics where id % 11 = 0")
+        conn.execute("delete from mcp_request_logs where id % 13 = 0")
+        dirty = {
+            r[0]
+            for r in conn.execute(
+                "select bucket from mart_dirty_buckets where mart = 'hourly_tool_usage_summary'"
+            )
+        }
+    assert dirty == {NOW, late_hour, days_late_hour}
+
+    results = warehouse.dbt("build")
+    assert warehouse.diffs() == EXACT
+    assert warehouse.scalar("select count(*) from mart_dirty_buckets") == 0
+
+    after = _refreshed(warehouse)
+    touched = {hour for hour in after if after[hour] != before.get(hour)}
+    assert touched == dirty
+    # dbt's own account: the hourly mart inserted only the rows of the three hours
+    inserted = warehouse.scalar(
+        "select count(*) from analytics.hourly_tool_usage_summary where hour = any(%s)",
+        (list(dirty),),
+    )
+    message = _model_result(results, "hourly_tool_usage_summary")["adapter_response"]["_message"]
+    assert message == f"INSERT 0 {inserted}"
+
+
+def test_in_flight_transaction_is_not_lost(warehouse: Warehouse) -> None:
+    """An entry committed after a run's snapshot stays for the next run (no id watermark)."""
+    old_hour = NOW - timedelta(days=1, hours=3)
+    with warehouse.connect() as slow, warehouse.connect() as fast:
+        slow.execute("begin")
+        load_telemetry_in(slow, old_hour, "slow")  # smaller ledger id, still uncommitted
+        load_telemetry_in(fast, NOW, "fast")  # larger ledger id, committed
+        warehouse.dbt("run", "--select", "marts")
+        slow.execute("commit")
+    assert (
+        warehouse.scalar("select count(*) from mart_dirty_buckets where bucket = %s", (old_hour,))
+        > 0
+    )
+    warehouse.dbt("run", "--select", "marts")
+    assert warehouse.diffs() == EXACT
+
+
+def load_telemetry_in(conn: psycopg.Connection, hour: datetime, tag: str) -> None:
+    conn.execute(
+        """
+        insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation, duration_ms,
+            success, session_id, "timestamp")
+        select %s::text || g, 'bcp_0', 'tool_0', 'read', 100 * g, true, 's',
+            %s::timestamptz + g * interval '1 minute'
+        from generate_series(1, 5) as g
+        """,
+        (tag, hour),
+    )
+
+
+def test_histogram_percentiles_within_the_documented_bound(warehouse: Warehouse) -> None:
+    with warehouse.connect() as conn:
+        conn.execute("set timezone = 'UTC'")
+        windows = conn.execute(
+            """
+            with windows (window_start, window_end, label) as (
+                values
+                    (date_trunc('day', now()) - interval '9 days', now() + interval '1 day', 'all'),
+                    (date_trunc('day', now()) - interval '1 day', date_trunc('day', now()), 'day'),
+                    (
+                        date_trunc('hour', now()) - interval '7 hours',
+                        date_trunc('hour', now()) + interval '1 hour',
+                        'hours'
+                    )
+            ),
+            merged as (
+                select w.label, s.tool_name, q.q,
+                    mart_hist_quantile(mart_hist_merge(s.duration_histogram), q.q) as estimate
+                from windows as w
+                cross join (values (0.5::float8), (0.9), (0.95), (0.99)) as q (q)
+                join analytics.hourly_tool_usage_summary as s
+                    on s.hour >= w.window_start and s.hour < w.window_end
+                group by w.label, s.tool_name, q.q
+            ),
+            exact as (
+                select w.label, t.tool_name, q.q,
+                    percentile_cont(q.q) within group (order by t.duration_ms) as exact
+                from windows as w
+                cross join (values (0.5::float8), (0.9), (0.95), (0.99)) as q (q)
+                join tool_usage_logs as t
+                    on t."timestamp" >= w.window_start and t."timestamp" < w.window_end
+                group by w.label, t.tool_name, q.q
+            )
+            select exact.label, exact.tool_name, exact.q, exact.exact, merged.estimate
+            from exact left join merged using (label, tool_name, q)
+            """
+        ).fetchall()
+    assert len(windows) == 3 * 4 * 4
+    for label, tool, q, exact, estimate in windows:
+        assert estimate is not None, (label, tool, q)
+        assert abs(estimate - exact) <= exact / 128 + 1e-9, (label, tool, q, exact, estimate)
+    # not trivially exact: the bucketing does lose precision somewhere
+    assert any(abs(e - x) > 0 for *_, x, e in windows)
+
+
+def test_exactness_tests_fail_on_a_wrong_mart_and_a_dirty_mark_repairs_it(
+    warehouse: Warehouse,
+) -> None:
+    hour = warehouse.scalar("select max(hour) from analytics.hourly_tool_usage_summary")
+    with warehouse.connect() as conn:
+        conn.execute(
+            "update analytics.hourly_tool_usage_summary set total_calls = total_calls + 1 "
+            "where hour = %s",
+            (hour,),
+        )
+    warehouse.dbt(
+        "test", "--select", "assert_hourly_tool_usage_summary_matches_raw", expect_ok=False
+    )
+    with warehouse.connect() as conn:
+        conn.execute(
+            "insert into mart_dirty_buckets (mart, bucket) values "
+            "('hourly_tool_usage_summary', %s)",
+            (hour,),
+        )
+    warehouse.dbt("build", "--select", "hourly_tool_usage_summary")
+    assert warehouse.diffs() == EXACT
+
+
+def test_source_freshness_and_docs(warehouse: Warehouse) -> None:
+    warehouse.dbt("build")  # consume what the previous tests left
+    assert warehouse.diffs() == EXACT
+    warehouse.dbt("source", "freshness")
+    freshness = json.loads((warehouse.target / "sources.json").read_text())
+    checked = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in freshness["results"]}
+    assert checked == {
+        "tool_usage_logs": "pass",
+        "mcp_request_logs": "pass",
+        "performance_metrics": "pass",
+    }
+    warehouse.dbt("docs", "generate")
+    catalog = json.loads((warehouse.target / "catalog.json").read_text())
+    assert "model.mcp_analytics.daily_tool_usage_summary" in catalog["nodes"]
+
+
+def test_retention_deletes_and_buckets_past_the_horizon_are_left_alone(
+    warehouse: Warehouse,
+) -> None:
+    """Leaves raw rows older than 2 days deleted: keep it after the whole-history checks."""
+    cutoff = NOW - timedelta(days=2)
+    old_hour = NOW - timedelta(days=2, hours=20)
+    history = (
+        "select hour, bcp_name, tool_name, operation, total_calls, refreshed_at "
+        "from analytics.hourly_tool_usage_summary where hour < %s order by 1, 2, 3, 4"
+    )
+    with warehouse.connect() as conn:
+        before = conn.execute(history, (cutoff,)).fetchall()
+        pending = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
+        with conn.transaction():
+            conn.execute("set local mcp_analytics.retention = 'on'")
+            conn.execute('delete from tool_usage_logs where "timestamp" < %s', (cutoff,))
+        assert conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0] == pending
+        # raw retention of 2 days: a late row 2 days and 20 hours old is past the horizon
+        conn.execute(
+            "update data_retention_policies set retention_days = 2 "
+            "where table_name = 'tool_usage_logs'"
+        )
+        load_telemetry_in(conn, old_hour, "too-late")
+        marked = "select count(*) from mart_dirty_buckets where bucket = %s"
+        assert conn.execute(marked, (old_hour,)).fetchone()[0] > 0
+    warehouse.dbt("run", "--select", "marts", "--full-refresh")
+    with warehouse.connect() as conn:
+        # the history survives: no rebuild from partial raw rows, and --full-refresh is ignored
+        assert conn.execute(history, (cutoff,)).fetchall() == before
+        assert len(before) > 100
+        assert conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0] == 0
+    # the dbt exactness tests compare only buckets inside raw retention
+    warehouse.dbt("test", "--select", "path:tests/marts")
+
+
+def test_ingest_role_marks_buckets_without_rights_on_the_ledger(warehouse: Warehouse) -> None:
+    with warehouse.connect() as conn:
+        if not conn.execute("select 1 from pg_roles where rolname = 'mcp_ingest'").fetchone():
+            pytest.skip("role mcp_ingest is not bootstrapped")
+        before = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
+        with conn.transaction():
+            conn.execute("set local role mcp_ingest")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute("select count(*) from mart_dirty_buckets")
+            conn.execute(
+                "insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation, "
+                'duration_ms, success, "timestamp") '
+                "values ('ingest-role', 'bcp_0', 'tool_0', 'read', 5, true, now())"
+            )
+        after = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
+    assert after > before
