@@ -17,8 +17,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# The main job: embedded PostgreSQL, bootstrap, a 30-day workload, then every Dagster asset
+# once (raw observations -> dbt marts and their checks -> partition upkeep, retention, archive).
 demo: install
 	$(BIN)/mcp-analytics demo
+	$(BIN)/mcp-analytics materialize
+	@echo "next: 'make ui' opens the asset graph at http://127.0.0.1:3000"
 
 test: install
 	$(BIN)/python -m pytest
