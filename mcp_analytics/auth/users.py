@@ -188,7 +188,8 @@ def authenticate(conn: psycopg.Connection, username: str, password: str) -> User
     with conn.transaction():
         policy = load_policy(conn)
         row = None
-        if isinstance(username, str) and 0 < len(username) <= 255:
+        # A name PostgreSQL cannot even compare (NUL) is simply unknown, not a different error.
+        if isinstance(username, str) and 0 < len(username) <= 255 and "\x00" not in username:
             row = conn.execute(
                 """
                 select id, password_hash, coalesce(is_active, false),

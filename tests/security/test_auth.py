@@ -162,6 +162,8 @@ def test_every_failure_looks_the_same_and_costs_one_bcrypt_check(conn, checks) -
         "locked": ("hank", PASSWORD),
         "wrong password": ("frank", "wrong password"),
         "too long": ("frank", "x" * 200),
+        "unusable name": ("fr\x00ank", PASSWORD),
+        "no name": ("", PASSWORD),
     }
     messages = {}
     for case, (username, password) in cases.items():
