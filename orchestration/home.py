@@ -26,6 +26,9 @@ DAGSTER_YAML = f"""\
 # Written by mcp-analytics (orchestration/home.py); rewritten on every `mcp-analytics ui`.
 telemetry:
   enabled: false
+# no "join the community" prompt in the UI (a closed network cannot follow it anyway)
+nux:
+  enabled: false
 
 # Runs, event logs and schedules in schema `{STORAGE_SCHEMA}` of the project's database; the URL
 # comes from the environment so that no password is stored here.
