@@ -17,17 +17,21 @@ _EXPORTED_PREFIXES = ("MCPA_PG_", "DBT_PROFILES_DIR", "DBT_PROJECT_DIR")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    # prefix_chars="+": every argument after the command, options included, is dbt's
+    # (argparse.REMAINDER alone stops at a leading option such as --select).
     build = sub.add_parser(
         "build",
+        prefix_chars="+",
         help="run `dbt build` (models and tests) against the project's database",
         description="Runs `dbt build` with the project's database; extra arguments go to dbt, "
-        "e.g. `mcp-analytics build --select marts`.",
+        "e.g. `mcp-analytics build --select marts` (`--help` shows dbt's help).",
     )
     build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt build")
     build.set_defaults(func=run_build)
 
     passthrough = sub.add_parser(
         "dbt",
+        prefix_chars="+",
         help="run any dbt command against the project's database",
         description="Example: `mcp-analytics dbt -- source freshness`.",
     )
