@@ -7,8 +7,9 @@ import sys
 import time
 
 from .bench_ingest import run_indexes, run_ingest
+from .bench_mcp_sdk import run_mcp_sdk
 
-BENCHMARKS = ("ingest", "indexes")
+BENCHMARKS = ("ingest", "indexes", "mcp_sdk")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="rows per run of the index-cost benchmark (default: --rows / 5)",
     )
+    parser.add_argument(
+        "--sdk-calls", type=int, default=2000, help="tool calls per mcp_sdk run (2,000)"
+    )
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
     unknown = sorted(set(names) - set(BENCHMARKS))
@@ -39,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     if "indexes" in names:
         rows = args.index_rows or max(1, args.rows // 5)
         out.append(f"## index cost on ingest ({rows:,} rows per run)\n\n" + run_indexes(rows))
+    if "mcp_sdk" in names:
+        out.append("## MCP SDK instrumentation overhead\n\n" + run_mcp_sdk(args.sdk_calls))
     print()
     print("\n\n".join(out))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
