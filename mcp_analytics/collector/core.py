@@ -112,6 +112,7 @@ class Collector:
         self._config_read_at: float | None = None
         self._spool_waiting = False
         self._next_replay = 0.0
+        self._inflight: threading.Thread | None = None
         self._stats = {
             "recorded": 0,
             "written": 0,
@@ -429,10 +430,13 @@ class Collector:
                     self._handle(take)
                 if more:
                     continue
-                # Buffer drained: replay the spool when it is time, refresh settings.
+                # Buffer drained: replay the spool when it is time, refresh settings (both use
+                # the connection, so the write in flight finishes first).
                 force = flush_gen > self._flush_done or stopping
-                self._maybe_replay(force=force)
-                self._refresh_config()
+                if force or self._replay_due() or self._config_stale():
+                    self._wait_inflight()
+                    self._maybe_replay(force=force)
+                    self._refresh_config()
                 with self._cond:
                     if flush_gen > self._flush_done:
                         self._flush_done = flush_gen
@@ -440,11 +444,23 @@ class Collector:
                     if stopping and not self._buf:
                         break
         finally:
+            self._wait_inflight()
             self.spool.close()
             self._disconnect()
             with self._cond:
                 self._flush_done = self._flush_wanted
                 self._cond.notify_all()
+
+    def _replay_due(self) -> bool:
+        if not (self._spool_waiting or self._db_down):
+            return False
+        return time.monotonic() >= max(self._next_attempt, self._next_replay)
+
+    def _config_stale(self) -> bool:
+        if self._db_down:
+            return False
+        read_at = self._config_read_at
+        return read_at is None or time.monotonic() - read_at >= CONFIG_REFRESH_S
 
     def _per_write(self) -> int:
         return max(self.batch_size, MAX_ROWS_PER_WRITE)
@@ -486,14 +502,31 @@ class Collector:
         return rows, rejects
 
     def _handle(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Prepare `items` (while the previous batch may still be in flight), then hand them to
+        a writer thread: Python work overlaps the database's."""
         try:
             rows, rejects = self._prepare(items)
         except Exception as err:  # noqa: BLE001 - a bug here must not kill the thread
             log.error("collector could not prepare a batch: %s", redact_text(str(err)))
             return
+        self._wait_inflight()
         if self._db_down and time.monotonic() < self._next_attempt:
             self._to_spool(rows, rejects)
             return
+        # A plain daemon thread per write (not an executor: executors refuse work once the
+        # interpreter is shutting down, which is exactly when close() must still write).
+        writer = threading.Thread(
+            target=self._write, args=(rows, rejects), name="mcpa-collector-write", daemon=True
+        )
+        writer.start()
+        self._inflight = writer
+
+    def _wait_inflight(self) -> None:
+        writer, self._inflight = self._inflight, None
+        if writer is not None:
+            writer.join()
+
+    def _write(self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord]) -> None:
         try:
             conn = self._connection()
             if self._spool_waiting or self._db_down:
