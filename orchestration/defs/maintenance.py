@@ -111,12 +111,19 @@ def retention(
                 "retention refused: " + "; ".join(problems),
                 metadata={"problems": dg.MetadataValue.json(problems)},
             )
-        cur = conn.execute(
-            "select table_name, action, partitions_detached, rows_archived, rows_deleted,"
-            " cutoff, duration_ms, dry_run, detail from apply_retention(p_dry_run => %s)",
-            (config.dry_run,),
-        )
-        rows = [dict(zip(RETENTION_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+        # Policies are all validated first (an error changes nothing); then one transaction
+        # per table (autocommit), so a table's ACCESS EXCLUSIVE lock for detaching partitions
+        # is held only while that table is processed. Our session keeps the warehouse lock
+        # throughout, so no build runs in between.
+        tables = [r[0] for r in conn.execute("select * from retention_policy_tables()")]
+        rows = []
+        for table in tables:
+            cur = conn.execute(
+                "select table_name, action, partitions_detached, rows_archived, rows_deleted,"
+                " cutoff, duration_ms, dry_run, detail from apply_retention(%s, %s)",
+                (config.dry_run, table),
+            )
+            rows += [dict(zip(RETENTION_COLUMNS, row, strict=True)) for row in cur.fetchall()]
     metadata: dict[str, dg.RawMetadataValue] = {"dry_run": config.dry_run}
     lines = ["| table | action | partitions detached | rows archived | rows deleted | ms |",
              "|---|---|---|---|---|---|"]  # fmt: skip
