@@ -278,6 +278,9 @@ declare
     v_locked_parent boolean;
     v_fk record;
     v_idx record;
+    v_sql text;
+    v_tid tid;
+    v_ctids tid[];
 begin
     if not p_dry_run then
         -- Serialise with dbt builds and with other retention runs (re-entrant for a caller
@@ -499,21 +502,42 @@ begin
                     execute format(
                         'create table archive.%I (like %I.%I)', v_name, tgt.rel_schema, tgt.rel_name
                     );
-                    loop
-                        -- Copy and delete in one statement: a row leaves only as it is archived.
-                        execute format(
-                            'with doomed as ('
-                            'delete from %I.%I where ctid in (select ctid from %I.%I where %s limit %s) '
-                            'returning %s) '
-                            'insert into archive.%I (%s) select %s from doomed',
-                            v_leaf_schema, v_leaf_name, v_leaf_schema, v_leaf_name, v_where,
-                            v_batch, v_cols, v_name, v_cols, v_cols
-                        );
+                    -- Copy and delete in one statement: a row leaves only as it is archived.
+                    v_sql := format(
+                        'with doomed as (delete from %I.%I where ctid = any($1) and %s returning %s) '
+                        'insert into archive.%I (%s) select %s from doomed',
+                        v_leaf_schema, v_leaf_name, v_where, v_cols, v_name, v_cols, v_cols
+                    );
+                else
+                    v_sql := format(
+                        'delete from %I.%I where ctid = any($1) and %s',
+                        v_leaf_schema, v_leaf_name, v_where
+                    );
+                end if;
+                -- One pass over the table collects the doomed rows' ctids; each batch of
+                -- cleanup_batch_size is then deleted by ctid (a TID scan). Re-querying "where old
+                -- limit n" for every batch would rescan the dead rows of the batches before it.
+                v_ctids := array[]::tid[];
+                for v_tid in execute format(
+                    'select ctid from %I.%I where %s', v_leaf_schema, v_leaf_name, v_where
+                ) loop
+                    v_ctids := v_ctids || v_tid;
+                    if cardinality(v_ctids) >= v_batch then
+                        execute v_sql using v_ctids;
                         get diagnostics v_batch_rows = row_count;
-                        exit when v_batch_rows = 0;
                         v_total := v_total + v_batch_rows;
                         raise debug 'retention %: batch of % rows', v_leaf_name, v_batch_rows;
-                    end loop;
+                        v_ctids := array[]::tid[];
+                    end if;
+                end loop;
+                if cardinality(v_ctids) > 0 then
+                    execute v_sql using v_ctids;
+                    get diagnostics v_batch_rows = row_count;
+                    v_total := v_total + v_batch_rows;
+                    raise debug 'retention %: batch of % rows', v_leaf_name, v_batch_rows;
+                end if;
+
+                if v_archive then
                     execute format('select count(*) from archive.%I', v_name) into v_check;
                     if v_check <> v_total then
                         raise exception 'retention %.%: deleted % rows but archive.% holds %; '
@@ -531,16 +555,6 @@ begin
                         '%s rows of %s -> archive.%s', v_total, v_leaf_name, v_name
                     );
                 else
-                    loop
-                        execute format(
-                            'delete from %I.%I where ctid in (select ctid from %I.%I where %s limit %s)',
-                            v_leaf_schema, v_leaf_name, v_leaf_schema, v_leaf_name, v_where, v_batch
-                        );
-                        get diagnostics v_batch_rows = row_count;
-                        exit when v_batch_rows = 0;
-                        v_total := v_total + v_batch_rows;
-                        raise debug 'retention %: batch of % rows', v_leaf_name, v_batch_rows;
-                    end loop;
                     v_details := v_details || format(
                         '%s rows of %s deleted', v_total, v_leaf_name
                     );
