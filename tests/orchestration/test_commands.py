@@ -99,6 +99,13 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and "State:\tZ" in status.read_text())
 
 
+def _like_a_background_job() -> None:
+    # What a non-interactive shell does to `cmd &`: SIGINT and SIGQUIT ignored, inherited by
+    # everything started below (the case where a bare `dagster dev` never stops).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+
 def test_ui_serves_the_asset_graph_and_stops_on_sigterm(project_env, tmp_path):
     port = _free_port()
     log = (tmp_path / "ui.log").open("w")
@@ -108,6 +115,7 @@ def test_ui_serves_the_asset_graph_and_stops_on_sigterm(project_env, tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_like_a_background_job,
     )
     try:
         keys: list[str] = []
