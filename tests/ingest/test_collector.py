@@ -165,3 +165,33 @@ def test_record_never_raises_and_does_no_io(tmp_path):
     assert not list(tmp_path.glob("spool-*"))
     assert c.close(10)
     assert c.stats["spooled"] == 2000 and c.stats["buffered"] == 0
+
+
+def test_spool_left_by_a_crash_is_replayed_torn_line_kept_as_reject(module_db, tmp_path):
+    tag = f"torn-{uuid.uuid4().hex[:8]}"
+    row = {
+        "table": "performance_metrics",
+        "row": {
+            "metric_name": tag,
+            "metric_value": "1.5000",
+            "labels": "{}",
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "aggregation_period": "1m",
+            "measurement_type": None,
+            "unit": None,
+            "service": "mcp-server",
+            "environment": "production",
+        },
+    }
+    spool = tmp_path / "spool-20260101T000000-1-1.jsonl"
+    spool.write_text(json.dumps(row) + "\n" + '{"table": "performance_metrics", "row": {"met')
+    with Collector(module_db, spool_dir=tmp_path) as c:
+        assert c.flush(10)
+        assert c.stats["replayed"] == 1 and c.stats["rejected"] == 1
+    assert not spool.exists()
+    assert (
+        count(module_db, "select count(*) from performance_metrics where metric_name = %s", (tag,))
+        == 1
+    )
+    torn = "select count(*) from ingest_rejects where reason like 'corrupt spool line%%'"
+    assert count(module_db, torn) == 1
