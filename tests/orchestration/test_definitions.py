@@ -7,6 +7,7 @@ import warnings
 from datetime import UTC, datetime
 
 import dagster as dg
+import psycopg
 import pytest
 import yaml
 from dagster._utils.schedules import cron_string_iterator
@@ -174,3 +175,37 @@ def test_storage_url_uses_psycopg2_and_the_dagster_schema():
     tcp = storage_url("postgresql://u:p%40ss@db.example:5432/w?sslmode=require")
     assert tcp.startswith("postgresql+psycopg2://u:p%40ss@db.example:5432/w?")
     assert "sslmode=require" in tcp
+
+
+def test_every_writer_is_in_the_warehouse_pool():
+    graph = defs.resolve_asset_graph()
+    writers = {
+        k for k in graph.get_all_asset_keys() if graph.get(k).group_name in ("marts", "maintenance")
+    }
+    for key in writers:
+        assets_def = graph.get(key).assets_def
+        assert assets_def.node_def.pool == "mcpa_warehouse", key
+
+
+def test_dagster_accepts_the_home_and_applies_its_limits(bootstrapped_db, tmp_path, monkeypatch):
+    from orchestration.home import prepare_home
+
+    env = prepare_home(bootstrapped_db, tmp_path / "home")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        config = instance.get_concurrency_config()
+        assert config.pool_config.default_pool_limit == 1
+        assert config.pool_config.pool_granularity.value == "run"
+        limits = [
+            (limit["key"], limit["limit"])
+            for limit in config.run_queue_config.tag_concurrency_limits
+        ]
+        assert ("mcp_analytics/writes", 1) in limits
+        assert not instance.telemetry_enabled
+        assert instance.get_runs() == []  # the storage answers, from schema dagster
+    with psycopg.connect(bootstrapped_db) as conn:
+        tables = conn.execute(
+            "select count(*) from pg_tables where schemaname = 'dagster' and tablename = 'runs'"
+        ).fetchone()[0]
+    assert tables == 1
