@@ -15,6 +15,7 @@ import decimal
 import hashlib
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -314,15 +315,15 @@ def _c_timestamp(col: Column, value: Any, rules: RedactionRules) -> Any:
     return parse_timestamp(value, col.name)
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def _c_inet(col: Column, value: Any, rules: RedactionRules) -> Any:
     if not isinstance(value, str):
         raise EventError(f"{col.name}: expected an IP address string, got {_type(value)}")
-    parts = value.split(".")
     # Fast path: a plain dotted IPv4 address without leading zeros is stored as given.
-    if len(parts) == 4 and all(
-        p.isdigit() and p.isascii() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) < 256
-        for p in parts
-    ):
+    if _IPV4.fullmatch(value):
         return value
     try:
         return str(ipaddress.ip_interface(value.strip()))

@@ -111,8 +111,25 @@ def _ensure_staging(conn: psycopg.Connection, table: str) -> None:
     )
 
 
+def _copy_direct(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """COPY `rows` straight into `table` (fails as a whole on any duplicate key)."""
+    names = [c.name for c in TABLES[table]]
+    col_list = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            sql.SQL("copy {} ({}) from stdin").format(sql.Identifier(table), col_list)
+        ) as copy,
+    ):
+        write = copy.write_row
+        for row in rows:
+            write([row.get(n) for n in names])
+    return len(rows)
+
+
 def _insert_chunk(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
     """COPY `rows` to staging and insert them; returns the number inserted."""
+    _ensure_staging(conn, table)
     names = [c.name for c in TABLES[table]]
     stage = sql.Identifier(_staging_name(table))
     col_list = sql.SQL(", ").join(sql.Identifier(n) for n in names)
@@ -142,21 +159,35 @@ def _write_table(
     rows: Sequence[Mapping[str, Any]],
     offset: int,
     result: WriteResult,
+    direct: bool = False,
 ) -> None:
-    """Insert `rows` in a savepoint; on a row error bisect to find the offending rows."""
+    """Insert `rows` in a savepoint; on a row error bisect to find the offending rows.
+
+    With `direct`, first try a plain COPY into the table: when nothing in the chunk is a
+    duplicate (a first load, a first write) that costs what plain COPY costs. Any row error
+    (a duplicate key among them) rolls the attempt back and the chunk goes through staging.
+    """
     try:
         with conn.transaction():
-            inserted = _insert_chunk(conn, table, rows)
+            if direct:
+                inserted = _copy_direct(conn, table, rows)
+            else:
+                inserted = _insert_chunk(conn, table, rows)
     except UnicodeEncodeError:
-        _write_table(conn, table, [_sanitise(r) for r in rows], offset, result)
+        _write_table(conn, table, [_sanitise(r) for r in rows], offset, result, direct)
         return
     except psycopg.Error as err:
         if not is_row_error(err):
             raise
+        if direct:
+            _write_table(conn, table, rows, offset, result)
+            return
         if len(rows) == 1:
             reason = f"rejected by PostgreSQL: {err.diag.message_primary or err}"
             if err.diag.message_detail:
                 reason += f" ({err.diag.message_detail})"
+            if len(reason) > 2000:  # a "failing row" detail can carry a whole (redacted) row
+                reason = reason[:2000] + "..."
             result.rejects.append(Reject(table, offset, reason))
             return
         mid = len(rows) // 2
@@ -215,8 +246,7 @@ def write_batch(
                 continue
             if table not in TABLES:
                 raise ValueError(f"unknown table {table!r}")
-            _ensure_staging(conn, table)
-            _write_table(conn, table, rows, 0, result)
+            _write_table(conn, table, rows, 0, result, direct=True)
         records = list(rejects)
         for rej in result.rejects:
             extra = describe(rej.table, rej.index) if describe else None
