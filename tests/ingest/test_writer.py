@@ -139,3 +139,12 @@ def test_lone_surrogates_do_not_fail_the_batch(bootstrapped_db):
         ).fetchone()[0]
     assert result.inserted["tool_usage_logs"] == 2 and not result.rejects
     assert stored == "bad ? text"
+
+
+def test_duplicates_inside_one_batch(bootstrapped_db):
+    """The first (plain COPY) attempt fails on the repeated key; staging dedupes it."""
+    rows = [prepare("mcp_request_logs", EVENTS["mcp_request_logs"](i)) for i in (1, 2, 1, 3, 2)]
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        result = write_batch(conn, {"mcp_request_logs": rows})
+    assert (result.inserted["mcp_request_logs"], result.duplicates["mcp_request_logs"]) == (3, 2)
+    assert count(bootstrapped_db, "select count(*) from mcp_request_logs") == 3
