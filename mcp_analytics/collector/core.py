@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -58,6 +59,15 @@ def _close_all_at_exit() -> None:
 
 
 atexit.register(_close_all_at_exit)
+
+
+def _reset_after_fork() -> None:
+    for collector in list(_live):
+        collector._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _now() -> dt.datetime:
@@ -151,7 +161,9 @@ class Collector:
         thread.join(timeout)
         done = not thread.is_alive()
         if done:
-            self._thread = None
+            with self._cond:
+                if self._thread is thread:  # not a thread a late record_* just started
+                    self._thread = None
             _live.discard(self)
         return done
 
@@ -404,8 +416,19 @@ class Collector:
             log.warning("collector could not record an event: %s", redact_text(str(err)))
 
     def _ensure_started(self) -> None:
-        if self._thread is None:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
             self.start()
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's thread, lock owner, connection and spool file are not ours: start
+        # afresh. Events buffered before the fork are the parent's to write.
+        self._cond = threading.Condition(threading.Lock())
+        self._buf.clear()
+        self._thread = None
+        self._inflight = None
+        self._conn = None
+        self.spool = Spool(self.spool.directory)
 
     # -- background thread ------------------------------------------------------------------
 
@@ -644,9 +667,17 @@ class Collector:
         if fresh and not force:
             return
         try:
-            self._read_config(self._connection())
+            conn = self._connection()
         except Exception as err:  # noqa: BLE001 - keep the seed defaults, read again later
             self._failed(err)
+            return
+        try:
+            self._read_config(conn)
+        except psycopg.OperationalError as err:
+            self._failed(err)
+        except Exception as err:  # noqa: BLE001 - e.g. no right to read settings: not an outage
+            self._config_read_at = time.monotonic()
+            log.warning("collector keeps its settings: %s", redact_text(str(err)))
 
     def _read_config(self, conn: psycopg.Connection) -> None:
         values = read_settings(conn)
