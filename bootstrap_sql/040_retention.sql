@@ -612,3 +612,21 @@ $$;
 comment on function cleanup_old_data() is
 'Seed-compatible retention entry point: apply_retention(false) for the enabled policies, as '
 '(table_name, deleted_count, execution_time_ms).';
+
+-- Only administrators run retention (it needs DELETE on every raw table anyway; this makes a
+-- wrong role fail at once with a clear "permission denied for function").
+revoke execute on function
+    apply_retention(boolean, text), cleanup_old_data(), retention_policy_tables(text),
+    retention_target(text, text), retention_archive_name(text, text)
+from public;
+
+do $$
+begin
+    if exists (select 1 from pg_roles where rolname = 'mcp_admin') then
+        grant execute on function
+            apply_retention(boolean, text), cleanup_old_data(), retention_policy_tables(text),
+            retention_target(text, text), retention_archive_name(text, text)
+        to mcp_admin;
+    end if;
+end
+$$;

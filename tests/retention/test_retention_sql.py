@@ -387,3 +387,18 @@ def test_same_month_archived_twice_before_export(conn):
     assert rows == [(part, 6), (f"{part}_2", 4)]
     assert scalar(conn, f"select count(*) from archive.{part}_2") == 4
     assert scalar(conn, f"select count(*) from archive.{part}") == 6
+
+
+def test_only_administrators_may_run_retention(conn):
+    if not scalar(conn, "select count(*) from pg_roles where rolname = 'mcp_analyst'"):
+        pytest.skip("roles not bootstrapped")
+    conn.execute("set role mcp_analyst")
+    try:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="apply_retention"):
+            conn.execute("select * from apply_retention(true)")
+    finally:
+        conn.execute("reset role")
+    assert scalar(
+        conn,
+        "select has_function_privilege('mcp_admin', 'apply_retention(boolean, text)', 'execute')",
+    )
