@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.definitions import build_definitions
+from orchestration.defs.checks import CHECKS
 from orchestration.defs.resources import WAREHOUSE_LOCK_SQL, PostgresResource
 
 from .conftest import insert_telemetry
@@ -173,7 +174,7 @@ def test_custom_checks_fire_when_broken(defs, instance, module_db):
         )
     try:
         job = dg.define_asset_job(
-            "just_checks", selection=dg.AssetSelection.all_asset_checks()
+            "custom_checks", selection=dg.AssetSelection.checks(*CHECKS)
         ).resolve(asset_graph=defs.resolve_asset_graph())
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET,
