@@ -23,8 +23,8 @@ OLD = "150 days"  # older than every seed policy but error_logs (365 days)
 
 
 @pytest.fixture
-def conn(bootstrapped_db: str):
-    with psycopg.connect(bootstrapped_db, autocommit=True) as c:
+def conn(fresh_db: str):
+    with psycopg.connect(fresh_db, autocommit=True) as c:
         # Monthly partitions for the past six months, so 150-day-old rows land in one.
         c.execute("select create_monthly_partitions('tool_usage_logs', 0, 6)")
         c.execute("select create_monthly_partitions('mcp_request_logs', 0, 6)")
@@ -331,10 +331,10 @@ def test_session_flag_is_on_while_deleting_only(conn):
     assert scalar(conn, "select current_setting('mcp_analytics.retention', true)") in (None, "")
 
 
-def test_waits_for_the_warehouse_lock_and_runs_serialised(conn, bootstrapped_db):
+def test_waits_for_the_warehouse_lock_and_runs_serialised(conn, fresh_db):
     insert_tool_usage(conn, 5, "3 years", "ancient-")
     key = conn.execute("select classid, objid from warehouse_lock_key()").fetchone()
-    with psycopg.connect(bootstrapped_db, autocommit=True) as holder:
+    with psycopg.connect(fresh_db, autocommit=True) as holder:
         holder.execute("select pg_advisory_lock(%s, %s)", key)
         conn.execute("set lock_timeout = '200ms'")
         with pytest.raises(psycopg.errors.LockNotAvailable):
@@ -345,7 +345,7 @@ def test_waits_for_the_warehouse_lock_and_runs_serialised(conn, bootstrapped_db)
         holder.execute("select pg_advisory_unlock(%s, %s)", key)
 
     # A session that holds the key (shared, as a dbt build driver does) may run retention itself.
-    with psycopg.connect(bootstrapped_db, autocommit=True) as driver:
+    with psycopg.connect(fresh_db, autocommit=True) as driver:
         driver.execute("select pg_advisory_lock_shared(%s, %s)", key)
         driver.execute("set lock_timeout = '2s'")
         assert retention_rows(driver)["tool_usage_logs"]["rows_deleted"] == 5
@@ -353,11 +353,11 @@ def test_waits_for_the_warehouse_lock_and_runs_serialised(conn, bootstrapped_db)
 
     # Two runs at once: the second waits for the first and then finds nothing left.
     results: dict[str, int] = {}
-    with psycopg.connect(bootstrapped_db) as first:
+    with psycopg.connect(fresh_db) as first:
         results["first"] = retention_rows(first)["tool_usage_logs"]["rows_deleted"]
 
         def second() -> None:
-            with psycopg.connect(bootstrapped_db, autocommit=True) as c:
+            with psycopg.connect(fresh_db, autocommit=True) as c:
                 results["second"] = retention_rows(c)["tool_usage_logs"]["rows_deleted"]
 
         thread = threading.Thread(target=second)
