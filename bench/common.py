@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -143,15 +144,39 @@ def copy_text(rows: Sequence[dict], columns: Sequence[str]) -> list[str]:
 
 def plain_copy(url: str, table: str, columns: Sequence[str], lines: Sequence[str]) -> float:
     """COPY `lines` into `table` in one transaction; returns the seconds it took."""
+    return plain_copy_cpu(url, table, columns, lines)[0]
+
+
+def plain_copy_cpu(
+    url: str, table: str, columns: Sequence[str], lines: Sequence[str]
+) -> tuple[float, float | None]:
+    """Like `plain_copy`, and also the CPU seconds the server process spent on it (None when
+    the server runs on another host). CPU time barely moves when other work shares the
+    machine; wall time does."""
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     stmt = sql.SQL("copy {} ({}) from stdin").format(sql.Identifier(table), cols)
     with psycopg.connect(url) as conn:
+        pid = conn.execute("select pg_backend_pid()").fetchone()[0]
+        conn.commit()
+        cpu0 = backend_cpu(pid)
         t0 = time.perf_counter()
         with conn.cursor().copy(stmt) as copy:
             for i in range(0, len(lines), 10_000):
                 copy.write("".join(lines[i : i + 10_000]))
         conn.commit()
-        return time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        cpu1 = backend_cpu(pid)
+    return wall, (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
+
+
+def backend_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a server process, from /proc (same host only)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man proc).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def count_rows(url: str, table: str = TOOL_TABLE) -> int:
