@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from .. import db
 from ..bootstrap import bootstrap
@@ -395,8 +396,12 @@ class _Stream:
         # FREEZE (allowed after a truncate in the same transaction): rows are written frozen,
         # so the new partition needs no vacuum pass to become all-visible.
         self.conn.execute(sql.SQL("truncate {}").format(ident))
-        self._cm = self.conn.cursor().copy(
-            sql.SQL("copy {} ({}) from stdin with (freeze)").format(ident, cols)
+        cursor = self.conn.cursor()
+        # A queued writer sends from its own thread: `write` returns at once, so generation
+        # goes on while both tables' server processes parse their COPY on the other core.
+        self._cm = cursor.copy(
+            sql.SQL("copy {} ({}) from stdin with (freeze)").format(ident, cols),
+            writer=QueuedLibpqWriter(cursor),
         )
         self.copy = self._cm.__enter__()
         self.rows = 0
