@@ -55,32 +55,17 @@
 {% endmacro %}
 
 
-{#- The mart's own retention is a policy row like the raw tables' (applied by apply_retention). -#}
+{#- The mart's own retention is a policy row like the raw tables' (applied by apply_retention;
+    time_column comes with bootstrap_sql/040). An existing row (edited by an operator) is kept. -#}
 {% macro mart_register_retention_policy(time_column, retention_days) %}
     {%- set raw_schema = var('raw_schema', 'public') -%}
-    {%- set table_name = this.schema ~ '.' ~ this.identifier -%}
-    do $mart_policy$
-    begin
-        if exists (
-            select 1
-            from information_schema.columns
-            where
-                table_schema = '{{ raw_schema }}'
-                and table_name = 'data_retention_policies'
-                and column_name = 'time_column'
-        ) then
-            insert into {{ raw_schema }}.data_retention_policies
-                (table_name, retention_days, archive_before_delete, time_column)
-            values ('{{ table_name }}', {{ retention_days | int }}, false, '{{ time_column }}')
-            on conflict (table_name) do nothing;
-        else
-            insert into {{ raw_schema }}.data_retention_policies
-                (table_name, retention_days, archive_before_delete)
-            values ('{{ table_name }}', {{ retention_days | int }}, false)
-            on conflict (table_name) do nothing;
-        end if;
-    end
-    $mart_policy$;
+    insert into {{ raw_schema }}.data_retention_policies
+        (table_name, retention_days, archive_before_delete, time_column)
+    values (
+        '{{ this.schema }}.{{ this.identifier }}', {{ retention_days | int }}, false,
+        '{{ time_column }}'
+    )
+    on conflict (table_name) do nothing;
 {% endmacro %}
 
 
@@ -123,3 +108,20 @@
     ) as bucket_counts
     group by {{ group_columns | join(', ') }}
 {% endmacro %}
+
+
+{#- Bounds of the buckets being rebuilt, as a sargable range on the event time: with it the
+    planner prunes partitions at run time and range-scans the "timestamp" index instead of
+    scanning every row against the join (its estimate of the join alone is blind).
+    `truncate_to` widens hour buckets to whole days (performance_metrics_summary's '1d'). -#}
+{% macro mart_rebuild_bounds(column, grain='hour', truncate_to=none) %}
+    {%- set lowest = "(select min(bounds.bucket) from pg_temp.mart_rebuild as bounds)" -%}
+    {%- set highest = "(select max(bounds.bucket) from pg_temp.mart_rebuild as bounds)" -%}
+    {%- if truncate_to -%}
+        {%- set lowest = "date_trunc('" ~ truncate_to ~ "', " ~ lowest ~ ", 'UTC')" -%}
+        {%- set highest = "date_trunc('" ~ truncate_to ~ "', " ~ highest ~ ", 'UTC')" -%}
+        {%- set grain = truncate_to -%}
+    {%- endif -%}
+    {{ column }} >= {{ lowest }}
+    and {{ column }} < {{ highest }} + interval '1 {{ grain }}'
+{%- endmacro %}

@@ -18,13 +18,6 @@
 
 with
 
-{% if is_incremental() %}
-rebuild_days as (
-    select rebuilt.bucket as day_start
-    from pg_temp.mart_rebuild as rebuilt
-),
-{% endif %}
-
 errors as (
     select
         date_trunc('day', error_rows.occurred_at, 'UTC') as day,
@@ -38,12 +31,16 @@ errors as (
         error_rows.occurred_at
     from {{ ref('stg_mcp__error_logs') }} as error_rows
     {% if is_incremental() %}
-        inner join rebuild_days
+        inner join pg_temp.mart_rebuild as rebuild_days
             on
-                error_rows.occurred_at >= rebuild_days.day_start
-                and error_rows.occurred_at < rebuild_days.day_start + interval '1 day'
+                error_rows.occurred_at >= rebuild_days.bucket
+                and error_rows.occurred_at < rebuild_days.bucket + interval '1 day'
     {% endif %}
-    where error_rows.occurred_at is not null
+    where
+        error_rows.occurred_at is not null
+        {% if is_incremental() %}
+            and {{ mart_rebuild_bounds('error_rows.occurred_at', 'day') }}
+        {% endif %}
 ),
 
 final as (

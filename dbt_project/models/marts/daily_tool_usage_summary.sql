@@ -20,13 +20,6 @@
 
 with
 
-{% if is_incremental() %}
-rebuild_days as (
-    select rebuilt.bucket as day_start
-    from pg_temp.mart_rebuild as rebuilt
-),
-{% endif %}
-
 hours as (
     select
         date_trunc('day', hourly.hour, 'UTC') as day,
@@ -44,10 +37,11 @@ hours as (
         hourly.duration_histogram
     from {{ ref('hourly_tool_usage_summary') }} as hourly
     {% if is_incremental() %}
-        inner join rebuild_days
+        inner join pg_temp.mart_rebuild as rebuild_days
             on
-                hourly.hour >= rebuild_days.day_start
-                and hourly.hour < rebuild_days.day_start + interval '1 day'
+                hourly.hour >= rebuild_days.bucket
+                and hourly.hour < rebuild_days.bucket + interval '1 day'
+        where {{ mart_rebuild_bounds('hourly.hour', 'day') }}
     {% endif %}
 ),
 
@@ -64,9 +58,38 @@ day_totals as (
         max(max_duration_ms) as max_duration_ms,
         min(min_duration_ms) as min_duration_ms,
         sum(sum_response_size_bytes)::bigint as sum_response_size_bytes,
-        sum(response_size_count)::bigint as response_size_count,
-        {{ var('raw_schema', 'public') }}.mart_hist_merge(duration_histogram) as duration_histogram
+        sum(response_size_count)::bigint as response_size_count
     from hours
+    group by day, bcp_name, tool_name, operation
+),
+
+-- histograms merged set-wise (one pass over all buckets), faster than mart_hist_merge row by row
+hour_buckets as (
+    select
+        hours.day,
+        hours.bcp_name,
+        hours.tool_name,
+        hours.operation,
+        histogram_entry.key::integer as bucket_index,
+        sum(histogram_entry.value::bigint) as bucket_count
+    from hours
+    cross join lateral jsonb_each_text(hours.duration_histogram) as histogram_entry
+    group by
+        hours.day,
+        hours.bcp_name,
+        hours.tool_name,
+        hours.operation,
+        histogram_entry.key::integer
+),
+
+day_histograms as (
+    select
+        day,
+        bcp_name,
+        tool_name,
+        operation,
+        jsonb_object_agg(bucket_index, bucket_count) as duration_histogram
+    from hour_buckets
     group by day, bcp_name, tool_name, operation
 ),
 
@@ -80,13 +103,21 @@ day_people as (
         count(distinct calls.session_id) as unique_sessions
     from {{ ref('stg_mcp__tool_usage_logs') }} as calls
     {% if is_incremental() %}
-        inner join rebuild_days
+        inner join pg_temp.mart_rebuild as rebuild_days
             on
-                calls.called_at >= rebuild_days.day_start
-                and calls.called_at < rebuild_days.day_start + interval '1 day'
+                calls.called_at >= rebuild_days.bucket
+                and calls.called_at < rebuild_days.bucket + interval '1 day'
     {% endif %}
-    where calls.called_at is not null
-    group by 1, 2, 3, 4
+    where
+        calls.called_at is not null
+        {% if is_incremental() %}
+            and {{ mart_rebuild_bounds('calls.called_at', 'day') }}
+        {% endif %}
+    group by
+        date_trunc('day', calls.called_at, 'UTC'),
+        calls.bcp_name,
+        calls.tool_name,
+        calls.operation
 ),
 
 final as (
@@ -99,11 +130,11 @@ final as (
         day_totals.successful_calls,
         day_totals.failed_calls,
         (day_totals.sum_duration_ms::numeric / day_totals.total_calls)::integer as avg_duration_ms,
-        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_totals.duration_histogram, 0.5)::integer
+        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_histograms.duration_histogram, 0.5)::integer
             as median_duration_ms,
-        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_totals.duration_histogram, 0.95)::integer
+        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_histograms.duration_histogram, 0.95)::integer
             as p95_duration_ms,
-        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_totals.duration_histogram, 0.99)::integer
+        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_histograms.duration_histogram, 0.99)::integer
             as p99_duration_ms,
         day_totals.max_duration_ms,
         day_totals.min_duration_ms,
@@ -116,9 +147,15 @@ final as (
         day_totals.sum_duration_ms,
         day_totals.sum_response_size_bytes,
         day_totals.response_size_count,
-        day_totals.duration_histogram,
+        day_histograms.duration_histogram,
         now() as refreshed_at
     from day_totals
+    inner join day_histograms
+        on
+            day_totals.day = day_histograms.day
+            and day_totals.bcp_name = day_histograms.bcp_name
+            and day_totals.tool_name = day_histograms.tool_name
+            and day_totals.operation = day_histograms.operation
     left join day_people
         on
             day_totals.day = day_people.day

@@ -19,13 +19,6 @@
 
 with
 
-{% if is_incremental() %}
-rebuild_hours as (
-    select rebuilt.bucket as hour_start
-    from pg_temp.mart_rebuild as rebuilt
-),
-{% endif %}
-
 requests as (
     select
         date_trunc('hour', request_rows.requested_at, 'UTC') as hour,
@@ -42,12 +35,16 @@ requests as (
         request_rows.session_id
     from {{ ref('stg_mcp__mcp_request_logs') }} as request_rows
     {% if is_incremental() %}
-        inner join rebuild_hours
+        inner join pg_temp.mart_rebuild as rebuild_hours
             on
-                request_rows.requested_at >= rebuild_hours.hour_start
-                and request_rows.requested_at < rebuild_hours.hour_start + interval '1 hour'
+                request_rows.requested_at >= rebuild_hours.bucket
+                and request_rows.requested_at < rebuild_hours.bucket + interval '1 hour'
     {% endif %}
-    where request_rows.requested_at is not null
+    where
+        request_rows.requested_at is not null
+        {% if is_incremental() %}
+            and {{ mart_rebuild_bounds('request_rows.requested_at', 'hour') }}
+        {% endif %}
 ),
 
 request_stats as (

@@ -18,13 +18,6 @@
 
 with
 
-{% if is_incremental() %}
-rebuild_hours as (
-    select rebuilt.bucket as hour_start
-    from pg_temp.mart_rebuild as rebuilt
-),
-{% endif %}
-
 tool_calls as (
     select
         date_trunc('hour', calls.called_at, 'UTC') as hour,
@@ -38,12 +31,16 @@ tool_calls as (
         calls.session_id
     from {{ ref('stg_mcp__tool_usage_logs') }} as calls
     {% if is_incremental() %}
-        inner join rebuild_hours
+        inner join pg_temp.mart_rebuild as rebuild_hours
             on
-                calls.called_at >= rebuild_hours.hour_start
-                and calls.called_at < rebuild_hours.hour_start + interval '1 hour'
+                calls.called_at >= rebuild_hours.bucket
+                and calls.called_at < rebuild_hours.bucket + interval '1 hour'
     {% endif %}
-    where calls.called_at is not null
+    where
+        calls.called_at is not null
+        {% if is_incremental() %}
+            and {{ mart_rebuild_bounds('calls.called_at', 'hour') }}
+        {% endif %}
 ),
 
 call_stats as (

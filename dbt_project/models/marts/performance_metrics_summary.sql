@@ -30,17 +30,6 @@
 
 with
 
-{% if is_incremental() %}
-rebuild_hours as (
-    select rebuilt.bucket as hour_start
-    from pg_temp.mart_rebuild as rebuilt
-),
-
-rebuild_days as (
-    select distinct date_trunc('day', rebuilt.bucket, 'UTC') as day_start
-    from pg_temp.mart_rebuild as rebuilt
-),
-
 samples_in_scope as (
     select
         metric_samples.metric_name,
@@ -48,11 +37,17 @@ samples_in_scope as (
         metric_samples.metric_value,
         metric_samples.measured_at
     from {{ ref('stg_mcp__performance_metrics') }} as metric_samples
-    inner join rebuild_hours
-        on
-            metric_samples.measured_at >= rebuild_hours.hour_start
-            and metric_samples.measured_at < rebuild_hours.hour_start + interval '1 hour'
-    where metric_samples.aggregation_period <> '1d'
+    {% if is_incremental() %}
+        inner join pg_temp.mart_rebuild as rebuild_hours
+            on
+                metric_samples.measured_at >= rebuild_hours.bucket
+                and metric_samples.measured_at < rebuild_hours.bucket + interval '1 hour'
+    {% endif %}
+    where
+        metric_samples.aggregation_period <> '1d'
+        {% if is_incremental() %}
+            and {{ mart_rebuild_bounds('metric_samples.measured_at', 'hour') }}
+        {% endif %}
     union all
     select
         metric_samples.metric_name,
@@ -60,22 +55,21 @@ samples_in_scope as (
         metric_samples.metric_value,
         metric_samples.measured_at
     from {{ ref('stg_mcp__performance_metrics') }} as metric_samples
-    inner join rebuild_days
-        on
-            metric_samples.measured_at >= rebuild_days.day_start
-            and metric_samples.measured_at < rebuild_days.day_start + interval '1 day'
-    where metric_samples.aggregation_period = '1d'
+    {% if is_incremental() %}
+        inner join (  -- noqa: ST05
+            select distinct date_trunc('day', rebuilt.bucket, 'UTC') as day_start
+            from pg_temp.mart_rebuild as rebuilt
+        ) as rebuild_days
+            on
+                metric_samples.measured_at >= rebuild_days.day_start
+                and metric_samples.measured_at < rebuild_days.day_start + interval '1 day'
+    {% endif %}
+    where
+        metric_samples.aggregation_period = '1d'
+        {% if is_incremental() %}
+            and {{ mart_rebuild_bounds('metric_samples.measured_at', 'hour', truncate_to='day') }}
+        {% endif %}
 ),
-{% else %}
-samples_in_scope as (
-    select
-        metric_samples.metric_name,
-        metric_samples.aggregation_period,
-        metric_samples.metric_value,
-        metric_samples.measured_at
-    from {{ ref('stg_mcp__performance_metrics') }} as metric_samples
-),
-{% endif %}
 
 samples as (
     select
