@@ -1,0 +1,282 @@
+"""Incremental dbt marts vs a full refresh, and the late-data trigger's cost on ingest.
+
+`python -m bench.bench_dbt_incremental [--rows 1000000] [--days 30]` (standalone; prints
+Markdown). On a throwaway bootstrapped database:
+
+1. `--rows` tool calls and as many HTTP requests over `--days` days ending an hour ago (plus
+   errors and metric samples), generated in SQL;
+2. `dbt run --select marts --full-refresh` (allowed with the var) — the baseline;
+3. one new hour of data at the same rate, then `dbt run --select marts` (incremental);
+4. the ratio of the marts' own execution times (dbt's target/run_results.json, hooks
+   included) of (3) to (2). Target: <= 5 %. Both runs use `--threads 1 --log-level-file none`.
+
+Then the ingest cost of the statement-level triggers that feed the late-data ledger: the same
+inserts into tool_usage_logs with and without the triggers, at 1, 50 and 1000 rows per
+statement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+
+from bench.common import table, throwaway_db
+from mcp_analytics.dbt_runner import model_timings, run_dbt
+
+MARTS = (
+    "hourly_tool_usage_summary",
+    "hourly_request_summary",
+    "daily_error_summary",
+    "performance_metrics_summary",
+    "daily_tool_usage_summary",
+)
+TARGET_RATIO = 0.05
+
+
+def _generate(conn: psycopg.Connection, rows: int, start: str, span: str, tag: str) -> None:
+    """`rows` calls and requests, rows/50 errors, rows/10 metric samples in [start, +span)."""
+    conn.execute(
+        """
+        insert into users (username, password_hash)
+        select 'bench_' || g, 'not-a-hash' from generate_series(1, 200) as g
+        on conflict do nothing
+        """
+    )
+    params = {"n": rows, "start": start, "span": span, "tag": tag}
+    conn.execute(
+        """
+        insert into tool_usage_logs (
+            execution_id, bcp_name, tool_name, operation, duration_ms, success, user_id,
+            session_id, response_size_bytes, "timestamp"
+        )
+        select
+            %(tag)s::text || '-' || g,
+            'bcp_' || (g %% 5),
+            'tool_' || (g %% 11),
+            (array['read', 'write', 'list'])[1 + g %% 3],
+            (exp(2 + random() * 7))::integer,
+            random() > 0.05,
+            (select min(id) from users) + (g %% 200),
+            'session_' || (g %% 5000),
+            (random() * 20000)::integer,
+            %(start)s::timestamptz + random() * %(span)s::interval
+        from generate_series(1, %(n)s) as g
+        """,
+        params,
+    )
+    conn.execute(
+        """
+        insert into mcp_request_logs (
+            request_id, method, path, response_status_code, duration_ms, queue_time_ms,
+            processing_time_ms, success, error_type, user_id, session_id, response_size_bytes,
+            "timestamp"
+        )
+        select
+            %(tag)s::text || '-' || g,
+            (array['GET', 'POST'])[1 + g %% 2],
+            (array['/mcp', '/health', '/tools/call', '/tools/list'])[1 + g %% 4],
+            (array[200, 200, 200, 201, 302, 400, 404, 500, 503])[1 + g %% 9],
+            (exp(1 + random() * 7))::integer,
+            (random() * 30)::integer,
+            (random() * 900)::integer,
+            g %% 9 < 5,
+            case when g %% 9 >= 5 then (array['timeout', 'validation', 'internal'])[1 + g %% 3] end,
+            (select min(id) from users) + (g %% 200),
+            'session_' || (g %% 5000),
+            (random() * 5000)::integer,
+            %(start)s::timestamptz + random() * %(span)s::interval
+        from generate_series(1, %(n)s) as g
+        """,
+        params,
+    )
+    conn.execute(
+        """
+        insert into error_logs (level, message, error_code, category, severity, user_id,
+            session_id, resolved, "timestamp")
+        select
+            (array['warn', 'error', 'fatal']::error_level_enum[])[1 + g %% 3],
+            'bench error', 'E' || (g %% 7),
+            (array['database', 'validation', 'external_api', 'authentication'])[1 + g %% 4],
+            1 + g %% 5, (select min(id) from users) + (g %% 200), 'session_' || (g %% 5000),
+            g %% 3 = 0, %(start)s::timestamptz + random() * %(span)s::interval
+        from generate_series(1, %(n)s / 50) as g
+        """,
+        params,
+    )
+    conn.execute(
+        """
+        insert into performance_metrics (metric_name, metric_value, labels, "timestamp",
+            aggregation_period)
+        select
+            'metric_' || (g %% 8), round((random() * 1000)::numeric, 4),
+            jsonb_build_object('tag', %(tag)s::text, 'g', g),
+            %(start)s::timestamptz + random() * %(span)s::interval,
+            (array['1m', '5m', '1h', '1d'])[1 + g %% 4]
+        from generate_series(1, %(n)s / 10) as g
+        """,
+        params,
+    )
+
+
+# One thread: a model's time is its own, not shared with a neighbour's on the same CPUs; no
+# debug log file: its writes are a fixed per-statement cost unrelated to the data.
+DBT_FLAGS = ("--threads", "1", "--log-level-file", "none")
+
+
+def _dbt(url: str, target: Path, *args: str) -> dict[str, float]:
+    proc = run_dbt([*args, *DBT_FLAGS], url=url, target_path=target, capture=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}")
+    timings = model_timings(target)
+    return {m: timings[m] for m in MARTS if m in timings}
+
+
+def bench_incremental(rows: int, days: int) -> str:
+    with throwaway_db("mcpa_bench_dbt") as url, tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("set timezone = 'UTC'")
+            now = conn.execute("select date_trunc('hour', now())").fetchone()[0]
+            conn.execute("select create_monthly_partitions('tool_usage_logs', 1, 2)")
+            conn.execute("select create_monthly_partitions('mcp_request_logs', 1, 2)")
+            t0 = time.perf_counter()
+            start = now - timedelta(days=days)
+            _generate(conn, rows, f"{start:%Y-%m-%d %H:%M:%S+00}", f"{days * 24 - 1} hours", "h")
+            load_s = time.perf_counter() - t0
+            conn.execute("vacuum analyze")
+        _dbt(url, target, "run", "--select", "staging")
+        first = _dbt(url, target, "run", "--select", "marts")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("delete from mart_dirty_buckets")
+        full = _dbt(
+            url, target, "run", "--select", "marts", "--full-refresh",
+            "--vars", "{mart_allow_full_refresh: true}",
+        )  # fmt: skip
+        per_hour = max(1, rows // (days * 24))
+        with psycopg.connect(url, autocommit=True) as conn:
+            # the history ends an hour ago: this is the hour after it
+            start = conn.execute("select date_trunc('hour', now()) - interval '1 hour'").fetchone()[
+                0
+            ]
+            _generate(conn, per_hour, f"{start:%Y-%m-%d %H:%M:%S+00}", "1 hour", "new")
+            dirty = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
+        incremental = _dbt(url, target, "run", "--select", "marts")
+        with psycopg.connect(url, autocommit=True) as conn:
+            mart_rows = conn.execute(
+                "select count(*) from analytics.hourly_tool_usage_summary"
+            ).fetchone()[0]
+
+    lines = [
+        f"{rows:,} tool calls + {rows:,} requests + {rows // 50:,} errors + {rows // 10:,} "
+        f"metric samples over {days} days (generated in {load_s:.0f} s); one new hour = "
+        f"{per_hour:,} calls and as many requests ({dirty} ledger entries); "
+        f"hourly_tool_usage_summary has {mart_rows:,} rows.",
+        "",
+    ]
+    body = []
+    for mart in MARTS:
+        body.append(
+            [
+                mart,
+                f"{first[mart]:.2f}",
+                f"{full[mart]:.2f}",
+                f"{incremental[mart]:.3f}",
+                f"{incremental[mart] / full[mart]:.1%}",
+            ]
+        )
+    total_full = sum(full.values())
+    total_inc = sum(incremental.values())
+    ratio = total_inc / total_full
+    body.append(
+        ["**all marts**", f"{sum(first.values()):.2f}", f"{total_full:.2f}", f"{total_inc:.3f}",
+         f"**{ratio:.1%}**"]
+    )  # fmt: skip
+    lines.append(
+        table(
+            ["mart", "first build s", "full refresh s", "incremental s", "incremental/full"], body
+        )
+    )
+    verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+    lines.append(f"\nIncremental run after one new hour: {ratio:.1%} of a full refresh "
+                 f"(target <= {TARGET_RATIO:.0%}: {verdict}).")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _insert_batches(conn: psycopg.Connection, total: int, batch: int, triggers: bool) -> float:
+    action = "enable" if triggers else "disable"
+    conn.execute(f"alter table tool_usage_logs {action} trigger mart_dirty_on_insert")
+    conn.execute("truncate tool_usage_logs")
+    conn.execute("delete from mart_dirty_buckets")
+    with contextlib.suppress(psycopg.Error):  # needs superuser or pg_checkpoint
+        conn.execute("checkpoint")
+    statement = """
+        insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,
+            duration_ms, success, session_id, parameters, "timestamp")
+        select %s::text || '-' || g, 'bcp_1', 'tool_' || (g %% 7), 'read',
+            (random() * 1000)::integer, true, 'session_1',
+            jsonb_build_object('query', md5(g::text), 'limit', g %% 100),
+            now() - random() * interval '2 hours'
+        from generate_series(1, %s) as g
+    """
+    t0 = time.perf_counter()
+    for i in range(total // batch):
+        conn.execute(statement, (f"b{batch}-{i}-{triggers}", batch))
+    return time.perf_counter() - t0
+
+
+def bench_trigger_cost(rows: int, rounds: int = 3) -> str:
+    """Same inserts with the insert trigger enabled and disabled, alternated, median of rounds."""
+    body = []
+    with throwaway_db("mcpa_bench_trg") as url, psycopg.connect(url, autocommit=True) as conn:
+        for batch in (1, 50, 1000):
+            n = min(rows, 10_000) if batch == 1 else rows
+            with_t, without = [], []
+            for _ in range(rounds):
+                without.append(_insert_batches(conn, n, batch, triggers=False))
+                with_t.append(_insert_batches(conn, n, batch, triggers=True))
+            w, wo = statistics.median(with_t), statistics.median(without)
+            body.append(
+                [
+                    f"{batch} row(s) per insert",
+                    f"{n:,}",
+                    f"{n / wo:,.0f}",
+                    f"{n / w:,.0f}",
+                    f"{w / wo - 1:+.1%}",
+                ]
+            )
+        conn.execute("alter table tool_usage_logs enable trigger mart_dirty_on_insert")
+    return (
+        table(["statement", "rows", "rows/s without trigger", "rows/s with trigger", "cost"], body)
+        + f"\n\n(median of {rounds} alternated rounds per row)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_dbt_incremental")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="tool calls (1,000,000)")
+    parser.add_argument("--days", type=int, default=30, help="days of history (30)")
+    parser.add_argument(
+        "--ingest-rows", type=int, default=100_000, help="rows per trigger-cost run (100,000)"
+    )
+    parser.add_argument("--skip-ingest", action="store_true", help="skip the trigger cost")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    print(f"## dbt marts: incremental vs full refresh ({args.rows:,} rows, {args.days} days)\n")
+    print(bench_incremental(args.rows, args.days), flush=True)
+    if not args.skip_ingest:
+        print("\n## late-data triggers: cost on ingest into tool_usage_logs\n")
+        print(bench_trigger_cost(args.ingest_rows))
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
