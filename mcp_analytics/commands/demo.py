@@ -536,7 +536,7 @@ def _swap_in(stream: _Stream) -> str:
         # Re-checked under the lock: a writer may have filled the partition meanwhile.
         still_empty = _partition_empty(conn, stream.partition, lock=True)
         if still_empty:
-            _attach(conn, parent, staging, part, lo, hi)
+            _attach(conn, parent, staging, part, lo, hi, stream.parent)
     if not still_empty:
         _merge(conn, stream)
         return "merged into the existing partition"
@@ -551,6 +551,7 @@ def _attach(
     part: sql.Identifier,
     lo: datetime,
     hi: datetime,
+    parent_name: str,
 ) -> None:
     conn.execute(sql.SQL("drop table if exists {}").format(part))
     conn.execute(
@@ -560,6 +561,17 @@ def _attach(
     )
     conn.execute(sql.SQL("alter table {} rename to {}").format(staging, part))
     conn.execute(sql.SQL("alter table {} drop constraint demo_bounds").format(part))
+    # An attached table fires no insert trigger: tell the dbt marts' late-data ledger which
+    # hours changed (bootstrap_sql/012), in the same transaction as the attach.
+    ledger = conn.execute("select to_regprocedure('mart_mark_dirty(text,timestamptz,timestamptz)')")
+    if ledger.fetchone()[0] is not None:
+        conn.execute(
+            sql.SQL(
+                'select mart_mark_dirty(%s, min("timestamp"),'
+                " max(\"timestamp\") + interval '1 ms') from {} having count(*) > 0"
+            ).format(part),
+            (parent_name,),
+        )
 
 
 def _partition_empty(conn: psycopg.Connection, name: str, lock: bool = False) -> bool:

@@ -16,7 +16,9 @@ from mcp_analytics.config import settings
 from mcp_analytics.workload import WorkloadSpec, default_end
 
 END = default_end() - timedelta(days=1)
-SPEC = WorkloadSpec(days=3, tool_calls=5_000, seed=42, end=END, users=300)
+# Four days: the first has no late rows (they come from the last three), so attached months
+# are the only way its hours reach the late-data ledger.
+SPEC = WorkloadSpec(days=4, tool_calls=5_000, seed=42, end=END, users=300)
 
 
 def _one(url: str, query: str, params: tuple | dict | None = None):
@@ -162,6 +164,28 @@ def test_no_rows_in_default_partitions(demo):
                  <> (select count(*) from pg_index where indrelid = 'tool_usage_logs'::regclass)""",
     )[0]
     assert missing == 0
+
+
+def test_attached_months_reach_the_late_data_ledger(demo):
+    """ATTACH fires no insert trigger: the demo marks the hours dirty for the dbt marts."""
+    url, _ = demo
+    for table, mart in (
+        ("tool_usage_logs", "hourly_tool_usage_summary"),
+        ("mcp_request_logs", "hourly_request_summary"),
+    ):
+        missing = _one(
+            url,
+            sql.SQL(
+                """select count(*) from (
+                       select distinct date_trunc('hour', "timestamp", 'UTC') as bucket from {}
+                       where "timestamp" < %s
+                   ) as hours
+                   where not exists (select 1 from mart_dirty_buckets as d
+                                     where d.mart = %s and d.bucket = hours.bucket)"""
+            ).format(sql.Identifier(table)),
+            (SPEC.end - timedelta(hours=72), mart),
+        )[0]
+        assert missing == 0, table
 
 
 def test_per_minute_metrics(demo):
