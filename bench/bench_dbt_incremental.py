@@ -232,16 +232,18 @@ def _insert_batches(conn: psycopg.Connection, total: int, batch: int, triggers: 
     return time.perf_counter() - t0
 
 
-def bench_trigger_cost(rows: int, rounds: int = 3) -> str:
+def bench_trigger_cost(rows: int, rounds: int = 4) -> str:
     """Same inserts with the insert trigger enabled and disabled, alternated, median of rounds."""
     body = []
     with throwaway_db("mcpa_bench_trg") as url, psycopg.connect(url, autocommit=True) as conn:
         for batch in (1, 50, 1000):
             n = min(rows, 10_000) if batch == 1 else rows
             with_t, without = [], []
-            for _ in range(rounds):
-                without.append(_insert_batches(conn, n, batch, triggers=False))
-                with_t.append(_insert_batches(conn, n, batch, triggers=True))
+            for round_no in range(rounds):
+                # alternate which arm goes first, so warm-up favours neither
+                for triggers in (False, True) if round_no % 2 == 0 else (True, False):
+                    seconds = _insert_batches(conn, n, batch, triggers=triggers)
+                    (with_t if triggers else without).append(seconds)
             w, wo = statistics.median(with_t), statistics.median(without)
             body.append(
                 [

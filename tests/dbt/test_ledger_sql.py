@@ -123,3 +123,32 @@ def test_histogram_buckets_are_ordered_and_within_one_128th(module_db: str) -> N
         assert conn.execute("select mart_hist_quantile('{}'::jsonb, 0.5)").fetchone()[0] is None
         with pytest.raises(psycopg.errors.InvalidParameterValue):
             conn.execute("select mart_hist_quantile('{\"1\": 1}'::jsonb, 1.5)")
+
+
+def test_quantiles_in_one_pass_match_one_at_a_time(module_db: str) -> None:
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        mismatches, checked = conn.execute(
+            """
+            with histograms as (
+                select g as seed, jsonb_object_agg(b, n) as h
+                from (
+                    select g, mart_hist_bucket((exp(random() * 9))::bigint) as b, count(*) as n
+                    from generate_series(1, 20) as g, generate_series(1, 200) as r
+                    group by g, b
+                ) as counts
+                group by g
+            )
+            select
+                count(*) filter (
+                    where mart_hist_quantiles(h, array[0, 0.5, 0.95, 0.99, 1]) is distinct from
+                    array[mart_hist_quantile(h, 0), mart_hist_quantile(h, 0.5),
+                        mart_hist_quantile(h, 0.95), mart_hist_quantile(h, 0.99),
+                        mart_hist_quantile(h, 1)]
+                ),
+                count(*)
+            from histograms
+            """
+        ).fetchone()
+        assert (mismatches, checked) == (0, 20)
+        empty = conn.execute("select mart_hist_quantiles('{}'::jsonb, array[0.5])").fetchone()[0]
+        assert empty is None

@@ -130,12 +130,9 @@ final as (
         day_totals.successful_calls,
         day_totals.failed_calls,
         (day_totals.sum_duration_ms::numeric / day_totals.total_calls)::integer as avg_duration_ms,
-        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_histograms.duration_histogram, 0.5)::integer
-            as median_duration_ms,
-        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_histograms.duration_histogram, 0.95)::integer
-            as p95_duration_ms,
-        {{ var('raw_schema', 'public') }}.mart_hist_quantile(day_histograms.duration_histogram, 0.99)::integer
-            as p99_duration_ms,
+        latency.quantiles[1]::integer as median_duration_ms,
+        latency.quantiles[2]::integer as p95_duration_ms,
+        latency.quantiles[3]::integer as p99_duration_ms,
         day_totals.max_duration_ms,
         day_totals.min_duration_ms,
         (
@@ -156,6 +153,13 @@ final as (
             and day_totals.bcp_name = day_histograms.bcp_name
             and day_totals.tool_name = day_histograms.tool_name
             and day_totals.operation = day_histograms.operation
+    cross join
+        lateral (
+            select
+                {{ var('raw_schema', 'public') }}.mart_hist_quantiles(
+                    day_histograms.duration_histogram, array[0.5, 0.95, 0.99]
+                ) as quantiles
+        ) as latency
     left join day_people
         on
             day_totals.day = day_people.day
