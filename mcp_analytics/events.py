@@ -189,9 +189,14 @@ CAPPED_JSON = {
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, compact separators, UTF-8 kept: the form hashed and stored."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _canonical_encode(value)
+
+
+# What json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# builds on every call, built once (same encoder, same output; thread-safe: no state).
+_canonical_encode = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
 
 
 def parameters_hash(parameters: Any, rules: RedactionRules = DEFAULT_RULES) -> str | None:

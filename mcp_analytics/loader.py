@@ -17,10 +17,12 @@ import datetime as dt
 import gzip
 import io
 import json
+import multiprocessing
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +32,7 @@ import psycopg
 from . import db
 from .events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
 from .redaction import RedactionRules
-from .writer import RejectRecord, WriteResult, write_batch
+from .writer import RejectRecord, WriteResult, format_copy_row, write_batch
 
 DEFAULT_BATCH_ROWS = 5000
 #: bucket for lines whose table is unknown (broken JSON, no table, a table we do not have).
@@ -115,11 +117,154 @@ def default_rejects_path() -> Path:
 
 @dataclass
 class _Chunk:
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    #: per table, per row: (source name, line number, redacted raw line) for PG-level rejects.
-    origin: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict)
+    #: per table: prepared rows (dicts), or COPY text lines made by a preparing process.
+    rows: dict[str, list[Any]] = field(default_factory=dict)
+    #: per table, per row: (source name, line number, raw line) for PG-level rejects.
+    origin: dict[str, list[tuple[str, int, str | bytes]]] = field(default_factory=dict)
     rejects: list[RejectRecord] = field(default_factory=list)
     size: int = 0
+
+
+@dataclass(frozen=True)
+class _Config:
+    table: str | None
+    rules: RedactionRules
+    max_response_bytes: int
+
+
+def _raw(rules: RedactionRules, event: dict[str, Any], table: Any) -> str:
+    redacted = rules.value({"table": table, **event} if table is not None else event)
+    return json.dumps(redacted, ensure_ascii=False, default=str)
+
+
+def _prepare_line(
+    cfg: _Config, source: str, number: int, raw: bytes
+) -> RejectRecord | tuple[str, dict[str, Any], str] | None:
+    """One physical line: None (blank), a reject, or (table, prepared row, line text)."""
+    rules = cfg.rules
+
+    def reject(table: str | None, reason: str, text: str) -> RejectRecord:
+        return RejectRecord(
+            source="loader",
+            reason=reason,
+            raw=text,
+            source_name=source,
+            line_number=number,
+            target_table=table,
+        )
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if not raw.strip():
+            return None
+        return reject(
+            None,
+            f"not valid UTF-8: {err.reason} at byte {err.start}",
+            rules.text(raw.decode("utf-8", "replace").rstrip("\r\n")),
+        )
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        return None  # blank lines are not events
+    try:
+        event = json.loads(text)
+    except ValueError as err:
+        return reject(None, f"invalid JSON: {err}", rules.text(text))
+    if not isinstance(event, dict):
+        return reject(None, "expected a JSON object per line", rules.text(text))
+    table = event.pop("table", None)
+    if cfg.table is not None:
+        if table is not None and table != cfg.table:
+            return reject(
+                None,
+                f"table: {table!r} does not match --table {cfg.table}",
+                _raw(rules, event, table),
+            )
+        table = cfg.table
+    if table is None:
+        return reject(
+            None, "table: missing (name it in the line or use --table)", _raw(rules, event, table)
+        )
+    if not isinstance(table, str) or table not in TABLES:
+        return reject(
+            None,
+            f"table: unknown table {table!r} (expected one of {', '.join(TABLES)})",
+            _raw(rules, event, table),
+        )
+    try:
+        row = prepare(
+            table,
+            event,
+            rules=rules,
+            max_response_bytes=cfg.max_response_bytes,
+            require_timestamp=True,
+        )
+    except EventError as err:
+        return reject(table, str(err), _raw(rules, event, table))
+    return table, row, text
+
+
+@dataclass
+class _Prepared:
+    """A worker's answer for a list of lines."""
+
+    lines: int = 0
+    #: per table: the rows as COPY text, and the index of each in the lines given.
+    rows: dict[str, list[bytes]] = field(default_factory=dict)
+    index: dict[str, list[int]] = field(default_factory=dict)
+    rejects: list[RejectRecord] = field(default_factory=list)
+
+
+_worker_config: _Config | None = None
+
+
+def _init_worker(cfg: _Config) -> None:
+    global _worker_config
+    _worker_config = cfg
+
+
+def _prepare_chunk(lines: list[tuple[str, int, bytes]]) -> _Prepared:
+    """In a worker process: prepare lines and format the rows as COPY text."""
+    cfg = _worker_config
+    assert cfg is not None
+    done = _Prepared()
+    for i, (source, number, raw) in enumerate(lines):
+        out = _prepare_line(cfg, source, number, raw)
+        if out is None:
+            continue
+        done.lines += 1
+        if type(out) is RejectRecord:
+            done.rejects.append(out)
+            continue
+        table, row, _ = out  # type: ignore[misc]
+        done.rows.setdefault(table, []).append(format_copy_row(table, row))
+        done.index.setdefault(table, []).append(i)
+    return done
+
+
+def _noop() -> None:
+    return None
+
+
+def _start_pool(workers: int, cfg: _Config) -> ProcessPoolExecutor:
+    """Worker processes, forked now, before the loader starts its own threads (fork copies
+    none of them; spawn/forkserver would re-import the caller's __main__, which breaks
+    scripts without an `if __name__ == "__main__"` guard)."""
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_init_worker,
+        initargs=(cfg,),
+    )
+    for future in [pool.submit(_noop) for _ in range(workers)]:
+        future.result()
+    return pool
+
+
+def default_workers() -> int:
+    """Preparing processes for a large input: the machine's cores, at most 2 (the server
+    needs CPU too, and beyond that the writer is the limit)."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 class Loader:
@@ -134,6 +279,7 @@ class Loader:
         rejects: RejectsFile,
         rules: RedactionRules | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        workers: int = 1,
     ) -> None:
         if table is not None and table not in TABLES:
             raise ValueError(f"unknown table {table!r} (expected one of {', '.join(TABLES)})")
@@ -146,78 +292,32 @@ class Loader:
         self.rules = rules or RedactionRules()
         self.max_response_bytes = max_response_bytes
         self.summary = LoadSummary(rejects_path=rejects.path)
+        self.workers = workers
+        self._config = _Config(table, self.rules, max_response_bytes)
+        # With workers > 1, lines are prepared in worker processes (no GIL shared with this
+        # thread and the writer), chunk by chunk, and written in order.
+        self._procs = _start_pool(workers, self._config) if workers > 1 else None
+        self._lines: list[tuple[str, int, bytes]] = []
+        self._inflight: deque[tuple[list[tuple[str, int, bytes]], Future[_Prepared]]] = deque()
         self._chunk = _Chunk()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpa-loader")
         self._pending: tuple[_Chunk, Future[WriteResult]] | None = None
 
     def feed(self, source: str, number: int, raw: bytes) -> None:
         """Take one physical line (bytes, newline included or not)."""
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            self._reject(
-                source,
-                number,
-                None,
-                f"not valid UTF-8: {err.reason} at byte {err.start}",
-                self.rules.text(raw.decode("utf-8", "replace").rstrip("\r\n")),
-            )
+        if self._procs is not None:
+            self._lines.append((source, number, raw))
+            if len(self._lines) >= self.batch_rows:
+                self._dispatch()
             return
-        text = text.rstrip("\r\n")
-        if not text.strip():
-            return  # blank lines are not events
+        out = _prepare_line(self._config, source, number, raw)
+        if out is None:
+            return
         self.summary.lines += 1
-        try:
-            event = json.loads(text)
-        except ValueError as err:
-            self._reject(source, number, None, f"invalid JSON: {err}", self.rules.text(text))
+        if type(out) is RejectRecord:
+            self._add_reject(out)
             return
-        if not isinstance(event, dict):
-            self._reject(
-                source, number, None, "expected a JSON object per line", self.rules.text(text)
-            )
-            return
-        table = event.pop("table", None)
-        if self.table is not None:
-            if table is not None and table != self.table:
-                self._reject(
-                    source,
-                    number,
-                    None,
-                    f"table: {table!r} does not match --table {self.table}",
-                    self._raw(event, table),
-                )
-                return
-            table = self.table
-        if table is None:
-            self._reject(
-                source,
-                number,
-                None,
-                "table: missing (name it in the line or use --table)",
-                self._raw(event, table),
-            )
-            return
-        if not isinstance(table, str) or table not in TABLES:
-            self._reject(
-                source,
-                number,
-                None,
-                f"table: unknown table {table!r} (expected one of {', '.join(TABLES)})",
-                self._raw(event, table),
-            )
-            return
-        try:
-            row = prepare(
-                table,
-                event,
-                rules=self.rules,
-                max_response_bytes=self.max_response_bytes,
-                require_timestamp=True,
-            )
-        except EventError as err:
-            self._reject(source, number, table, str(err), self._raw(event, table))
-            return
+        table, row, text = out  # type: ignore[misc]
         chunk = self._chunk
         chunk.rows.setdefault(table, []).append(row)
         chunk.origin.setdefault(table, []).append((source, number, text))
@@ -225,22 +325,34 @@ class Loader:
         if chunk.size >= self.batch_rows:
             self.flush()
 
-    def _raw(self, event: dict[str, Any], table: Any) -> str:
-        redacted = self.rules.value({"table": table, **event} if table is not None else event)
-        return json.dumps(redacted, ensure_ascii=False, default=str)
+    def _dispatch(self, drain: bool = False) -> None:
+        """Send the buffered lines to a worker; keep at most `workers` + 1 chunks in flight
+        (all of them taken with `drain`). Results are taken in order, so rows, rejects and
+        counts come out in input order."""
+        lines, self._lines = self._lines, []
+        if lines:
+            future = self._procs.submit(_prepare_chunk, lines)  # type: ignore[union-attr]
+            self._inflight.append((lines, future))
+        while self._inflight and (drain or len(self._inflight) > self.workers):
+            self._take(*self._inflight.popleft())
 
-    def _reject(self, source: str, number: int, table: str | None, reason: str, raw: str) -> None:
-        record = RejectRecord(
-            source="loader",
-            reason=reason,
-            raw=raw,
-            source_name=source,
-            line_number=number,
-            target_table=table,
-        )
+    def _take(self, lines: list[tuple[str, int, bytes]], future: Future[_Prepared]) -> None:
+        done = future.result()
+        self.summary.lines += done.lines
+        for record in done.rejects:
+            self._add_reject(record)
+        chunk = self._chunk
+        for table, rows in done.rows.items():
+            chunk.rows.setdefault(table, []).extend(rows)
+            origin = chunk.origin.setdefault(table, [])
+            origin.extend(lines[i] for i in done.index[table])
+            chunk.size += len(rows)
+        self.flush()
+
+    def _add_reject(self, record: RejectRecord) -> None:
         self.rejects.write(record)
         self._chunk.rejects.append(record)
-        self.summary.counts(table or NO_TABLE).rejected += 1
+        self.summary.counts(record.target_table or NO_TABLE).rejected += 1
 
     def flush(self, wait: bool = False) -> None:
         """Hand the current chunk to the writer thread (one transaction per chunk). At most one
@@ -253,19 +365,25 @@ class Loader:
             self._collect()
 
     def close(self) -> None:
-        """Write what is left and stop the writer thread."""
+        """Write what is left and stop the writer thread (and the worker processes)."""
         try:
+            if self._procs is not None:
+                self._dispatch(drain=True)
             self.flush(wait=True)
         finally:
-            self._pool.shutdown(wait=True)
+            self.abort()
 
     def abort(self) -> None:
+        if self._procs is not None:
+            self._procs.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True)
 
     def _describe(self, chunk: _Chunk, table: str, index: int) -> dict[str, Any]:
         source, number, text = chunk.origin[table][index]
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace").rstrip("\r\n")
         try:
-            raw = self._raw(json.loads(text), None)
+            raw = _raw(self.rules, json.loads(text), None)
         except ValueError:
             raw = self.rules.text(text)
         return {"source_name": source, "line_number": number, "raw": raw}
@@ -327,10 +445,12 @@ def load(
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     progress: bool = False,
     stdin: IO[bytes] | None = None,
+    workers: int | None = None,
 ) -> LoadSummary:
     """Load NDJSON files (`-` is stdin) and return the counts. Connects as the ingest role
     unless `conn` (autocommit) or `url` is given. Redaction rules default to the database's
-    `analytics.redaction` setting."""
+    `analytics.redaction` setting. `workers`: preparing processes used once the input has
+    filled a first chunk (default `default_workers()`; 1 = all in this process)."""
     for source in sources:
         if str(source) != "-" and not Path(source).is_file():
             raise FileNotFoundError(f"no such file: {source}")
@@ -348,6 +468,7 @@ def load(
             rejects=rejects,
             rules=rules,
             max_response_bytes=max_response_bytes,
+            workers=default_workers() if workers is None else workers,
         )
         try:
             for source in sources:

@@ -226,6 +226,13 @@ class RedactionRules:
                 else:
                     out[key] = self._walk(v, depth + 1)
             return out
+        if kind is list:
+            # Before the checks below: isinstance against the Mapping ABC is slow.
+            if depth > 200:
+                return "[TOO DEEP]"
+            if len(value) == 2 and isinstance(value[0], str) and self.is_secret_key(value[0]):
+                return [self.text(value[0]), self.marker]
+            return [self._walk(v, depth + 1) for v in value]
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, bool | int):

@@ -14,6 +14,7 @@ any raw table: `on conflict do nothing` needs none.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +23,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg._copy_base import format_row_text  # C formatter that copy.write_row uses
+from psycopg.adapt import Transformer
 
 from .events import TABLES, row_to_json
 
@@ -95,6 +98,81 @@ def _sanitise(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# COPY text format: backslash, tab, newline and carriage return are the characters to escape.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is str:
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_COPY_ESCAPES)
+        return value
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int:
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def copy_line(table: str, row: Mapping[str, Any]) -> str:
+    """One prepared row as a line of COPY text (columns in `TABLES[table]` order).
+
+    The bulk loader formats rows on its preparing thread and hands the writer finished text:
+    the writer thread then needs the GIL only to hand big buffers to libpq, so the server
+    parses chunk N while Python prepares chunk N+1 (with `write_row` on the writer thread the
+    two threads took turns)."""
+    return "\t".join([_copy_field(row.get(n)) for n in _NAMES[table]]) + "\n"
+
+
+_NAMES = {t: tuple(c.name for c in cols) for t, cols in TABLES.items()}
+_TRANSFORMER: Any = None
+
+
+def format_copy_row(table: str, row: Mapping[str, Any]) -> bytes:
+    """One prepared row as a line of COPY text, formatted by psycopg (in C) exactly as
+    `copy.write_row` would; lone surrogates become "?" as `_sanitise` does."""
+    global _TRANSFORMER
+    if _TRANSFORMER is None:
+        _TRANSFORMER = Transformer()
+    values = [row.get(n) for n in _NAMES[table]]
+    out = bytearray()
+    try:
+        format_row_text(values, _TRANSFORMER, out)
+    except UnicodeEncodeError:
+        out = bytearray()
+        values = [
+            v.encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else v
+            for v in values
+        ]
+        format_row_text(values, _TRANSFORMER, out)
+    return bytes(out)
+
+
+def _copy_rows(copy: Any, names: Sequence[str], rows: Sequence[Any]) -> None:
+    """Rows are prepared dicts, or COPY text lines (`copy_line`); lone surrogates in the text
+    become "?" as `_sanitise` does for dicts."""
+    if rows and type(rows[0]) is bytes:
+        data = b"".join(rows)
+        for i in range(0, len(data), 1 << 20):
+            copy.write(data[i : i + (1 << 20)])
+        return
+    if rows and type(rows[0]) is str:
+        data = "".join(rows).encode("utf-8", "replace")
+        for i in range(0, len(data), 1 << 20):
+            copy.write(data[i : i + (1 << 20)])
+        return
+    # psycopg formats rows in C; values are None/bool/int/str/datetime, and text COPY
+    # lets the server parse str into jsonb, numeric, inet, timestamptz alike.
+    write = copy.write_row
+    for row in rows:
+        write([row.get(n) for n in names])
+
+
 def _staging_name(table: str) -> str:
     return f"mcpa_stage_{table}"
 
@@ -121,9 +199,7 @@ def _copy_direct(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[st
             sql.SQL("copy {} ({}) from stdin").format(sql.Identifier(table), col_list)
         ) as copy,
     ):
-        write = copy.write_row
-        for row in rows:
-            write([row.get(n) for n in names])
+        _copy_rows(copy, names, rows)
     return len(rows)
 
 
@@ -135,11 +211,7 @@ def _insert_chunk(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[s
     col_list = sql.SQL(", ").join(sql.Identifier(n) for n in names)
     with conn.cursor() as cur:
         with cur.copy(sql.SQL("copy {} ({}) from stdin").format(stage, col_list)) as copy:
-            # psycopg formats rows in C; values are None/bool/int/str/datetime, and text COPY
-            # lets the server parse str into jsonb, numeric, inet, timestamptz alike.
-            write = copy.write_row
-            for row in rows:
-                write([row.get(n) for n in names])
+            _copy_rows(copy, names, rows)
         # Target-less: every unique index is an arbiter. The only ones that can collide are the
         # natural keys (ids come from the sequence), and naming a conflict target would need
         # SELECT on its columns, which the ingest role does not have.
@@ -251,9 +323,11 @@ def write_batch(
         for rej in result.rejects:
             extra = describe(rej.table, rej.index) if describe else None
             if extra is None:
-                extra = {
-                    "raw": json.dumps(row_to_json(rows_by_table[rej.table][rej.index]), default=str)
-                }
+                row = rows_by_table[rej.table][rej.index]
+                if isinstance(row, bytes):
+                    row = row.decode("utf-8", "replace")
+                raw = row if isinstance(row, str) else json.dumps(row_to_json(row), default=str)
+                extra = {"raw": raw}
             records.append(
                 RejectRecord(
                     source=reject_source, reason=rej.reason, target_table=rej.table, **extra
