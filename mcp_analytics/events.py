@@ -382,6 +382,49 @@ _PLAN = {
 }
 
 
+def _compile_coercion(table: str) -> Callable[[Callable[[str], Any], RedactionRules], dict]:
+    """Per table, a function that coerces every column of an event (`get` is its `.get`) into
+    a row dict, generated once: the common cases (a plain string within its length, an int in
+    range, a bool) are tested inline and any other value goes to the column's coercer, exactly
+    as the loop over `_PLAN` did; that loop's per-column overhead was a third of `prepare`."""
+    env: dict[str, Any] = {"EventError": EventError}
+    body = []
+    names = []
+    for i, (name, col, coerce, default) in enumerate(_PLAN[table]):
+        env[f"col{i}"], env[f"co{i}"], env[f"d{i}"] = col, coerce, default
+        body.append(f"    v = get({name!r})")
+        body.append("    if v is None:")
+        if col.required:
+            body.append(f"        raise EventError({name + ': missing required field'!r})")
+        else:
+            body.append(f"        c{i} = d{i}")
+        fast = None
+        if col.kind in ("varchar", "text") and not col.free_text and col.choices is None:
+            limit = col.max_length if col.max_length is not None else 1 << 62
+            fast = f'type(v) is str and len(v) <= {limit} and "\\x00" not in v'
+            if col.required:
+                fast += " and not v[:1].isspace() and v != ''"
+        elif col.kind == "int":
+            lo = INT4_MIN if col.min_value is None else col.min_value
+            hi = INT4_MAX if col.max_value is None else col.max_value
+            fast = f"type(v) is int and {lo} <= v <= {hi}"
+        elif col.kind == "bool":
+            fast = "v is True or v is False"
+        if fast:
+            body.append(f"    elif {fast}:")
+            body.append(f"        c{i} = v")
+        body.append("    else:")
+        body.append(f"        c{i} = co{i}(col{i}, v, rules)")
+        names.append(f"{name!r}: c{i}")
+    src = "def coerce_all(get, rules):\n" + "\n".join(body)
+    src += "\n    return {" + ", ".join(names) + "}\n"
+    exec(compile(src, f"<events coercion of {table}>", "exec"), env)  # noqa: S102 - our own text
+    return env["coerce_all"]
+
+
+_COERCE_ALL = {table: _compile_coercion(table) for table in TABLES}
+
+
 def prepare(
     table: str,
     event: Mapping[str, Any],
@@ -401,16 +444,7 @@ def prepare(
         unknown = [k for k in event if k not in columns]
         shown = ", ".join(sorted(str(k) for k in unknown)[:5])
         raise EventError(f"{shown}: unknown field(s) for {table}")
-    row: dict[str, Any] = {}
-    get = event.get
-    for name, col, coerce, default in _PLAN[table]:
-        value = get(name)
-        if value is None:
-            if col.required:
-                raise EventError(f"{name}: missing required field")
-            row[name] = default
-        else:
-            row[name] = coerce(col, value, rules)
+    row = _COERCE_ALL[table](event.get, rules)
 
     if row.get("timestamp") is None:
         if require_timestamp:
