@@ -33,7 +33,7 @@ import psycopg
 from . import db
 from .events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
 from .redaction import RedactionRules
-from .writer import RejectRecord, WriteResult, format_copy_row, write_batch
+from .writer import RejectRecord, WriteResult, copy_text_line, write_batch
 
 DEFAULT_BATCH_ROWS = 5000
 #: bucket for lines whose table is unknown (broken JSON, no table, a table we do not have).
@@ -211,7 +211,7 @@ class _Prepared:
 
     lines: int = 0
     #: per table: the rows as COPY text, and the index of each in the lines given.
-    rows: dict[str, list[bytes]] = field(default_factory=dict)
+    rows: dict[str, list[str]] = field(default_factory=dict)
     index: dict[str, list[int]] = field(default_factory=dict)
     rejects: list[RejectRecord] = field(default_factory=list)
 
@@ -243,7 +243,7 @@ def _prepare_chunk(lines: list[tuple[str, int, bytes]]) -> _Prepared:
             done.rejects.append(out)
             continue
         table, row, _ = out  # type: ignore[misc]
-        done.rows.setdefault(table, []).append(format_copy_row(table, row))
+        done.rows.setdefault(table, []).append(copy_text_line(table, row))
         done.index.setdefault(table, []).append(i)
     return done
 

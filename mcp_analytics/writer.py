@@ -153,6 +153,53 @@ def format_copy_row(table: str, row: Mapping[str, Any]) -> bytes:
     return bytes(out)
 
 
+def _compile_line_formatter(table: str) -> Any:
+    """Per table, a function that renders a prepared row as one COPY text line, or returns
+    None when it cannot be sure (then `format_copy_row` does it). Generated once: every value
+    is already a str (text, jsonb, numeric, inet, enum), an int, a bool, a datetime or None,
+    so the line is one join with NUL standing for NULL, then backslashes doubled and NUL made
+    `\\N`. It is kept only when it holds exactly one NUL per NULL, the tabs between its
+    columns and no line break: then no value contained a character that needed more."""
+    parts = []
+    for i, col in enumerate(TABLES[table]):
+        v = f"vals[{i}]"
+        if col.kind == "bool":
+            parts.append(f'("\\x00" if {v} is None else ("t" if {v} else "f"))')
+        elif col.kind == "int":
+            parts.append(f'("\\x00" if {v} is None else str({v}))')
+        elif col.kind == "timestamptz":
+            parts.append(f'("\\x00" if {v} is None else {v}.isoformat())')
+        else:
+            parts.append(f'("\\x00" if {v} is None else {v})')
+    keys = ", ".join(f"row[{c.name!r}]" for c in TABLES[table])
+    src = (
+        "def line(row):\n"
+        f"    vals = [{keys}]\n"
+        f"    text = '\\t'.join([{', '.join(parts)}])\n"
+        "    if (text.count('\\x00') != vals.count(None) or '\\n' in text or '\\r' in text\n"
+        f"            or text.count('\\t') != {len(parts) - 1}):\n"
+        "        return None\n"
+        "    return text.replace('\\\\', '\\\\\\\\').replace('\\x00', '\\\\N') + '\\n'\n"
+    )
+    env: dict[str, Any] = {}
+    exec(compile(src, f"<COPY line of {table}>", "exec"), env)  # noqa: S102 - our own text
+    return env["line"]
+
+
+_LINE_FORMATTERS = {table: _compile_line_formatter(table) for table in TABLES}
+
+
+def copy_text_line(table: str, row: Mapping[str, Any]) -> str:
+    """A prepared row (every column, as `events.prepare` returns it) as a COPY text line."""
+    try:
+        line = _LINE_FORMATTERS[table](row)
+    except (TypeError, AttributeError):  # a value of another type: psycopg knows them all
+        line = None
+    if line is None:
+        line = format_copy_row(table, row).decode("utf-8", "surrogatepass")
+    return line
+
+
 def _copy_rows(copy: Any, names: Sequence[str], rows: Sequence[Any]) -> None:
     """Rows are prepared dicts, or COPY text lines (`copy_line`); lone surrogates in the text
     become "?" as `_sanitise` does for dicts."""
