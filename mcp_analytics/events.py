@@ -192,11 +192,31 @@ def canonical_json(value: Any) -> str:
     return _canonical_encode(value)
 
 
-# What json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-# builds on every call, built once (same encoder, same output; thread-safe: no state).
-_canonical_encode = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
+def _not_serialisable(value: Any) -> Any:
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+def _make_canonical_encoder() -> Callable[[Any], str]:
+    """What json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    allow_nan=False) runs, built once: the C encoder it makes on every call, without the
+    circular-reference bookkeeping (only the redaction walk's fresh, acyclic output is
+    encoded). Without the C accelerator: the pure-Python encoder, same text."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode
+    encode = make(
+        None, _not_serialisable, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+
+    def canonical(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return canonical
+
+
+_canonical_encode = _make_canonical_encoder()
 
 
 def parameters_hash(parameters: Any, rules: RedactionRules = DEFAULT_RULES) -> str | None:
