@@ -268,9 +268,10 @@ def _start_pool(workers: int, cfg: _Config) -> ProcessPoolExecutor:
 
 
 def default_workers() -> int:
-    """Preparing processes for a large input: the machine's cores, at most 2 (the server
-    needs CPU too, and beyond that the writer is the limit)."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """Preparing processes: one core is left to the database server (usually on the same
+    machine, and the faster side per row), at most 2 (beyond that the server is the limit).
+    On 2 cores: one worker, measured faster than two, which took CPU from the server."""
+    return max(1, min(2, (os.cpu_count() or 1) - 1))
 
 
 class Loader:
@@ -285,7 +286,7 @@ class Loader:
         rejects: RejectsFile,
         rules: RedactionRules | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        workers: int = 1,
+        workers: int = 0,
     ) -> None:
         if table is not None and table not in TABLES:
             raise ValueError(f"unknown table {table!r} (expected one of {', '.join(TABLES)})")
@@ -300,9 +301,9 @@ class Loader:
         self.summary = LoadSummary(rejects_path=rejects.path)
         self.workers = workers
         self._config = _Config(table, self.rules, max_response_bytes)
-        # With workers > 1, lines are prepared in worker processes (no GIL shared with this
+        # With workers >= 1, lines are prepared in worker processes (no GIL shared with this
         # thread and the writer), chunk by chunk, and written in order.
-        self._procs = _start_pool(workers, self._config) if workers > 1 else None
+        self._procs = _start_pool(workers, self._config) if workers >= 1 else None
         self._lines: list[tuple[str, int, bytes]] = []
         self._inflight: deque[tuple[list[tuple[str, int, bytes]], Future[_Prepared]]] = deque()
         self._chunk = _Chunk()
@@ -456,7 +457,7 @@ def load(
     """Load NDJSON files (`-` is stdin) and return the counts. Connects as the ingest role
     unless `conn` (autocommit) or `url` is given. Redaction rules default to the database's
     `analytics.redaction` setting. `workers`: preparing processes used once the input has
-    filled a first chunk (default `default_workers()`; 1 = all in this process)."""
+    (default `default_workers()`; 0 = all in this process)."""
     for source in sources:
         if str(source) != "-" and not Path(source).is_file():
             raise FileNotFoundError(f"no such file: {source}")
