@@ -165,7 +165,7 @@ def _prepare_line(
             rules.text(raw.decode("utf-8", "replace").rstrip("\r\n")),
         )
     text = text.rstrip("\r\n")
-    if not text.strip():
+    if not text or text.isspace():
         return None  # blank lines are not events
     try:
         event = json.loads(text)
@@ -217,6 +217,8 @@ class _Prepared:
 
 
 _worker_config: _Config | None = None
+#: (source name, number of the first line, the raw lines)
+_Block = tuple[str, int, list[bytes]]
 
 
 def _init_worker(cfg: _Config) -> None:
@@ -229,13 +231,13 @@ def _init_worker(cfg: _Config) -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def _prepare_chunk(lines: list[tuple[str, int, bytes]]) -> _Prepared:
+def _prepare_chunk(source: str, first: int, raws: list[bytes]) -> _Prepared:
     """In a worker process: prepare lines and format the rows as COPY text."""
     cfg = _worker_config
     assert cfg is not None
     done = _Prepared()
-    for i, (source, number, raw) in enumerate(lines):
-        out = _prepare_line(cfg, source, number, raw)
+    for i, raw in enumerate(raws):
+        out = _prepare_line(cfg, source, first + i, raw)
         if out is None:
             continue
         done.lines += 1
@@ -304,8 +306,10 @@ class Loader:
         # With workers >= 1, lines are prepared in worker processes (no GIL shared with this
         # thread and the writer), chunk by chunk, and written in order.
         self._procs = _start_pool(workers, self._config) if workers >= 1 else None
-        self._lines: list[tuple[str, int, bytes]] = []
-        self._inflight: deque[tuple[list[tuple[str, int, bytes]], Future[_Prepared]]] = deque()
+        # Lines for the next worker chunk: consecutive lines of one source, sent as a list of
+        # bytes (cheaper to pickle than one tuple per line).
+        self._block: _Block = ("", 0, [])
+        self._inflight: deque[tuple[_Block, Future[_Prepared]]] = deque()
         self._chunk = _Chunk()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpa-loader")
         self._pending: tuple[_Chunk, Future[WriteResult]] | None = None
@@ -313,8 +317,14 @@ class Loader:
     def feed(self, source: str, number: int, raw: bytes) -> None:
         """Take one physical line (bytes, newline included or not)."""
         if self._procs is not None:
-            self._lines.append((source, number, raw))
-            if len(self._lines) >= self.batch_rows:
+            name, first, raws = self._block
+            if raws and (name != source or number != first + len(raws)):
+                self._dispatch()
+                raws = []
+            if not raws:
+                self._block = (source, number, raws)
+            raws.append(raw)
+            if len(raws) >= self.batch_rows:
                 self._dispatch()
             return
         out = _prepare_line(self._config, source, number, raw)
@@ -336,14 +346,15 @@ class Loader:
         """Send the buffered lines to a worker; keep at most `workers` + 1 chunks in flight
         (all of them taken with `drain`). Results are taken in order, so rows, rejects and
         counts come out in input order."""
-        lines, self._lines = self._lines, []
-        if lines:
-            future = self._procs.submit(_prepare_chunk, lines)  # type: ignore[union-attr]
-            self._inflight.append((lines, future))
+        block, self._block = self._block, ("", 0, [])
+        if block[2]:
+            future = self._procs.submit(_prepare_chunk, *block)  # type: ignore[union-attr]
+            self._inflight.append((block, future))
         while self._inflight and (drain or len(self._inflight) > self.workers):
             self._take(*self._inflight.popleft())
 
-    def _take(self, lines: list[tuple[str, int, bytes]], future: Future[_Prepared]) -> None:
+    def _take(self, block: _Block, future: Future[_Prepared]) -> None:
+        source, first, raws = block
         done = future.result()
         self.summary.lines += done.lines
         for record in done.rejects:
@@ -352,7 +363,7 @@ class Loader:
         for table, rows in done.rows.items():
             chunk.rows.setdefault(table, []).extend(rows)
             origin = chunk.origin.setdefault(table, [])
-            origin.extend(lines[i] for i in done.index[table])
+            origin.extend((source, first + i, raws[i]) for i in done.index[table])
             chunk.size += len(rows)
         self.flush()
 
