@@ -39,6 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"rows per transaction (default {DEFAULT_BATCH_ROWS})",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes that parse and validate lines (default: one per core left to the "
+        "server, at most 2; 0 = in this process)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -48,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_rows < 1:
         raise CommandError("--batch-rows must be at least 1")
+    if args.workers is not None and args.workers < 0:
+        raise CommandError("--workers must be 0 or more")
     if args.files.count("-") > 1:
         raise CommandError("stdin (-) can be read only once")
     try:
@@ -56,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             table=args.table,
             batch_rows=args.batch_rows,
             rejects_path=args.rejects,
+            workers=args.workers,
             progress=not args.quiet and sys.stderr.isatty(),
         )
     except (FileNotFoundError, IsADirectoryError, PermissionError) as err:

@@ -214,3 +214,27 @@ def test_progress_and_large_chunks(bootstrapped_db, tmp_path):
         )
     assert (summary.loaded, summary.duplicates, summary.rejected) == (3000, 0, 0)
     assert not (tmp_path / "r.jsonl").exists()  # no rejects, no file
+
+
+def test_workers_option_in_process_and_in_workers_store_the_same(
+    bootstrapped_db, tmp_path, cli_env, capsys
+):
+    cli_env(bootstrapped_db)
+    path = tmp_path / "metrics.ndjson"
+    rows = [
+        {
+            "table": "performance_metrics",
+            "metric_name": "w",
+            "metric_value": i,
+            "aggregation_period": "1m",
+            "timestamp": f"2026-05-06T08:{i:02d}:00Z",
+        }
+        for i in range(30)
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    assert main(["ingest", str(path), "--workers", "0", "-q"]) == 1
+    assert "loaded 30, duplicates 0, rejected 1" in capsys.readouterr().out
+    # Through a worker process: the same rows are duplicates, the same line is rejected.
+    assert main(["ingest", str(path), "--workers", "1", "-q"]) == 1
+    assert "loaded 0, duplicates 30, rejected 1" in capsys.readouterr().out
+    assert main(["ingest", str(path), "--workers", "-1"]) == 2
