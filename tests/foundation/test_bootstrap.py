@@ -148,7 +148,7 @@ def test_every_seed_column_exists_with_its_type_and_default(module_db: str) -> N
 
 
 def _norm(value: str) -> str:
-    return value.lower().replace("current_timestamp", "current_timestamp").strip("'")
+    return value.lower().strip("'")
 
 
 def test_every_seed_index_exists_on_its_relation(module_db: str) -> None:
@@ -201,25 +201,18 @@ def test_default_rows_are_there(module_db: str) -> None:
             columns = seed_spec.default_columns(table)
             for seed_row in seed_spec.default_rows(table):
                 expected = dict(zip(columns, seed_row, strict=True))
+                # Compared as PostgreSQL renders them: booleans as true/false, jsonb as JSON.
                 row = conn.execute(
-                    f"select {', '.join(columns)} from {table} where {key} = %s",
+                    f"select {', '.join(c + '::text' for c in columns)} from {table} "
+                    f"where {key} = %s",
                     (expected[key],),
                 ).fetchone()
                 assert row is not None, f"{table}: {expected[key]} missing"
-                got = {c: _as_text(v) for c, v in zip(columns, row, strict=True)}
-                assert got == {c: v.lower() for c, v in expected.items()} | {
-                    c: v for c, v in expected.items() if c in (key, "description", "config_type")
+                want = {
+                    c: v.lower() if v.upper() in ("TRUE", "FALSE") else v
+                    for c, v in expected.items()
                 }
-
-
-def _as_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    import json
-
-    return json.dumps(value) if not isinstance(value, int) else str(value)
+                assert dict(zip(columns, row, strict=True)) == want
 
 
 def _insert_tool_call(conn: psycopg.Connection, execution_id: str, ts: datetime) -> str:
