@@ -23,6 +23,9 @@ LEDGER = "mcp_analytics_migrations"
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Any constant works: it only has to be the same for every process that bootstraps.
 _LOCK_KEY = 0x6D6370_61
+# A function's `SET mcp_analytics.x = ...` clause (040 has one). PostgreSQL lets only a superuser,
+# or a role granted SET on that parameter (15+), declare a SET clause on a custom parameter.
+_FUNCTION_SET = re.compile(r"^\s*set\s+(mcp_analytics\.[a-z0-9_]+)\s*(?:=|to)\s", re.I | re.M)
 
 
 class BootstrapError(RuntimeError):
@@ -75,6 +78,34 @@ def _applied(conn: psycopg.Connection) -> dict[str, str]:
     return {name: checksum.strip() for name, checksum in rows}
 
 
+def _check_parameter_privileges(conn: psycopg.Connection, pending: list[Migration]) -> None:
+    """Refuse before applying anything when a pending file needs SET on a parameter we lack.
+
+    Without this a non-superuser owner would apply the files before it and then stop halfway
+    with "permission denied to set parameter".
+    """
+    needed = sorted({name.lower() for m in pending for name in _FUNCTION_SET.findall(m.sql)})
+    if not needed:
+        return
+    missing = [
+        name
+        for name in needed
+        if not conn.execute(
+            "select rolsuper or has_parameter_privilege(current_user, %s, 'SET')"
+            " from pg_catalog.pg_roles where rolname = current_user",
+            (name,),
+        ).fetchone()[0]
+    ]
+    if missing:
+        user = conn.execute("select quote_ident(current_user)").fetchone()[0]
+        grants = "; ".join(f"grant set on parameter {name} to {user}" for name in missing)
+        raise BootstrapError(
+            f"{user} is not a superuser and may not create functions that set {', '.join(missing)}"
+            f" (a custom parameter). Ask a superuser to run once per server: {grants};"
+            " then bootstrap again. Nothing was applied. See docs/security.md."
+        )
+
+
 def bootstrap(
     conn: psycopg.Connection,
     directory: Path,
@@ -100,6 +131,7 @@ def bootstrap(
         missing = sorted(set(done) - {m.name for m in migrations})
         if missing:
             log.warning("applied bootstrap files no longer on disk: %s", ", ".join(missing))
+        _check_parameter_privileges(conn, [m for m in migrations if m.name not in done])
         applied, skipped = [], []
         for migration in migrations:
             if migration.name in done:
