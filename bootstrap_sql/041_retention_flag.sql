@@ -3,10 +3,10 @@
 -- A function may carry a SET clause on a custom (placeholder) parameter only if its creator is a
 -- superuser or holds SET on that parameter (PostgreSQL 15+: GRANT SET ON PARAMETER). That held
 -- for 040 at bootstrap time (bootstrap.py checks it before applying anything), but the clause
--- would stay in the catalog: a non-superuser restoring a dump of the database would hit
--- "permission denied to set parameter", and the grant could never be dropped. Here the body sets
--- the flag with set_config(..., true) and puts the caller's value back at the end; behaviour is
--- the same: on during the call, as before after it, rolled back with the transaction on error.
+-- would stay in the catalog, and re-creating the function as it is (a non-superuser restoring
+-- a dump of the database) would need the grant again. Here the body sets the flag
+-- with set_config(..., true) and puts the caller's value back at the end; behaviour is the
+-- same: on during the call, as before after it, rolled back with the (sub)transaction on error.
 --
 -- The body is 040's otherwise unchanged. CREATE OR REPLACE keeps the owner, the grants of 040
 -- (execute for mcp_admin only) and the comment.
