@@ -88,6 +88,13 @@ TRICKY = [
     b'{"table":"tool_usage_logs","execution_id":"\xff\xfe"}\n',
     b'\xef\xbb\xbf{"table":"tool_usage_logs"}\n',
     b'{"table":"tool_usage_logs"} {"x":1}\n',
+    # what strict JSON forbids: raw control characters in strings, leading zeros, trailing
+    # commas, unknown escapes, a surrogate encoded in UTF-8 bytes
+    b'{"table":"tool_usage_logs","execution_id":"a\tb"}\n',
+    b'{"table":"tool_usage_logs","duration_ms":01}\n',
+    b'{"table":"tool_usage_logs","execution_id":"e",}\n',
+    b'{"table":"tool_usage_logs","execution_id":"\\x41"}\n',
+    b'{"table":"tool_usage_logs","execution_id":"\xed\xa0\x80"}\n',
     # unknown table, wrong types, unknown fields, deep nesting
     _line(table="nope"),
     _line(duration_ms="12"),
