@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sdk-calls", type=int, default=2000, help="tool calls per mcp_sdk run (2,000)"
     )
     args = parser.parse_args(argv)
+    if args.loader_rounds < 1:
+        parser.error("--loader-rounds must be at least 1")
     names = args.names or known
     unknown = sorted(set(names) - set(known))
     if unknown:
