@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,6 +15,18 @@ from mcp_analytics.config import settings
 def count(url: str, sql: str, params: tuple | None = None) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         return conn.execute(sql, params).fetchone()[0]
+
+
+def record_call(collector: Any, bcp: str, i: int) -> str:
+    """The minimal tool call the collector tests record (`duration_ms` and `parameters` = i)."""
+    return collector.record_tool_call(
+        bcp_name=bcp,
+        tool_name="t",
+        operation="o",
+        success=True,
+        duration_ms=i,
+        parameters={"i": i},
+    )
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -12,23 +12,13 @@ import psycopg
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.core import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL_MS
 
-from .conftest import count, wait_for
+from .conftest import count, record_call, wait_for
 
 UNREACHABLE = "postgresql://postgres@/nowhere?host=/nonexistent-mcpa-socket&port=1"
 
 
 def _calls(c: Collector, bcp: str, n: int) -> list[str]:
-    return [
-        c.record_tool_call(
-            bcp_name=bcp,
-            tool_name="t",
-            operation="o",
-            success=True,
-            duration_ms=i,
-            parameters={"i": i},
-        )
-        for i in range(n)
-    ]
+    return [record_call(c, bcp, i) for i in range(n)]
 
 
 def _rows(url: str, bcp: str) -> int:

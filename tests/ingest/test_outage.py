@@ -18,7 +18,7 @@ from mcp_analytics.bootstrap import bootstrap
 from mcp_analytics.collector import Collector
 from mcp_analytics.config import settings
 
-from .conftest import wait_for
+from .conftest import record_call, wait_for
 
 
 @pytest.fixture
@@ -47,16 +47,7 @@ def test_outage_mid_burst_loses_and_duplicates_nothing(own_server, tmp_path):
 
     def burst(n: int, tag: str) -> None:
         for i in range(n):
-            ids.append(
-                c.record_tool_call(
-                    bcp_name=tag,
-                    tool_name="t",
-                    operation="o",
-                    success=True,
-                    duration_ms=i,
-                    parameters={"i": i},
-                )
-            )
+            ids.append(record_call(c, tag, i))
             if i % 10 == 0:
                 c.record_request(
                     method="POST",
