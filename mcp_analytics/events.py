@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from .redaction import DEFAULT_RULES, RedactionRules
 
 UTC = dt.UTC
@@ -217,13 +219,33 @@ def _make_canonical_encoder() -> Callable[[Any], str]:
 
 
 _canonical_encode = _make_canonical_encoder()
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+
+
+def canonical_json_of_redacted(value: Any) -> str:
+    """`canonical_json` of a value the redaction walk returned (dicts with str keys, lists,
+    str, int, bool, None, finite floats), by orjson where its text is sure to be the same:
+    about five times cheaper. The two differ only on floats below 1e-4 (orjson writes
+    `0.00001` and `1e-6` where json writes `1e-05` and `1e-06`: any output holding `e-` or
+    `0.0000` takes json's path) and on what orjson refuses (integers beyond 64 bits, lone
+    surrogates, nesting deeper than 255), which takes json's path too; keys sort alike (by
+    code point) and strings are escaped alike. tests/ingest/test_canonical_json.py compares
+    both on every code point and on random floats and documents."""
+    try:
+        out = orjson.dumps(value, option=_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return _canonical_encode(value)
+    if b"e-" in out or b"0.0000" in out:
+        return _canonical_encode(value)
+    return out.decode()
 
 
 def parameters_hash(parameters: Any, rules: RedactionRules = DEFAULT_RULES) -> str | None:
     """SHA-256 hex of the canonical JSON of the *redacted* parameters (what `prepare` stores)."""
     if parameters is None:
         return None
-    return hashlib.sha256(canonical_json(rules.value(parameters)).encode()).hexdigest()
+    text = canonical_json_of_redacted(rules.value(parameters))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def truncation_marker(text: str, size: int) -> str:
@@ -369,7 +391,7 @@ def _c_level(col: Column, value: Any, rules: RedactionRules) -> Any:
 
 def _c_jsonb(col: Column, value: Any, rules: RedactionRules) -> Any:
     try:
-        return canonical_json(rules.value(value))
+        return canonical_json_of_redacted(rules.value(value))
     except (TypeError, ValueError) as err:
         raise EventError(f"{col.name}: not representable as JSON: {err}") from None
 
@@ -419,6 +441,7 @@ def _compile_coercion(table: str) -> Callable[[Callable[[str], Any], RedactionRu
         else:
             body.append(f"        c{i} = d{i}")
         fast = None
+        value = "v"
         if col.kind in ("varchar", "text") and not col.free_text and col.choices is None:
             limit = col.max_length if col.max_length is not None else 1 << 62
             fast = f'type(v) is str and len(v) <= {limit} and "\\x00" not in v'
@@ -430,9 +453,15 @@ def _compile_coercion(table: str) -> Callable[[Callable[[str], Any], RedactionRu
             fast = f"type(v) is int and {lo} <= v <= {hi}"
         elif col.kind == "bool":
             fast = "v is True or v is False"
+        elif col.kind == "numeric" and col.precision is not None:
+            # Below 10**(p-s) - 1 the rounded text cannot reach the limit `_c_numeric` checks.
+            precision, scale = col.precision
+            bound = 10 ** (precision - scale) - 1
+            fast = f"(type(v) is float or type(v) is int) and {-bound} < v < {bound}"
+            value = f'(f"{{v:.{scale}f}}" if type(v) is float else str(v))'
         if fast:
             body.append(f"    elif {fast}:")
-            body.append(f"        c{i} = v")
+            body.append(f"        c{i} = {value}")
         body.append("    else:")
         body.append(f"        c{i} = co{i}(col{i}, v, rules)")
         names.append(f"{name!r}: c{i}")
