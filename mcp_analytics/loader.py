@@ -22,9 +22,10 @@ import multiprocessing
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,7 +35,7 @@ import psycopg
 from . import db
 from .events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
 from .redaction import RedactionRules
-from .writer import RejectRecord, WriteResult, copy_text_line, write_batch
+from .writer import CopyLines, RejectRecord, WriteResult, copy_text_line, write_batch
 
 DEFAULT_BATCH_ROWS = 5000
 #: bucket for lines whose table is unknown (broken JSON, no table, a table we do not have).
@@ -117,14 +118,48 @@ def default_rejects_path() -> Path:
     return settings().state_dir / "rejects" / f"ingest-{stamp}-{os.getpid()}.jsonl"
 
 
+@dataclass(frozen=True)
+class _Lines:
+    """Rows of one table that came from one block of lines: row k is line `first + index[k]`
+    of `source`, `raws[index[k]]`. Kept as is and looked up only for a PG-level reject."""
+
+    source: str
+    first: int
+    raws: Sequence[str | bytes]
+    index: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def at(self, k: int) -> tuple[str, int, str | bytes]:
+        i = self.index[k]
+        return self.source, self.first + i, self.raws[i]
+
+
 @dataclass
 class _Chunk:
-    #: per table: prepared rows (dicts), or COPY text lines made by a preparing process.
-    rows: dict[str, list[Any]] = field(default_factory=dict)
-    #: per table, per row: (source name, line number, raw line) for PG-level rejects.
-    origin: dict[str, list[tuple[str, int, str | bytes]]] = field(default_factory=dict)
+    #: per table: prepared rows (dicts), or COPY text made by a preparing process.
+    rows: dict[str, Any] = field(default_factory=dict)
+    #: per table: where its rows came from, in row order: (source name, line number, raw
+    #: line) per row, or `_Lines` for a block; for PG-level rejects.
+    origin: dict[str, list[Any]] = field(default_factory=dict)
     rejects: list[RejectRecord] = field(default_factory=list)
     size: int = 0
+
+    def origin_of(self, table: str, index: int) -> tuple[str, int, str | bytes]:
+        items = self.origin[table]
+        if type(items[0]) is not _Lines:  # in-process: a tuple per row
+            return items[index]  # type: ignore[no-any-return]
+        for item in items:
+            if type(item) is not _Lines:
+                if index == 0:
+                    return item  # type: ignore[no-any-return]
+                index -= 1
+            elif index < len(item):
+                return item.at(index)
+            else:
+                index -= len(item)
+        raise IndexError(f"no row {index} of {table} in this chunk")
 
 
 @dataclass(frozen=True)
@@ -253,8 +288,9 @@ class _Prepared:
     """A worker's answer for a list of lines."""
 
     lines: int = 0
-    #: per table: the rows as COPY text, and the index of each in the lines given.
-    rows: dict[str, list[str]] = field(default_factory=dict)
+    #: per table: the rows as one buffer of COPY text, and the index of each row in the lines
+    #: given (one bytes object pickles far cheaper than a str per row).
+    rows: dict[str, bytes] = field(default_factory=dict)
     index: dict[str, list[int]] = field(default_factory=dict)
     rejects: list[RejectRecord] = field(default_factory=list)
 
@@ -279,6 +315,7 @@ def _prepare_chunk(source: str, first: int, raws: list[bytes]) -> _Prepared:
     cfg = _worker_config
     assert cfg is not None
     done = _Prepared()
+    text: dict[str, list[str]] = {}
     for i, raw in enumerate(raws):
         out = _prepare_line(cfg, source, first + i, raw)
         if out is None:
@@ -288,8 +325,10 @@ def _prepare_chunk(source: str, first: int, raws: list[bytes]) -> _Prepared:
             done.rejects.append(out)
             continue
         table, row, _ = out  # type: ignore[misc]
-        done.rows.setdefault(table, []).append(copy_text_line(table, row))
+        text.setdefault(table, []).append(copy_text_line(table, row))
         done.index.setdefault(table, []).append(i)
+    # Lone surrogates (from "\ud800" in the JSON) become "?", as the writer does for rows.
+    done.rows = {t: "".join(lines).encode("utf-8", "replace") for t, lines in text.items()}
     return done
 
 
@@ -357,6 +396,18 @@ class Loader:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpa-loader")
         self._pending: tuple[_Chunk, Future[WriteResult]] | None = None
 
+    def feed_lines(self, source: str, first: int, raws: list[bytes]) -> None:
+        """Take consecutive physical lines of `source`, the first being line `first`; with
+        worker processes a list of `batch_rows` lines goes to a worker as it is."""
+        if self._procs is None or len(raws) < self.batch_rows:
+            for i, raw in enumerate(raws):
+                self.feed(source, first + i, raw)
+            return
+        if self._block[2]:
+            self._dispatch()
+        self._block = (source, first, raws)
+        self._dispatch()
+
     def feed(self, source: str, number: int, raw: bytes) -> None:
         """Take one physical line (bytes, newline included or not)."""
         if self._procs is not None:
@@ -403,10 +454,13 @@ class Loader:
         for record in done.rejects:
             self._add_reject(record)
         chunk = self._chunk
-        for table, rows in done.rows.items():
-            chunk.rows.setdefault(table, []).extend(rows)
-            origin = chunk.origin.setdefault(table, [])
-            origin.extend((source, first + i, raws[i]) for i in done.index[table])
+        for table, data in done.rows.items():
+            rows = CopyLines(data, len(done.index[table]))
+            held = chunk.rows.get(table)
+            chunk.rows[table] = rows if held is None else held + rows
+            chunk.origin.setdefault(table, []).append(
+                _Lines(source, first, raws, done.index[table])
+            )
             chunk.size += len(rows)
         self.flush()
 
@@ -440,7 +494,7 @@ class Loader:
         self._pool.shutdown(wait=True)
 
     def _describe(self, chunk: _Chunk, table: str, index: int) -> dict[str, Any]:
-        source, number, text = chunk.origin[table][index]
+        source, number, text = chunk.origin_of(table, index)
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace").rstrip("\r\n")
         try:
@@ -486,12 +540,6 @@ def _open(source: str | Path, stdin: IO[bytes] | None) -> tuple[str, IO[bytes], 
     if path.suffix == ".gz":
         return str(path), gzip.open(path, "rb"), size
     return str(path), open(path, "rb"), size  # noqa: SIM115 - closed by the caller
-
-
-def _lines(stream: IO[bytes], advance: Callable[[int], Any]) -> Iterator[tuple[int, bytes]]:
-    for number, raw in enumerate(stream, 1):
-        advance(len(raw))
-        yield number, raw
 
 
 def load(
@@ -560,8 +608,12 @@ def _feed_source(
         leave=False,
     )
     try:
-        for number, raw in _lines(stream, bar.update):
-            loader.feed(name, number, raw)
+        # Lines are taken `batch_rows` at a time (in C): no Python call per line here.
+        number = 1
+        while raws := list(islice(stream, loader.batch_rows)):
+            bar.update(sum(map(len, raws)))
+            loader.feed_lines(name, number, raws)
+            number += len(raws)
     finally:
         bar.close()
         if name != "-":

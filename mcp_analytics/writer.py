@@ -200,9 +200,41 @@ def copy_text_line(table: str, row: Mapping[str, Any]) -> str:
     return line
 
 
+class CopyLines(Sequence[bytes]):
+    """Rows given as one buffer of COPY text lines (UTF-8, each ending in a newline), as the
+    loader's preparing processes make them: written as they are, split into lines only when
+    a refused row has to be found by bisection (a line's newlines are escaped, so splitting
+    at b"\n" gives the rows back)."""
+
+    __slots__ = ("data", "_count", "_lines")
+
+    def __init__(self, data: bytes, count: int) -> None:
+        self.data = data
+        self._count = count
+        self._lines: list[bytes] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        if self._lines is None:
+            self._lines = [line + b"\n" for line in self.data.split(b"\n")[:-1]]
+            if len(self._lines) != self._count:
+                raise ValueError(f"{self._count} rows announced, {len(self._lines)} in the text")
+        return self._lines[index]
+
+    def __add__(self, other: CopyLines) -> CopyLines:
+        return CopyLines(self.data + other.data, self._count + other._count)
+
+
 def _copy_rows(copy: Any, names: Sequence[str], rows: Sequence[Any]) -> None:
-    """Rows are prepared dicts, or COPY text lines (`copy_line`); lone surrogates in the text
-    become "?" as `_sanitise` does for dicts."""
+    """Rows are prepared dicts, COPY text lines (`copy_line`) or `CopyLines`; lone surrogates
+    in the text become "?" as `_sanitise` does for dicts."""
+    if type(rows) is CopyLines:
+        view = memoryview(rows.data)
+        for i in range(0, len(view), 1 << 20):
+            copy.write(view[i : i + (1 << 20)])
+        return
     if rows and type(rows[0]) is bytes:
         data = b"".join(rows)
         for i in range(0, len(data), 1 << 20):

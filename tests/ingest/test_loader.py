@@ -238,3 +238,34 @@ def test_workers_option_in_process_and_in_workers_store_the_same(
     assert main(["ingest", str(path), "--workers", "1", "-q"]) == 1
     assert "loaded 0, duplicates 30, rejected 1" in capsys.readouterr().out
     assert main(["ingest", str(path), "--workers", "-1"]) == 2
+
+
+def test_rows_refused_by_postgres_inside_big_worker_chunks(bootstrapped_db, tmp_path):
+    # Rows the server refuses (an unknown user: a foreign key) in the middle of chunks that a
+    # worker prepared as one COPY buffer: bisection finds them, the rejects name their lines.
+    path = tmp_path / "fk.ndjson"
+    bad = {6, 1500, 2499, 2500}
+    with path.open("w") as fh:
+        for n in range(1, 2501):
+            extra = {"user_id": 987654} if n in bad else {"parameters": {"q": f"\ud800{n}"}}
+            fh.write(json.dumps(tool(f"fk{n}", **extra)) + "\n")
+    for workers, expect_loaded in ((1, 2496), (0, 0)):
+        rejects = tmp_path / f"r{workers}.jsonl"
+        with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+            summary = load(
+                [path], conn=conn, batch_rows=1000, workers=workers, rejects_path=rejects
+            )
+        assert (summary.loaded, summary.duplicates, summary.rejected) == (
+            expect_loaded,
+            2496 - expect_loaded,
+            4,
+        )
+        got = {r["line"]: r for r in map(json.loads, rejects.read_text().splitlines())}
+        assert got.keys() == bad
+        assert all("foreign key" in r["reason"] and f'"fk{n}"' in r["raw"] for n, r in got.items())
+    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == 2496
+    # The lone surrogate became "?" in the stored JSON, as on every other path.
+    assert (
+        count(bootstrapped_db, "select count(*) from tool_usage_logs where parameters->>'q' = '?7'")
+        == 1
+    )
