@@ -245,9 +245,9 @@ returns table (
     detail text
 )
 language plpgsql
--- Late-data triggers skip rows removed by retention (they must not mark summaries dirty).
--- A SET clause holds for the call only and is restored afterwards, even on error.
-set mcp_analytics.retention = 'on'
+-- No `set mcp_analytics.retention = 'on'` clause: a non-superuser may not declare one on a
+-- custom parameter. 041 renames this function apply_retention_unflagged() and wraps it in an
+-- apply_retention() that turns the flag on for the call (late-data triggers skip retention).
 as $$
 #variable_conflict use_column
 declare

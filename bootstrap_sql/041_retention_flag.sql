@@ -1,18 +1,34 @@
--- apply_retention() without a SET clause (040 declared `set mcp_analytics.retention = 'on'`).
+-- apply_retention() sets the retention flag in its body, not with a SET clause.
 --
 -- A function may carry a SET clause on a custom (placeholder) parameter only if its creator is a
--- superuser or holds SET on that parameter (PostgreSQL 15+: GRANT SET ON PARAMETER). That held
--- for 040 at bootstrap time (bootstrap.py checks it before applying anything), but the clause
--- would stay in the catalog, and re-creating the function as it is (a non-superuser restoring
--- a dump of the database) would need the grant again.
+-- superuser or holds SET on that parameter (PostgreSQL 15+: GRANT SET ON PARAMETER), which the
+-- owner on managed PostgreSQL usually cannot get; re-creating such a function (a dump restored
+-- by a non-superuser) would need it again too.
 --
--- 040's function keeps its body (applied files are never edited) under a new name, without
--- the clause; apply_retention() becomes a wrapper that sets the flag with
--- set_config(..., true), calls it and puts the caller's value back. Behaviour is the same: on
--- during the call, as before after it, rolled back with the (sub)transaction on error.
--- Callers (cleanup_old_data(), the dbt macro, the CLI) resolve the name at call time.
+-- 040's function keeps its body under a new name; apply_retention() becomes a wrapper that sets
+-- the flag with set_config(..., true), calls it and puts the caller's value back: on during
+-- the call, as before after it, rolled back with the (sub)transaction on error. Callers
+-- (cleanup_old_data(), the dbt macro, the CLI) resolve the name at call time.
+--
+-- The first revision of 040 declared `set mcp_analytics.retention = 'on'`; databases
+-- bootstrapped with it lose the clause here (the reset needs the grant that creating it
+-- needed, which such an owner had). Resetting a clause that is not there would need the grant
+-- as well, hence the test.
 
-alter function apply_retention(boolean, text) reset mcp_analytics.retention;
+do $$
+begin
+    if exists (
+        select 1
+        from pg_proc
+        where
+            oid = 'apply_retention(boolean, text)'::regprocedure
+            and proconfig is not null
+    ) then
+        alter function apply_retention(boolean, text) reset mcp_analytics.retention;
+    end if;
+end
+$$;
+
 alter function apply_retention(boolean, text) rename to apply_retention_unflagged;
 
 comment on function apply_retention_unflagged(boolean, text) is

@@ -28,6 +28,23 @@ _LOCK_KEY = 0x6D6370_61
 _FUNCTION_SET = re.compile(r"^\s*set\s+(mcp_analytics\.[a-z0-9_]+)\s*(?:=|to)\s", re.I | re.M)
 
 
+# Applied files revised before the first release. A ledger row with one of these checksums
+# says the database ran the earlier text; the files after it bring both texts to the same
+# state, so it counts as applied (every other difference is refused as an edit).
+EARLIER_REVISIONS: dict[str, frozenset[str]] = {
+    # Declared apply_retention() with `set mcp_analytics.retention = 'on'`, which a
+    # non-superuser owner may create only with GRANT SET ON PARAMETER (managed PostgreSQL
+    # rarely allows it); 041 removes the clause in both cases.
+    "040_retention.sql": frozenset(
+        {"e4836ce52a8652f1f74c6372732bf45278592664beb8702d3adc39a568b823b9"}
+    ),
+    # Reset that clause unconditionally (which needs the same grant even with no clause).
+    "041_retention_flag.sql": frozenset(
+        {"2b4c7ba210cd34b4c4a3969bc3c9010ef8239f6e88878de54d05145bb4b74212"}
+    ),
+}
+
+
 class BootstrapError(RuntimeError):
     pass
 
@@ -120,7 +137,13 @@ def bootstrap(
     conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
     try:
         done = _applied(conn)
-        edited = [m.name for m in migrations if m.name in done and done[m.name] != m.checksum]
+        edited = [
+            m.name
+            for m in migrations
+            if m.name in done
+            and done[m.name] != m.checksum
+            and done[m.name] not in EARLIER_REVISIONS.get(m.name, ())
+        ]
         if edited:
             raise BootstrapError(
                 "already-applied bootstrap file(s) were edited since: "

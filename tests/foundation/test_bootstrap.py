@@ -9,7 +9,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mcp_analytics.bootstrap import LEDGER, BootstrapError, bootstrap, discover
+from mcp_analytics.bootstrap import (
+    EARLIER_REVISIONS,
+    LEDGER,
+    BootstrapError,
+    bootstrap,
+    discover,
+)
 from mcp_analytics.config import settings
 
 from . import seed_spec
@@ -69,6 +75,26 @@ def test_edited_applied_file_is_refused(empty_db: str, tmp_path: Path) -> None:
         target.write_text(target.read_text() + "\n-- an innocent edit\n")
         with pytest.raises(BootstrapError, match=target.name):
             bootstrap(conn, work)
+
+
+def test_earlier_revision_of_a_file_counts_as_applied(empty_db: str) -> None:
+    # A database bootstrapped with the first revision of 040/041 (see EARLIER_REVISIONS) is
+    # not refused as edited; any other checksum still is.
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        bootstrap(conn, BOOTSTRAP_DIR)
+        for name, checksums in EARLIER_REVISIONS.items():
+            conn.execute(
+                f"update {LEDGER} set checksum = %s where filename = %s", (min(checksums), name)
+            )
+        assert bootstrap(conn, BOOTSTRAP_DIR).applied == []
+        conn.execute(
+            f"update {LEDGER} set checksum = %s where filename = '040_retention.sql'", ("0" * 64,)
+        )
+        with pytest.raises(BootstrapError, match="040_retention.sql"):
+            bootstrap(conn, BOOTSTRAP_DIR)
+    # Revised files only: the current text of each is not among its earlier ones.
+    current = {m.name: m.checksum for m in discover(BOOTSTRAP_DIR)}
+    assert all(current[name] not in old for name, old in EARLIER_REVISIONS.items())
 
 
 def test_new_file_is_applied_and_a_failing_file_leaves_nothing(

@@ -1,17 +1,19 @@
 """The whole bootstrap run by a non-superuser owner (managed PostgreSQL), retention included.
 
-040 declares apply_retention() with `SET mcp_analytics.retention = 'on'`. PostgreSQL (15 and
-18 alike) lets only a superuser, or a role granted SET on that custom parameter, create such a
-function, so the owner needs that one grant from a superuser; bootstrap checks for it before it
-applies anything. 041 then moves the flag into the function body, so calling retention needs no
-grant at all.
+No bootstrap file declares a function with a `SET` clause on a custom parameter (PostgreSQL 15
+and 18 let only a superuser, or a role granted SET on that parameter, create one, and managed
+services rarely give that grant): 041 sets the retention flag in apply_retention()'s body. The
+owner needs no parameter privilege. A future file that declares such a clause is refused
+before anything is applied, with the grant to ask for.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -82,8 +84,10 @@ def _flag(conn: psycopg.Connection) -> str | None:
 
 
 def test_owner_bootstraps_every_file_and_runs_retention(owner: Owner) -> None:
-    owner.grant_flag()
     with psycopg.connect(owner.url, autocommit=True) as conn:
+        assert not conn.execute(
+            "select has_parameter_privilege(current_user, %s, 'SET')", (FLAG,)
+        ).fetchone()[0]
         assert not conn.execute(
             "select rolsuper from pg_roles where rolname = current_user"
         ).fetchone()[0]
@@ -91,8 +95,7 @@ def test_owner_bootstraps_every_file_and_runs_retention(owner: Owner) -> None:
         assert result.applied == [m.name for m in discover(settings().bootstrap_dir)]
         assert conn.execute(f"select count(*) from {LEDGER}").fetchone()[0] == len(result.applied)
 
-    # Calling retention needs no parameter privilege: 041 left no SET clause in the catalog.
-    owner.revoke_flag()
+    # Calling retention needs no parameter privilege either: no SET clause in the catalog.
     with psycopg.connect(owner.url, autocommit=True) as conn:
         assert (
             conn.execute(
@@ -153,10 +156,17 @@ def test_owner_bootstraps_every_file_and_runs_retention(owner: Owner) -> None:
             assert _flag(conn) == "caller"
 
 
-def test_without_the_grant_bootstrap_refuses_before_applying_anything(owner: Owner) -> None:
+def test_a_file_that_needs_a_parameter_grant_is_refused_before_anything_applies(
+    owner: Owner, tmp_path: Path
+) -> None:
+    work = tmp_path / "bootstrap_sql"
+    shutil.copytree(settings().bootstrap_dir, work)
+    (work / "900_flagged.sql").write_text(
+        f"create function flagged() returns int language sql\nset {FLAG} = 'on'\nas 'select 1';\n"
+    )
     with psycopg.connect(owner.url, autocommit=True) as conn:
         with pytest.raises(BootstrapError) as err:
-            bootstrap(conn, settings().bootstrap_dir)
+            bootstrap(conn, work)
         message = str(err.value)
         assert f"grant set on parameter {FLAG} to {owner.name}" in message
         assert "Nothing was applied" in message
@@ -166,4 +176,5 @@ def test_without_the_grant_bootstrap_refuses_before_applying_anything(owner: Own
     # The grant the message asks for is enough.
     owner.grant_flag()
     with psycopg.connect(owner.url, autocommit=True) as conn:
-        assert "041_retention_flag.sql" in bootstrap(conn, settings().bootstrap_dir).applied
+        assert bootstrap(conn, work).applied[-1] == "900_flagged.sql"
+        assert conn.execute("select flagged()").fetchone()[0] == 1
