@@ -13,7 +13,7 @@
 -- The first revision of 040 declared `set mcp_analytics.retention = 'on'`; databases
 -- bootstrapped with it lose the clause here (the reset needs the grant that creating it
 -- needed, which such an owner had). Resetting a clause that is not there would need the grant
--- as well, hence the test.
+-- as well, hence the check.
 
 do $$
 begin

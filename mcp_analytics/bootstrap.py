@@ -34,7 +34,7 @@ _FUNCTION_SET = re.compile(r"^\s*set\s+(mcp_analytics\.[a-z0-9_]+)\s*(?:=|to)\s"
 EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     # Declared apply_retention() with `set mcp_analytics.retention = 'on'`, which a
     # non-superuser owner may create only with GRANT SET ON PARAMETER (managed PostgreSQL
-    # rarely allows it); 041 removes the clause in both cases.
+    # rarely allows it); 041 removes the clause from databases that ran it.
     "040_retention.sql": frozenset(
         {"e4836ce52a8652f1f74c6372732bf45278592664beb8702d3adc39a568b823b9"}
     ),
