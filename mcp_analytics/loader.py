@@ -128,10 +128,7 @@ class _Lines:
     raws: Sequence[str | bytes]
     index: Sequence[int]
 
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def at(self, k: int) -> tuple[str, int, str | bytes]:
+    def __getitem__(self, k: int) -> tuple[str, int, str | bytes]:
         i = self.index[k]
         return self.source, self.first + i, self.raws[i]
 
@@ -140,26 +137,11 @@ class _Lines:
 class _Chunk:
     #: per table: prepared rows (dicts), or COPY text made by a preparing process.
     rows: dict[str, Any] = field(default_factory=dict)
-    #: per table: where its rows came from, in row order: (source name, line number, raw
-    #: line) per row, or `_Lines` for a block; for PG-level rejects.
-    origin: dict[str, list[Any]] = field(default_factory=dict)
+    #: per table: where row k came from, `origin[table][k]` = (source name, line number, raw
+    #: line): a list in-process, `_Lines` for a worker's block; for PG-level rejects.
+    origin: dict[str, Any] = field(default_factory=dict)
     rejects: list[RejectRecord] = field(default_factory=list)
     size: int = 0
-
-    def origin_of(self, table: str, index: int) -> tuple[str, int, str | bytes]:
-        items = self.origin[table]
-        if type(items[0]) is not _Lines:  # in-process: a tuple per row
-            return items[index]  # type: ignore[no-any-return]
-        for item in items:
-            if type(item) is not _Lines:
-                if index == 0:
-                    return item  # type: ignore[no-any-return]
-                index -= 1
-            elif index < len(item):
-                return item.at(index)
-            else:
-                index -= len(item)
-        raise IndexError(f"no row {index} of {table} in this chunk")
 
 
 @dataclass(frozen=True)
@@ -454,14 +436,13 @@ class Loader:
         for record in done.rejects:
             self._add_reject(record)
         chunk = self._chunk
+        # Each worker result is flushed as one chunk: no rows are held yet to overwrite.
+        assert not chunk.rows, "a chunk in the making holds rows"
         for table, data in done.rows.items():
-            rows = CopyLines(data, len(done.index[table]))
-            held = chunk.rows.get(table)
-            chunk.rows[table] = rows if held is None else held + rows
-            chunk.origin.setdefault(table, []).append(
-                _Lines(source, first, raws, done.index[table])
-            )
-            chunk.size += len(rows)
+            index = done.index[table]
+            chunk.rows[table] = CopyLines(data, len(index))
+            chunk.origin[table] = _Lines(source, first, raws, index)
+            chunk.size += len(index)
         self.flush()
 
     def _add_reject(self, record: RejectRecord) -> None:
@@ -494,7 +475,7 @@ class Loader:
         self._pool.shutdown(wait=True)
 
     def _describe(self, chunk: _Chunk, table: str, index: int) -> dict[str, Any]:
-        source, number, text = chunk.origin_of(table, index)
+        source, number, text = chunk.origin[table][index]
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace").rstrip("\r\n")
         try:

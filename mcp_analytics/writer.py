@@ -223,9 +223,6 @@ class CopyLines(Sequence[bytes]):
                 raise ValueError(f"{self._count} rows announced, {len(self._lines)} in the text")
         return self._lines[index]
 
-    def __add__(self, other: CopyLines) -> CopyLines:
-        return CopyLines(self.data + other.data, self._count + other._count)
-
 
 def _copy_rows(copy: Any, names: Sequence[str], rows: Sequence[Any]) -> None:
     """Rows are prepared dicts, COPY text lines (`copy_line`) or `CopyLines`; lone surrogates

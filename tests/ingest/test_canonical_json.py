@@ -4,10 +4,12 @@ for byte as `canonical_json` (json.dumps, sorted keys, compact), whatever the do
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import struct
 
+import orjson
 import pytest
 
 from mcp_analytics.events import (
@@ -84,8 +86,6 @@ def test_floats_alike_including_the_forms_orjson_writes_differently() -> None:
     for i in range(0, len(values), 50):
         _same({"f": values[i : i + 50]})
     # Not vacuous: small floats are exactly where orjson's own text differs.
-    import orjson
-
     assert orjson.dumps(1e-5) != json.dumps(1e-5).encode()
 
 
@@ -108,8 +108,6 @@ def test_what_orjson_refuses_or_writes_otherwise_takes_json(value: object) -> No
 
 def test_prepared_hash_is_sha256_of_json_dumps() -> None:
     # End to end through prepare: the hash and the stored text are those of json.dumps.
-    import hashlib
-
     parameters = {"b": [1.5, 1e-6, "é\u2028"], "a": {"token": "t0k", "n": 2**63}, "c": None}
     row = prepare(
         "tool_usage_logs",
