@@ -1,18 +1,13 @@
-with source as (
-    select
-        table_name,
-        retention_days,
-        archive_before_delete,
-        cleanup_enabled,
-        last_cleanup,
-        last_cleanup_count,
-        last_cleanup_duration_ms,
-        cleanup_batch_size,
-        cleanup_interval_hours
-    from {{ source('mcp', 'data_retention_policies') }}
+with
+
+source as (
+
+    select * from {{ source('mcp', 'data_retention_policies') }}
+
 ),
 
 renamed as (
+
     select
         table_name,
         retention_days,
@@ -24,16 +19,7 @@ renamed as (
         cleanup_batch_size,
         cleanup_interval_hours
     from source
+
 )
 
-select
-    table_name,
-    retention_days,
-    archive_before_delete,
-    is_cleanup_enabled,
-    last_cleanup_at,
-    last_cleanup_count,
-    last_cleanup_duration_ms,
-    cleanup_batch_size,
-    cleanup_interval_hours
-from renamed
+select * from renamed

@@ -1,27 +1,13 @@
-with source as (
-    select
-        id,
-        level,
-        message,
-        error_code,
-        user_id,
-        session_id,
-        request_id,
-        execution_id,
-        "timestamp",
-        resolved,
-        resolved_by,
-        resolved_at,
-        category,
-        severity,
-        impact_level,
-        environment,
-        service_version,
-        occurrence_count
-    from {{ source('mcp', 'error_logs') }}
+with
+
+source as (
+
+    select * from {{ source('mcp', 'error_logs') }}
+
 ),
 
 renamed as (
+
     select
         id as error_id,
         level,
@@ -42,25 +28,7 @@ renamed as (
         service_version,
         occurrence_count
     from source
+
 )
 
-select
-    error_id,
-    level,
-    message,
-    error_code,
-    user_id,
-    session_id,
-    request_id,
-    execution_id,
-    occurred_at,
-    is_resolved,
-    resolved_by,
-    resolved_at,
-    category,
-    severity,
-    impact_level,
-    environment,
-    service_version,
-    occurrence_count
-from renamed
+select * from renamed

@@ -1,26 +1,13 @@
-with source as (
-    select
-        id,
-        request_id,
-        method,
-        path,
-        response_status_code,
-        response_size_bytes,
-        duration_ms,
-        queue_time_ms,
-        processing_time_ms,
-        success,
-        error_type,
-        user_id,
-        session_id,
-        client_version,
-        correlation_id,
-        trace_id,
-        "timestamp"
-    from {{ source('mcp', 'mcp_request_logs') }}
+with
+
+source as (
+
+    select * from {{ source('mcp', 'mcp_request_logs') }}
+
 ),
 
 renamed as (
+
     select
         id as request_log_id,
         request_id,
@@ -40,24 +27,7 @@ renamed as (
         trace_id,
         "timestamp" as requested_at
     from source
+
 )
 
-select
-    request_log_id,
-    request_id,
-    method,
-    path,
-    response_status_code,
-    response_size_bytes,
-    duration_ms,
-    queue_time_ms,
-    processing_time_ms,
-    is_success,
-    error_type,
-    user_id,
-    session_id,
-    client_version,
-    correlation_id,
-    trace_id,
-    requested_at
-from renamed
+select * from renamed

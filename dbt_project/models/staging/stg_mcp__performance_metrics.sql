@@ -1,19 +1,13 @@
-with source as (
-    select
-        id,
-        metric_name,
-        metric_value,
-        labels,
-        "timestamp",
-        aggregation_period,
-        measurement_type,
-        unit,
-        service,
-        environment
-    from {{ source('mcp', 'performance_metrics') }}
+with
+
+source as (
+
+    select * from {{ source('mcp', 'performance_metrics') }}
+
 ),
 
 renamed as (
+
     select
         id as metric_sample_id,
         metric_name,
@@ -26,17 +20,7 @@ renamed as (
         service,
         environment
     from source
+
 )
 
-select
-    metric_sample_id,
-    metric_name,
-    metric_value,
-    labels,
-    measured_at,
-    aggregation_period,
-    measurement_type,
-    unit,
-    service,
-    environment
-from renamed
+select * from renamed

@@ -1,18 +1,15 @@
--- The token hash and session_data are deliberately not selected.
-with source as (
-    select
-        id,
-        user_id,
-        expires_at,
-        created_at,
-        last_accessed,
-        is_active,
-        login_method,
-        mfa_verified
-    from {{ source('mcp', 'sessions') }}
+-- The token hash and session_data are deliberately not selected (the list below is the
+-- allow-list).
+with
+
+source as (
+
+    select * from {{ source('mcp', 'sessions') }}
+
 ),
 
 renamed as (
+
     select
         id as session_id,
         user_id,
@@ -23,15 +20,7 @@ renamed as (
         login_method,
         mfa_verified as is_mfa_verified
     from source
+
 )
 
-select
-    session_id,
-    user_id,
-    expires_at,
-    created_at,
-    last_accessed_at,
-    is_active,
-    login_method,
-    is_mfa_verified
-from renamed
+select * from renamed

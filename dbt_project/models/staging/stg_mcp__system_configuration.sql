@@ -1,18 +1,14 @@
 -- Sensitive values are masked: they never leave the raw table through dbt.
-with source as (
-    select
-        config_key,
-        config_value,
-        description,
-        config_type,
-        is_encrypted,
-        is_sensitive,
-        created_at,
-        updated_at
-    from {{ source('mcp', 'system_configuration') }}
+with
+
+source as (
+
+    select * from {{ source('mcp', 'system_configuration') }}
+
 ),
 
-masked as (
+renamed as (
+
     select
         config_key,
         case when is_sensitive then null else config_value end as config_value,
@@ -23,15 +19,7 @@ masked as (
         created_at,
         updated_at
     from source
+
 )
 
-select
-    config_key,
-    config_value,
-    description,
-    config_type,
-    is_encrypted,
-    is_sensitive,
-    created_at,
-    updated_at
-from masked
+select * from renamed

@@ -1,26 +1,13 @@
-with source as (
-    select
-        id,
-        execution_id,
-        bcp_name,
-        tool_name,
-        operation,
-        error_code,
-        duration_ms,
-        memory_usage_mb,
-        cpu_usage_percent,
-        success,
-        tool_version,
-        user_id,
-        session_id,
-        request_id,
-        response_size_bytes,
-        cache_hit,
-        "timestamp"
-    from {{ source('mcp', 'tool_usage_logs') }}
+with
+
+source as (
+
+    select * from {{ source('mcp', 'tool_usage_logs') }}
+
 ),
 
 renamed as (
+
     select
         id as tool_call_id,
         execution_id,
@@ -40,24 +27,7 @@ renamed as (
         cache_hit as is_cache_hit,
         "timestamp" as called_at
     from source
+
 )
 
-select
-    tool_call_id,
-    execution_id,
-    bcp_name,
-    tool_name,
-    operation,
-    error_code,
-    duration_ms,
-    memory_usage_mb,
-    cpu_usage_percent,
-    is_success,
-    tool_version,
-    user_id,
-    session_id,
-    request_id,
-    response_size_bytes,
-    is_cache_hit,
-    called_at
-from renamed
+select * from renamed

@@ -1,21 +1,14 @@
--- password_hash is deliberately not selected.
-with source as (
-    select
-        id,
-        username,
-        email,
-        role,
-        is_active,
-        created_at,
-        updated_at,
-        last_login,
-        login_attempts,
-        locked_until,
-        timezone
-    from {{ source('mcp', 'users') }}
+-- password_hash is deliberately not selected (the list below is the allow-list).
+with
+
+source as (
+
+    select * from {{ source('mcp', 'users') }}
+
 ),
 
 renamed as (
+
     select
         id as user_id,
         username,
@@ -29,18 +22,7 @@ renamed as (
         locked_until,
         timezone
     from source
+
 )
 
-select
-    user_id,
-    username,
-    email,
-    user_role,
-    is_active,
-    created_at,
-    updated_at,
-    last_login_at,
-    login_attempts,
-    locked_until,
-    timezone
-from renamed
+select * from renamed
