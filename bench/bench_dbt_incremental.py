@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 
 from bench.common import table, throwaway_db
-from mcp_analytics.dbt_runner import model_timings, run_dbt
+from mcp_analytics.dbt.runner import model_timings, run_dbt
 
 MARTS = (
     "hourly_tool_usage_summary",

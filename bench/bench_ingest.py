@@ -13,8 +13,8 @@ import psycopg
 from psycopg import sql
 
 from mcp_analytics.collector import Collector
-from mcp_analytics.events import COLUMNS
-from mcp_analytics.loader import load
+from mcp_analytics.ingest.events import COLUMNS
+from mcp_analytics.ingest.loader import load
 
 from .common import (
     TOOL_TABLE,

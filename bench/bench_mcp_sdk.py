@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
 from mcp_analytics.collector import Collector
-from mcp_analytics.mcp_sdk import instrument
+from mcp_analytics.collector.mcp_sdk import instrument
 
 from .common import count_rows, table, throwaway_db
 

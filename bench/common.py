@@ -20,11 +20,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from mcp_analytics import db
-from mcp_analytics.bootstrap import bootstrap
 from mcp_analytics.config import settings
-from mcp_analytics.events import prepare
-from mcp_analytics.workload import CATALOGUE
+from mcp_analytics.demo.workload import CATALOGUE
+from mcp_analytics.ingest.events import prepare
+from mcp_analytics.warehouse import db
+from mcp_analytics.warehouse.bootstrap import bootstrap
 
 TOOL_TABLE = "tool_usage_logs"
 

@@ -13,8 +13,8 @@ import logging
 import pkgutil
 import sys
 
-from . import __version__, commands
-from .redact import redact_text
+from mcp_analytics import __version__, commands
+from mcp_analytics.ingest.redaction import redact_text
 
 
 class CommandError(RuntimeError):

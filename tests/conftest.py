@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mcp_analytics import db
-from mcp_analytics.bootstrap import bootstrap
 from mcp_analytics.config import settings
+from mcp_analytics.warehouse import db
+from mcp_analytics.warehouse.bootstrap import bootstrap
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import psycopg
 
-from .binding import SETTING as USER_ID_SETTING
-from .binding import bind_user
-from .passwords import PasswordPolicyError, hash_password, verify_password
-from .policy import AuthConfigError, AuthPolicy, load_policy
-from .sessions import (
+from mcp_analytics.auth.binding import SETTING as USER_ID_SETTING
+from mcp_analytics.auth.binding import bind_user
+from mcp_analytics.auth.passwords import PasswordPolicyError, hash_password, verify_password
+from mcp_analytics.auth.policy import AuthConfigError, AuthPolicy, load_policy
+from mcp_analytics.auth.sessions import (
     NewSession,
     SessionInfo,
     create_session,
@@ -17,7 +17,7 @@ from .sessions import (
     revoke_session,
     validate_session,
 )
-from .users import (
+from mcp_analytics.auth.users import (
     GENERIC_FAILURE,
     ROLES,
     AuthenticationError,

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import psycopg
 
-from .policy import AuthPolicy, load_policy
+from mcp_analytics.auth.policy import AuthPolicy, load_policy
 
 TOKEN_BYTES = 32  # 256 bits
 _MAX_TOKEN_CHARS = 512

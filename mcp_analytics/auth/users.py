@@ -16,8 +16,8 @@ import psycopg
 from psycopg import pq
 from psycopg.rows import class_row
 
-from . import passwords
-from .policy import AuthPolicy, load_policy
+from mcp_analytics.auth import passwords
+from mcp_analytics.auth.policy import AuthPolicy, load_policy
 
 ROLES = ("READ_ONLY", "ADMIN", "SUPER_ADMIN")
 GENERIC_FAILURE = "invalid username or password"
@@ -116,7 +116,7 @@ def create_user(
 
 def set_active(conn: psycopg.Connection, username: str, active: bool) -> User:
     """Enable or disable a user; disabling also ends all their sessions."""
-    from .sessions import revoke_all_sessions
+    from mcp_analytics.auth.sessions import revoke_all_sessions
 
     with conn.transaction():
         user = _require(conn, username)
@@ -132,7 +132,7 @@ def set_password(
     conn: psycopg.Connection, username: str, password: str, *, updated_by: int | None = None
 ) -> None:
     """Replace the password, clear any lockout and end all sessions (they used the old one)."""
-    from .sessions import revoke_all_sessions
+    from mcp_analytics.auth.sessions import revoke_all_sessions
 
     password_hash = passwords.hash_password(password)
     with conn.transaction():

@@ -28,13 +28,12 @@ from typing import Any
 
 import psycopg
 
-from .. import db
-from ..config import settings
-from ..events import EventError, prepare
-from ..redact import redact_text
-from ..redaction import RedactionRules
-from ..writer import RejectRecord, write_batch
-from .spool import Spool
+from mcp_analytics.collector.spool import Spool
+from mcp_analytics.config import settings
+from mcp_analytics.ingest.events import EventError, prepare
+from mcp_analytics.ingest.redaction import RedactionRules, redact_text
+from mcp_analytics.ingest.writer import RejectRecord, write_batch
+from mcp_analytics.warehouse import db
 
 log = logging.getLogger("mcp_analytics.collector")
 

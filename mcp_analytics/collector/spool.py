@@ -21,8 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..events import row_to_json
-from ..writer import RejectRecord
+from mcp_analytics.ingest.events import row_to_json
+from mcp_analytics.ingest.writer import RejectRecord
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .. import db
-from ..bootstrap import bootstrap
-from ..config import settings
+from mcp_analytics.config import settings
+from mcp_analytics.warehouse import db
+from mcp_analytics.warehouse.bootstrap import bootstrap
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from ..cli import CommandError
-from ..dbt_runner import DbtNotFoundError, dbt_environment, run_dbt
+from mcp_analytics.cli import CommandError
+from mcp_analytics.dbt.runner import DbtNotFoundError, dbt_environment, run_dbt
 
 # Variables that dbt_project/profiles.yml and dbt itself read.
 _EXPORTED_PREFIXES = ("MCPA_PG_", "DBT_PROFILES_DIR", "DBT_PROJECT_DIR")

@@ -7,9 +7,9 @@ import argparse
 import psycopg
 from psycopg import sql
 
-from .. import db, embedded
-from ..config import settings
-from ..redact import redact_url
+from mcp_analytics.config import settings
+from mcp_analytics.ingest.redaction import redact_url
+from mcp_analytics.warehouse import db, embedded
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..events import TABLES
-from ..loader import DEFAULT_BATCH_ROWS, load
+from mcp_analytics.ingest.events import TABLES
+from mcp_analytics.ingest.loader import DEFAULT_BATCH_ROWS, load
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from mcp_analytics.cli import CommandError
 
     if args.batch_rows < 1:
         raise CommandError("--batch-rows must be at least 1")

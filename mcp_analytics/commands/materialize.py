@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import time
 
-from ..config import settings
+from mcp_analytics.config import settings
 
 JOBS = ("observe_raw", "hourly_marts", "daily_maintenance")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -35,12 +35,12 @@ def handler(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
-    from mcp_analytics import db
-    from orchestration.home import activate_home
+    from mcp_analytics.orchestration.lib.home import activate_home
+    from mcp_analytics.warehouse import db
 
     url = db.database_url()
     activate_home(url)
-    from orchestration.definitions import defs
+    from mcp_analytics.orchestration.definitions import defs
 
     log_path = settings().state_dir / "logs" / "materialize.log"
     if args.log:

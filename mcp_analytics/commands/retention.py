@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import db
-from ..cli import CommandError
-from ..retention import (
+from mcp_analytics.cli import CommandError
+from mcp_analytics.warehouse import db
+from mcp_analytics.warehouse.retention import (
     RetentionError,
     apply_retention,
     create_partitions,

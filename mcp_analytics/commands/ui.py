@@ -1,8 +1,8 @@
 """`mcp-analytics ui [--port 3000] [--host 127.0.0.1]`: the Dagster webserver and daemon.
 
-Runs `dagster dev -m orchestration.definitions` on the project's database with the persistent
-DAGSTER_HOME of settings().dagster_home, in its own process group, and stops that whole group
-on Ctrl-C or SIGTERM (first gracefully, then by force).
+Runs `dagster dev -m mcp_analytics.orchestration.definitions` on the project's database with the
+persistent DAGSTER_HOME of settings().dagster_home, in its own process group, and stops that
+whole group on Ctrl-C or SIGTERM (first gracefully, then by force).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import CommandError
-from ..config import settings
-from ..redact import redact_url
+from mcp_analytics.cli import CommandError
+from mcp_analytics.config import settings
+from mcp_analytics.ingest.redaction import redact_url
 
 GRACE_SECONDS = 20.0
 
@@ -57,9 +57,9 @@ def _stop(proc: subprocess.Popen) -> int:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from mcp_analytics import db
-    from orchestration.dbt_manifest import ManifestError, ensure_manifest
-    from orchestration.home import prepare_home
+    from mcp_analytics.dbt.manifest import ManifestError, ensure_manifest
+    from mcp_analytics.orchestration.lib.home import prepare_home
+    from mcp_analytics.warehouse import db
 
     cfg = settings()
     url = db.database_url()
@@ -73,7 +73,7 @@ def handler(args: argparse.Namespace) -> int:
         str(dagster) if dagster.exists() else "dagster",
         "dev",
         "-m",
-        "orchestration.definitions",
+        "mcp_analytics.orchestration.definitions",
         "--host",
         args.host,
         "--port",

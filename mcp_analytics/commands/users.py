@@ -12,8 +12,9 @@ import getpass
 import json
 import sys
 
-from .. import auth, db
-from ..cli import CommandError
+from mcp_analytics import auth
+from mcp_analytics.cli import CommandError
+from mcp_analytics.warehouse import db
 
 
 def register(sub: argparse._SubParsersAction) -> None:

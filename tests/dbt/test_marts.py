@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mcp_analytics.dbt_runner import run_dbt, run_results
+from mcp_analytics.dbt.runner import run_dbt, run_results
 
 from .marts_data import load_telemetry
 from .marts_reference import all_mart_diffs

@@ -9,14 +9,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mcp_analytics.bootstrap import (
+from mcp_analytics.config import settings
+from mcp_analytics.warehouse.bootstrap import (
     EARLIER_REVISIONS,
     LEDGER,
     BootstrapError,
     bootstrap,
     discover,
 )
-from mcp_analytics.config import settings
 
 from . import seed_spec
 

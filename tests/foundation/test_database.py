@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mcp_analytics import db, embedded
 from mcp_analytics.cli import main
-from mcp_analytics.redact import redact_text, redact_url
+from mcp_analytics.ingest.redaction import redact_text, redact_url
+from mcp_analytics.warehouse import db, embedded
 
 
 def test_redaction_of_urls_and_text() -> None:

@@ -12,13 +12,13 @@ import struct
 import orjson
 import pytest
 
-from mcp_analytics.events import (
+from mcp_analytics.ingest.events import (
     canonical_json,
     canonical_json_of_redacted,
     parameters_hash,
     prepare,
 )
-from mcp_analytics.redaction import RedactionRules
+from mcp_analytics.ingest.redaction import RedactionRules
 
 RULES = RedactionRules()
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from mcp_analytics.events import EventError, canonical_json, prepare
+from mcp_analytics.ingest.events import EventError, canonical_json, prepare
 
 TOOL = {
     "execution_id": "e-1",

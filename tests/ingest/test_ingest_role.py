@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mcp_analytics import db
 from mcp_analytics.collector import Collector
-from mcp_analytics.loader import load_text
+from mcp_analytics.ingest.loader import load_text
+from mcp_analytics.warehouse import db
 
 from .conftest import count
 

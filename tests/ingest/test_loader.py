@@ -11,7 +11,7 @@ import sys
 import psycopg
 
 from mcp_analytics.cli import main
-from mcp_analytics.loader import load
+from mcp_analytics.ingest.loader import load
 
 from .conftest import count
 

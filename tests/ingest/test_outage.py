@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mcp_analytics import embedded
-from mcp_analytics.bootstrap import bootstrap
 from mcp_analytics.collector import Collector
 from mcp_analytics.config import settings
+from mcp_analytics.warehouse import embedded
+from mcp_analytics.warehouse.bootstrap import bootstrap
 
 from .conftest import record_call, wait_for
 

@@ -10,9 +10,9 @@ import struct
 
 import pytest
 
-from mcp_analytics import loader
-from mcp_analytics.events import DEFAULT_MAX_RESPONSE_BYTES
-from mcp_analytics.redaction import RedactionRules
+from mcp_analytics.ingest import loader
+from mcp_analytics.ingest.events import DEFAULT_MAX_RESPONSE_BYTES
+from mcp_analytics.ingest.redaction import RedactionRules
 
 CFG = loader._Config(None, RedactionRules(), DEFAULT_MAX_RESPONSE_BYTES)
 BASE = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 
 from mcp_analytics.collector import Collector
-from mcp_analytics.events import prepare
-from mcp_analytics.redaction import MARKER, RedactionRules
+from mcp_analytics.ingest.events import prepare
+from mcp_analytics.ingest.redaction import MARKER, RedactionRules
 
 from .conftest import count
 

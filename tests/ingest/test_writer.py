@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from mcp_analytics.events import TABLES, prepare
-from mcp_analytics.writer import RejectRecord, write_batch
+from mcp_analytics.ingest.events import TABLES, prepare
+from mcp_analytics.ingest.writer import RejectRecord, write_batch
 
 from .conftest import count
 

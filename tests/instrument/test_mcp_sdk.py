@@ -14,7 +14,7 @@ from mcp.server import Server
 from mcp.server.mcpserver import MCPServer
 
 from mcp_analytics.collector import Collector
-from mcp_analytics.mcp_sdk import CollectorMiddleware, instrument
+from mcp_analytics.collector.mcp_sdk import CollectorMiddleware, instrument
 
 CLIENT = types.Implementation(name="roundtrip-client", version="9.8.7")
 COLUMNS = (

@@ -9,7 +9,11 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.archive_export import ArchiveVerificationError, export_pending, pending_exports
+from mcp_analytics.warehouse.archive import (
+    ArchiveVerificationError,
+    export_pending,
+    pending_exports,
+)
 
 from .conftest import insert_telemetry
 

@@ -13,10 +13,10 @@ import yaml
 from dagster._utils.schedules import cron_string_iterator
 
 from mcp_analytics.config import settings
-from orchestration.definitions import build_definitions, defs
-from orchestration.defs.checks import late_data_window_hours
-from orchestration.home import DAGSTER_YAML, storage_url
-from orchestration.warehouse import CORE_RAW_TABLES, PARTITIONED_TABLES
+from mcp_analytics.orchestration.definitions import build_definitions, defs
+from mcp_analytics.orchestration.defs.checks import late_data_window_hours
+from mcp_analytics.orchestration.lib.home import DAGSTER_YAML, storage_url
+from mcp_analytics.warehouse.tables import CORE_RAW_TABLES, PARTITIONED_TABLES
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -188,7 +188,7 @@ def test_every_writer_is_in_the_warehouse_pool():
 
 
 def test_dagster_accepts_the_home_and_applies_its_limits(bootstrapped_db, tmp_path, monkeypatch):
-    from orchestration.home import prepare_home
+    from mcp_analytics.orchestration.lib.home import prepare_home
 
     env = prepare_home(bootstrapped_db, tmp_path / "home")
     for key, value in env.items():

@@ -15,9 +15,9 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.definitions import build_definitions
-from orchestration.defs.checks import CHECKS
-from orchestration.defs.resources import WAREHOUSE_LOCK_SQL, PostgresResource
+from mcp_analytics.orchestration.definitions import build_definitions
+from mcp_analytics.orchestration.defs.checks import CHECKS
+from mcp_analytics.orchestration.defs.resources import WAREHOUSE_LOCK_SQL, PostgresResource
 
 from .conftest import insert_telemetry
 

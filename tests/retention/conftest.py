@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mcp_analytics import db
+from mcp_analytics.warehouse import db
 
 
 def _admin(url: str) -> psycopg.Connection:

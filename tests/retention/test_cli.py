@@ -90,7 +90,7 @@ def test_partitions_moves_rows_from_default(
 
 
 def test_library_runs_one_transaction_per_table(db_url: str) -> None:
-    from mcp_analytics.retention import RetentionError, apply_retention
+    from mcp_analytics.warehouse.retention import RetentionError, apply_retention
 
     with psycopg.connect(db_url, autocommit=True) as conn:
         insert_errors(conn, 3, "400 days", True, "old")

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from mcp_analytics.config import settings
-from mcp_analytics.dbtenv import dbt_env
+from mcp_analytics.dbt.env import dbt_env
 
 from .helpers import insert_errors, insert_tool_usage, month_partition, scalar, table_exists
 

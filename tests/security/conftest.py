@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mcp_analytics import db
+from mcp_analytics.warehouse import db
 
 
 def url_as(url: str, user: str, password: str) -> str:

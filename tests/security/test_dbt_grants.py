@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from mcp_analytics.dbt_runner import run_dbt
+from mcp_analytics.dbt.runner import run_dbt
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mcp_analytics import db
 from mcp_analytics.auth import bind_user
-from mcp_analytics.bootstrap import bootstrap
 from mcp_analytics.config import settings
+from mcp_analytics.warehouse import db
+from mcp_analytics.warehouse.bootstrap import bootstrap
 
 from .conftest import url_as
 

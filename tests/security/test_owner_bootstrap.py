@@ -19,9 +19,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mcp_analytics import db
-from mcp_analytics.bootstrap import LEDGER, BootstrapError, bootstrap, discover
 from mcp_analytics.config import settings
+from mcp_analytics.warehouse import db
+from mcp_analytics.warehouse.bootstrap import LEDGER, BootstrapError, bootstrap, discover
 
 from .conftest import url_as
 

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from mcp_analytics import db
 from mcp_analytics.auth import bind_user
 from mcp_analytics.config import settings
+from mcp_analytics.warehouse import db
 
 GROUPS = ("mcp_admin", "mcp_ingest", "mcp_analyst", "mcp_app")
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -179,8 +179,8 @@ def test_ingest_inserts_raw_rows_and_nothing_else(as_role, world) -> None:
 
 def test_ingest_writer_path(module_db: str, urls, monkeypatch) -> None:
     """The real write path (COPY into temp staging, insert ... on conflict) as mcp_ingest."""
-    writer = pytest.importorskip("mcp_analytics.writer")
-    events = pytest.importorskip("mcp_analytics.events")
+    writer = pytest.importorskip("mcp_analytics.ingest.writer")
+    events = pytest.importorskip("mcp_analytics.ingest.events")
     monkeypatch.setenv("MCPA_INGEST_URL", urls["mcp_ingest"])
     settings.cache_clear()
     try:

@@ -10,10 +10,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from mcp_analytics import cli, db
-from mcp_analytics.commands.demo import load
+from mcp_analytics import cli
 from mcp_analytics.config import settings
-from mcp_analytics.workload import WorkloadSpec, default_end
+from mcp_analytics.demo.loader import load
+from mcp_analytics.demo.workload import WorkloadSpec, default_end
+from mcp_analytics.warehouse import db
 
 END = default_end() - timedelta(days=1)
 # Four days: the first has no late rows (they come from the last three), so attached months

@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg._copy_base import format_row_text  # C formatter that copy.write_row uses
 from psycopg.adapt import Transformer
 
-from .events import TABLES, row_to_json
+from mcp_analytics.ingest.events import TABLES, row_to_json
 
 # The unique key each table is deduplicated on (documentation and tests; the insert itself is
 # target-less, see `_insert_chunk`).

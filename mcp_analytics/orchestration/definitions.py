@@ -1,4 +1,4 @@
-"""The code location: `dagster dev -m orchestration.definitions` (or `mcp-analytics ui`).
+"""The code location: `dagster dev -m mcp_analytics.orchestration.definitions`, `mcp-analytics ui`.
 
 Assets: raw tables (observed) -> dbt staging -> dbt marts -> maintenance (partition upkeep,
 retention, archive export); checks: dbt tests plus the custom ones in defs/checks.py.
@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import dagster as dg
 
-from .defs.checks import CHECKS
-from .defs.dbt_assets import dbt_models
-from .defs.freshness import apply_freshness
-from .defs.maintenance import ArchiveResource, archive_export, partition_upkeep, retention
-from .defs.raw_assets import raw_tables
-from .defs.resources import build_resources
-from .defs.schedules import JOBS, build_schedules
+from mcp_analytics.orchestration.defs.checks import CHECKS
+from mcp_analytics.orchestration.defs.dbt_assets import dbt_models
+from mcp_analytics.orchestration.defs.freshness import apply_freshness
+from mcp_analytics.orchestration.defs.maintenance import (
+    ArchiveResource,
+    archive_export,
+    partition_upkeep,
+    retention,
+)
+from mcp_analytics.orchestration.defs.raw_assets import raw_tables
+from mcp_analytics.orchestration.defs.resources import build_resources
+from mcp_analytics.orchestration.defs.schedules import JOBS, build_schedules
 
 
 def build_definitions(

@@ -10,11 +10,10 @@ from __future__ import annotations
 import dagster as dg
 
 from mcp_analytics.config import settings
-
-from .checks import CHECKS
-from .dbt_assets import dbt_models
-from .maintenance import ARCHIVE_EXPORT, PARTITION_UPKEEP, RETENTION
-from .raw_assets import raw_tables
+from mcp_analytics.orchestration.defs.checks import CHECKS
+from mcp_analytics.orchestration.defs.dbt_assets import dbt_models
+from mcp_analytics.orchestration.defs.maintenance import ARCHIVE_EXPORT, PARTITION_UPKEEP, RETENTION
+from mcp_analytics.orchestration.defs.raw_assets import raw_tables
 
 WRITES_TAG = {"mcp_analytics/writes": "warehouse"}
 

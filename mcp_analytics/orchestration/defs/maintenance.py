@@ -12,11 +12,14 @@ from dagster import AssetExecutionContext
 from pydantic import Field
 
 from mcp_analytics.config import settings
-
-from ..archive_export import export_pending
-from ..warehouse import PARTITIONED_TABLES, default_partition_rows, partition_count
-from .dbt_assets import WAREHOUSE_POOL, dbt_models, raw_key
-from .resources import PostgresResource
+from mcp_analytics.orchestration.defs.dbt_assets import WAREHOUSE_POOL, dbt_models, raw_key
+from mcp_analytics.orchestration.defs.resources import PostgresResource
+from mcp_analytics.warehouse.archive import export_pending
+from mcp_analytics.warehouse.tables import (
+    PARTITIONED_TABLES,
+    default_partition_rows,
+    partition_count,
+)
 
 GROUP = "maintenance"
 PARTITION_UPKEEP = dg.AssetKey([GROUP, "partition_upkeep"])
@@ -101,7 +104,7 @@ RETENTION_COLUMNS = (
 def retention(
     context: AssetExecutionContext, config: RetentionConfig, postgres: PostgresResource
 ) -> dg.MaterializeResult:
-    from .checks import retention_horizon_problems
+    from mcp_analytics.orchestration.defs.checks import retention_horizon_problems
 
     started = time.monotonic()
     with postgres.warehouse_lock(context.log) as conn:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .dbtenv import dbt_env
+from mcp_analytics.dbt.env import dbt_env
 
 
 class DbtNotFoundError(RuntimeError):

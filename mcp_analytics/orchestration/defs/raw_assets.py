@@ -10,9 +10,9 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from ..warehouse import CORE_RAW_TABLES, table_stats
-from .dbt_assets import RAW_PREFIX, raw_key, source_tables
-from .resources import PostgresResource
+from mcp_analytics.orchestration.defs.dbt_assets import RAW_PREFIX, raw_key, source_tables
+from mcp_analytics.orchestration.defs.resources import PostgresResource
+from mcp_analytics.warehouse.tables import CORE_RAW_TABLES, table_stats
 
 RAW_TABLES: tuple[str, ...] = tuple(sorted(set(CORE_RAW_TABLES) | set(source_tables())))
 

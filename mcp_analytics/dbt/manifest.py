@@ -14,10 +14,9 @@ import subprocess
 from pathlib import Path
 
 from mcp_analytics.config import settings
-from mcp_analytics.db import libpq_params
-from mcp_analytics.redact import redact_text
-
-from .defs.resources import dbt_executable
+from mcp_analytics.dbt.runner import dbt_executable
+from mcp_analytics.ingest.redaction import redact_text
+from mcp_analytics.warehouse.db import libpq_params
 
 # Folders dbt writes to or installs into: their changes never make the manifest stale.
 _GENERATED = {"target", "logs", "dbt_packages"}

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from . import embedded
-from .config import Settings, settings
-from .redact import redact_text
+from mcp_analytics.config import Settings, settings
+from mcp_analytics.ingest.redaction import redact_text
+from mcp_analytics.warehouse import embedded
 
 Role = Literal["admin", "ingest", "analyst"]
 

@@ -18,15 +18,15 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from ..warehouse import (
+from mcp_analytics.orchestration.defs.dbt_assets import dbt_vars, raw_key
+from mcp_analytics.orchestration.defs.maintenance import PARTITION_UPKEEP, RETENTION
+from mcp_analytics.orchestration.defs.resources import PostgresResource
+from mcp_analytics.warehouse.tables import (
     CORE_RAW_TABLES,
     PARTITIONED_TABLES,
     default_partition,
     default_partition_rows,
 )
-from .dbt_assets import dbt_vars, raw_key
-from .maintenance import PARTITION_UPKEEP, RETENTION
-from .resources import PostgresResource
 
 #: dbt vars that may hold the marts' late-data window / lookback, in hours (first found wins).
 LATE_DATA_VARS = ("late_data_window_hours", "mart_exactness_window_hours", "lookback_hours")

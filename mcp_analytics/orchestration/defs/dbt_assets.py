@@ -16,9 +16,8 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from mcp_analytics.config import settings
-
-from ..dbt_manifest import ensure_manifest
-from .resources import McpaDbtCliResource, PostgresResource
+from mcp_analytics.dbt.manifest import ensure_manifest
+from mcp_analytics.orchestration.defs.resources import McpaDbtCliResource, PostgresResource
 
 #: Dagster pool of every asset that writes the warehouse; dagster.yaml limits it to one run.
 WAREHOUSE_POOL = "mcpa_warehouse"

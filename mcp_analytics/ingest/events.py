@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from .redaction import DEFAULT_RULES, RedactionRules
+from mcp_analytics.ingest.redaction import DEFAULT_RULES, RedactionRules
 
 UTC = dt.UTC
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1

@@ -1,8 +1,8 @@
 """Resources: dbt pointed at the project's database, and a small PostgreSQL resource.
 
 Both take an optional `database_url`; None means "the project's database" as resolved by
-`mcp_analytics.db` (DATABASE_URL or the embedded server), so tests can point the whole code
-location at a database of their own.
+`mcp_analytics.warehouse.db` (DATABASE_URL or the embedded server), so tests can point the whole
+code location at a database of their own.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import psycopg
 from dagster_dbt import DbtCliResource
 from pydantic import Field
 
-from mcp_analytics import db
 from mcp_analytics.config import settings
-from mcp_analytics.dbtenv import dbt_env
+from mcp_analytics.dbt.env import dbt_env
+from mcp_analytics.warehouse import db
 
 #: The one advisory lock every writer of the warehouse holds (agreed in notes/coordination.md):
 #: dbt builds and retention never overlap, even when started outside Dagster.
@@ -55,7 +55,7 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 class PostgresResource(dg.ConfigurableResource):
-    """Connections to the warehouse through `mcp_analytics.db` (passwords never logged)."""
+    """Connections to the warehouse through `mcp_analytics.warehouse.db` (no password logged)."""
 
     database_url: str | None = Field(
         default=None, description="libpq URL; empty means the project's database"
@@ -111,7 +111,7 @@ class PostgresResource(dg.ConfigurableResource):
 
 
 class McpaDbtCliResource(DbtCliResource):
-    """dbt with the environment from `mcp_analytics.dbtenv.dbt_env()` (profiles.yml reads it).
+    """dbt with the environment from `mcp_analytics.dbt.env.dbt_env()` (profiles.yml reads it).
 
     dagster-dbt passes os.environ to the dbt process and renders the profile in-process, so the
     variables are set for the duration of each `cli()` call rather than for the whole process.

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 MARKER = "[REDACTED]"
 
@@ -63,9 +64,14 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]")
 
 # Free-text rules. Bearer/Basic need 8+ credential characters so "basic auth failed" survives.
 _BEARER = re.compile(r"\b(Bearer|Basic|Token)(\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.I)
+# A password in a URL's userinfo (may contain '/': masking too much beats leaking).
 _URL_USERINFO = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@", re.I
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@", re.I
 )
+# libpq key/value form: password=secret or password='se cret'.
+_KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
+#: What connection strings and error messages show instead of a password.
+CONNECTION_MASK = "***"
 _SECRET_WORD = (
     r"(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
     r"|secret[_-]?key|signing[_-]?key|session[_-]?key|authorization|cookie|credentials?)"
@@ -282,3 +288,22 @@ def _jsonable(value: Any) -> Any:
 
 
 DEFAULT_RULES = RedactionRules()
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by `CONNECTION_MASK`; safe on non-URLs too."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    if parts.password is None:
+        return redact_text(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}:{CONNECTION_MASK}@{netloc[1]}"))
+
+
+def redact_text(text: str) -> str:
+    """Mask passwords of connection strings in free text (error messages can echo one)."""
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{CONNECTION_MASK}@", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m.group(1)}{CONNECTION_MASK}", text)

@@ -32,10 +32,16 @@ from typing import IO, Any
 import orjson
 import psycopg
 
-from . import db
-from .events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
-from .redaction import RedactionRules
-from .writer import CopyLines, RejectRecord, WriteResult, copy_text_line, write_batch
+from mcp_analytics.ingest.events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
+from mcp_analytics.ingest.redaction import RedactionRules
+from mcp_analytics.ingest.writer import (
+    CopyLines,
+    RejectRecord,
+    WriteResult,
+    copy_text_line,
+    write_batch,
+)
+from mcp_analytics.warehouse import db
 
 DEFAULT_BATCH_ROWS = 5000
 #: bucket for lines whose table is unknown (broken JSON, no table, a table we do not have).
@@ -112,7 +118,7 @@ class RejectsFile:
 
 
 def default_rejects_path() -> Path:
-    from .config import settings
+    from mcp_analytics.config import settings
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return settings().state_dir / "rejects" / f"ingest-{stamp}-{os.getpid()}.jsonl"
@@ -602,7 +608,7 @@ def _feed_source(
 
 
 def _configured_rules(conn: psycopg.Connection) -> RedactionRules:
-    from .collector.core import read_settings
+    from mcp_analytics.collector.core import read_settings
 
     try:
         value = read_settings(conn).get("analytics.redaction")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import settings
-from .db import database_url, libpq_params
+from mcp_analytics.config import settings
+from mcp_analytics.warehouse.db import database_url, libpq_params
 
 
 def dbt_env(url: str | None = None, *, base: dict[str, str] | None = None) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
     from mcp.server.mcpserver import MCPServer
     from mcp_analytics.collector import Collector
-    from mcp_analytics.mcp_sdk import instrument
+    from mcp_analytics.collector.mcp_sdk import instrument
 
     server = MCPServer("hubspot-crm", version="3.5.0")
     collector = Collector().start()

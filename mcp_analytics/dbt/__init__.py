@@ -1,0 +1,1 @@
+"""Running the dbt project against the warehouse: environment, runner, manifest."""

@@ -1,0 +1,1 @@
+"""The demo: a seeded, realistic telemetry workload and its fast partition loader."""

@@ -1,0 +1,1 @@
+"""The ingest path every front door shares: event schema, redaction, COPY writer, bulk loader."""

@@ -1,0 +1,1 @@
+"""Definition modules assembled by `mcp_analytics.orchestration.definitions` (one concern each)."""

@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: connections, embedded server, bootstrap, tables, retention, archive."""

@@ -1,1 +1,0 @@
-"""The Dagster code location of mcp-analytics (`dagster dev -m orchestration.definitions`)."""

@@ -1,1 +1,0 @@
-"""Definition modules assembled by `orchestration.definitions` (one concern per module)."""
