@@ -113,6 +113,14 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _vc("parameters_hash", 64, computed=True),
         _int("response_size_bytes", min_value=0, computed=True),
         _bool("cache_hit", default=False),
+        # OTLP (bootstrap_sql/070): the calling client, the protocol, the span's place.
+        _vc("client_name", 255),
+        _vc("client_version", 100),
+        _vc("protocol_version", 50),
+        _vc("transport", 50),
+        _vc("trace_id", 32),
+        _vc("span_id", 16),
+        _vc("parent_span_id", 16),
     ),
     "mcp_request_logs": (
         _vc("request_id", 255, required=True),
@@ -177,6 +185,15 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _vc("unit", 20),
         _vc("service", 50, default="mcp-server"),
         _vc("environment", 20, default="production"),
+        # OTLP (bootstrap_sql/070): the window a point covers and a histogram's distribution.
+        _ts("start_timestamp"),
+        _vc("temporality", 20),
+        _num("histogram_count", 20, 0, min_value=0),
+        _num("histogram_sum", 38, 9),
+        _num("histogram_min", 38, 9),
+        _num("histogram_max", 38, 9),
+        _json("histogram_bounds"),
+        _json("histogram_bucket_counts"),
     ),
 }
 
