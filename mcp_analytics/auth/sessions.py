@@ -17,6 +17,7 @@ from datetime import datetime
 import psycopg
 
 from mcp_analytics.auth.policy import AuthPolicy, load_policy
+from mcp_analytics.warehouse import db
 
 TOKEN_BYTES = 32  # 256 bits
 _MAX_TOKEN_CHARS = 512
@@ -62,7 +63,8 @@ def create_session(
     token = new_token()
     session_id = str(uuid.uuid4())
     with conn.transaction():
-        (expires_at,) = conn.execute(
+        (expires_at,) = db.fetch_one(
+            conn,
             """
             insert into sessions (id, user_id, token, expires_at, ip_address, user_agent,
                                   login_method)
@@ -78,7 +80,7 @@ def create_session(
                 user_agent,
                 login_method,
             ),
-        ).fetchone()
+        )
     return NewSession(id=session_id, user_id=user_id, expires_at=expires_at, token=token)
 
 

@@ -60,7 +60,7 @@ def status(_args: argparse.Namespace) -> int:
         url = cfg.database_url or ""
     try:
         with db.connection(url) as conn:
-            version = conn.execute("show server_version").fetchone()[0]
+            version = db.scalar(conn, "show server_version")
     except db.DatabaseError as err:
         print(f"database {redact_url(url)}: unreachable: {err}")
         return 1

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
+from psycopg.types.json import Jsonb
 
 from mcp_analytics.config import settings
 from mcp_analytics.demo.workload import (
@@ -41,7 +42,10 @@ from mcp_analytics.demo.workload import (
     Generator,
     WorkloadSpec,
 )
+from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.bootstrap import bootstrap
+from mcp_analytics.warehouse.partitions import upkeep_partitions
+from mcp_analytics.warehouse.tables import raw_table_names
 
 MARKER_KEY = "demo.batches"
 PARTITIONED = {
@@ -203,7 +207,7 @@ def _remember(conn: psycopg.Connection, spec: WorkloadSpec, gen: Generator) -> N
         set config_value = system_configuration.config_value || excluded.config_value,
             updated_at = now()
         """,
-        (MARKER_KEY, psycopg.types.json.Jsonb([entry])),
+        (MARKER_KEY, Jsonb([entry])),
     )
 
 
@@ -217,8 +221,7 @@ def _ensure_partitions(conn: psycopg.Connection, spec: WorkloadSpec) -> None:
     behind = max(0, _months_between(spec.start - timedelta(days=1), now))
     if behind > 120:
         raise DemoError("the span starts more than 10 years ago; choose a later --end")
-    for table in ("tool_usage_logs", "mcp_request_logs"):
-        conn.execute("select create_monthly_partitions(%s, 3, %s)", (table, behind))
+    upkeep_partitions(conn, months_ahead=3, months_behind=behind)
 
 
 def _placeholder_hash() -> str:
@@ -254,7 +257,7 @@ def _ensure_users(conn: psycopg.Connection, n: int) -> tuple[list[int], int]:
             """,
             rows,
         )
-    found = dict(
+    found: dict[str, int] = dict(
         conn.execute(
             "select username, id from users where username = any(%s)", (names + ["demo_oncall"],)
         ).fetchall()
@@ -296,19 +299,12 @@ def _copy_into(
 
 
 def _summarise(conn: psycopg.Connection, result: DemoResult) -> None:
-    for table in (
-        "tool_usage_logs",
-        "mcp_request_logs",
-        "error_logs",
-        "performance_metrics",
-        "users",
-        "sessions",
-    ):
-        count = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
-        result.table_rows[table] = count.fetchone()[0]
-    first, last = conn.execute(
-        'select min("timestamp"), max("timestamp") from tool_usage_logs'
-    ).fetchone()
+    for table in raw_table_names("telemetry") + raw_table_names("auth"):
+        count = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+        result.table_rows[table] = db.scalar(conn, count)
+    first, last = db.fetch_one(
+        conn, 'select min("timestamp"), max("timestamp") from tool_usage_logs'
+    )
     result.first, result.last = first, last
 
 
@@ -510,8 +506,8 @@ def _attach(
     conn.execute(sql.SQL("alter table {} drop constraint demo_bounds").format(part))
     # An attached table fires no insert trigger: tell the dbt marts' late-data ledger which
     # hours changed (bootstrap_sql/012), in the same transaction as the attach.
-    ledger = conn.execute("select to_regprocedure('mart_mark_dirty(text,timestamptz,timestamptz)')")
-    if ledger.fetchone()[0] is not None:
+    ledger = "select to_regprocedure('mart_mark_dirty(text,timestamptz,timestamptz)')"
+    if db.scalar(conn, ledger) is not None:
         conn.execute(
             sql.SQL(
                 'select mart_mark_dirty(%s, min("timestamp"),'
@@ -522,13 +518,12 @@ def _attach(
 
 
 def _partition_empty(conn: psycopg.Connection, name: str, lock: bool = False) -> bool:
-    if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is None:
+    if db.scalar(conn, "select to_regclass(%s)", (name,)) is None:
         return True
     ident = sql.Identifier(name)
     if lock:
         conn.execute(sql.SQL("lock table {} in access exclusive mode").format(ident))
-    row = conn.execute(sql.SQL("select exists (select 1 from {})").format(ident)).fetchone()
-    return not row[0]
+    return not db.scalar(conn, sql.SQL("select exists (select 1 from {})").format(ident))
 
 
 def _merge(conn: psycopg.Connection, stream: _Stream) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psycopg
 
+from mcp_analytics.warehouse import db
+
 log = logging.getLogger(__name__)
 
 LEDGER = "mcp_analytics_migrations"
@@ -107,14 +109,15 @@ def _check_parameter_privileges(conn: psycopg.Connection, pending: list[Migratio
     missing = [
         name
         for name in needed
-        if not conn.execute(
+        if not db.scalar(
+            conn,
             "select rolsuper or has_parameter_privilege(current_user, %s, 'SET')"
             " from pg_catalog.pg_roles where rolname = current_user",
             (name,),
-        ).fetchone()[0]
+        )
     ]
     if missing:
-        user = conn.execute("select quote_ident(current_user)").fetchone()[0]
+        user = db.scalar(conn, "select quote_ident(current_user)")
         grants = "; ".join(f"grant set on parameter {name} to {user}" for name in missing)
         raise BootstrapError(
             f"{user} is not a superuser and may not create functions that set {', '.join(missing)}"

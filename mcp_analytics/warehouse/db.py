@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import Params, QueryNoTemplate
 
 from mcp_analytics.config import Settings, settings
 from mcp_analytics.ingest.redaction import redact_text
@@ -57,6 +58,7 @@ def database_url(role: Role = "admin", cfg: Settings | None = None) -> str:
 
 
 def with_database(url: str, dbname: str) -> str:
+    """`url` with its database name replaced by `dbname` (host, user and query kept)."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + dbname))
 
@@ -92,8 +94,33 @@ def connect(url: str | None = None, *, role: Role = "admin", **kwargs) -> psycop
 def connection(
     url: str | None = None, *, role: Role = "admin", **kwargs
 ) -> Iterator[psycopg.Connection]:
+    """`connect()` as a context manager that closes the connection (no commit on exit)."""
     conn = connect(url, role=role, **kwargs)
     try:
         yield conn
     finally:
         conn.close()
+
+
+def fetch_one(
+    conn: psycopg.Connection, query: QueryNoTemplate, params: Params | None = None
+) -> tuple:
+    """The first row of `query`, as a tuple.
+
+    Raises:
+        LookupError: the query returned no row (for queries that always return one, such as
+            aggregates and `select f()`, this means the query is wrong).
+    """
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row from {query!r}")
+    return row
+
+
+def scalar(conn: psycopg.Connection, query: QueryNoTemplate, params: Params | None = None) -> Any:
+    """The first column of the first row of `query` (None when that value is SQL null).
+
+    Raises:
+        LookupError: the query returned no row.
+    """
+    return fetch_one(conn, query, params)[0]

