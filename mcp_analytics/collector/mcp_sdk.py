@@ -153,7 +153,7 @@ class CollectorMiddleware:
                     event["error_code"] = state.error_type or "tool_error"
                     event["error_stack"] = state.stack
             self.collector.record_tool_call(**event)
-        except Exception:  # noqa: BLE001 - telemetry must never break the call
+        except Exception:  # telemetry must never break the call (logged with its traceback)
             log.warning("mcp-analytics: could not record a tools/call", exc_info=True)
 
     def _operation(self, tool: str, arguments: Mapping[str, Any] | None) -> str:

@@ -53,7 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 class _RefusePassword(argparse.Action):
     """`--password X`: refused without echoing X (argparse would print it as unrecognized)."""
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
         parser.error(
             "passwords are not accepted on the command line (shell history, ps): "
             "answer the prompt or pipe it with --password-stdin"

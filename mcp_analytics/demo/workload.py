@@ -549,7 +549,8 @@ class Generator:
                 start = lo + rng.randrange(max(1, hi - lo))
             self._session(start, n_calls, out)
 
-    def _session(self, start: int, n_calls: int, out: dict[str, Batch]) -> None:
+    # The hot loop (one pass per generated call): kept in one frame, where locals are cheap.
+    def _session(self, start: int, n_calls: int, out: dict[str, Batch]) -> None:  # noqa: C901
         rng = self.rng
         rand = rng.random
         tools = self.tools

@@ -526,7 +526,7 @@ def _open(source: str | Path, stdin: IO[bytes] | None) -> tuple[str, IO[bytes], 
     size = path.stat().st_size
     if path.suffix == ".gz":
         return str(path), gzip.open(path, "rb"), size
-    return str(path), open(path, "rb"), size  # noqa: SIM115 - closed by the caller
+    return str(path), open(path, "rb"), size  # closed by the caller
 
 
 def load(

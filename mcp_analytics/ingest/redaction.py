@@ -6,11 +6,20 @@ Two mechanisms, both driven by `RedactionRules`:
   whose key *looks like a secret* becomes the marker, recursively. Keys are compared in a
   normalised form: lower-case, everything but letters and digits removed, so `X-API-Key`,
   `x_api_key` and `xApiKey` are all `xapikey`.
-* free text: in strings (error messages, stack traces, paths, JSON string leaves) bearer/basic
-  credentials, passwords in URLs and `secret_key=value` / `"password": "..."` pairs are masked.
+* free text: in strings (error messages, stack traces, paths, JSON string leaves, the raw text
+  of a line that is not JSON) the *detectors* mask `key=value` / `"key": "value"` /
+  `["key", value]` where the key is a secret key (a value cut before its closing quote is still
+  a value), passwords in URLs, `Bearer`/`Basic` credentials, private key blocks, JWTs, cloud
+  access key ids and vendor API tokens, payment card numbers (Luhn) and IBANs (mod 97).
+
+Every detector runs in time linear in the length of the text: patterns start at the start of a
+token (a fixed-width look-behind), use possessive quantifiers, and a value's end is found in one
+scan, so no text makes the regex engine retry from every position (what made a 12 KB string
+take 15 s). bench/bench_redaction.py measures it.
 
 The walk also makes values JSON-safe (string keys, lists for tuples/sets, NaN as a string, no
-NUL characters), so one pass prepares a value for the jsonb column.
+NUL characters), so one pass prepares a value for the jsonb column, and refuses nesting deeper
+than `MAX_DEPTH` (`NestingTooDeep`) instead of recursing without bound.
 """
 
 from __future__ import annotations
@@ -21,12 +30,20 @@ import decimal
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from stdnum import iban as _iban
+from stdnum import luhn as _luhn
+
 MARKER = "[REDACTED]"
+#: containers nested deeper than this are refused (`NestingTooDeep`); PostgreSQL, orjson and
+#: Python's recursion all have limits of their own a few times higher.
+MAX_DEPTH = 200
+#: what `value(..., too_deep=TOO_DEEP)` puts in place of deeper containers (rejects only).
+TOO_DEEP = "[TOO DEEP]"
 
 #: normalised keys that are secrets when they appear exactly.
 EXACT_KEYS = frozenset(
@@ -58,77 +75,183 @@ CONTAINS = (
     "credential",
 )
 #: normalised keys ending with one of these are secrets (`max_tokens` is not: it ends in "s").
-ENDS_WITH = ("token",)
+ENDS_WITH = ("token", "pwd")
+
+#: The documented defaults of `analytics.redaction` (bootstrap 064 installs the same).
+DEFAULT_EXTRA_KEYS = ("ssn",)
+DEFAULT_PATTERNS = ("^acct",)
+
+#: Free-text detectors, in the order they run; `detectors` in the configuration picks some.
+DETECTORS = (
+    "private_key",
+    "url_password",
+    "bearer",
+    "jwt",
+    "cloud_key",
+    "api_token",
+    "key_value",
+    "payment_card",
+    "iban",
+)
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
 
-# Free-text rules. Bearer/Basic need 8+ credential characters so "basic auth failed" survives.
-_BEARER = re.compile(r"\b(Bearer|Basic|Token)(\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.I)
-# A password in a URL's userinfo (may contain '/': masking too much beats leaking).
-_URL_USERINFO = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@", re.I
-)
-# libpq key/value form: password=secret or password='se cret'.
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
-#: What connection strings and error messages show instead of a password.
-CONNECTION_MASK = "***"
-_SECRET_WORD = (
-    r"(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
-    r"|secret[_-]?key|signing[_-]?key|session[_-]?key|authorization|cookie|credentials?)"
-)
-# key (optionally quoted) ending in a secret word, then = or :, then a value up to a delimiter.
-_KV = re.compile(
-    r"(?P<key>(?P<q>[\"']?)[\w.-]*?" + _SECRET_WORD + r"(?P=q))(?P<sep>\s*[=:]\s*)"
-    r"(?P<val>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s&,;\"'}\]\)]+)",
-    re.I,
-)
-# Cheap pre-check: substring tests in C are far faster than a case-insensitive alternation.
-_QUICK_WORDS = (
-    "bearer",
-    "basic",
-    "token",
-    "://",
-    "pass",
-    "pwd",
-    "secret",
-    "key",
-    "auth",
-    "cookie",
-    "credential",
-)
+
+class NestingTooDeep(ValueError):
+    """A value nests arrays/objects deeper than `MAX_DEPTH` levels."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"nested deeper than {MAX_DEPTH} levels of arrays/objects (flatten it or cap it "
+            "at the source)"
+        )
 
 
 def normalise_key(key: str) -> str:
     return _NON_ALNUM.sub("", key.lower())
 
 
+# ----------------------------------------------------------------------------- patterns
+# Each starts at a token boundary (fixed-width look-behind) and is possessive, so a failed
+# attempt costs at most the token it started on: linear in the text whatever it holds.
+
+# A password in a URL's userinfo (may contain '/' and ':', but not '://': a scan stops at the
+# next URL, so no part of the text is scanned for two URLs).
+_URL_USERINFO = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?P<scheme>[A-Za-z0-9+.-]++://)(?P<user>[^:/@\s]*+):"
+    r"(?P<pw>(?:[^@\s:]++|:(?!//))*+)@"
+)
+# libpq key/value form: password=secret, password='se cret', password='it\'s'.
+_KV_PASSWORD = re.compile(r"(?<![\w.-])(password\s*+=\s*+)('(?:[^'\\]++|\\.)*+'?|\S++)", re.I)
+_BEARER = re.compile(
+    r"(?<![\w-])(?P<scheme>Bearer|Basic|Token|Digest|Negotiate)(?P<sp>\s++)"
+    r"(?P<cred>[A-Za-z0-9\-._~+/]{8,}+=*+)",
+    re.I,
+)
+_PRIVATE_KEY = re.compile(
+    r"(?P<begin>-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}?)PRIVATE KEY(?: BLOCK)?-----)"
+    r"(?:[^-]++|-(?!----END ))*+(?:-----END [A-Z0-9 ]{0,40}?PRIVATE KEY(?: BLOCK)?-----|\Z)"
+)
+_JWT = re.compile(
+    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+"
+    r"(?:\.[A-Za-z0-9_-]*+){0,2}+"
+)
+# AWS access key ids (the documented unique-id prefixes) and Google API keys.
+_CLOUD_KEY = re.compile(
+    r"(?<![A-Za-z0-9])(?:(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)"
+    r"[A-Z0-9]{16}|AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9])"
+)
+# GitHub, GitLab, Slack and Stripe tokens: prefixes their vendors publish for secret scanning.
+_API_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}+|github_pat_[A-Za-z0-9_]{22,}+"
+    r"|glpat-[A-Za-z0-9_-]{20,}+|xox[abposr]-[A-Za-z0-9-]{10,}+|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}+)"
+)
+# 13+ digits, optionally in groups split by one space or dash; checked in Python.
+_CARD = re.compile(r"(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){12,}+")
+_CARD_GROUPS = re.compile(r"[0-9]++")
+# Two capital letters, two digits, then 11+ capitals/digits (optionally grouped).
+_IBAN = re.compile(r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]){11,}+")
+# Cheap gate for the token-shaped detectors above (one scan instead of six).
+_SHAPES = re.compile(
+    r"-----BEGIN|eyJ|A[A-Z][A-Z]A[A-Z0-9]{16}|AIza|gh[pousr]_|github_pat_|glpat-|xox[abposr]-"
+    r"|[sr]k_(?:live|test)_|[0-9](?:[ -]?[0-9]){12}|[A-Z]{2}[0-9]{2}[ -]?[A-Z0-9]"
+)
+
+# key=value, key: value, "key": "value", \"key\": ..., and ["key", value] (header pairs).
+_KEY = re.compile(
+    r"\[\s*+(?P<pq>\\?[\"'])(?P<pkey>[\w.-]++)(?P=pq)\s*+,\s*+"
+    r"|(?<![\w.-])(?P<key>[\w.-]++)(?:\\?[\"'])?\s*+[=:]\s*+"
+)
+_DQ_VALUE = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.S)
+_ESCAPED_DQ_VALUE = re.compile(r'\\"(?:[^"\\]++|\\[^"])*+(?:\\"|(?=")|\\?\Z)', re.S)
+_SQ_VALUE = re.compile(r"'[^']*+(?:'|\Z)")
+_BARE_VALUE = re.compile(r"(?:[^\s&,;\"'}\])\\]++|\\(?![\"nrt]))++")
+_SPACES = re.compile(r"\s++")
+# Tokens of a JSON-ish structure, to find where an object/array value ends.
+_STRUCT_TOKEN = re.compile(r'[^"\[\]{}\\]++|\\.|"(?:[^"\\]++|\\.)*+"?|[\[{]|[\]}]|\\', re.S)
+_SCHEMES = frozenset({"bearer", "basic", "token", "digest", "negotiate"})
+
+# Card networks (issuer prefixes and lengths), so a random id that passes Luhn (1 in 10) is
+# masked only when it also looks like a card.
+_CARD_RANGES = (
+    ((4,), (13, 16, 19)),  # Visa
+    (tuple(range(51, 56)) + tuple(range(2221, 2721)), (16,)),  # Mastercard
+    ((34, 37), (15,)),  # American Express
+    ((6011, 65) + tuple(range(644, 650)), (16, 17, 18, 19)),  # Discover
+    (tuple(range(3528, 3590)), (16, 17, 18, 19)),  # JCB
+    ((36, 38, 39) + tuple(range(300, 306)), (14, 15, 16, 17, 18, 19)),  # Diners
+    ((62,), (16, 17, 18, 19)),  # UnionPay
+    ((50, 56, 57, 58, 63, 67), tuple(range(12, 20))),  # Maestro
+)
+_CARD_PREFIXES = {
+    (str(p), n) for prefixes, lengths in _CARD_RANGES for p in prefixes for n in lengths
+}
+
+
+def is_card_number(digits: str) -> bool:
+    """True for 12-19 digits with a card network's prefix and length and a valid Luhn digit."""
+    n = len(digits)
+    if not 12 <= n <= 19:
+        return False
+    if not any((digits[:k], n) in _CARD_PREFIXES for k in (1, 2, 3, 4)):
+        return False
+    return _luhn.is_valid(digits)
+
+
+def is_iban(compact: str) -> bool:
+    """True for an IBAN (no separators): the country's length and format, and mod 97 == 1."""
+    if not 15 <= len(compact) <= 34:
+        return False
+    # Mod 97 first (cheap), then the country's registered format.
+    digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+    return int(digits) % 97 == 1 and _iban.is_valid(compact)
+
+
 @dataclass(frozen=True)
 class RedactionRules:
     """What counts as a secret. Extra keys and allow-listed keys are given un-normalised or
     normalised alike (they are normalised here); patterns are regular expressions searched in
-    the normalised key."""
+    the normalised key. `detectors` names the free-text detectors that run (`DETECTORS`)."""
 
     marker: str = MARKER
-    extra_keys: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = ()
+    extra_keys: tuple[str, ...] = DEFAULT_EXTRA_KEYS
+    patterns: tuple[str, ...] = DEFAULT_PATTERNS
     allow_keys: tuple[str, ...] = ()
     free_text: bool = True
+    detectors: tuple[str, ...] = DETECTORS
     _cache: dict[str, bool] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        unknown = [d for d in self.detectors if d not in DETECTORS]
+        if unknown:
+            raise ValueError(
+                f"unknown redaction detector(s) {', '.join(unknown)} "
+                f"(expected some of {', '.join(DETECTORS)})"
+            )
         object.__setattr__(self, "_extra", frozenset(normalise_key(k) for k in self.extra_keys))
         object.__setattr__(self, "_allow", frozenset(normalise_key(k) for k in self.allow_keys))
         object.__setattr__(self, "_patterns", tuple(re.compile(p, re.I) for p in self.patterns))
+        on = frozenset(self.detectors)
+        object.__setattr__(self, "_on", on)
+        object.__setattr__(self, "_shapes_on", bool(on - {"url_password", "bearer", "key_value"}))
 
     @classmethod
     def from_config(cls, value: Mapping[str, Any] | None) -> RedactionRules:
-        """Rules from the `analytics.redaction` configuration value (a JSON object)."""
+        """Rules from the `analytics.redaction` configuration value (a JSON object); a setting
+        that is absent keeps its default, an empty list means none.
+
+        Raises:
+            ValueError: a setting of the wrong type, a bad regular expression, an unknown
+                detector (the message names it).
+        """
         if not value:
             return cls()
         if not isinstance(value, Mapping):
             raise ValueError("analytics.redaction must be a JSON object")
 
-        def strings(name: str) -> tuple[str, ...]:
+        def strings(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            if name not in value:
+                return default
             items = value.get(name) or []
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise ValueError(f"analytics.redaction.{name} must be a list of strings")
@@ -137,12 +260,19 @@ class RedactionRules:
         marker = value.get("marker", MARKER)
         if not isinstance(marker, str) or not marker:
             raise ValueError("analytics.redaction.marker must be a non-empty string")
+        patterns = strings("patterns", DEFAULT_PATTERNS)
+        for p in patterns:
+            try:
+                re.compile(p)
+            except re.error as err:
+                raise ValueError(f"analytics.redaction.patterns: {p!r}: {err}") from None
         return cls(
             marker=marker,
-            extra_keys=strings("extra_keys"),
-            patterns=strings("patterns"),
-            allow_keys=strings("allow_keys"),
+            extra_keys=strings("extra_keys", DEFAULT_EXTRA_KEYS),
+            patterns=patterns,
+            allow_keys=strings("allow_keys", ()),
             free_text=bool(value.get("free_text", True)),
+            detectors=strings("detectors", DETECTORS),
         )
 
     def is_secret_key(self, key: str) -> bool:
@@ -167,44 +297,125 @@ class RedactionRules:
     # -- free text -------------------------------------------------------------------------
 
     def text(self, value: str) -> str:
-        """Mask credentials inside a free-text string (and drop NUL characters)."""
+        """Mask credentials inside a free-text string (and drop NUL characters). Linear in
+        `len(value)`."""
         if "\x00" in value:
             value = value.replace("\x00", "\ufffd")
         if not self.free_text:
             return value
-        low = value.lower()
-        # Spelled out: several times faster than any() over _QUICK_WORDS or a regex.
-        if not (
-            "key" in low
-            or "pass" in low
-            or "token" in low
-            or "secret" in low
-            or "auth" in low
-            or "bearer" in low
-            or "basic" in low
-            or "://" in low
-            or "pwd" in low
-            or "cookie" in low
-            or "credential" in low
-        ):
+        on = self._on  # type: ignore[attr-defined]
+        if len(value) < 13:
+            # Too short for any token shape: only a `key=value` can hide here.
+            if ("=" in value or ":" in value or "[" in value) and "key_value" in on:
+                return self._key_values(value)
             return value
         marker = self.marker
-        value = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{marker}", value)
-        value = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{marker}@", value)
+        if self._shapes_on and _SHAPES.search(value):  # type: ignore[attr-defined]
+            if "private_key" in on and "-----BEGIN" in value:
+                value = _PRIVATE_KEY.sub(lambda m: m["begin"] + marker, value)
+            if "jwt" in on and "eyJ" in value:
+                value = _JWT.sub(marker, value)
+            if "cloud_key" in on:
+                value = _CLOUD_KEY.sub(marker, value)
+            if "api_token" in on:
+                value = _API_TOKEN.sub(marker, value)
+        if "://" in value and "url_password" in on:
+            value = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{marker}@", value)
+        if "bearer" in on and (" " in value or "\t" in value or "\n" in value):
+            value = _BEARER.sub(lambda m: f"{m['scheme']}{m['sp']}{marker}", value)
+        if ("=" in value or ":" in value or "[" in value) and "key_value" in on:
+            value = self._key_values(value)
+        if self._shapes_on:  # type: ignore[attr-defined]
+            if "payment_card" in on:
+                value = _CARD.sub(self._mask_cards, value)
+            if "iban" in on:
+                value = _IBAN.sub(self._mask_iban, value)
+        return value
 
-        def kv(m: re.Match[str]) -> str:
-            if m["val"] == marker or m["val"].lower() in ("bearer", "basic"):
-                return m.group(0)
-            q = m["val"][0] if m["val"][:1] in ("'", '"') else ""
-            return f"{m['key']}{m['sep']}{q}{marker}{q}"
+    def _key_values(self, text: str) -> str:
+        """Mask the value of every secret key in `text` (one left-to-right scan)."""
+        secret = self.is_secret_key
+        marker = self.marker
+        out: list[str] = []
+        last = pos = 0
+        search = _KEY.search
+        while (m := search(text, pos)) is not None:
+            pos = m.end()
+            key = m["pkey"] if m["pkey"] is not None else m["key"]
+            if not secret(key):
+                continue
+            span = _value_span(text, pos, marker)
+            if span is None:
+                continue
+            start, end, resume = span
+            out.append(text[last:start])
+            out.append(marker)
+            last = end
+            pos = resume
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
 
-        return _KV.sub(kv, value)
+    def _mask_cards(self, m: re.Match[str]) -> str:
+        run = m.group(0)
+        groups = [(g.start(), g.end()) for g in _CARD_GROUPS.finditer(run)]
+        spans = []
+        i = 0
+        while i < len(groups):
+            found = None
+            digits = ""
+            for j in range(i, len(groups)):
+                digits += run[groups[j][0] : groups[j][1]]
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 12 and is_card_number(digits):
+                    found = j
+            if found is None:
+                i += 1
+                continue
+            spans.append((groups[i][0], groups[found][1]))
+            i = found + 1
+        if not spans:
+            return run
+        out, last = [], 0
+        for start, end in spans:
+            out += [run[last:start], self.marker]
+            last = end
+        out.append(run[last:])
+        return "".join(out)
+
+    def _mask_iban(self, m: re.Match[str]) -> str:
+        run = m.group(0)
+        # An IBAN starts where the match starts; it may end before the run does (a grouped
+        # IBAN followed by a capitalised word): try each group boundary, longest first.
+        ends = [k for k, c in enumerate(run) if c in " -"] + [len(run)]
+        for end in reversed(ends):
+            compact = run[:end].replace(" ", "").replace("-", "")
+            if len(compact) > 34:
+                continue
+            if len(compact) < 15:
+                break
+            if is_iban(compact):
+                return self.marker + run[end:]
+        return run
 
     # -- structures -------------------------------------------------------------------------
 
-    def value(self, value: Any) -> Any:
-        """A redacted, JSON-safe copy of `value` (dicts, lists, scalars, common Python types)."""
-        return self._walk(value, 0)
+    def value(self, value: Any, *, too_deep: str | None = None) -> Any:
+        """A redacted, JSON-safe copy of `value` (dicts, lists, scalars, common Python types).
+
+        Raises:
+            NestingTooDeep: containers nested deeper than `MAX_DEPTH` (also a cycle), unless
+                `too_deep` is given: then the deeper part is replaced by that string (for
+                rejects, which must be writable whatever they hold).
+        """
+        if too_deep is None:
+            return self._walk(value, 0)
+        try:
+            return self._walk(value, 0)
+        except NestingTooDeep:
+            return _cut(self, value, 0, too_deep)
 
     def _walk(self, value: Any, depth: int) -> Any:
         kind = type(value)
@@ -212,6 +423,8 @@ class RedactionRules:
             return self.text(value)
         if value is None or kind is int or kind is bool:
             return value
+        if depth >= MAX_DEPTH and not _is_scalar(value):
+            raise NestingTooDeep()
         if kind is dict:
             # The common case, inlined: scalars without a recursive call.
             out = {}
@@ -234,8 +447,6 @@ class RedactionRules:
             return out
         if kind is list:
             # Before the checks below: isinstance against the Mapping ABC is slow.
-            if depth > 200:
-                return "[TOO DEEP]"
             if len(value) == 2 and isinstance(value[0], str) and self.is_secret_key(value[0]):
                 return [self.text(value[0]), self.marker]
             return [self._walk(v, depth + 1) for v in value]
@@ -247,10 +458,8 @@ class RedactionRules:
             if math.isfinite(value):
                 return value
             return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-        if depth > 200:  # a cycle or absurd nesting: keep the marker rather than recurse forever
-            return "[TOO DEEP]"
         if isinstance(value, Mapping):
-            return self._walk(dict(value), depth + 1)
+            return self._walk(dict(value), depth)
         if isinstance(value, list | tuple | set | frozenset):
             items = list(value)
             # [name, value] pairs: the usual list form of headers.
@@ -262,6 +471,86 @@ class RedactionRules:
     def headers(self, headers: Mapping[str, Any] | Iterable[Any] | None) -> Any:
         """Headers are structures like any other; kept as a name for readability at call sites."""
         return self.value(headers)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) or value is None
+
+
+def _cut(rules: RedactionRules, value: Any, depth: int, marker: str) -> Any:
+    """`rules.value` with containers below `MAX_DEPTH` replaced by `marker`; iterative over
+    siblings, recursive only down to `MAX_DEPTH`."""
+    if _is_scalar(value) or depth < MAX_DEPTH - 1:
+        if isinstance(value, Mapping):
+            out = {}
+            for k, v in value.items():
+                key = str(k).replace("\x00", "\ufffd")
+                out[key] = rules.marker if rules.is_secret_key(key) else _cut(rules, v, depth + 1, marker)
+            return out
+        if isinstance(value, list | tuple | set | frozenset):
+            items = list(value)
+            if len(items) == 2 and isinstance(items[0], str) and rules.is_secret_key(items[0]):
+                return [rules.text(items[0]), rules.marker]
+            return [_cut(rules, v, depth + 1, marker) for v in items]
+        if _is_scalar(value):
+            return rules._walk(value, 0)
+        return _cut(rules, _jsonable(value), depth + 1, marker)
+    return marker
+
+
+def _value_span(text: str, i: int, marker: str) -> tuple[int, int, int] | None:
+    """Where the value starting at `text[i]` is: (mask start, mask end, scan resume), the
+    quotes kept outside the mask; None when there is no value. A quoted value without its
+    closing quote (a torn line) runs to the end of the text."""
+    if i >= len(text) or text.startswith(marker, i):
+        return None
+    c = text[i]
+    if c == '"':
+        m = _DQ_VALUE.match(text, i)
+        end = m.end()  # type: ignore[union-attr]
+        closed = end > i + 1 and text[end - 1] == '"' and text[end - 2] != "\\"
+        return i + 1, end - 1 if closed else end, end
+    if c == "'":
+        m = _SQ_VALUE.match(text, i)
+        end = m.end()  # type: ignore[union-attr]
+        closed = end > i + 1 and text[end - 1] == "'"
+        return i + 1, end - 1 if closed else end, end
+    if c == "\\" and text.startswith('\\"', i):
+        m = _ESCAPED_DQ_VALUE.match(text, i)
+        end = m.end()  # type: ignore[union-attr]
+        closed = text.endswith('\\"', i + 2, end)
+        return i + 2, end - 2 if closed else end, end
+    if c in "{[":
+        end = _structure_end(text, i)
+        return i, end, end
+    m = _BARE_VALUE.match(text, i)
+    if m is None:
+        return None
+    end = m.end()
+    if m.group(0).lower() in _SCHEMES:
+        # `Authorization: Bearer <credential>`: keep the scheme, mask the credential.
+        sp = _SPACES.match(text, end)
+        if sp is not None:
+            cred = _BARE_VALUE.match(text, sp.end())
+            if cred is not None:
+                return sp.end(), cred.end(), cred.end()
+        return None
+    return i, end, end
+
+
+def _structure_end(text: str, i: int) -> int:
+    """End of the JSON-ish object/array starting at `text[i]` (the end of the text when it is
+    never closed): one scan over its tokens, strings skipped."""
+    depth = 0
+    for m in _STRUCT_TOKEN.finditer(text, i):
+        tok = m.group(0)
+        if tok == "{" or tok == "[":
+            depth += 1
+        elif tok == "}" or tok == "]":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return len(text)
 
 
 def _jsonable(value: Any) -> Any:
@@ -289,9 +578,13 @@ def _jsonable(value: Any) -> Any:
 
 DEFAULT_RULES = RedactionRules()
 
+#: What connection strings and error messages show instead of a password.
+CONNECTION_MASK = "***"
+
 
 def redact_url(url: str) -> str:
-    """`url` with any password replaced by `CONNECTION_MASK`; safe on non-URLs too."""
+    """`url` with any password replaced by `CONNECTION_MASK`; safe on non-URLs too (a libpq
+    key/value string `host=... password=...` is masked as well)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -300,10 +593,19 @@ def redact_url(url: str) -> str:
         return redact_text(url)
     netloc = parts.netloc.rsplit("@", 1)
     userinfo = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:{CONNECTION_MASK}@{netloc[1]}"))
+    masked = urlunsplit(parts._replace(netloc=f"{userinfo}:{CONNECTION_MASK}@{netloc[1]}"))
+    return redact_text(masked)
 
 
 def redact_text(text: str) -> str:
-    """Mask passwords of connection strings in free text (error messages can echo one)."""
-    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{CONNECTION_MASK}@", text)
-    return _KV_PASSWORD.sub(lambda m: f"{m.group(1)}{CONNECTION_MASK}", text)
+    """Mask passwords of connection strings in free text (error messages can echo one): URL
+    userinfo and libpq `password=...`, quoted or not. Linear in `len(text)`."""
+    if "://" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{CONNECTION_MASK}@", text)
+    if "=" in text:
+        text = _KV_PASSWORD.sub(lambda m: f"{m.group(1)}{CONNECTION_MASK}", text)
+    return text
+
+
+#: For callers that need a redactor as a plain function.
+Redactor = Callable[[str], str]

@@ -150,27 +150,37 @@ def test_every_seed_column_exists_with_its_type_and_default(module_db: str) -> N
             if row is None:
                 problems.append(f"{table}.{col.name} missing")
                 continue
-            _, _, data_type, udt, length, prec, scale, nullable, default = row
-            got_type = udt if data_type == "USER-DEFINED" else data_type
-            if got_type != col.data_type:
-                problems.append(f"{table}.{col.name}: type {got_type} != {col.data_type}")
-            if col.length is not None and length != col.length:
-                problems.append(f"{table}.{col.name}: length {length} != {col.length}")
-            if col.precision is not None and (prec, scale) != col.precision:
-                problems.append(f"{table}.{col.name}: precision {(prec, scale)} != {col.precision}")
-            if col.not_null and nullable != "NO":
-                problems.append(f"{table}.{col.name}: should be NOT NULL")
-            if not col.not_null and nullable == "NO" and (table, col.name) not in pk_cols:
-                problems.append(f"{table}.{col.name}: should be nullable")
-            if col.serial:
-                if not (default or "").startswith("nextval("):
-                    problems.append(f"{table}.{col.name}: not a serial")
-            elif col.default is not None:
-                if default is None:
-                    problems.append(f"{table}.{col.name}: default missing")
-                elif _norm(col.default) not in _norm(default):
-                    problems.append(f"{table}.{col.name}: default {default} != {col.default}")
+            in_pk = (table, col.name) in pk_cols
+            problems += [f"{table}.{col.name}: {p}" for p in _column_problems(col, row, in_pk)]
     assert not problems, "\n".join(problems)
+
+
+def _column_problems(col: seed_spec.SeedColumn, row: tuple, in_pk: bool) -> list[str]:
+    """How a column as information_schema shows it (`row`) differs from the seed's `col`."""
+    _, _, data_type, udt, length, prec, scale, nullable, default = row
+    problems = []
+    got_type = udt if data_type == "USER-DEFINED" else data_type
+    if got_type != col.data_type:
+        problems.append(f"type {got_type} != {col.data_type}")
+    if col.length is not None and length != col.length:
+        problems.append(f"length {length} != {col.length}")
+    if col.precision is not None and (prec, scale) != col.precision:
+        problems.append(f"precision {(prec, scale)} != {col.precision}")
+    if col.not_null and nullable != "NO":
+        problems.append("should be NOT NULL")
+    if not col.not_null and nullable == "NO" and not in_pk:
+        problems.append("should be nullable")
+    return problems + _default_problems(col, default)
+
+
+def _default_problems(col: seed_spec.SeedColumn, default: str | None) -> list[str]:
+    if col.serial:
+        return [] if (default or "").startswith("nextval(") else ["not a serial"]
+    if col.default is None:
+        return []
+    if default is None:
+        return ["default missing"]
+    return [] if _norm(col.default) in _norm(default) else [f"default {default} != {col.default}"]
 
 
 def _norm(value: str) -> str:
