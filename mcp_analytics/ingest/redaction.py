@@ -25,12 +25,13 @@ than `MAX_DEPTH` (`NestingTooDeep`) instead of recursing without bound.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import decimal
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -122,7 +123,7 @@ _URL_USERINFO = re.compile(
     r"(?P<pw>(?:[^@\s:]++|:(?!//))*+)@"
 )
 # libpq key/value form: password=secret, password='se cret', password='it\'s'.
-_KV_PASSWORD = re.compile(r"(?<![\w.-])(password\s*+=\s*+)('(?:[^'\\]++|\\.)*+'?|\S++)", re.I)
+_KV_PASSWORD = re.compile(r"(password\s*+=\s*+)('(?:[^'\\]++|\\.)*+'?|\S++)", re.I)
 _BEARER = re.compile(
     r"(?<![\w-])(?P<scheme>Bearer|Basic|Token|Digest|Negotiate)(?P<sp>\s++)"
     r"(?P<cred>[A-Za-z0-9\-._~+/]{8,}+=*+)",
@@ -162,9 +163,9 @@ _KEY = re.compile(
     r"\[\s*+(?P<pq>\\?[\"'])(?P<pkey>[\w.-]++)(?P=pq)\s*+,\s*+"
     r"|(?<![\w.-])(?P<key>[\w.-]++)(?:\\?[\"'])?\s*+[=:]\s*+"
 )
-_DQ_VALUE = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.S)
-_ESCAPED_DQ_VALUE = re.compile(r'\\"(?:[^"\\]++|\\[^"])*+(?:\\"|(?=")|\\?\Z)', re.S)
-_SQ_VALUE = re.compile(r"'[^']*+(?:'|\Z)")
+_DQ_VALUE = re.compile(r'"(?:[^"\\]++|\\.)*+(?:(?P<close>")|\\?\Z)', re.S)
+_ESCAPED_DQ_VALUE = re.compile(r'\\"(?:[^"\\]++|\\[^"])*+(?:(?P<close>\\")|(?=")|\\?\Z)', re.S)
+_SQ_VALUE = re.compile(r"'[^']*+(?:(?P<close>')|\Z)")
 _BARE_VALUE = re.compile(r"(?:[^\s&,;\"'}\])\\]++|\\(?![\"nrt]))++")
 _SPACES = re.compile(r"\s++")
 # Tokens of a JSON-ish structure, to find where an object/array value ends.
@@ -296,7 +297,7 @@ class RedactionRules:
 
     # -- free text -------------------------------------------------------------------------
 
-    def text(self, value: str) -> str:
+    def text(self, value: str) -> str:  # noqa: C901 - every string leaf: one flat function
         """Mask credentials inside a free-text string (and drop NUL characters). Linear in
         `len(value)`."""
         if "\x00" in value:
@@ -304,13 +305,17 @@ class RedactionRules:
         if not self.free_text:
             return value
         on = self._on  # type: ignore[attr-defined]
+        kv = "=" in value or ":" in value or "[" in value
         if len(value) < 13:
-            # Too short for any token shape: only a `key=value` can hide here.
-            if ("=" in value or ":" in value or "[" in value) and "key_value" in on:
-                return self._key_values(value)
-            return value
+            # Too short for a token shape, a bearer credential or a card: only `key=value`
+            # and `scheme://user:pw@` (both need "=", ":" or "[") can hide here.
+            if not kv:
+                return value
+            shapes = False
+        else:
+            shapes = self._shapes_on and _SHAPES.search(value) is not None  # type: ignore[attr-defined]
         marker = self.marker
-        if self._shapes_on and _SHAPES.search(value):  # type: ignore[attr-defined]
+        if shapes:
             if "private_key" in on and "-----BEGIN" in value:
                 value = _PRIVATE_KEY.sub(lambda m: m["begin"] + marker, value)
             if "jwt" in on and "eyJ" in value:
@@ -323,9 +328,9 @@ class RedactionRules:
             value = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{marker}@", value)
         if "bearer" in on and (" " in value or "\t" in value or "\n" in value):
             value = _BEARER.sub(lambda m: f"{m['scheme']}{m['sp']}{marker}", value)
-        if ("=" in value or ":" in value or "[" in value) and "key_value" in on:
+        if kv and "key_value" in on:
             value = self._key_values(value)
-        if self._shapes_on:  # type: ignore[attr-defined]
+        if shapes:
             if "payment_card" in on:
                 value = _CARD.sub(self._mask_cards, value)
             if "iban" in on:
@@ -366,6 +371,8 @@ class RedactionRules:
             found = None
             digits = ""
             for j in range(i, len(groups)):
+                if j > i and groups[j][1] - groups[j][0] < 3:
+                    break  # cards are written in groups of 3 digits or more
                 digits += run[groups[j][0] : groups[j][1]]
                 if len(digits) > 19:
                     break
@@ -389,7 +396,8 @@ class RedactionRules:
         run = m.group(0)
         # An IBAN starts where the match starts; it may end before the run does (a grouped
         # IBAN followed by a capitalised word): try each group boundary, longest first.
-        ends = [k for k, c in enumerate(run) if c in " -"] + [len(run)]
+        head = run[:70]  # 34 characters and their separators at most
+        ends = [k for k, c in enumerate(head) if c in " -"] + [len(head)]
         for end in reversed(ends):
             compact = run[:end].replace(" ", "").replace("-", "")
             if len(compact) > 34:
@@ -415,17 +423,19 @@ class RedactionRules:
         try:
             return self._walk(value, 0)
         except NestingTooDeep:
-            return _cut(self, value, 0, too_deep)
+            cutting = dataclasses.replace(self)
+            object.__setattr__(cutting, "_too_deep", too_deep)
+            return cutting._walk(value, 0)
 
-    def _walk(self, value: Any, depth: int) -> Any:
+    def _walk(self, value: Any, depth: int) -> Any:  # noqa: C901 - the hot walk, inlined
         kind = type(value)
         if kind is str:
             return self.text(value)
         if value is None or kind is int or kind is bool:
             return value
-        if depth >= MAX_DEPTH and not _is_scalar(value):
-            raise NestingTooDeep()
         if kind is dict:
+            if depth >= MAX_DEPTH:
+                return self._deeper()
             # The common case, inlined: scalars without a recursive call.
             out = {}
             secret = self.is_secret_key
@@ -447,6 +457,8 @@ class RedactionRules:
             return out
         if kind is list:
             # Before the checks below: isinstance against the Mapping ABC is slow.
+            if depth >= MAX_DEPTH:
+                return self._deeper()
             if len(value) == 2 and isinstance(value[0], str) and self.is_secret_key(value[0]):
                 return [self.text(value[0]), self.marker]
             return [self._walk(v, depth + 1) for v in value]
@@ -461,6 +473,8 @@ class RedactionRules:
         if isinstance(value, Mapping):
             return self._walk(dict(value), depth)
         if isinstance(value, list | tuple | set | frozenset):
+            if depth >= MAX_DEPTH:
+                return self._deeper()
             items = list(value)
             # [name, value] pairs: the usual list form of headers.
             if len(items) == 2 and isinstance(items[0], str) and self.is_secret_key(items[0]):
@@ -468,34 +482,16 @@ class RedactionRules:
             return [self._walk(v, depth + 1) for v in items]
         return self._walk(_jsonable(value), depth + 1)
 
+    def _deeper(self) -> str:
+        """What replaces a container at `MAX_DEPTH`: an error, or the cut marker."""
+        marker = getattr(self, "_too_deep", None)
+        if marker is None:
+            raise NestingTooDeep()
+        return marker
+
     def headers(self, headers: Mapping[str, Any] | Iterable[Any] | None) -> Any:
         """Headers are structures like any other; kept as a name for readability at call sites."""
         return self.value(headers)
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool) or value is None
-
-
-def _cut(rules: RedactionRules, value: Any, depth: int, marker: str) -> Any:
-    """`rules.value` with containers below `MAX_DEPTH` replaced by `marker`; iterative over
-    siblings, recursive only down to `MAX_DEPTH`."""
-    if _is_scalar(value) or depth < MAX_DEPTH - 1:
-        if isinstance(value, Mapping):
-            out = {}
-            for k, v in value.items():
-                key = str(k).replace("\x00", "\ufffd")
-                out[key] = rules.marker if rules.is_secret_key(key) else _cut(rules, v, depth + 1, marker)
-            return out
-        if isinstance(value, list | tuple | set | frozenset):
-            items = list(value)
-            if len(items) == 2 and isinstance(items[0], str) and rules.is_secret_key(items[0]):
-                return [rules.text(items[0]), rules.marker]
-            return [_cut(rules, v, depth + 1, marker) for v in items]
-        if _is_scalar(value):
-            return rules._walk(value, 0)
-        return _cut(rules, _jsonable(value), depth + 1, marker)
-    return marker
 
 
 def _value_span(text: str, i: int, marker: str) -> tuple[int, int, int] | None:
@@ -505,21 +501,8 @@ def _value_span(text: str, i: int, marker: str) -> tuple[int, int, int] | None:
     if i >= len(text) or text.startswith(marker, i):
         return None
     c = text[i]
-    if c == '"':
-        m = _DQ_VALUE.match(text, i)
-        end = m.end()  # type: ignore[union-attr]
-        closed = end > i + 1 and text[end - 1] == '"' and text[end - 2] != "\\"
-        return i + 1, end - 1 if closed else end, end
-    if c == "'":
-        m = _SQ_VALUE.match(text, i)
-        end = m.end()  # type: ignore[union-attr]
-        closed = end > i + 1 and text[end - 1] == "'"
-        return i + 1, end - 1 if closed else end, end
-    if c == "\\" and text.startswith('\\"', i):
-        m = _ESCAPED_DQ_VALUE.match(text, i)
-        end = m.end()  # type: ignore[union-attr]
-        closed = text.endswith('\\"', i + 2, end)
-        return i + 2, end - 2 if closed else end, end
+    if c == '"' or c == "'" or (c == "\\" and text.startswith('\\"', i)):
+        return _quoted_span(text, i)
     if c in "{[":
         end = _structure_end(text, i)
         return i, end, end
@@ -530,12 +513,27 @@ def _value_span(text: str, i: int, marker: str) -> tuple[int, int, int] | None:
     if m.group(0).lower() in _SCHEMES:
         # `Authorization: Bearer <credential>`: keep the scheme, mask the credential.
         sp = _SPACES.match(text, end)
-        if sp is not None:
+        if sp is not None and not text.startswith(marker, sp.end()):
             cred = _BARE_VALUE.match(text, sp.end())
             if cred is not None:
                 return sp.end(), cred.end(), cred.end()
         return None
     return i, end, end
+
+
+def _quoted_span(text: str, i: int) -> tuple[int, int, int] | None:
+    """`_value_span` of a value in quotes ("...", '...' or \\"...\\" inside a JSON string)."""
+    c = text[i]
+    pattern = _DQ_VALUE if c == '"' else _SQ_VALUE if c == "'" else _ESCAPED_DQ_VALUE
+    width = 2 if c == "\\" else 1
+    m = pattern.match(text, i)
+    if m is None:  # cannot happen: each pattern also ends at the end of the text
+        return None
+    end = m.end()
+    stop = m.start("close") if m["close"] is not None else end
+    if stop == i + width:
+        return None  # an empty value
+    return i + width, stop, end
 
 
 def _structure_end(text: str, i: int) -> int:
@@ -605,7 +603,3 @@ def redact_text(text: str) -> str:
     if "=" in text:
         text = _KV_PASSWORD.sub(lambda m: f"{m.group(1)}{CONNECTION_MASK}", text)
     return text
-
-
-#: For callers that need a redactor as a plain function.
-Redactor = Callable[[str], str]
