@@ -1,0 +1,109 @@
+"""The alias table (aliases.toml): older and vendor attribute names read as the standard ones.
+
+`resolve(attributes, scope)` returns the attributes with every alias the table knows turned
+into its canonical name, without overriding a canonical attribute the sender set itself.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+_SCOPES = ("span", "resource")
+
+
+@dataclass(frozen=True)
+class Alias:
+    """One row of aliases.toml."""
+
+    name: str
+    canonical: str
+    scope: str
+    source: str = ""
+    #: the sender's values (as text: true/false for booleans) -> the canonical attribute's value
+    values: Mapping[str, Any] = field(default_factory=dict)
+    #: what a value not in `values` becomes: None (the alias is not used) or "keep"
+    other: str | None = None
+
+    def translate(self, value: Any) -> Any:
+        """The canonical value for `value`, or None when this alias does not apply to it."""
+        if not self.values:
+            return value
+        key = _as_text(value)
+        if key in self.values:
+            return self.values[key]
+        return value if self.other == "keep" else None
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class AliasTableError(ValueError):
+    """aliases.toml is malformed; the message names the row."""
+
+
+def parse_table(text: str) -> tuple[Alias, ...]:
+    """Rows of an alias table in TOML text; raises AliasTableError naming a bad row."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise AliasTableError(f"aliases.toml: {err}") from None
+    rows = []
+    seen: set[tuple[str, str]] = set()
+    for i, row in enumerate(data.get("alias", []), 1):
+        where = f"aliases.toml: alias #{i}"
+        if not isinstance(row.get("name"), str) or not isinstance(row.get("canonical"), str):
+            raise AliasTableError(f"{where}: needs string `name` and `canonical`")
+        scope = row.get("scope", "span")
+        if scope not in _SCOPES:
+            raise AliasTableError(f"{where}: scope must be one of {', '.join(_SCOPES)}")
+        other = row.get("other")
+        if other not in (None, "keep"):
+            raise AliasTableError(f'{where}: `other` can only be "keep"')
+        if (row["name"], scope) in seen:
+            raise AliasTableError(f"{where}: {row['name']} is listed twice")
+        seen.add((row["name"], scope))
+        rows.append(
+            Alias(
+                name=row["name"],
+                canonical=row["canonical"],
+                scope=scope,
+                source=str(row.get("source", "")),
+                values=dict(row.get("values", {})),
+                other=other,
+            )
+        )
+    return tuple(rows)
+
+
+@cache
+def table() -> tuple[Alias, ...]:
+    """The packaged alias table (read once)."""
+    text = resources.files("mcp_analytics.otlp").joinpath("aliases.toml").read_text("utf-8")
+    return parse_table(text)
+
+
+@cache
+def _by_scope(scope: str) -> tuple[Alias, ...]:
+    return tuple(a for a in table() if a.scope == scope)
+
+
+def resolve(attributes: dict[str, Any], scope: str = "span") -> dict[str, Any]:
+    """`attributes` with aliases added under their canonical names (in place; also returned).
+
+    A canonical attribute the sender set is never overridden; when several aliases feed one
+    canonical name, the first row of the table that applies wins."""
+    for alias in _by_scope(scope):
+        if alias.name not in attributes or alias.canonical in attributes:
+            continue
+        value = alias.translate(attributes[alias.name])
+        if value is not None:
+            attributes[alias.canonical] = value
+    return attributes
