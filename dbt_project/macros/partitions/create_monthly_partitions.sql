@@ -31,12 +31,12 @@
     {% set tables = table if (table is iterable and table is not string) else [table] %}
     {% set summary = {'created': 0} %}
     {% for one_table in tables %}
-        {% set relation = mcp_analytics.retention_relation(one_table) %}
-        {% set before = mcp_analytics.partition_names(relation) %}
-        {% set created = mcp_analytics.run_committed(
-            'select create_monthly_partitions(' ~ mcp_analytics.sql_text(relation) ~ ', '
+        {% set relation = retention_relation(one_table) %}
+        {% set before = partition_names(relation) %}
+        {% set created = run_committed(
+            'select create_monthly_partitions(' ~ sql_text(relation) ~ ', '
             ~ months_ahead ~ ', ' ~ months_behind ~ ')').columns[0].values()[0] %}
-        {% set after = mcp_analytics.partition_names(relation) %}
+        {% set after = partition_names(relation) %}
         {% for name in after if name not in before %}
             {% set part = api.Relation.create(
                 database=relation.database, schema=relation.schema, identifier=name) %}
@@ -49,14 +49,4 @@
         {% do summary.update({'created': summary.created + created}) %}
     {% endfor %}
     {{ return(summary.created) }}
-{% endmacro %}
-
-
-{#- Names of the partitions of `relation` (none when it does not exist). -#}
-{% macro partition_names(relation) %}
-    {% set result = run_query(
-        'select c.relname from pg_inherits as i inner join pg_class as c on i.inhrelid = c.oid '
-        ~ 'where i.inhparent = to_regclass(' ~ mcp_analytics.sql_text(relation) ~ ') '
-        ~ 'order by c.relname') %}
-    {{ return(result.columns[0].values() | list) }}
 {% endmacro %}

@@ -49,9 +49,9 @@
     {% endif %}
 
     {% for call in calls %}
-        {% set result = mcp_analytics.run_committed('select ' ~ columns ~ ' from ' ~ call) %}
+        {% set result = run_committed('select ' ~ columns ~ ' from ' ~ call) %}
         {% for row in result.rows %}
-            {{ log(mcp_analytics.retention_report_line(row), info=True) }}
+            {{ log(retention_report_line(row), info=True) }}
             {% do report.append({
                 'table_name': row['table_name'], 'action': row['action'],
                 'partitions_detached': row['partitions_detached'],
@@ -67,21 +67,4 @@
            ~ ' partition(s), ' ~ totals.rows ~ ' row(s) '
            ~ ('would go' if dry_run else 'removed'), info=True) }}
     {{ return(report) }}
-{% endmacro %}
-
-
-{#- One readable line of the report, e.g.
-    "tool_usage_logs: archived 75 row(s), 3 whole partition(s), older than 2026-08-26 23:13:10+0000 (18 ms): ..." -#}
-{% macro retention_report_line(row) %}
-    {% if row['action'] == 'disabled' %}
-        {{ return(row['table_name'] ~ ': skipped (cleanup disabled)') }}
-    {% endif %}
-    {% set verb = ('would ' if row['dry_run'] else '') ~ (
-        'archive' if row['action'] == 'archive' else 'delete') ~ ('' if row['dry_run'] else 'd') %}
-    {% set cutoff = row['cutoff'].strftime('%Y-%m-%d %H:%M:%S%z')
-        if row['cutoff'] is not string else row['cutoff'] %}
-    {{ return(
-        row['table_name'] ~ ': ' ~ verb ~ ' ' ~ row['rows_deleted'] ~ ' row(s), '
-        ~ row['partitions_detached'] ~ ' whole partition(s), older than ' ~ cutoff
-        ~ ' (' ~ row['duration_ms'] ~ ' ms): ' ~ row['detail']) }}
 {% endmacro %}

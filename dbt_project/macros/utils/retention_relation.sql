@@ -23,23 +23,3 @@
     {{ return(api.Relation.create(
         database=target.database, schema=schema, identifier=parts[-1], type='table')) }}
 {% endmacro %}
-
-
-{#- A relation as a SQL string literal naming it for to_regclass: '"schema"."name"'. -#}
-{% macro sql_text(relation) %}
-    {{ return("'" ~ (relation.include(database=false) | string | replace("'", "''")) ~ "'") }}
-{% endmacro %}
-
-
-{#-
-    Run one statement in its own explicit transaction and commit it: run_query never begins a
-    transaction and `dbt run-operation` never commits, so a change must not rely on either.
--#}
-{% macro run_committed(sql) %}
-    {% call statement('mcpa_committed', fetch_result=true, auto_begin=true) %}
-        {{ sql }}
-    {% endcall %}
-    {% set table = load_result('mcpa_committed').table %}
-    {% do adapter.commit() %}
-    {{ return(table) }}
-{% endmacro %}

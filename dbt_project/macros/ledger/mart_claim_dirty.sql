@@ -1,0 +1,28 @@
+{#-
+    Pre-hook of every incremental mart (docs/dbt.md, "Late data"): takes the locks, then
+    snapshots this mart's ledger entries into pg_temp.mart_claimed and the buckets to rebuild
+    (truncated to `grain`, none older than the raw retention horizon of `raw_source`) into
+    pg_temp.mart_rebuild. Runs in the model's transaction, so a failed run claims nothing.
+-#}
+{% macro mart_claim_dirty(raw_source, grain='hour') %}
+    {%- if grain not in ('hour', 'day') -%}
+        {{ exceptions.raise_compiler_error("mart_claim_dirty: grain must be 'hour' or 'day'") }}
+    {%- endif -%}
+    {%- do assert_identifier(raw_source, 'mart_claim_dirty', 'raw_source') -%}
+    {%- set raw_schema = var('raw_schema', 'public') -%}
+    -- retention takes this key exclusively; marts share it, so they never block each other
+    select pg_advisory_xact_lock_shared(hashtext('mcp_analytics'), hashtext('warehouse'));
+    -- two runs of one mart at once would both insert the same buckets
+    select pg_advisory_xact_lock(hashtext('mcp_analytics.mart'), hashtext('{{ this.identifier }}'));
+    create temporary table mart_claimed on commit drop as
+    select id, bucket
+    from {{ raw_schema }}.mart_dirty_buckets
+    where mart = '{{ this.identifier }}';
+    create temporary table mart_rebuild on commit drop as
+    select distinct date_trunc('{{ grain }}', bucket, 'UTC') as bucket
+    from pg_temp.mart_claimed
+    where date_trunc('{{ grain }}', bucket, 'UTC') >= {{ raw_schema }}.mart_raw_horizon('{{ raw_source }}');
+    analyze pg_temp.mart_rebuild;
+    create temporary table mart_run_mode on commit drop as
+    select {{ 'true' if is_incremental() else 'false' }} as is_incremental;
+{% endmacro %}
