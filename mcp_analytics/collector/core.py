@@ -31,7 +31,7 @@ import psycopg
 from mcp_analytics.collector.spool import Spool
 from mcp_analytics.config import settings
 from mcp_analytics.ingest.events import EventError, prepare
-from mcp_analytics.ingest.redaction import RedactionRules, redact_text
+from mcp_analytics.ingest.redaction import TOO_DEEP, RedactionRules, redact_text
 from mcp_analytics.ingest.writer import RejectRecord, write_batch
 from mcp_analytics.warehouse import db
 
@@ -515,7 +515,9 @@ class Collector:
                     table, present, rules=self.rules, max_response_bytes=self.max_response_bytes
                 )
             except EventError as err:
-                raw = json.dumps(self.rules.value(present), ensure_ascii=False, default=str)
+                # Cut, not refused, past MAX_DEPTH (the reason says so): a reject is written.
+                redacted = self.rules.value(present, too_deep=TOO_DEEP)
+                raw = json.dumps(redacted, ensure_ascii=False, default=str)
                 rejects.append(
                     RejectRecord(source="collector", reason=str(err), raw=raw, target_table=table)
                 )

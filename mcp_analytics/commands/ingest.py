@@ -7,7 +7,18 @@ import sys
 from pathlib import Path
 
 from mcp_analytics.ingest.events import TABLES
-from mcp_analytics.ingest.loader import DEFAULT_BATCH_ROWS, load
+from mcp_analytics.ingest.loader import DEFAULT_BATCH_ROWS, LoadError, load
+
+#: Exit statuses (docs/ingest.md): everything loaded; some lines rejected; a usage error; the
+#: load stopped midway (the database, a read error): what was committed stays, run it again.
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
+EXIT_STATUSES = """exit status:
+  0  every line loaded (or was already there: duplicates)
+  1  the load finished and some lines were rejected (see the rejects file and table)
+  2  usage error: a missing or unreadable file, a bad option
+  3  the load stopped midway (database unreachable or gone, a read error): the summary
+     counts what was committed; run the same command again (loaded lines count as
+     duplicates)"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,9 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="load newline-delimited JSON events into the raw tables",
         description=(
             'Load NDJSON events (one JSON object per line naming its "table") with COPY '
-            "through a staging table; duplicates are skipped, bad lines go to a rejects file "
-            "and the ingest_rejects table. Exit status 1 when any line was rejected."
+            "through a staging table; duplicates are skipped, bad lines (and the unreadable "
+            "tail of a damaged .gz) go to a rejects file and the ingest_rejects table, and "
+            "the load goes on."
         ),
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "files", nargs="+", metavar="FILE", help="NDJSON file(s), .gz too; - for stdin"
@@ -71,5 +85,14 @@ def run(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
         raise CommandError(str(err)) from None
+    except LoadError as err:
+        print(err.summary.render())
+        print(
+            f"mcp-analytics: error: the load stopped: {err}\n"
+            "committed chunks stay committed: run the same command again (what was loaded "
+            "counts as duplicates)",
+            file=sys.stderr,
+        )
+        return EXIT_STOPPED
     print(summary.render())
-    return 1 if summary.rejected else 0
+    return EXIT_REJECTED if summary.rejected else EXIT_OK

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from mcp_analytics.ingest.redaction import DEFAULT_RULES, RedactionRules
+from mcp_analytics.ingest.redaction import DEFAULT_RULES, NestingTooDeep, RedactionRules
 
 UTC = dt.UTC
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
@@ -409,6 +409,8 @@ def _c_level(col: Column, value: Any, rules: RedactionRules) -> Any:
 def _c_jsonb(col: Column, value: Any, rules: RedactionRules) -> Any:
     try:
         return canonical_json_of_redacted(rules.value(value))
+    except NestingTooDeep as err:
+        raise EventError(f"{col.name}: {err}") from None
     except (TypeError, ValueError) as err:
         raise EventError(f"{col.name}: not representable as JSON: {err}") from None
 

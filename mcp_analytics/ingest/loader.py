@@ -21,8 +21,9 @@ import json
 import multiprocessing
 import os
 import sys
+import zlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -33,12 +34,19 @@ import orjson
 import psycopg
 
 from mcp_analytics.ingest.events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
-from mcp_analytics.ingest.redaction import RedactionRules
+from mcp_analytics.ingest.redaction import (
+    MAX_DEPTH,
+    TOO_DEEP,
+    NestingTooDeep,
+    RedactionRules,
+    redact_text,
+)
 from mcp_analytics.ingest.writer import (
     CopyLines,
     RejectRecord,
     WriteResult,
     copy_text_line,
+    storable_text,
     write_batch,
 )
 from mcp_analytics.warehouse import db
@@ -91,6 +99,21 @@ class LoadSummary:
         return "\n".join(lines)
 
 
+class LoadError(RuntimeError):
+    """The load stopped before the end of its input (the database went away, a file could not
+    be read): committed chunks stay committed, `summary` counts them; run the load again (what
+    was loaded counts as duplicates). The message is redacted."""
+
+    def __init__(self, message: str, summary: LoadSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+# Characters that str.splitlines() (and some JSONL readers) take for line breaks, which
+# json.dumps(ensure_ascii=False) leaves as they are: escaped, so one reject is one line.
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 class RejectsFile:
     """The local rejects file, opened on the first reject (no empty files left behind)."""
 
@@ -100,21 +123,28 @@ class RejectsFile:
 
     def write(self, record: RejectRecord) -> None:
         if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - long-lived
+            self._fh = _open_private(self.path)
         entry = {
-            "source": record.source_name,
+            "source": storable_text(record.source_name or ""),
             "line": record.line_number,
             "table": record.target_table,
-            "reason": record.reason,
-            "raw": record.raw,
+            "reason": storable_text(record.reason),
+            "raw": storable_text(record.raw),
         }
-        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._fh.write(json.dumps(entry, ensure_ascii=False).translate(_LINE_BREAKS) + "\n")
 
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _open_private(path: Path) -> IO[str]:
+    """`path` opened for appending, created 0600 in a folder created 0700 (rejects hold raw
+    telemetry: the same care as the spool); an existing file keeps its mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return open(fd, "a", encoding="utf-8")  # long-lived, closed by close()
 
 
 def default_rejects_path() -> Path:
@@ -179,9 +209,25 @@ def _parse_fast(raw: bytes) -> Any:
     return event if type(event) is dict else _SLOW
 
 
-def _raw(rules: RedactionRules, event: dict[str, Any], table: Any) -> str:
-    redacted = rules.value({"table": table, **event} if table is not None else event)
+def _raw(
+    rules: RedactionRules, event: dict[str, Any], table: Any, line: str | bytes | None = None
+) -> str:
+    """The redacted text of a rejected event: its JSON, or, for an event nested too deep to
+    walk, the redacted text of its `line` (whole: a reject loses nothing)."""
+    whole = {"table": table, **event} if table is not None else event
+    try:
+        redacted = rules.value(whole)
+    except NestingTooDeep:
+        if line is not None:
+            return rules.text(_line_text(line))
+        redacted = rules.value(whole, too_deep=TOO_DEEP)
     return json.dumps(redacted, ensure_ascii=False, default=str)
+
+
+def _line_text(line: str | bytes) -> str:
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "backslashreplace")
+    return line.rstrip("\r\n")
 
 
 def _reject(source: str, number: int, table: str | None, reason: str, raw: str) -> RejectRecord:
@@ -200,34 +246,46 @@ def _prepare_line(
 ) -> RejectRecord | tuple[str, dict[str, Any], str | bytes] | None:
     """One physical line: None (blank), a reject, or (table, prepared row, line text or
     bytes). `fast=False` parses with the standard library only (what tests compare with)."""
-    rules = cfg.rules
     event = _parse_fast(raw) if fast else _SLOW
     if event is not _SLOW:
         return _prepare_event(cfg, source, number, event, raw)
+    reason, parsed, text = _parse_slow(raw)
+    if reason is not None:
+        return _reject(source, number, None, reason, cfg.rules.text(text))
+    if parsed is None:
+        return None
+    return _prepare_event(cfg, source, number, parsed, text)
 
-    def reject(table: str | None, reason: str, text: str) -> RejectRecord:
-        return _reject(source, number, table, reason, text)
 
+def _parse_slow(raw: bytes) -> tuple[str | None, dict[str, Any] | None, str]:
+    """A line by the standard parser: (reject reason or None, the event or None for a blank
+    line, the line's text). Never raises: bad bytes, a byte-order mark, broken JSON and JSON
+    nested beyond the parser's recursion limit all end as a reason."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         if not raw.strip():
-            return None
-        return reject(
-            None,
-            f"not valid UTF-8: {err.reason} at byte {err.start}",
-            rules.text(raw.decode("utf-8", "replace").rstrip("\r\n")),
-        )
+            return None, None, ""
+        hint = ""
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            hint = " (the file looks like UTF-16: convert it to UTF-8)"
+        reason = f"not valid UTF-8: {err.reason} at byte {err.start}{hint}"
+        return reason, None, _line_text(raw)
     text = text.rstrip("\r\n")
+    if text[:1] == "\ufeff":
+        text = text[1:]  # a byte-order mark (first line of a file saved "with BOM")
     if not text or text.isspace():
-        return None  # blank lines are not events
+        return None, None, text  # blank lines are not events
     try:
         event = json.loads(text)
+    except RecursionError:
+        reason = f"invalid JSON: nested too deep to parse (values may nest {MAX_DEPTH} levels)"
+        return reason, None, text
     except ValueError as err:
-        return reject(None, f"invalid JSON: {err}", rules.text(text))
+        return f"invalid JSON: {err}", None, text
     if not isinstance(event, dict):
-        return reject(None, "expected a JSON object per line", rules.text(text))
-    return _prepare_event(cfg, source, number, event, text)
+        return "expected a JSON object per line", None, text
+    return None, event, text
 
 
 def _prepare_event(
@@ -245,18 +303,20 @@ def _prepare_event(
             return reject(
                 None,
                 f"table: {table!r} does not match --table {cfg.table}",
-                _raw(rules, event, table),
+                _raw(rules, event, table, text),
             )
         table = cfg.table
     if table is None:
         return reject(
-            None, "table: missing (name it in the line or use --table)", _raw(rules, event, table)
+            None,
+            "table: missing (name it in the line or use --table)",
+            _raw(rules, event, table, text),
         )
     if not isinstance(table, str) or table not in TABLES:
         return reject(
             None,
             f"table: unknown table {table!r} (expected one of {', '.join(TABLES)})",
-            _raw(rules, event, table),
+            _raw(rules, event, table, text),
         )
     try:
         row = prepare(
@@ -267,7 +327,7 @@ def _prepare_event(
             require_timestamp=True,
         )
     except EventError as err:
-        return reject(table, str(err), _raw(rules, event, table))
+        return reject(table, str(err), _raw(rules, event, table, text))
     return table, row, text
 
 
@@ -451,6 +511,15 @@ class Loader:
             chunk.size += len(index)
         self.flush()
 
+    def reject_unreadable(self, source: str, number: int, reason: str, raw: bytes) -> None:
+        """Record the part of `source` from line `number` on that cannot be read (the torn
+        tail of a truncated compressed file), after every line before it, as one reject."""
+        if self._procs is not None:
+            self._dispatch(drain=True)  # rejects stay in input order
+        self.summary.lines += 1
+        text = self.rules.text(_line_text(raw))
+        self._add_reject(_reject(source, number, None, reason, text))
+
     def _add_reject(self, record: RejectRecord) -> None:
         self.rejects.write(record)
         self._chunk.rejects.append(record)
@@ -482,11 +551,12 @@ class Loader:
 
     def _describe(self, chunk: _Chunk, table: str, index: int) -> dict[str, Any]:
         source, number, text = chunk.origin[table][index]
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace").rstrip("\r\n")
+        text = _line_text(text)
+        if text[:1] == "\ufeff":
+            text = text[1:]
         try:
-            raw = _raw(self.rules, json.loads(text), None)
-        except ValueError:
+            raw = _raw(self.rules, json.loads(text), None, text)
+        except (ValueError, RecursionError):
             raw = self.rules.text(text)
         return {"source_name": source, "line_number": number, "raw": raw}
 
@@ -529,6 +599,53 @@ def _open(source: str | Path, stdin: IO[bytes] | None) -> tuple[str, IO[bytes], 
     return str(path), open(path, "rb"), size  # closed by the caller
 
 
+class _GzipBlocks:
+    """The lines of a gzip stream, `batch_rows` at a time, read so that a damaged file gives
+    every line before the damage: `read1` returns what was decompressed before an error is
+    raised (a truncated file, a bad CRC, corrupt data). Then `error` says what happened and
+    `tail` holds the incomplete last line (never given as a line)."""
+
+    def __init__(self, stream: IO[bytes], batch_rows: int) -> None:
+        self.stream = stream
+        self.batch_rows = batch_rows
+        self.error: Exception | None = None
+        self.tail = b""
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        pending: list[bytes] = []
+        rest: list[bytes] = []  # pieces of a line not yet ended (no quadratic re-joining)
+        read1 = self.stream.read1  # type: ignore[attr-defined]
+        n = self.batch_rows
+        while True:
+            try:
+                chunk = read1(1 << 16)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+                self.error = err
+                break
+            if not chunk:
+                break
+            if b"\n" not in chunk:
+                rest.append(chunk)
+                continue
+            parts = chunk.split(b"\n")
+            if rest:
+                parts[0] = b"".join([*rest, parts[0]])
+            unended = parts.pop()
+            rest = [unended] if unended else []
+            pending += [p + b"\n" for p in parts]
+            while len(pending) >= n:
+                yield pending[:n]
+                del pending[:n]
+        last = b"".join(rest)
+        if self.error is not None:
+            self.tail = last
+        elif last:
+            pending.append(last)
+        while pending:
+            yield pending[:n]
+            del pending[:n]
+
+
 def load(
     sources: Sequence[str | Path],
     *,
@@ -546,35 +663,80 @@ def load(
     """Load NDJSON files (`-` is stdin) and return the counts. Connects as the ingest role
     unless `conn` (autocommit) or `url` is given. Redaction rules default to the database's
     `analytics.redaction` setting. `workers`: preparing processes used once the input has
-    (default `default_workers()`; 0 = all in this process)."""
+    (default `default_workers()`; 0 = all in this process).
+
+    Bad lines never raise: they are rejects (see the module docstring), a damaged `.gz` too.
+
+    Raises:
+        FileNotFoundError, PermissionError: a source missing or unreadable (before anything
+            is loaded).
+        LoadError: the load stopped midway (the database unreachable or gone, a read error);
+            its `summary` counts what was committed.
+    """
     for source in sources:
-        if str(source) != "-" and not Path(source).is_file():
+        if str(source) == "-":
+            continue
+        if not Path(source).is_file():
             raise FileNotFoundError(f"no such file: {source}")
+        if not os.access(source, os.R_OK):
+            raise PermissionError(f"cannot read {source}: permission denied")
+    rejects = RejectsFile(rejects_path or default_rejects_path())
+    summary = LoadSummary(rejects_path=rejects.path)
+    try:
+        return _load(
+            sources,
+            conn,
+            url,
+            rules,
+            rejects,
+            summary,
+            progress,
+            stdin,
+            workers,
+            table=table,
+            batch_rows=batch_rows,
+            max_response_bytes=max_response_bytes,
+        )
+    except Exception as err:  # any failure midway: stop, with the counts so far
+        raise LoadError(redact_text(f"{type(err).__name__}: {err}"), summary) from err
+    finally:
+        rejects.close()
+
+
+def _load(
+    sources: Sequence[str | Path],
+    conn: psycopg.Connection | None,
+    url: str | None,
+    rules: RedactionRules | None,
+    rejects: RejectsFile,
+    summary: LoadSummary,
+    progress: bool,
+    stdin: IO[bytes] | None,
+    workers: int | None,
+    **options: Any,
+) -> LoadSummary:
     own = conn is None
     if conn is None:
         conn = db.connect(url, role="ingest", autocommit=True)
-    rejects = RejectsFile(rejects_path or default_rejects_path())
     try:
         if rules is None:
             rules = _configured_rules(conn)
         loader = Loader(
             conn,
-            table=table,
-            batch_rows=batch_rows,
             rejects=rejects,
             rules=rules,
-            max_response_bytes=max_response_bytes,
             workers=default_workers() if workers is None else workers,
+            **options,
         )
+        loader.summary = summary
         try:
             for source in sources:
                 _feed_source(loader, source, stdin, progress)
             loader.close()
         finally:
             loader.abort()  # after an error: let a write in flight finish before closing
-        return loader.summary
+        return summary
     finally:
-        rejects.close()
         if own:
             conn.close()
 
@@ -595,8 +757,25 @@ def _feed_source(
         leave=False,
     )
     try:
-        # Lines are taken `batch_rows` at a time (in C): no Python call per line here.
         number = 1
+        if isinstance(stream, gzip.GzipFile):
+            blocks = _GzipBlocks(stream, loader.batch_rows)
+            raw_file = stream.fileobj
+            for raws in blocks:
+                bar.n = raw_file.tell() if raw_file is not None else bar.n
+                bar.refresh()
+                loader.feed_lines(name, number, raws)
+                number += len(raws)
+            if blocks.error is not None:
+                loader.reject_unreadable(
+                    name,
+                    number,
+                    f"unreadable gzip data ({blocks.error}): every line before this one was "
+                    "read; this line is incomplete and nothing after it can be read",
+                    blocks.tail,
+                )
+            return
+        # Lines are taken `batch_rows` at a time (in C): no Python call per line here.
         while raws := list(islice(stream, loader.batch_rows)):
             bar.update(sum(map(len, raws)))
             loader.feed_lines(name, number, raws)

@@ -359,13 +359,22 @@ def write_rejects(conn: psycopg.Connection, records: Iterable[RejectRecord]) -> 
             "insert into ingest_rejects (reject_key, source, source_name, line_number,"
             " target_table, reason, raw) values (%s, %s, %s, %s, %s, %s, %s)"
             " on conflict do nothing",
-            [tuple(_strip_nul(v) for v in p) for p in params],
+            [tuple(storable_text(v) if isinstance(v, str) else v for v in p) for p in params],
         )
     return len(params)
 
 
-def _strip_nul(value: Any) -> Any:
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+def storable_text(value: str) -> str:
+    """`value` in a form UTF-8 text columns and files take: NUL as U+FFFD, a lone surrogate
+    (JSON "\\ud800", a non-UTF-8 file name) as its escape text `\\ud800`, which is also what the
+    JSON line said, so a reject stays faithful and writable."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def write_batch(
