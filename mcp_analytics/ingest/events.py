@@ -363,7 +363,11 @@ def _c_numeric(col: Column, value: Any, rules: RedactionRules) -> Any:
     )
     if not number.is_finite():
         raise EventError(f"{name}: expected a finite number, got {value}")
-    number = number.quantize(_QUANTS[scale], rounding=decimal.ROUND_HALF_EVEN)
+    # Too many digits for the column before rounding: refused before quantize, which would
+    # need more digits than its context has (decimal.InvalidOperation, not a clear error).
+    if number and number.adjusted() > precision - scale:
+        raise EventError(f"{name}: {value} does not fit numeric({precision},{scale})")
+    number = number.quantize(_QUANTS[scale], rounding=decimal.ROUND_HALF_EVEN, context=_WIDE)
     if abs(number) >= _LIMITS[precision - scale]:
         raise EventError(f"{name}: {value} does not fit numeric({precision},{scale})")
     return str(number)
@@ -372,6 +376,8 @@ def _c_numeric(col: Column, value: Any, rules: RedactionRules) -> Any:
 _INF = float("inf")
 _FLOAT_LIMITS = {d: 10**d for d in range(0, 39)}
 _QUANTS = {s: decimal.Decimal(1).scaleb(-s) for s in range(0, 39)}
+# Room for any numeric(p, s) value (p <= 38) rounded to its scale, and a carry.
+_WIDE = decimal.Context(prec=40)
 _LIMITS = {d: decimal.Decimal(10) ** d for d in range(0, 39)}
 
 
@@ -426,10 +432,6 @@ _COERCE: dict[str, Callable[[Column, Any, RedactionRules], Any]] = {
     "level": _c_level,
     "jsonb": _c_jsonb,
 }
-
-
-def _coerce(col: Column, value: Any, rules: RedactionRules) -> Any:
-    return _COERCE[col.kind](col, value, rules)
 
 
 def _default_of(col: Column) -> Any:

@@ -14,7 +14,6 @@ any raw table: `on conflict do nothing` needs none.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -96,37 +95,6 @@ def _sanitise(row: Mapping[str, Any]) -> dict[str, Any]:
         k: (v.encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else v)
         for k, v in row.items()
     }
-
-
-# COPY text format: backslash, tab, newline and carriage return are the characters to escape.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_field(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    kind = type(value)
-    if kind is str:
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.translate(_COPY_ESCAPES)
-        return value
-    if kind is bool:
-        return "t" if value else "f"
-    if kind is int:
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value).translate(_COPY_ESCAPES)
-
-
-def copy_line(table: str, row: Mapping[str, Any]) -> str:
-    """One prepared row as a line of COPY text (columns in `TABLES[table]` order).
-
-    The bulk loader formats rows on its preparing thread and hands the writer finished text:
-    the writer thread then needs the GIL only to hand big buffers to libpq, so the server
-    parses chunk N while Python prepares chunk N+1 (with `write_row` on the writer thread the
-    two threads took turns)."""
-    return "\t".join([_copy_field(row.get(n)) for n in _NAMES[table]]) + "\n"
 
 
 _NAMES = {t: tuple(c.name for c in cols) for t, cols in TABLES.items()}
@@ -225,7 +193,7 @@ class CopyLines(Sequence[bytes]):
 
 
 def _copy_rows(copy: Any, names: Sequence[str], rows: Sequence[Any]) -> None:
-    """Rows are prepared dicts, COPY text lines (`copy_line`) or `CopyLines`; lone surrogates
+    """Rows are prepared dicts, COPY text lines (`copy_text_line`) or `CopyLines`; lone surrogates
     in the text become "?" as `_sanitise` does for dicts."""
     if type(rows) is CopyLines:
         view = memoryview(rows.data)
