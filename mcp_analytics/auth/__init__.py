@@ -1,4 +1,4 @@
-"""Dashboard users and sessions (issue 6): bcrypt passwords, lockout, hashed session tokens."""
+"""Dashboard users and sessions: bcrypt passwords, lockout, hashed session tokens."""
 
 from __future__ import annotations
 
