@@ -11,6 +11,7 @@ import shlex
 
 from mcp_analytics.cli import CommandError
 from mcp_analytics.dbt.runner import DbtNotFoundError, dbt_environment, run_dbt
+from mcp_analytics.ingest.redaction import redact_text
 
 # Variables that dbt_project/profiles.yml and dbt itself read.
 _EXPORTED_PREFIXES = ("MCPA_PG_", "DBT_PROFILES_DIR", "DBT_PROJECT_DIR")
@@ -72,6 +73,15 @@ def run_passthrough(args: argparse.Namespace) -> int:
     return _run(dbt_args)
 
 
+def _masked(value: str, password: str) -> str:
+    """`value` with any password in it masked: a connection string in either libpq form, or
+    the database password itself (a value no variable should hold, but never printed)."""
+    value = redact_text(value)
+    if len(password) >= 4 and password in value:
+        value = value.replace(password, "***")
+    return value
+
+
 def print_env(args: argparse.Namespace) -> int:
     env = dbt_environment()
     for key in sorted(env):
@@ -80,6 +90,8 @@ def print_env(args: argparse.Namespace) -> int:
         value = env[key]
         if key == "MCPA_PG_PASSWORD" and value and not args.show_password:
             value = "***"
+        elif not args.show_password:
+            value = _masked(value, env.get("MCPA_PG_PASSWORD", ""))
         print(f"export {key}={shlex.quote(value)}")
     if env.get("MCPA_PG_PASSWORD") and not args.show_password:
         print("# password masked: use --show-password to print it")

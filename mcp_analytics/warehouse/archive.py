@@ -133,6 +133,8 @@ def _write_parquet(
         for c in columns
     )
     query = sql.SQL("select {} from {}").format(select_list, sql.Identifier(schema, table))
+    # Created 0600 before pyarrow opens it (which keeps the mode): archives hold raw telemetry.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     with (
         pq.ParquetWriter(path, arrow_schema, compression="zstd") as writer,
         conn.transaction(),
@@ -163,7 +165,7 @@ def export_one(conn: psycopg.Connection, entry: tuple, archive_dir: Path) -> Exp
         source_table if source_schema in (None, "public") else f"{source_schema}.{source_table}"
     )
     path = archive_dir / folder / f"{archive_table}.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     columns = _columns(conn, archive_schema, archive_table)
     key = _checksum_column(columns)
     db_rows, db_sum = _db_checksum(conn, archive_schema, archive_table, key.name)

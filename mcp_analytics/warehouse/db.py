@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from psycopg.abc import Params, QueryNoTemplate
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from mcp_analytics.config import Settings, settings
 from mcp_analytics.ingest.redaction import redact_text
@@ -57,26 +58,42 @@ def database_url(role: Role = "admin", cfg: Settings | None = None) -> str:
     return url
 
 
+def _is_uri(conninfo: str) -> bool:
+    return conninfo.lstrip().startswith(("postgresql://", "postgres://"))
+
+
 def with_database(url: str, dbname: str) -> str:
-    """`url` with its database name replaced by `dbname` (host, user and query kept)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + dbname))
+    """The connection string `url` (either libpq form) naming database `dbname` instead, host,
+    user and options kept; a URI stays a URI, a `key=value` string stays one."""
+    if _is_uri(url):
+        parts = urlsplit(url.strip())
+        return urlunsplit(parts._replace(path="/" + quote(dbname, safe="")))
+    return make_conninfo(url, dbname=dbname)
 
 
 def libpq_params(url: str) -> dict[str, str]:
-    """Split a libpq URL into host/port/user/password/dbname (for dbt's profile)."""
-    parts = urlsplit(url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    host = query.get("host") or (unquote(parts.hostname) if parts.hostname else "") or "localhost"
+    """Host/port/user/password/dbname (and sslmode when given) of a connection string in either
+    libpq form, a URI (`postgresql://user:pw@host:port/db?sslmode=...`) or key/value
+    (`host=... port=... password='...'`), parsed by libpq itself (psycopg's
+    `conninfo_to_dict`). Unset parts: host `localhost`, port `5432`, user and dbname
+    `postgres`, password empty (dbt's profile needs every one).
+
+    Raises:
+        ValueError: not a connection string libpq accepts (the message masks any password).
+    """
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as err:
+        raise ValueError(f"invalid connection string: {redact_text(str(err))}") from None
     params = {
-        "host": host,
-        "port": str(query.get("port") or parts.port or 5432),
-        "user": unquote(parts.username) if parts.username else query.get("user", "postgres"),
-        "password": unquote(parts.password) if parts.password else query.get("password", ""),
-        "dbname": unquote(parts.path.lstrip("/")) or query.get("dbname", "postgres"),
+        "host": str(given.get("host") or given.get("hostaddr") or "localhost"),
+        "port": str(given.get("port") or 5432),
+        "user": str(given.get("user") or "postgres"),
+        "password": str(given.get("password") or ""),
+        "dbname": str(given.get("dbname") or "postgres"),
     }
-    if "sslmode" in query:
-        params["sslmode"] = query["sslmode"]
+    if given.get("sslmode"):
+        params["sslmode"] = str(given["sslmode"])
     return params
 
 
