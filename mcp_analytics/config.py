@@ -12,38 +12,58 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: Where a built wheel carries bootstrap_sql/ and dbt_project/ (copied there by setup.py).
+BUNDLED_PROJECT_DIR = PACKAGE_DIR / "_project"
+_PROJECT_MARKERS = ("bootstrap_sql", "dbt_project")
 
 
-def _project_root() -> Path:
+def _is_project(path: Path) -> bool:
+    return all((path / name).is_dir() for name in _PROJECT_MARKERS)
+
+
+def _project_root() -> tuple[Path, bool]:
+    """(folder holding bootstrap_sql/ and dbt_project/, whether it is the installed package's).
+
+    MCPA_PROJECT_DIR wins; then the checkout an editable install lives in; then the copy a
+    wheel ships. Never the current directory: a command behaves the same wherever it runs.
+    """
     env = os.environ.get("MCPA_PROJECT_DIR")
     if env:
-        return Path(env).resolve()
-    # An editable install (the Makefile's) lives in the checkout: use it.
-    candidate = PACKAGE_DIR.parent
-    if (candidate / "bootstrap_sql").is_dir():
-        return candidate
-    return Path.cwd().resolve()
+        return Path(env).resolve(), False
+    checkout = PACKAGE_DIR.parent
+    if _is_project(checkout):
+        return checkout, False
+    return BUNDLED_PROJECT_DIR, True
+
+
+def _user_state_dir() -> Path:
+    """Per-user state folder of an installed package (XDG base directory spec)."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "mcp-analytics"
 
 
 @dataclass(frozen=True)
 class Settings:
+    #: the folder with bootstrap_sql/ and dbt_project/ (a checkout, or the installed package's
+    #: copy when `packaged`, which is never written to).
     project_dir: Path
     state_dir: Path
     #: DATABASE_URL when set; None means "use the embedded server".
     database_url: str | None
     #: database created on the embedded server.
     embedded_db_name: str
-    #: optional least-privilege URLs (issue: security); None falls back to database_url.
+    #: optional least-privilege URLs; None falls back to database_url.
     ingest_url: str | None
     analyst_url: str | None
     #: the collector's spool folder (MCPA_SPOOL_DIR); None means <state_dir>/spool.
     spool_dir_override: Path | None = None
-    #: orchestration (issue 5): where archived partitions are exported as Parquet files, and
+    #: orchestration: where archived partitions are exported as Parquet files, and
     #: the cron strings (in schedule_timezone) of the hourly build and the daily maintenance.
     archive_dir: Path | None = None
     hourly_build_cron: str = "10 * * * *"
     daily_maintenance_cron: str = "30 2 * * *"
     schedule_timezone: str = "UTC"
+    packaged: bool = False
 
     @property
     def bootstrap_dir(self) -> Path:
@@ -52,6 +72,21 @@ class Settings:
     @property
     def dbt_project_dir(self) -> Path:
         return self.project_dir / "dbt_project"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's target/ (manifest, run results): the project's own in a checkout, else in
+        the state folder, so that nothing is written inside an installed package."""
+        if self.packaged:
+            return self.state_dir / "dbt" / "target"
+        return self.dbt_project_dir / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        """dbt's logs/, placed like `dbt_target_dir`."""
+        if self.packaged:
+            return self.state_dir / "dbt" / "logs"
+        return self.dbt_project_dir / "logs"
 
     @property
     def pgdata_dir(self) -> Path:
@@ -71,10 +106,13 @@ class Settings:
 
 
 def load_settings() -> Settings:
-    root = _project_root()
-    state = Path(os.environ.get("MCPA_STATE_DIR", root / ".state")).resolve()
+    """Settings from the environment (MCPA_*, DATABASE_URL, XDG_STATE_HOME); raises nothing."""
+    root, packaged = _project_root()
+    default_state = _user_state_dir() if packaged else root / ".state"
+    state = Path(os.environ.get("MCPA_STATE_DIR") or default_state).resolve()
     return Settings(
         project_dir=root,
+        packaged=packaged,
         state_dir=state,
         database_url=os.environ.get("DATABASE_URL") or None,
         embedded_db_name=os.environ.get("MCPA_DB_NAME", "mcp_analytics"),

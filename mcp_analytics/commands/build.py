@@ -10,11 +10,14 @@ import argparse
 import shlex
 
 from mcp_analytics.cli import CommandError
-from mcp_analytics.dbt.runner import DbtNotFoundError, dbt_environment, run_dbt
+from mcp_analytics.dbt.env import DbtNotFoundError, dbt_env
+from mcp_analytics.dbt.runner import run_dbt
 from mcp_analytics.ingest.redaction import redact_text
 
 # Variables that dbt_project/profiles.yml and dbt itself read.
-_EXPORTED_PREFIXES = ("MCPA_PG_", "DBT_PROFILES_DIR", "DBT_PROJECT_DIR")
+_EXPORTED_PREFIXES = (
+    "MCPA_PG_", "DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET_PATH", "DBT_LOG_PATH",
+)  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +86,7 @@ def _masked(value: str, password: str) -> str:
 
 
 def print_env(args: argparse.Namespace) -> int:
-    env = dbt_environment()
+    env = dbt_env()
     for key in sorted(env):
         if not key.startswith(_EXPORTED_PREFIXES):
             continue

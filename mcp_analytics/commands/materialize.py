@@ -11,7 +11,9 @@ import argparse
 import contextlib
 import time
 
+from mcp_analytics.cli import CommandError
 from mcp_analytics.config import settings
+from mcp_analytics.extras import MissingExtraError, require_warehouse
 
 JOBS = ("observe_raw", "hourly_marts", "daily_maintenance")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -32,15 +34,25 @@ def handler(args: argparse.Namespace) -> int:
     import warnings
 
     warnings.filterwarnings("ignore")  # Dagster's beta/preview notices are not for end users
+    try:
+        require_warehouse("`mcp-analytics materialize`")
+    except MissingExtraError as err:
+        raise CommandError(str(err)) from None
 
     import dagster as dg
 
+    from mcp_analytics.dbt.env import DbtNotFoundError
+    from mcp_analytics.dbt.manifest import ManifestError
+    from mcp_analytics.orchestration.definitions import build_definitions
     from mcp_analytics.orchestration.lib.home import activate_home
     from mcp_analytics.warehouse import db
 
     url = db.database_url()
     activate_home(url)
-    from mcp_analytics.orchestration.definitions import defs
+    try:
+        defs = build_definitions()
+    except (ManifestError, DbtNotFoundError) as err:
+        raise CommandError(str(err)) from None
 
     log_path = settings().state_dir / "logs" / "materialize.log"
     if args.log:

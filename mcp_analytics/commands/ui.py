@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mcp_analytics.cli import CommandError
 from mcp_analytics.config import settings
+from mcp_analytics.extras import MissingExtraError, require_warehouse
 from mcp_analytics.ingest.redaction import redact_url
 
 GRACE_SECONDS = 20.0
@@ -57,6 +58,12 @@ def _stop(proc: subprocess.Popen) -> int:
 
 
 def handler(args: argparse.Namespace) -> int:
+    try:
+        require_warehouse("`mcp-analytics ui`", ("dagster", "dagster_dbt", "dagster_webserver"))
+    except MissingExtraError as err:
+        raise CommandError(str(err)) from None
+
+    from mcp_analytics.dbt.env import DbtNotFoundError
     from mcp_analytics.dbt.manifest import ManifestError, ensure_manifest
     from mcp_analytics.orchestration.lib.home import prepare_home
     from mcp_analytics.warehouse import db
@@ -64,8 +71,9 @@ def handler(args: argparse.Namespace) -> int:
     cfg = settings()
     url = db.database_url()
     try:
-        ensure_manifest(cfg.dbt_project_dir)
-    except ManifestError as err:
+        # Parsed here once, so that the webserver and the daemon load the code location fast.
+        ensure_manifest()
+    except (ManifestError, DbtNotFoundError) as err:
         raise CommandError(str(err)) from None
     env = {**os.environ, **prepare_home(url)}
     dagster = Path(sys.executable).with_name("dagster")
@@ -81,8 +89,9 @@ def handler(args: argparse.Namespace) -> int:
     ]
     print(f"Dagster UI on http://{args.host}:{args.port} (database {redact_url(url)},")
     print(f"DAGSTER_HOME {env['DAGSTER_HOME']}); Ctrl-C stops it.", flush=True)
+    # The state folder as working directory: never the checkout or the installed package.
     proc = subprocess.Popen(
-        cmd, cwd=cfg.project_dir, env=env, start_new_session=True, preexec_fn=_reset_signals
+        cmd, cwd=cfg.state_dir, env=env, start_new_session=True, preexec_fn=_reset_signals
     )
     stopping = {"signal": 0}
 

@@ -1,9 +1,10 @@
 """The dbt manifest the code location is built from, produced when missing or outdated.
 
-`DbtProject.prepare_if_dev()` only parses under `dagster dev`; we want a clean clone to load
-everywhere (tests, `mcp-analytics materialize`, the webserver), so we run `dbt parse` ourselves
-whenever any project file is newer than the manifest. Parsing needs the profile to render but
-never connects, so the database coordinates come from settings without starting a server.
+`DbtProject.prepare_if_dev()` only parses under `dagster dev`; we want a clean clone or a fresh
+install to load everywhere (tests, `mcp-analytics materialize`, the webserver), so we run
+`dbt parse` ourselves whenever any project file is newer than the manifest. Parsing renders
+the profile but never connects, so the coordinates come from `offline_url()` without starting
+a server. The manifest lives in `settings().dbt_target_dir`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import subprocess
 from pathlib import Path
 
 from mcp_analytics.config import settings
-from mcp_analytics.dbt.runner import dbt_executable
+from mcp_analytics.dbt.env import dbt_env, dbt_executable, offline_url
 from mcp_analytics.ingest.redaction import redact_text
-from mcp_analytics.warehouse.db import libpq_params
 
 # Folders dbt writes to or installs into: their changes never make the manifest stale.
 _GENERATED = {"target", "logs", "dbt_packages"}
+_SOURCE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md", ".py")
 
 
 class ManifestError(RuntimeError):
-    pass
+    """dbt could not produce a manifest (no project, or `dbt parse` failed); no secret inside."""
 
 
 def _newest_source_mtime(project_dir: Path) -> float:
@@ -32,66 +33,41 @@ def _newest_source_mtime(project_dir: Path) -> float:
         if Path(root) == project_dir:
             dirs[:] = [d for d in dirs if d not in _GENERATED and not d.startswith(".")]
         for name in files:
-            if name.endswith((".sql", ".yml", ".yaml", ".csv", ".md", ".py")):
+            if name.endswith(_SOURCE_SUFFIXES):
                 newest = max(newest, (Path(root) / name).stat().st_mtime)
     return newest
 
 
-def parse_env() -> dict[str, str]:
-    """Environment for `dbt parse`: the profile's variables, without touching the server."""
+def _is_current(manifest: Path, project_dir: Path) -> bool:
+    return manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir)
+
+
+def ensure_manifest() -> Path:
+    """Path of an up-to-date `manifest.json` of the project, running `dbt parse` when needed.
+
+    Raises:
+        ManifestError: the project has no dbt_project.yml, or `dbt parse` failed (its output,
+            passwords masked, is in the message).
+        DbtNotFoundError: dbt is not installed.
+    """
     cfg = settings()
-    if cfg.database_url:
-        params = libpq_params(cfg.database_url)
-    else:
-        params = {
-            "host": str(cfg.state_dir),
-            "port": "5432",
-            "user": "postgres",
-            "password": "",
-            "dbname": cfg.embedded_db_name,
-        }
-    env = dict(os.environ)
-    env.update(
-        {
-            "DBT_PROFILES_DIR": str(cfg.dbt_project_dir),
-            "DBT_PROJECT_DIR": str(cfg.dbt_project_dir),
-            "MCPA_PG_HOST": params["host"],
-            "MCPA_PG_PORT": params["port"],
-            "MCPA_PG_USER": params["user"],
-            "MCPA_PG_PASSWORD": params["password"],
-            "MCPA_PG_DBNAME": params["dbname"],
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
-    )
-    return env
-
-
-def ensure_manifest(project_dir: Path | None = None) -> Path:
-    """Path of an up-to-date `target/manifest.json`, running `dbt parse` when needed."""
-    project_dir = project_dir or settings().dbt_project_dir
+    project_dir, target_dir = cfg.dbt_project_dir, cfg.dbt_target_dir
     if not (project_dir / "dbt_project.yml").exists():
         raise ManifestError(f"no dbt project in {project_dir} (dbt_project.yml is missing)")
-    manifest = project_dir / "target" / "manifest.json"
-    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir):
+    manifest = target_dir / "manifest.json"
+    if _is_current(manifest, project_dir):
         return manifest
-    manifest.parent.mkdir(parents=True, exist_ok=True)
+    target_dir.mkdir(parents=True, exist_ok=True)
     # Several processes (webserver, daemon, tests) may load at once: parse once, under a lock.
-    with open(manifest.parent / ".mcpa-parse.lock", "w") as lock:
+    with open(target_dir / ".mcpa-parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir):
+        if _is_current(manifest, project_dir):
             return manifest
+        env = dbt_env(offline_url(), target_path=target_dir, log_path=cfg.dbt_log_dir)
         proc = subprocess.run(
-            [
-                dbt_executable(),
-                "parse",
-                "--quiet",
-                "--project-dir",
-                str(project_dir),
-                "--target-path",
-                str(manifest.parent),
-            ],
+            [dbt_executable(), "parse", "--quiet"],
             cwd=project_dir,
-            env=parse_env(),
+            env=env,
             capture_output=True,
             text=True,
             check=False,

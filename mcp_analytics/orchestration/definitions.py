@@ -2,6 +2,10 @@
 
 Assets: raw tables (observed) -> dbt staging -> dbt marts -> maintenance (partition upkeep,
 retention, archive export); checks: dbt tests plus the custom ones in defs/checks.py.
+
+Importing this module runs nothing: `defs` is a `@dg.definitions` function that Dagster calls
+when it loads the code location, and only then is the dbt manifest read (and `dbt parse` run
+when the project changed). Tests and `mcp-analytics materialize` call `build_definitions()`.
 """
 
 from __future__ import annotations
@@ -9,28 +13,42 @@ from __future__ import annotations
 import dagster as dg
 
 from mcp_analytics.orchestration.defs.checks import CHECKS
-from mcp_analytics.orchestration.defs.dbt_assets import dbt_models
+from mcp_analytics.orchestration.defs.dbt_assets import build_dbt_assets, mart_keys
 from mcp_analytics.orchestration.defs.freshness import apply_freshness
 from mcp_analytics.orchestration.defs.maintenance import (
     ArchiveResource,
     archive_export,
     partition_upkeep,
-    retention,
+    retention_after,
 )
-from mcp_analytics.orchestration.defs.raw_assets import raw_tables
+from mcp_analytics.orchestration.defs.raw_assets import build_raw_tables
 from mcp_analytics.orchestration.defs.resources import build_resources
-from mcp_analytics.orchestration.defs.schedules import JOBS, build_schedules
+from mcp_analytics.orchestration.defs.schedules import build_jobs, build_schedules
 
 
 def build_definitions(
     database_url: str | None = None, archive_dir: str | None = None
 ) -> dg.Definitions:
-    """All definitions, with resources pointed at `database_url` (None: the project's)."""
+    """All definitions, with resources pointed at `database_url` (None: the project's).
+
+    Raises:
+        ManifestError: `dbt parse` failed.
+        DbtNotFoundError: dbt is not installed.
+    """
+    dbt_models = build_dbt_assets()
+    raw_tables = build_raw_tables()
+    jobs = build_jobs(raw_tables, dbt_models)
     defs = dg.Definitions(
-        assets=[raw_tables, dbt_models, partition_upkeep, retention, archive_export],
+        assets=[
+            raw_tables,
+            dbt_models,
+            partition_upkeep,
+            retention_after(mart_keys(dbt_models)),
+            archive_export,
+        ],
         asset_checks=CHECKS,
-        jobs=JOBS,
-        schedules=build_schedules(),
+        jobs=list(jobs.values()),
+        schedules=build_schedules(jobs),
         resources={
             **build_resources(database_url),
             "archive": ArchiveResource(directory=archive_dir),
@@ -39,4 +57,7 @@ def build_definitions(
     return apply_freshness(defs)
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location Dagster loads (`dagster dev -m ...`): the project's database."""
+    return build_definitions()

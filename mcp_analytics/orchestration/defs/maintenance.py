@@ -5,6 +5,7 @@ DEFAULT, rows archived/deleted per table, files written, durations).
 """
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,7 @@ from dagster import AssetExecutionContext
 from pydantic import Field
 
 from mcp_analytics.config import settings
-from mcp_analytics.orchestration.defs.dbt_assets import WAREHOUSE_POOL, dbt_models, raw_key
+from mcp_analytics.orchestration.defs.dbt_assets import WAREHOUSE_POOL, raw_key
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse.archive import export_pending
 from mcp_analytics.warehouse.tables import (
@@ -25,10 +26,6 @@ GROUP = "maintenance"
 PARTITION_UPKEEP = dg.AssetKey([GROUP, "partition_upkeep"])
 RETENTION = dg.AssetKey([GROUP, "retention"])
 ARCHIVE_EXPORT = dg.AssetKey([GROUP, "archive_export"])
-
-MART_KEYS = [
-    spec.key for spec in dbt_models.specs if spec.group_name not in (None, "staging", "raw")
-]
 
 
 class ArchiveResource(dg.ConfigurableResource):
@@ -94,7 +91,7 @@ RETENTION_COLUMNS = (
 @dg.asset(
     key=RETENTION,
     group_name=GROUP,
-    deps=[PARTITION_UPKEEP, *MART_KEYS],
+    deps=[PARTITION_UPKEEP],  # and every mart: see retention_after()
     pool=WAREHOUSE_POOL,
     kinds={"postgres"},
     description="Applies data_retention_policies (apply_retention): expired partitions are "
@@ -147,6 +144,14 @@ def retention(
         f"retention: {metadata['rows_deleted']} rows deleted, {metadata['rows_archived']} archived"
     )
     return dg.MaterializeResult(metadata=metadata)
+
+
+def retention_after(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """`retention`, downstream of `marts` too: they summarise raw rows before the rows go.
+
+    The mart keys come from the dbt manifest, known only when the definitions are built.
+    """
+    return retention.map_asset_specs(lambda spec: spec.merge_attributes(deps=list(marts)))
 
 
 @dg.asset(

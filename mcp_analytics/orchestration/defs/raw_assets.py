@@ -14,18 +14,20 @@ from mcp_analytics.orchestration.defs.dbt_assets import RAW_PREFIX, raw_key, sou
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse.tables import CORE_RAW_TABLES, table_stats
 
-RAW_TABLES: tuple[str, ...] = tuple(sorted(set(CORE_RAW_TABLES) | set(source_tables())))
 
-RAW_SPECS = [
-    dg.AssetSpec(
+def raw_table_names() -> tuple[str, ...]:
+    """The registry's raw tables and any other table dbt reads as a source (needs the manifest)."""
+    return tuple(sorted(set(CORE_RAW_TABLES) | set(source_tables())))
+
+
+def _raw_spec(table: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
         key=raw_key(table),
         description=f"Raw table public.{table}, written by the MCP server's ingestion.",
         group_name=RAW_PREFIX,
         kinds={"postgres"},
         metadata={"dagster/table_name": f"public.{table}"},
     )
-    for table in RAW_TABLES
-]
 
 
 def observe_metadata(postgres: PostgresResource, table: str) -> tuple[str, dict[str, Any]]:
@@ -49,13 +51,21 @@ def observe_metadata(postgres: PostgresResource, table: str) -> tuple[str, dict[
     return f"{stats.row_count}:{newest}", metadata
 
 
-@dg.multi_observable_source_asset(
-    specs=RAW_SPECS, name="raw_tables", can_subset=True, required_resource_keys={"postgres"}
-)
-def raw_tables(context: AssetExecutionContext) -> Iterator[dg.ObserveResult]:
-    postgres: PostgresResource = context.resources.postgres
-    for key in context.selected_asset_keys:
-        version, metadata = observe_metadata(postgres, key.path[-1])
-        yield dg.ObserveResult(
-            asset_key=key, metadata=metadata, data_version=dg.DataVersion(version)
-        )
+def build_raw_tables() -> dg.AssetsDefinition:
+    """The `raw_tables` observable source assets, one per table of `raw_table_names()`."""
+
+    @dg.multi_observable_source_asset(
+        specs=[_raw_spec(table) for table in raw_table_names()],
+        name="raw_tables",
+        can_subset=True,
+        required_resource_keys={"postgres"},
+    )
+    def raw_tables(context: AssetExecutionContext) -> Iterator[dg.ObserveResult]:
+        postgres: PostgresResource = context.resources.postgres
+        for key in context.selected_asset_keys:
+            version, metadata = observe_metadata(postgres, key.path[-1])
+            yield dg.ObserveResult(
+                asset_key=key, metadata=metadata, data_version=dg.DataVersion(version)
+            )
+
+    return raw_tables

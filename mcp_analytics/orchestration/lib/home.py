@@ -23,7 +23,7 @@ STORAGE_URL_ENV = "MCPA_DAGSTER_PG_URL"
 WRITES_TAG_KEY = "mcp_analytics/writes"
 
 DAGSTER_YAML = f"""\
-# Written by mcp-analytics (mcp_analytics/orchestration/lib/home.py); rewritten on every `mcp-analytics ui`.
+# Written by mcp-analytics (orchestration/lib/home.py), again on every `mcp-analytics ui`.
 telemetry:
   enabled: false
 # no "join the community" prompt in the UI (a closed network cannot follow it anyway)

@@ -1,0 +1,135 @@
+"""The dbt resource of the code location: `DbtCliResource` with our environment, passed as such.
+
+dagster-dbt 0.29's `DbtCliResource.cli()` builds the dbt process's environment from
+`os.environ` and has no parameter for more, so the usual recipe is to set the profile's
+variables in `os.environ` around the call. That is a process-wide mutation: not thread-safe,
+and visible to anything else the process starts meanwhile. `WarehouseDbtResource.cli()` does
+what the parent does (same selection of the context's assets and checks, same invocation and
+event stream) but hands `mcp_analytics.dbt.env.dbt_env()` to the dbt process directly.
+
+Two deliberate differences: no in-process dbt adapter is opened (it renders the profile from
+`os.environ`, and serves only `fetch_column_metadata`/`fetch_row_counts`, which the project does
+not use), and each invocation's target folder lies under `settings().dbt_target_dir`, never
+inside an installed package.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from dagster import AssetExecutionContext, OpExecutionContext
+from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource
+from dagster_dbt.asset_utils import (
+    DBT_INDIRECT_SELECTION_ENV,
+    extract_runtime_selection_from_args,
+    get_updated_cli_invocation_params_for_context,
+)
+from dagster_dbt.dagster_dbt_translator import validate_opt_translator
+from dagster_dbt.dbt_manifest import DbtManifestParam, validate_manifest
+from pydantic import Field
+
+from mcp_analytics.config import settings
+from mcp_analytics.dbt.env import dbt_env, dbt_executable
+
+_PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def _invocation_target(context: OpExecutionContext | AssetExecutionContext | None) -> Path:
+    """A fresh target folder for one invocation, named after the op and run like dagster-dbt's."""
+    name = uuid.uuid4().hex[:7]
+    if context is not None:
+        name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{name}"
+    target = settings().dbt_target_dir / name
+    # dbt re-parses only what changed when it finds the last parse's state.
+    parsed = settings().dbt_target_dir / _PARTIAL_PARSE
+    if parsed.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(parsed, target / _PARTIAL_PARSE)
+    return target
+
+
+class WarehouseDbtResource(DbtCliResource):
+    """dbt on `database_url` (empty: the project's database), environment passed explicitly."""
+
+    database_url: str | None = Field(
+        default=None, description="libpq URL dbt targets; empty means the project's database"
+    )
+
+    def cli(
+        self,
+        args: Sequence[str],
+        *,
+        raise_on_error: bool = True,
+        manifest: DbtManifestParam | None = None,
+        dagster_dbt_translator: DagsterDbtTranslator | None = None,
+        context: OpExecutionContext | AssetExecutionContext | None = None,
+        target_path: Path | None = None,
+    ) -> DbtCliInvocation:
+        """Start `dbt <args>` (see `DbtCliResource.cli`); os.environ is read, never written."""
+        translator = validate_opt_translator(dagster_dbt_translator) or DagsterDbtTranslator()
+        cleaned_args, selects, excludes = extract_runtime_selection_from_args(args)
+        params = get_updated_cli_invocation_params_for_context(
+            context=context,
+            manifest=validate_manifest(manifest) if manifest else {},
+            dagster_dbt_translator=translator,
+            runtime_selects=selects,
+            runtime_excludes=excludes,
+        )
+        project_dir = Path(
+            params.dbt_project.project_dir if params.dbt_project else self.project_dir
+        )
+        target_path = target_path or _invocation_target(context)
+        if not target_path.is_absolute():
+            target_path = project_dir / target_path
+        env = dbt_env(self.database_url, target_path=target_path, log_path=target_path)
+        env.update(
+            {
+                "DBT_PROJECT_DIR": str(project_dir),
+                "DBT_PROFILES_DIR": self.profiles_dir or str(project_dir),
+                # dagster-dbt reads dbt's structured log lines as they come.
+                "DBT_LOG_FORMAT": "json",
+                "DAGSTER_DBT_CLI": "true",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if params.indirect_selection:
+            env[DBT_INDIRECT_SELECTION_ENV] = params.indirect_selection
+        profile_args = [*(["--profile", self.profile] if self.profile else [])]
+        profile_args += ["--target", self.target] if self.target else []
+        return DbtCliInvocation.run(
+            args=[
+                self.dbt_executable,
+                *self.global_config_flags,
+                *cleaned_args,
+                *profile_args,
+                *params.selection_args,
+            ],
+            env=env,
+            manifest=params.manifest,
+            dagster_dbt_translator=params.dagster_dbt_translator,
+            project_dir=project_dir,
+            target_path=target_path,
+            raise_on_error=raise_on_error,
+            context=context,
+            adapter=None,
+            cli_version=self._cli_version,
+            dbt_project=params.dbt_project,
+        )
+
+
+def build_dbt_resource(database_url: str | None = None) -> WarehouseDbtResource:
+    """The dbt resource on `database_url` (None: the project's database).
+
+    Raises:
+        DbtNotFoundError: dbt is not installed.
+    """
+    project_dir = str(settings().dbt_project_dir)
+    return WarehouseDbtResource(
+        project_dir=project_dir,
+        profiles_dir=project_dir,
+        dbt_executable=dbt_executable(),
+        database_url=database_url,
+    )
