@@ -327,3 +327,55 @@ def test_rejects_folder_mode_does_not_loosen_an_existing_one(tmp_path):
     os.chmod(folder, 0o750)
     RejectsFile(folder / "x.jsonl").write(RejectRecord(source="loader", reason="r", raw="x"))
     assert stat.S_IMODE((folder / "x.jsonl").stat().st_mode) == 0o600
+
+
+def test_torn_lines_leak_nothing_to_the_rejects_file_or_table(module_db, tmp_path):
+    rejects = tmp_path / "torn.jsonl"
+    case = CASES / "torn-lines-with-secrets.ndjson"
+    summary = load([case], url=module_db, workers=0, rejects_path=rejects)
+    assert summary.rejected == 2
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        stored = conn.execute(
+            "select string_agg(raw, ' ') from ingest_rejects where source_name = %s",
+            (str(case),),
+        ).fetchone()[0]
+    for text in (rejects.read_text(), stored):
+        for secret in ("hunter2hunter2", "eyJhbGciOiJIUzI1NiJ9", "s3ss10nS3cret"):
+            assert secret not in text, secret
+        assert "torn-1" in text  # the rest of the line is kept
+
+
+def test_collector_rejects_odd_values_and_keeps_writing(module_db, tmp_path):
+    """A lone surrogate or too deep a value in a rejected event is a reject, not an outage."""
+    from mcp_analytics.collector import Collector
+
+    deep = _deep(MAX_DEPTH + 50, kind="dict")
+    cyclic: dict = {"password": "x"}
+    cyclic["self"] = cyclic
+    tag = uuid.uuid4().hex[:8]
+    with Collector(module_db, spool_dir=tmp_path / "spool", batch_size=1000) as collector:
+        collector.record_error(level="bogus", message=f"{tag} \ud800")
+        collector.record_tool_call(
+            bcp_name="b", tool_name="t", operation="o", success=True, duration_ms=1,
+            parameters=deep, execution_id=f"{tag}-deep",
+        )  # fmt: skip
+        collector.record_tool_call(
+            bcp_name="b", tool_name="t", operation="o", success=True, duration_ms=1,
+            parameters=cyclic, execution_id=f"{tag}-cyclic",
+        )  # fmt: skip
+        collector.record_error(level="error", message=f"{tag} fine")
+        assert collector.flush(10)
+        stats = collector.stats
+    assert stats["rejected"] == 3 and stats["written"] == 1 and stats["spooled"] == 0, stats
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        raws = [
+            r[0]
+            for r in conn.execute(
+                "select raw from ingest_rejects where source = 'collector' and raw like %s",
+                (f"%{tag}%",),
+            )
+        ]
+    assert len(raws) == 3
+    assert any("\\ud800" in r for r in raws)
+    assert sum("[TOO DEEP]" in r for r in raws) == 2
+    assert not any('"password": "x"' in r for r in raws)
