@@ -7,21 +7,17 @@ import sys
 
 from mcp_analytics.cli import CommandError
 from mcp_analytics.warehouse import db
-from mcp_analytics.warehouse.retention import (
-    RetentionError,
-    apply_retention,
-    create_partitions,
-    format_report,
-    partitioned_tables,
-)
+from mcp_analytics.warehouse.partitions import PartitionError, upkeep_partitions
+from mcp_analytics.warehouse.retention import RetentionError, apply_retention
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     retention = sub.add_parser(
         "retention",
         help="apply data_retention_policies: archive/delete old rows and partitions",
-        description="Apply data_retention_policies (see docs/retention.md). Progress goes to "
-        "stderr, the report to stdout.",
+        description="Apply data_retention_policies (see docs/retention.md): refuses a policy "
+        "not longer than the marts' late-data window, holds the warehouse lock, commits one "
+        "table at a time. Progress goes to stderr, the report to stdout.",
     )
     retention.add_argument(
         "--dry-run", action="store_true", help="report what would go, change nothing"
@@ -34,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     partitions = sub.add_parser(
         "partitions",
         help="create monthly partitions ahead (moves rows waiting in DEFAULT partitions)",
+        description="Create the monthly partitions of the current UTC month and the next ones "
+        "(see docs/retention.md); each table is committed on its own. Progress goes to stderr, "
+        "the report to stdout.",
     )
     partitions.add_argument(
         "--months-ahead", type=_months, default=3, metavar="N", help="future months (default 3)"
@@ -45,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--table",
         action="append",
         metavar="NAME",
-        help="a partitioned table (repeatable); default: every range-partitioned table",
+        help="a partitioned table (repeatable); default: the partitioned raw tables",
     )
     partitions.set_defaults(func=run_partitions)
 
@@ -67,37 +66,36 @@ def _progress(message: str) -> None:
 def run_retention(args: argparse.Namespace) -> int:
     with db.connection(autocommit=True) as conn:
         try:
-            results = apply_retention(
+            report = apply_retention(
                 conn, dry_run=args.dry_run, table=args.table, on_notice=_progress
             )
         except RetentionError as err:
             if not err.completed:
                 raise CommandError(f"retention failed, nothing was changed: {err}") from None
-            print(format_report(err.completed))
+            if err.report is not None:
+                print(err.report.describe())
             done = ", ".join(r.table_name for r in err.completed)
             raise CommandError(
                 f"retention stopped: {err}; the table(s) above were already done ({done}), "
                 "the failing one was left unchanged"
             ) from None
-    print(format_report(results))
+    print(report.describe())
     return 0
 
 
 def run_partitions(args: argparse.Namespace) -> int:
     with db.connection(autocommit=True) as conn:
-        tables = args.table or partitioned_tables(conn)
-        if not tables:
-            raise CommandError("no range-partitioned tables found: run `mcp-analytics bootstrap`")
         try:
-            results = create_partitions(
+            report = upkeep_partitions(
                 conn,
-                tables,
+                args.table,
                 months_ahead=args.months_ahead,
                 months_behind=args.months_behind,
                 on_notice=_progress,
             )
-        except RetentionError as err:
-            raise CommandError(str(err)) from None
-    for r in results:
-        print(f"{r.table}: {r.created} partition(s) created, {r.partitions} in all")
+        except PartitionError as err:
+            if err.report is not None:
+                print(err.report.describe())
+            raise CommandError(f"partition upkeep failed: {err}") from None
+    print(report.describe())
     return 0

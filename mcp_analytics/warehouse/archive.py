@@ -1,10 +1,12 @@
-"""Export archived partitions (schema `archive`) to zstd-compressed Parquet, verify, then drop.
+"""Archive export: the one driver that finishes an archive, used by the CLI and Dagster.
 
 The retention function moves expired partitions/rows into `archive.*` tables and lists them in
-`archive.archived_partitions`. Each listed table with `exported_at is null` is written to
-`<archive_dir>/<source_table>/<archive_table>.parquet` (via a temporary name, renamed when
-complete), read back and compared with the database (row count, and a checksum of a key
-column), and only then marked exported and dropped, in one transaction.
+`archive.archived_partitions`. `export_archives()` (`mcp-analytics archive export`, the Dagster
+asset `maintenance/archive_export`) writes each listed table with `exported_at is null` to
+`<archive_dir>/<source_table>/<archive_table>.parquet` as zstd-compressed Parquet (via a
+temporary name, renamed when complete), reads it back and compares it with the database (row
+count, and a checksum of a key column), and only then marks it exported and drops it, in one
+transaction. One export runs at a time (an advisory lock of its own).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,18 +23,62 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg import sql
 
+from mcp_analytics.warehouse.notices import Notice
+from mcp_analytics.warehouse.report import MetadataValue, elapsed_ms, text_table
+
 CATALOG = "archive.archived_partitions"
 BATCH_ROWS = 50_000
 # Preferred columns for the verification checksum, in order: a unique-ish key of the raw tables.
 KEY_COLUMNS = ("id", "execution_id", "request_id")
 
 
-class ArchiveVerificationError(RuntimeError):
+class ArchiveError(RuntimeError):
+    """An export could not finish: the archived table it stopped at is kept as it was.
+
+    `report` lists the exports done (verified and dropped) before it, when there are any.
+    """
+
+    def __init__(self, message: str, report: ArchiveReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class ArchiveVerificationError(ArchiveError):
     """The Parquet file read back does not match the archived table: nothing was dropped."""
 
 
 @dataclass(frozen=True)
+class PendingExport:
+    """A catalog row of `archive.archived_partitions` not exported yet."""
+
+    catalog_id: int
+    source_schema: str
+    source_table: str
+    archive_schema: str
+    archive_table: str
+    #: rows the retention run archived and verified.
+    row_count: int
+
+    @property
+    def archive_name(self) -> str:
+        """`schema.table` of the archived table, e.g. `archive.tool_usage_logs_2025_01`."""
+        return f"{self.archive_schema}.{self.archive_table}"
+
+    def path(self, archive_dir: Path) -> Path:
+        """Where its Parquet file goes: `<archive_dir>/<source table>/<archive table>.parquet`
+        (the source's schema prefixes the folder when it is not `public`)."""
+        folder = (
+            self.source_table
+            if self.source_schema in (None, "public")
+            else f"{self.source_schema}.{self.source_table}"
+        )
+        return archive_dir / folder / f"{self.archive_table}.parquet"
+
+
+@dataclass(frozen=True)
 class ExportResult:
+    """One archived table written, verified and dropped."""
+
     catalog_id: int
     source_table: str
     archive_table: str
@@ -44,6 +91,73 @@ class ExportResult:
 
 
 @dataclass(frozen=True)
+class ArchiveReport:
+    """Archive export of one run (CLI output and Dagster metadata).
+
+    A dry run lists in `pending` what would be exported and changes nothing; a real run lists
+    in `exported` what was written, verified and dropped.
+    """
+
+    directory: Path
+    dry_run: bool
+    pending: tuple[PendingExport, ...]
+    exported: tuple[ExportResult, ...]
+    duration_ms: int
+
+    @property
+    def rows_exported(self) -> int:
+        return sum(r.rows for r in self.exported)
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(r.bytes for r in self.exported)
+
+    def describe(self) -> str:
+        """A fixed-width table of the archived tables (with their files), then a total line."""
+        if self.dry_run:
+            if not self.pending:
+                return "nothing to export (dry run)"
+            listed = [
+                (p.archive_name, p.source_table, str(p.row_count), str(p.path(self.directory)))
+                for p in self.pending
+            ]
+            out = text_table(("archived table", "source", "rows", "would write"), listed)
+            total = sum(p.row_count for p in self.pending)
+            out.append(
+                f"total: {len(self.pending)} table(s), {total} row(s) would be exported"
+                " (dry run: nothing changed)"
+            )
+            return "\n".join(out)
+        if not self.exported:
+            return "nothing to export"
+        rows = [
+            (r.archive_table, r.source_table, str(r.rows), str(r.bytes), str(r.path))
+            for r in self.exported
+        ]
+        out = text_table(("archived table", "source", "rows", "bytes", "file"), rows)
+        out.append(
+            f"total: {len(self.exported)} table(s), {self.rows_exported} row(s),"
+            f" {self.bytes_written} bytes exported to {self.directory}, verified and dropped"
+        )
+        return "\n".join(out)
+
+    def as_metadata(self) -> dict[str, MetadataValue]:
+        """`dry_run`, `tables_exported`, `rows_exported`, `bytes_written`, `tables_pending`,
+        `archive_dir`, `duration_ms`, and `rows_exported/<source table>`."""
+        metadata: dict[str, MetadataValue] = {"dry_run": self.dry_run}
+        for r in self.exported:
+            key = f"rows_exported/{r.source_table}"
+            metadata[key] = int(metadata.get(key, 0)) + r.rows
+        metadata["tables_exported"] = len(self.exported)
+        metadata["rows_exported"] = self.rows_exported
+        metadata["bytes_written"] = self.bytes_written
+        metadata["tables_pending"] = len(self.pending) - len(self.exported)
+        metadata["archive_dir"] = str(self.directory)
+        metadata["duration_ms"] = self.duration_ms
+        return metadata
+
+
+@dataclass(frozen=True)
 class _Column:
     name: str
     pg_type: str  # format_type(), e.g. "numeric(10,2)"
@@ -51,29 +165,31 @@ class _Column:
     as_text: bool  # selected as ::text (json, inet, enums, arrays, ...)
 
 
+#: PostgreSQL types (format_type() without modifiers) stored natively in Parquet.
+_NATIVE_TYPES: dict[str, pa.DataType] = {
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "smallint": pa.int16(),
+    "boolean": pa.bool_(),
+    "double precision": pa.float64(),
+    "real": pa.float64(),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    "timestamp without time zone": pa.timestamp("us"),
+    "date": pa.date32(),
+    "text": pa.string(),
+    "character varying": pa.string(),
+    "character": pa.string(),
+}
+
+
 def _arrow_type(pg_type: str) -> tuple[pa.DataType, bool]:
+    """(Arrow type, read as ::text) of a column of type `pg_type` (format_type())."""
     base = pg_type.split("(")[0].strip()
-    if base in ("bigint",):
-        return pa.int64(), False
-    if base in ("integer",):
-        return pa.int32(), False
-    if base in ("smallint",):
-        return pa.int16(), False
-    if base in ("boolean",):
-        return pa.bool_(), False
-    if base in ("double precision", "real"):
-        return pa.float64(), False
+    if base in _NATIVE_TYPES:
+        return _NATIVE_TYPES[base], False
     if base == "numeric" and "(" in pg_type:
         precision, scale = (int(x) for x in pg_type.split("(")[1].rstrip(")").split(","))
         return pa.decimal128(precision, scale), False
-    if base == "timestamp with time zone":
-        return pa.timestamp("us", tz="UTC"), False
-    if base == "timestamp without time zone":
-        return pa.timestamp("us"), False
-    if base == "date":
-        return pa.date32(), False
-    if base in ("text", "character varying", "character"):
-        return pa.string(), False
     # jsonb, inet, enums, arrays, unconstrained numeric...: their text form, losslessly.
     return pa.string(), True
 
@@ -104,17 +220,18 @@ def _checksum_column(columns: list[_Column]) -> _Column:
 
 
 def _db_checksum(conn: psycopg.Connection, schema: str, table: str, column: str) -> tuple[int, str]:
-    # md5 of the key column's text values sorted bytewise (collate "C" = Python's str order).
-    count, digest = conn.execute(
+    """(rows, md5 of the key column's non-null text values sorted bytewise) of a table.
+
+    collate "C" sorts like Python's str order, so `_file_checksum` computes the same digest.
+    """
+    row = conn.execute(
         sql.SQL(
             "select count(*), md5(coalesce(string_agg({c}::text, ',' order by {c}::text"
-            " collate \"C\"), '')) from {t} where {c} is not null"
+            " collate \"C\") filter (where {c} is not null), '')) from {t}"
         ).format(c=sql.Identifier(column), t=sql.Identifier(schema, table))
     ).fetchone()
-    total = conn.execute(
-        sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
-    ).fetchone()[0]
-    return total, digest if count else hashlib.md5(b"").hexdigest()
+    assert row is not None  # an aggregate always returns one row
+    return int(row[0]), str(row[1])
 
 
 def _file_checksum(path: Path, column: str) -> tuple[int, str]:
@@ -125,7 +242,12 @@ def _file_checksum(path: Path, column: str) -> tuple[int, str]:
 
 
 def _write_parquet(
-    conn: psycopg.Connection, schema: str, table: str, columns: list[_Column], path: Path
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    columns: list[_Column],
+    path: Path,
+    on_rows: Callable[[int], None] | None = None,
 ) -> None:
     arrow_schema = pa.schema([pa.field(c.name, c.arrow) for c in columns])
     select_list = sql.SQL(", ").join(
@@ -133,8 +255,7 @@ def _write_parquet(
         for c in columns
     )
     query = sql.SQL("select {} from {}").format(select_list, sql.Identifier(schema, table))
-    # Created 0600 before pyarrow opens it (which keeps the mode): archives hold raw telemetry.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    written = 0
     with (
         pq.ParquetWriter(path, arrow_schema, compression="zstd") as writer,
         conn.transaction(),
@@ -147,61 +268,147 @@ def _write_parquet(
                 pa.array([row[i] for row in batch], type=col.arrow) for i, col in enumerate(columns)
             ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=arrow_schema))
+            written += len(batch)
+            if on_rows is not None:
+                on_rows(written)
 
 
-def pending_exports(conn: psycopg.Connection) -> list[tuple]:
-    if conn.execute("select to_regclass(%s)", (CATALOG,)).fetchone()[0] is None:
+def pending_exports(conn: psycopg.Connection) -> list[PendingExport]:
+    """The catalog rows not exported yet, oldest first (empty before the bootstrap's 040)."""
+    row = conn.execute("select to_regclass(%s)", (CATALOG,)).fetchone()
+    if row is None or row[0] is None:
         return []
-    return conn.execute(
+    rows = conn.execute(
         "select id, source_schema, source_table, archive_schema, archive_table, row_count"
         f" from {CATALOG} where exported_at is null order by id"
     ).fetchall()
+    return [PendingExport(*r) for r in rows]
 
 
-def export_one(conn: psycopg.Connection, entry: tuple, archive_dir: Path) -> ExportResult:
+def export_one(
+    conn: psycopg.Connection,
+    entry: PendingExport,
+    archive_dir: Path,
+    on_notice: Notice | None = None,
+) -> ExportResult:
+    """Write one archived table to Parquet, verify it, then mark it exported and drop it.
+
+    Raises:
+        ArchiveVerificationError: the table or the file does not match the catalog (row count,
+            checksum): the table is kept and no file is left.
+        psycopg.Error: the database failed (the table is kept).
+    """
     started = time.monotonic()
-    catalog_id, source_schema, source_table, archive_schema, archive_table, row_count = entry
-    folder = (
-        source_table if source_schema in (None, "public") else f"{source_schema}.{source_table}"
-    )
-    path = archive_dir / folder / f"{archive_table}.parquet"
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    columns = _columns(conn, archive_schema, archive_table)
+    say = on_notice or (lambda _message: None)
+    schema, table = entry.archive_schema, entry.archive_table
+    path = entry.path(archive_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = _columns(conn, schema, table)
     key = _checksum_column(columns)
-    db_rows, db_sum = _db_checksum(conn, archive_schema, archive_table, key.name)
-    if row_count is not None and db_rows != row_count:
+    db_rows, db_sum = _db_checksum(conn, schema, table, key.name)
+    if db_rows != entry.row_count:
         raise ArchiveVerificationError(
-            f"{archive_schema}.{archive_table} holds {db_rows} rows, the catalog says {row_count}"
+            f"{entry.archive_name} holds {db_rows} rows, the catalog says {entry.row_count}"
         )
+    say(f"exporting {entry.archive_name} ({db_rows} rows) to {path}")
+
+    def progress(written: int) -> None:
+        if db_rows > BATCH_ROWS:
+            say(f"  {entry.archive_name}: {written}/{db_rows} rows written")
+
     partial = path.with_suffix(".parquet.partial")
-    _write_parquet(conn, archive_schema, archive_table, columns, partial)
+    try:
+        _write_parquet(conn, schema, table, columns, partial, progress)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     file_rows, file_sum = _file_checksum(partial, key.name)
     if (file_rows, file_sum) != (db_rows, db_sum):
         partial.unlink(missing_ok=True)
         raise ArchiveVerificationError(
-            f"{archive_schema}.{archive_table}: Parquet has {file_rows} rows (checksum {file_sum}),"
+            f"{entry.archive_name}: Parquet has {file_rows} rows (checksum {file_sum}),"
             f" the table {db_rows} rows (checksum {db_sum}); table kept"
         )
     partial.replace(path)
     with conn.transaction():
         conn.execute(
             f"update {CATALOG} set exported_at = now(), export_path = %s where id = %s",
-            (str(path), catalog_id),
+            (str(path), entry.catalog_id),
         )
-        conn.execute(sql.SQL("drop table {}").format(sql.Identifier(archive_schema, archive_table)))
+        conn.execute(sql.SQL("drop table {}").format(sql.Identifier(schema, table)))
+    say(f"  {entry.archive_name}: verified ({key.name} checksum), dropped from the database")
     return ExportResult(
-        catalog_id=catalog_id,
-        source_table=source_table,
-        archive_table=f"{archive_schema}.{archive_table}",
+        catalog_id=entry.catalog_id,
+        source_table=entry.source_table,
+        archive_table=entry.archive_name,
         path=path,
         rows=db_rows,
         bytes=path.stat().st_size,
         checksum_column=key.name,
         checksum=db_sum,
-        duration_ms=int((time.monotonic() - started) * 1000),
+        duration_ms=elapsed_ms(started, time.monotonic()),
     )
 
 
-def export_pending(conn: psycopg.Connection, archive_dir: Path) -> list[ExportResult]:
-    """Export every archived table not yet exported; stops at the first verification failure."""
-    return [export_one(conn, entry, archive_dir) for entry in pending_exports(conn)]
+#: Advisory lock key (classid, objid) of the export: two exports never write the same file.
+_EXPORT_LOCK = "hashtext('mcp_analytics'), hashtext('archive_export')"
+
+
+def export_archives(
+    conn: psycopg.Connection,
+    archive_dir: Path,
+    *,
+    dry_run: bool = False,
+    on_notice: Notice | None = None,
+) -> ArchiveReport:
+    """Export every archived table not yet exported to `archive_dir`, oldest first.
+
+    Each table is written, read back and verified, then marked exported and dropped; the
+    first failure stops the run (the tables before it stay exported). A dry run lists what
+    would be exported and where, and changes nothing.
+
+    Args:
+        conn: an autocommit connection (each table is committed on its own).
+        archive_dir: the folder of the Parquet files (created when missing).
+        on_notice: receives progress lines (one per table, and per batch of big tables).
+
+    Returns:
+        An ArchiveReport.
+
+    Raises:
+        ArchiveError: another export is running, the connection is inside a transaction, or a
+            table failed (`ArchiveVerificationError` for a mismatch); its `report` lists the
+            tables exported before it.
+    """
+    if not conn.autocommit:
+        raise ArchiveError("archive export needs an autocommit connection (it commits its work)")
+    started = time.monotonic()
+    pending = tuple(pending_exports(conn))
+    if dry_run:
+        return ArchiveReport(archive_dir, True, pending, (), elapsed_ms(started, time.monotonic()))
+    locked = conn.execute(f"select pg_try_advisory_lock({_EXPORT_LOCK})").fetchone()
+    if not locked or not locked[0]:
+        raise ArchiveError("another archive export is running; try again when it has finished")
+    done: list[ExportResult] = []
+
+    def report() -> ArchiveReport:
+        return ArchiveReport(
+            archive_dir, False, pending, tuple(done), elapsed_ms(started, time.monotonic())
+        )
+
+    try:
+        # Listed again under the lock: an export that finished meanwhile took its tables.
+        pending = tuple(pending_exports(conn))
+        for entry in pending:
+            try:
+                done.append(export_one(conn, entry, archive_dir, on_notice))
+            except ArchiveError as err:
+                err.report = report() if done else None
+                raise
+            except (psycopg.Error, OSError) as err:
+                raise ArchiveError(
+                    f"{entry.archive_name}: {err}; table kept", report() if done else None
+                ) from None
+    finally:
+        conn.execute(f"select pg_advisory_unlock({_EXPORT_LOCK})")
+    return report()

@@ -1,21 +1,132 @@
-"""SQL helpers the assets and checks share: raw-table statistics and partition facts."""
+"""The registry of the raw tables, and the statistics the orchestration observes on them.
+
+`RAW_TABLES` is the one list of the tables `mcp-analytics bootstrap` creates for data (the dbt
+sources): the loader's event schema (`ingest.events.TABLES`), the demo, partition upkeep, the
+Dagster raw assets and checks, and the tests all read it. A test checks it against a
+bootstrapped database (tables, time columns, partitioning, late-data triggers), against the
+event schema and against the dbt sources.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
 
-#: The partitioned raw tables whose monthly partitions the orchestration keeps ahead.
-PARTITIONED_TABLES = ("tool_usage_logs", "mcp_request_logs")
-#: The raw tables of the seed (dbt sources add any others at load time).
-CORE_RAW_TABLES = ("tool_usage_logs", "mcp_request_logs", "error_logs", "performance_metrics")
+Category = Literal["telemetry", "auth", "config"]
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One raw table of the warehouse.
+
+    Attributes:
+        name: table name, unqualified.
+        category: `telemetry` (written by the collector and the loader), `auth` (users and
+            their sessions) or `config` (settings and retention policies).
+        time_column: the timestamptz column that dates a row: the partition key, what
+            observation reports as newest/oldest and what retention compares by default.
+        partitioned: range-partitioned by month on `time_column`, with a DEFAULT partition
+            (partition upkeep creates the months ahead).
+        feeds_marts: statement triggers record the hours a change touches in the late-data
+            ledger (`mart_dirty_buckets`) for the incremental marts.
+        schema: the schema the bootstrap creates it in.
+    """
+
+    name: str
+    category: Category
+    description: str
+    time_column: str | None = None
+    partitioned: bool = False
+    feeds_marts: bool = False
+    schema: str = "public"
+
+    @property
+    def qualified_name(self) -> str:
+        """`schema.name`, e.g. `public.tool_usage_logs` (plain identifiers need no quotes)."""
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def ingested(self) -> bool:
+        """Whether the collector and the loader write it (it has an event schema)."""
+        from mcp_analytics.ingest.events import TABLES
+
+        return self.name in TABLES
+
+
+RAW_TABLES: tuple[RawTable, ...] = (
+    RawTable(
+        "tool_usage_logs",
+        "telemetry",
+        "One row per MCP tool call.",
+        time_column="timestamp",
+        partitioned=True,
+        feeds_marts=True,
+    ),
+    RawTable(
+        "mcp_request_logs",
+        "telemetry",
+        "One row per HTTP request to the MCP server.",
+        time_column="timestamp",
+        partitioned=True,
+        feeds_marts=True,
+    ),
+    RawTable(
+        "error_logs",
+        "telemetry",
+        "Application errors, with their resolution state.",
+        time_column="timestamp",
+        feeds_marts=True,
+    ),
+    RawTable(
+        "performance_metrics",
+        "telemetry",
+        "Metric samples (name, value, labels, aggregation period).",
+        time_column="timestamp",
+        feeds_marts=True,
+    ),
+    RawTable("users", "auth", "Dashboard users (bcrypt password hashes)."),
+    RawTable("sessions", "auth", "Dashboard sessions (token hashes only)."),
+    RawTable("system_configuration", "config", "Key/value settings of the warehouse."),
+    RawTable("data_retention_policies", "config", "How long each table keeps its rows."),
+)
+
+_BY_NAME = {t.name: t for t in RAW_TABLES}
+
+
+def raw_table(name: str) -> RawTable:
+    """The registry entry of `name` (unqualified, or qualified with its schema).
+
+    Raises:
+        KeyError: `name` is not a raw table of the registry.
+    """
+    entry = _BY_NAME.get(name.split(".", 1)[1] if "." in name else name)
+    if entry is None or ("." in name and entry.qualified_name != name):
+        raise KeyError(f"{name!r} is not a raw table (known: {', '.join(_BY_NAME)})")
+    return entry
+
+
+def raw_table_names(category: Category | None = None) -> tuple[str, ...]:
+    """Names of the raw tables (of one category), in registry order."""
+    return tuple(t.name for t in RAW_TABLES if category is None or t.category == category)
+
+
+def partitioned_tables() -> tuple[RawTable, ...]:
+    """The raw tables partition upkeep keeps monthly partitions ahead for."""
+    return tuple(t for t in RAW_TABLES if t.partitioned)
+
+
+# --------------------------------------------------------------------------- observed facts
 
 
 @dataclass(frozen=True)
 class TableStats:
+    """What observation records about one raw table (row counts, time range, partitions)."""
+
     table: str
     exists: bool
     row_count: int = 0
@@ -25,17 +136,19 @@ class TableStats:
     partitions: int | None = None
 
 
-def _has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
-    row = conn.execute(
-        "select 1 from pg_attribute where attrelid = to_regclass(%s) and attname = %s"
-        " and not attisdropped",
-        (table, column),
-    ).fetchone()
-    return row is not None
+def _one(
+    conn: psycopg.Connection, query: sql.SQL | sql.Composed | str, params: Sequence[Any] = ()
+) -> tuple[Any, ...]:
+    """The single row `query` returns (aggregates and lookups that always yield one)."""
+    row = conn.execute(query, params or None).fetchone()
+    if row is None:
+        raise RuntimeError(f"query returned no row: {query!r}")
+    return row
 
 
 def default_partition(conn: psycopg.Connection, table: str) -> str | None:
-    """Qualified name of the DEFAULT partition of `table`, or None."""
+    """Qualified, quoted name of the DEFAULT partition of `table` (e.g. `public.x_default`), or
+    None when it has none."""
     row = conn.execute(
         "select format('%%I.%%I', n.nspname, c.relname) from pg_inherits as i"
         " join pg_class as c on c.oid = i.inhrelid"
@@ -47,41 +160,41 @@ def default_partition(conn: psycopg.Connection, table: str) -> str | None:
 
 
 def partition_count(conn: psycopg.Connection, table: str) -> int:
-    return conn.execute(
-        "select count(*) from pg_inherits where inhparent = to_regclass(%s)", (table,)
-    ).fetchone()[0]
+    """Number of partitions of `table` (DEFAULT included; 0 for a plain or missing table)."""
+    query = "select count(*) from pg_inherits where inhparent = to_regclass(%s)"
+    return int(_one(conn, query, (table,))[0])
 
 
 def default_partition_rows(conn: psycopg.Connection, table: str) -> int:
+    """Rows waiting in the DEFAULT partition of `table` (0 when it has none)."""
     name = default_partition(conn, table)
     if name is None:
         return 0
-    schema, rel = name.split(".", 1)
-    return conn.execute(
-        sql.SQL("select count(*) from {}").format(sql.Identifier(schema.strip('"'), rel.strip('"')))
-    ).fetchone()[0]
+    return int(_one(conn, sql.SQL("select count(*) from {}").format(sql.SQL(name)))[0])
 
 
 def table_stats(conn: psycopg.Connection, table: str) -> TableStats:
-    if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None:
+    """Row count, time range (registry's `time_column`) and partition facts of a raw table."""
+    entry = raw_table(table)
+    if _one(conn, "select to_regclass(%s)", (entry.qualified_name,))[0] is None:
         return TableStats(table=table, exists=False)
-    ident = sql.Identifier(table)
-    if _has_column(conn, table, "timestamp"):
-        count, newest, oldest = conn.execute(
-            sql.SQL('select count(*), max("timestamp"), min("timestamp") from {}').format(ident)
-        ).fetchone()
+    ident = sql.Identifier(entry.schema, entry.name)
+    newest = oldest = None
+    if entry.time_column:
+        column = sql.Identifier(entry.time_column)
+        count, newest, oldest = _one(
+            conn, sql.SQL("select count(*), max({c}), min({c}) from {t}").format(c=column, t=ident)
+        )
     else:
-        count = conn.execute(sql.SQL("select count(*) from {}").format(ident)).fetchone()[0]
-        newest = oldest = None
-    partitioned = conn.execute(
-        "select relkind = 'p' from pg_class where oid = to_regclass(%s)", (table,)
-    ).fetchone()[0]
+        (count,) = _one(conn, sql.SQL("select count(*) from {}").format(ident))
     return TableStats(
         table=table,
         exists=True,
         row_count=count,
         newest=newest,
         oldest=oldest,
-        default_partition_rows=default_partition_rows(conn, table) if partitioned else None,
-        partitions=partition_count(conn, table) if partitioned else None,
+        default_partition_rows=(
+            default_partition_rows(conn, entry.qualified_name) if entry.partitioned else None
+        ),
+        partitions=partition_count(conn, entry.qualified_name) if entry.partitioned else None,
     )

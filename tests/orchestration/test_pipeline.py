@@ -17,7 +17,8 @@ import pytest
 
 from mcp_analytics.orchestration.definitions import build_definitions
 from mcp_analytics.orchestration.defs.checks import CHECKS
-from mcp_analytics.orchestration.defs.resources import WAREHOUSE_LOCK_SQL, PostgresResource
+from mcp_analytics.orchestration.defs.resources import PostgresResource
+from mcp_analytics.warehouse.lock import LOCK_KEY_SQL
 
 from .conftest import insert_telemetry
 
@@ -210,7 +211,8 @@ def test_custom_checks_fire_when_broken(defs, instance, module_db):
 
 def test_a_writer_waits_for_the_warehouse_lock(defs, instance, module_db):
     with psycopg.connect(module_db, autocommit=True) as holder:
-        holder.execute(f"select pg_advisory_lock({WAREHOUSE_LOCK_SQL})")  # e.g. retention
+        # e.g. retention, which holds the key warehouse_lock_key() gives
+        holder.execute(f"select pg_advisory_lock(k.classid, k.objid) from ({LOCK_KEY_SQL}) as k")
         result = run(
             defs, "hourly_marts", instance,
             resources={"postgres": PostgresResource(database_url=module_db,

@@ -77,8 +77,13 @@ def test_partitions_moves_rows_from_default(
         )
     assert main(["partitions", "--months-ahead", "6"]) == 0
     out, err = capsys.readouterr()
-    assert "public.mcp_request_logs: 3 partition(s) created" in out
-    assert "public.tool_usage_logs: 3 partition(s) created" in out
+    lines = out.splitlines()
+    # the registry's partitioned tables, in its order; 4 bootstrap months + 3 new + DEFAULT
+    assert lines[0] == "public.tool_usage_logs: 3 partition(s) created, 8 in all"
+    assert lines[1] == (
+        "public.mcp_request_logs: 3 partition(s) created, 8 in all, 6 row(s) moved out of DEFAULT"
+    )
+    assert lines[2].startswith("total: 6 partition(s) created in 2 table(s)")
     assert "Moved 6 rows of" in err
     with psycopg.connect(db_url) as conn:
         assert scalar(conn, "select count(*) from mcp_request_logs_default") == 0
@@ -109,3 +114,39 @@ def test_library_runs_one_transaction_per_table(db_url: str) -> None:
 
         with pytest.raises(RetentionError, match="autocommit"), psycopg.connect(db_url) as plain:
             apply_retention(plain)
+
+
+def test_partitions_unknown_table_is_a_clean_error(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["partitions", "--table", "tool_usage_logs", "--table", "nope"]) == 2
+    out, err = capsys.readouterr()
+    # the table before the bad one is done and reported; the error names the bad one
+    assert out.startswith("tool_usage_logs: 0 partition(s) created, 5 in all\n")
+    assert "partition upkeep failed: create_monthly_partitions: table nope does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_retention_refuses_a_policy_inside_the_late_data_window(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        insert_tool_usage(conn, 5, "3 years", "ancient-")
+        conn.execute(
+            "update data_retention_policies set retention_days = 1"
+            " where table_name = 'performance_metrics'"
+        )
+    assert main(["retention"]) == 2
+    err = capsys.readouterr().err
+    assert "retention failed, nothing was changed: retention refused: performance_metrics:" in err
+    assert "retention 1 d is not longer than the late-data window 48 h" in err
+    with psycopg.connect(db_url) as conn:
+        assert scalar(conn, "select count(*) from tool_usage_logs") == 5
+
+    # a dry run reports the problem instead; another table's policy may still run
+    assert main(["retention", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: performance_metrics: retention 1 d is not longer" in out
+    assert main(["retention", "--table", "tool_usage_logs"]) == 0
+    with psycopg.connect(db_url) as conn:
+        assert scalar(conn, "select count(*) from tool_usage_logs") == 0

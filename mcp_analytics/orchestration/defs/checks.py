@@ -1,15 +1,13 @@
 """Custom asset checks (dbt tests arrive as checks through dbt_assets.py).
 
 - raw/<partitioned table>: DEFAULT partition empty (rows there mean a month without partition).
-- maintenance/retention: every raw retention horizon is longer than the late-data window of
-  the incremental marts (else retention could delete rows before the marts summarise them).
-  The marts follow a ledger of dirty hours (public.mart_dirty_buckets), not a fixed lookback:
-  late rows are absorbed as long as their raw rows outlive the next build. The window the
-  project promises is the dbt var `late_data_window_hours` when set, else
-  `mart_exactness_window_hours` (the window every build re-verifies), else 48 h.
-- raw/<table>: nothing the late-data mechanism cannot absorb: no row older than the table's
-  retention cutoff (it arrived after retention ran: the next run deletes it), and no pending
-  ledger bucket older than the cutoff (the mart would rebuild an hour whose raw rows are gone).
+- maintenance/retention: every retention horizon of a table feeding the marts is longer than
+  the marts' late-data window (the rule lives with retention: `warehouse.retention`, which
+  also refuses to run against it).
+- raw/<table feeding the marts>: nothing the late-data mechanism cannot absorb: no row older
+  than the table's retention cutoff (it arrived after retention ran: the next run deletes it),
+  and no pending ledger bucket older than the cutoff (the mart would rebuild an hour whose raw
+  rows are gone).
 """
 
 from collections.abc import Iterator
@@ -18,52 +16,20 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
-from mcp_analytics.orchestration.defs.dbt_assets import dbt_vars, raw_key
+from mcp_analytics.orchestration.defs.dbt_assets import raw_key
 from mcp_analytics.orchestration.defs.maintenance import PARTITION_UPKEEP, RETENTION
 from mcp_analytics.orchestration.defs.resources import PostgresResource
+from mcp_analytics.warehouse.retention import (
+    late_data_window_hours,
+    mart_source_policies,
+    retention_horizon_problems,
+)
 from mcp_analytics.warehouse.tables import (
-    CORE_RAW_TABLES,
-    PARTITIONED_TABLES,
+    RAW_TABLES,
     default_partition,
     default_partition_rows,
+    partitioned_tables,
 )
-
-#: dbt vars that may hold the marts' late-data window / lookback, in hours (first found wins).
-LATE_DATA_VARS = ("late_data_window_hours", "mart_exactness_window_hours", "lookback_hours")
-DEFAULT_LATE_DATA_HOURS = 48
-
-
-def late_data_window_hours() -> float:
-    values = dbt_vars()
-    for name in LATE_DATA_VARS:
-        if name in values:
-            return float(values[name])
-    return float(DEFAULT_LATE_DATA_HOURS)
-
-
-def _raw_policies(conn: psycopg.Connection) -> list[tuple[str, int, str | None]]:
-    """(table, retention_days, time column) of enabled policies on the raw telemetry tables."""
-    has_time_column = conn.execute(
-        "select 1 from pg_attribute where attrelid = 'data_retention_policies'::regclass"
-        " and attname = 'time_column' and not attisdropped"
-    ).fetchone()
-    time_col = "time_column" if has_time_column else "null::text"
-    return conn.execute(
-        f"select table_name, retention_days, {time_col} from data_retention_policies"
-        " where cleanup_enabled and table_name = any(%s) order by table_name",
-        (list(CORE_RAW_TABLES),),
-    ).fetchall()
-
-
-def retention_horizon_problems(
-    conn: psycopg.Connection, window_hours: float | None = None
-) -> list[str]:
-    window = late_data_window_hours() if window_hours is None else window_hours
-    return [
-        f"{table}: retention {days} d is not longer than the late-data window {window:g} h"
-        for table, days, _ in _raw_policies(conn)
-        if days * 24 <= window
-    ]
 
 
 @dg.asset_check(
@@ -75,7 +41,7 @@ def retention_horizon_check(postgres: PostgresResource) -> dg.AssetCheckResult:
     window = late_data_window_hours()
     with postgres.connection() as conn:
         problems = retention_horizon_problems(conn, window)
-        policies = {t: d for t, d, _ in _raw_policies(conn)}
+        policies = {p.table_name: p.retention_days for p in mart_source_policies(conn)}
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={
@@ -143,11 +109,10 @@ def _late_rows_check(table: str) -> dg.AssetChecksDefinition:
     )
     def check(postgres: PostgresResource) -> dg.AssetCheckResult:
         with postgres.connection() as conn:
-            policy = [p for p in _raw_policies(conn) if p[0] == table]
+            policy = [p for p in mart_source_policies(conn) if p.table_name == table]
             if not policy:
                 return dg.AssetCheckResult(passed=True, metadata={"policy": "none"})
-            _, days, column = policy[0]
-            column = column or "timestamp"
+            days, column = policy[0].retention_days, policy[0].time_column
             # Retention keeps unresolved errors whatever their age: they are not late.
             extra = sql.SQL(" and resolved" if table == "error_logs" else "")
             count, oldest = conn.execute(
@@ -173,10 +138,11 @@ def _late_rows_check(table: str) -> dg.AssetChecksDefinition:
 
 
 def _checks() -> Iterator[dg.AssetChecksDefinition]:
-    for table in PARTITIONED_TABLES:
-        yield _default_check(table)
-    for table in CORE_RAW_TABLES:
-        yield _late_rows_check(table)
+    for table in partitioned_tables():
+        yield _default_check(table.name)
+    for table in RAW_TABLES:
+        if table.feeds_marts:
+            yield _late_rows_check(table.name)
     yield retention_horizon_check
 
 

@@ -1,7 +1,9 @@
 """The raw tables as observable source assets: upstream of the dbt sources.
 
-Observing records row counts, the newest and oldest `timestamp`, and for partitioned tables the
-rows waiting in the DEFAULT partition, as metadata; the UI plots them over time.
+One asset per table of the registry (`mcp_analytics.warehouse.tables.RAW_TABLES`, which a test
+keeps equal to the dbt sources). Observing records row counts, the newest and oldest value of
+the table's time column, and for partitioned tables the rows waiting in the DEFAULT partition,
+as metadata; the UI plots them over time.
 """
 
 from collections.abc import Iterator
@@ -10,24 +12,20 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from mcp_analytics.orchestration.defs.dbt_assets import RAW_PREFIX, raw_key, source_tables
+from mcp_analytics.orchestration.defs.dbt_assets import RAW_PREFIX, raw_key
 from mcp_analytics.orchestration.defs.resources import PostgresResource
-from mcp_analytics.warehouse.tables import CORE_RAW_TABLES, table_stats
+from mcp_analytics.warehouse.tables import RAW_TABLES, table_stats
 
-
-def raw_table_names() -> tuple[str, ...]:
-    """The registry's raw tables and any other table dbt reads as a source (needs the manifest)."""
-    return tuple(sorted(set(CORE_RAW_TABLES) | set(source_tables())))
-
-
-def _raw_spec(table: str) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        key=raw_key(table),
-        description=f"Raw table public.{table}, written by the MCP server's ingestion.",
+RAW_SPECS = [
+    dg.AssetSpec(
+        key=raw_key(table.name),
+        description=f"Raw table {table.qualified_name}: {table.description}",
         group_name=RAW_PREFIX,
         kinds={"postgres"},
-        metadata={"dagster/table_name": f"public.{table}"},
+        metadata={"dagster/table_name": table.qualified_name},
     )
+    for table in RAW_TABLES
+]
 
 
 def observe_metadata(postgres: PostgresResource, table: str) -> tuple[str, dict[str, Any]]:
@@ -51,21 +49,13 @@ def observe_metadata(postgres: PostgresResource, table: str) -> tuple[str, dict[
     return f"{stats.row_count}:{newest}", metadata
 
 
-def build_raw_tables() -> dg.AssetsDefinition:
-    """The `raw_tables` observable source assets, one per table of `raw_table_names()`."""
-
-    @dg.multi_observable_source_asset(
-        specs=[_raw_spec(table) for table in raw_table_names()],
-        name="raw_tables",
-        can_subset=True,
-        required_resource_keys={"postgres"},
-    )
-    def raw_tables(context: AssetExecutionContext) -> Iterator[dg.ObserveResult]:
-        postgres: PostgresResource = context.resources.postgres
-        for key in context.selected_asset_keys:
-            version, metadata = observe_metadata(postgres, key.path[-1])
-            yield dg.ObserveResult(
-                asset_key=key, metadata=metadata, data_version=dg.DataVersion(version)
-            )
-
-    return raw_tables
+@dg.multi_observable_source_asset(
+    specs=RAW_SPECS, name="raw_tables", can_subset=True, required_resource_keys={"postgres"}
+)
+def raw_tables(context: AssetExecutionContext) -> Iterator[dg.ObserveResult]:
+    postgres: PostgresResource = context.resources.postgres
+    for key in context.selected_asset_keys:
+        version, metadata = observe_metadata(postgres, key.path[-1])
+        yield dg.ObserveResult(
+            asset_key=key, metadata=metadata, data_version=dg.DataVersion(version)
+        )
