@@ -256,6 +256,8 @@ def _write_parquet(
     )
     query = sql.SQL("select {} from {}").format(select_list, sql.Identifier(schema, table))
     written = 0
+    # Created 0600 before pyarrow opens it (which keeps the mode): archives hold raw telemetry.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     with (
         pq.ParquetWriter(path, arrow_schema, compression="zstd") as writer,
         conn.transaction(),
@@ -302,7 +304,7 @@ def export_one(
     say = on_notice or (lambda _message: None)
     schema, table = entry.archive_schema, entry.archive_table
     path = entry.path(archive_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     columns = _columns(conn, schema, table)
     key = _checksum_column(columns)
     db_rows, db_sum = _db_checksum(conn, schema, table, key.name)

@@ -1,10 +1,18 @@
 """The code location loads: keys, lineage raw -> staging -> marts -> maintenance, checks,
-freshness, jobs and schedules; the Dagster home and storage URL are what `ui` needs."""
+freshness, jobs and schedules; importing it runs nothing; its dbt resource leaves os.environ
+alone; the Dagster home and storage URL are what `ui` needs."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
 import warnings
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import psycopg
@@ -13,7 +21,8 @@ import yaml
 from dagster._utils.schedules import cron_string_iterator
 
 from mcp_analytics.config import settings
-from mcp_analytics.orchestration.definitions import build_definitions, defs
+from mcp_analytics.orchestration.definitions import build_definitions
+from mcp_analytics.orchestration.lib.dbt_resource import build_dbt_resource
 from mcp_analytics.orchestration.lib.home import DAGSTER_YAML, storage_url
 from mcp_analytics.warehouse.tables import RAW_TABLES, partitioned_tables
 
@@ -21,7 +30,12 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 @pytest.fixture(scope="module")
-def graph():
+def defs() -> dg.Definitions:
+    return build_definitions()
+
+
+@pytest.fixture(scope="module")
+def graph(defs: dg.Definitions):
     return defs.resolve_asset_graph()
 
 
@@ -90,8 +104,7 @@ def test_marts_and_maintenance_have_freshness_policies(graph):
         assert graph.get(key).freshness_policy is None
 
 
-def test_jobs_select_what_they_should():
-    graph = defs.resolve_asset_graph()
+def test_jobs_select_what_they_should(defs, graph):
     hourly = defs.resolve_job_def("hourly_marts")
     daily = defs.resolve_job_def("daily_maintenance")
     observe = defs.resolve_job_def("observe_raw")
@@ -116,7 +129,7 @@ def _run_requests(definitions: dg.Definitions, name: str, when: datetime):
     return schedule, list(schedule.evaluate_tick(context).run_requests or [])
 
 
-def test_schedules_produce_run_requests_at_their_times():
+def test_schedules_produce_run_requests_at_their_times(defs):
     when = datetime(2026, 3, 5, 2, 30, tzinfo=UTC)
     schedule, requests = _run_requests(defs, "daily_maintenance_schedule", when)
     assert schedule.cron_schedule == "30 2 * * *"
@@ -176,8 +189,7 @@ def test_storage_url_uses_psycopg2_and_the_dagster_schema():
     assert "sslmode=require" in tcp
 
 
-def test_every_writer_is_in_the_warehouse_pool():
-    graph = defs.resolve_asset_graph()
+def test_every_writer_is_in_the_warehouse_pool(graph):
     writers = {
         k for k in graph.get_all_asset_keys() if graph.get(k).group_name in ("marts", "maintenance")
     }
@@ -208,3 +220,78 @@ def test_dagster_accepts_the_home_and_applies_its_limits(bootstrapped_db, tmp_pa
             "select count(*) from pg_tables where schemaname = 'dagster' and tablename = 'runs'"
         ).fetchone()[0]
     assert tables == 1
+
+
+def _project_copy(root: Path) -> Path:
+    """bootstrap_sql/ and dbt_project/ (without what dbt generated) in a folder of their own."""
+    shutil.copytree(settings().bootstrap_dir, root / "bootstrap_sql")
+    shutil.copytree(
+        settings().dbt_project_dir,
+        root / "dbt_project",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
+    )
+    return root
+
+
+@pytest.mark.slow
+def test_importing_the_code_location_runs_nothing_and_dagster_loads_it(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path / "project")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "DAGSTER_"))}
+    env |= {"MCPA_PROJECT_DIR": str(project), "DAGSTER_HOME": str(tmp_path)}
+    target = project / "dbt_project" / "target"
+    imports = "\n".join(
+        f"import mcp_analytics.orchestration.{module}"
+        for module in ("definitions", "defs.dbt_assets", "defs.raw_assets", "defs.schedules")
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", imports], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not target.exists(), "importing the code location ran dbt"
+    # `dagster dev -m` loads it the same way: that builds the definitions, parsing the project.
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "mcp_analytics.orchestration.definitions"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Validation successful" in proc.stdout + proc.stderr
+    assert (target / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_the_dbt_resource_passes_its_environment_without_touching_os_environ(
+    bootstrapped_db: str,
+) -> None:
+    resource = build_dbt_resource(bootstrapped_db)
+    before = dict(os.environ)
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(key for key in list(os.environ) if key.startswith("MCPA_PG_"))
+            time.sleep(0.0005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        invocation = resource.cli(["run", "--select", "stg_mcp__users"], raise_on_error=False)
+        invocation.wait()
+    finally:
+        done.set()
+        watcher.join()
+    assert invocation.is_successful(), invocation.get_error()
+    assert not seen - set(before) and dict(os.environ) == before
+    # dbt reached the test database through the environment it was handed
+    with psycopg.connect(bootstrapped_db) as conn:
+        built = conn.execute(
+            "select count(*) from information_schema.tables where table_name = 'stg_mcp__users'"
+        ).fetchone()
+    assert built == (1,)
+    assert invocation.target_path.is_relative_to(settings().dbt_target_dir)

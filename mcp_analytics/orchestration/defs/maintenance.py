@@ -5,6 +5,7 @@ CLI's `partitions`, `retention` and `archive export`) and records its report: th
 `as_metadata()` (plotted over runs) and the text of `describe()`.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from dagster import AssetExecutionContext
 from pydantic import Field
 
 from mcp_analytics.config import settings
-from mcp_analytics.orchestration.defs.dbt_assets import WAREHOUSE_POOL, dbt_models, raw_key
+from mcp_analytics.orchestration.defs.dbt_assets import WAREHOUSE_POOL, raw_key
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse.archive import ArchiveError, export_archives
 from mcp_analytics.warehouse.partitions import PartitionError, upkeep_partitions
@@ -25,10 +26,6 @@ GROUP = "maintenance"
 PARTITION_UPKEEP = dg.AssetKey([GROUP, "partition_upkeep"])
 RETENTION = dg.AssetKey([GROUP, "retention"])
 ARCHIVE_EXPORT = dg.AssetKey([GROUP, "archive_export"])
-
-MART_KEYS = [
-    spec.key for spec in dbt_models.specs if spec.group_name not in (None, "staging", "raw")
-]
 
 
 class ArchiveResource(dg.ConfigurableResource):
@@ -86,7 +83,7 @@ def partition_upkeep(
 @dg.asset(
     key=RETENTION,
     group_name=GROUP,
-    deps=[PARTITION_UPKEEP, *MART_KEYS],
+    deps=[PARTITION_UPKEEP],  # and every mart: see retention_after()
     pool=WAREHOUSE_POOL,
     kinds={"postgres"},
     description="Applies data_retention_policies (apply_retention): expired partitions are "
@@ -111,6 +108,14 @@ def retention(
         f"retention: {report.rows_deleted} rows deleted, {report.rows_archived} archived"
     )
     return dg.MaterializeResult(metadata=_metadata(report))
+
+
+def retention_after(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """`retention`, downstream of `marts` too: they summarise raw rows before the rows go.
+
+    The mart keys come from the dbt manifest, known only when the definitions are built.
+    """
+    return retention.map_asset_specs(lambda spec: spec.merge_attributes(deps=list(marts)))
 
 
 @dg.asset(

@@ -14,18 +14,17 @@ from dagster import AssetExecutionContext
 
 from mcp_analytics.orchestration.defs.dbt_assets import RAW_PREFIX, raw_key
 from mcp_analytics.orchestration.defs.resources import PostgresResource
-from mcp_analytics.warehouse.tables import RAW_TABLES, table_stats
+from mcp_analytics.warehouse.tables import RAW_TABLES, RawTable, table_stats
 
-RAW_SPECS = [
-    dg.AssetSpec(
+
+def _raw_spec(table: RawTable) -> dg.AssetSpec:
+    return dg.AssetSpec(
         key=raw_key(table.name),
         description=f"Raw table {table.qualified_name}: {table.description}",
         group_name=RAW_PREFIX,
         kinds={"postgres"},
         metadata={"dagster/table_name": table.qualified_name},
     )
-    for table in RAW_TABLES
-]
 
 
 def observe_metadata(postgres: PostgresResource, table: str) -> tuple[str, dict[str, Any]]:
@@ -49,13 +48,21 @@ def observe_metadata(postgres: PostgresResource, table: str) -> tuple[str, dict[
     return f"{stats.row_count}:{newest}", metadata
 
 
-@dg.multi_observable_source_asset(
-    specs=RAW_SPECS, name="raw_tables", can_subset=True, required_resource_keys={"postgres"}
-)
-def raw_tables(context: AssetExecutionContext) -> Iterator[dg.ObserveResult]:
-    postgres: PostgresResource = context.resources.postgres
-    for key in context.selected_asset_keys:
-        version, metadata = observe_metadata(postgres, key.path[-1])
-        yield dg.ObserveResult(
-            asset_key=key, metadata=metadata, data_version=dg.DataVersion(version)
-        )
+def build_raw_tables() -> dg.AssetsDefinition:
+    """The `raw_tables` observable source assets, one per table of the registry."""
+
+    @dg.multi_observable_source_asset(
+        specs=[_raw_spec(table) for table in RAW_TABLES],
+        name="raw_tables",
+        can_subset=True,
+        required_resource_keys={"postgres"},
+    )
+    def raw_tables(context: AssetExecutionContext) -> Iterator[dg.ObserveResult]:
+        postgres: PostgresResource = context.resources.postgres
+        for key in context.selected_asset_keys:
+            version, metadata = observe_metadata(postgres, key.path[-1])
+            yield dg.ObserveResult(
+                asset_key=key, metadata=metadata, data_version=dg.DataVersion(version)
+            )
+
+    return raw_tables

@@ -1,4 +1,4 @@
-"""Resources: dbt pointed at the project's database, and a small PostgreSQL resource.
+"""Resources: dbt pointed at the project's database (lib/dbt_resource.py), and PostgreSQL.
 
 Both take an optional `database_url`; None means "the project's database" as resolved by
 `mcp_analytics.warehouse.db` (DATABASE_URL or the embedded server), so tests can point the whole
@@ -8,42 +8,16 @@ code location at a database of their own.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import psycopg
-from dagster_dbt import DbtCliResource
 from pydantic import Field
 
-from mcp_analytics.config import settings
-from mcp_analytics.dbt.env import dbt_env
+from mcp_analytics.orchestration.lib.dbt_resource import build_dbt_resource
 from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.lock import warehouse_lock
-
-
-def dbt_executable() -> str:
-    """The dbt next to this interpreter (the venv's), so PATH does not matter."""
-    candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else "dbt"
-
-
-@contextlib.contextmanager
-def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Temporarily set environment variables (dagster-dbt hands os.environ to dbt)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 class PostgresResource(dg.ConfigurableResource):
@@ -92,33 +66,6 @@ class PostgresResource(dg.ConfigurableResource):
             ),
         ):
             yield conn
-
-
-class McpaDbtCliResource(DbtCliResource):
-    """dbt with the environment from `mcp_analytics.dbt.env.dbt_env()` (profiles.yml reads it).
-
-    dagster-dbt passes os.environ to the dbt process and renders the profile in-process, so the
-    variables are set for the duration of each `cli()` call rather than for the whole process.
-    """
-
-    database_url: str | None = Field(
-        default=None, description="libpq URL dbt targets; empty means the project's database"
-    )
-
-    def cli(self, args: Sequence[str], **kwargs: Any):  # type: ignore[override]
-        env = dbt_env(self.database_url, base={})
-        with patched_environ(env):
-            return super().cli(args, **kwargs)
-
-
-def build_dbt_resource(database_url: str | None = None) -> McpaDbtCliResource:
-    project_dir = str(settings().dbt_project_dir)
-    return McpaDbtCliResource(
-        project_dir=project_dir,
-        profiles_dir=project_dir,
-        dbt_executable=dbt_executable(),
-        database_url=database_url,
-    )
 
 
 def build_resources(database_url: str | None = None) -> dict[str, Any]:
