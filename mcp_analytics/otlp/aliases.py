@@ -6,6 +6,8 @@ into its canonical name, without overriding a canonical attribute the sender set
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,15 +30,52 @@ class Alias:
     values: Mapping[str, Any] = field(default_factory=dict)
     #: what a value not in `values` becomes: None (the alias is not used) or "keep"
     other: str | None = None
+    #: dotted keys into a JSON text value (the alias applies when the path exists)
+    path: str | None = None
 
     def translate(self, value: Any) -> Any:
         """The canonical value for `value`, or None when this alias does not apply to it."""
+        if self.path is not None:
+            return _json_path(value, self.path)
         if not self.values:
             return value
         key = _as_text(value)
         if key in self.values:
             return self.values[key]
         return value if self.other == "keep" else None
+
+
+def _json_path(value: Any, path: str) -> Any:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+@dataclass(frozen=True)
+class SpanName:
+    """One [[span_name]] row: attributes an emitter leaves in the span's name."""
+
+    pattern: re.Pattern[str]
+    set: Mapping[str, str]
+    when: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def apply(self, name: str, attributes: dict[str, Any]) -> bool:
+        """Add this row's attributes when it matches; True when it did."""
+        match = self.pattern.match(name)
+        if match is None or any(attributes.get(k) != v for k, v in self.when.items()):
+            return False
+        groups = match.groupdict()
+        for key, template in self.set.items():
+            attributes.setdefault(key, template.format(**groups))
+        return True
 
 
 def _as_text(value: Any) -> str:
@@ -67,9 +106,10 @@ def parse_table(text: str) -> tuple[Alias, ...]:
         other = row.get("other")
         if other not in (None, "keep"):
             raise AliasTableError(f'{where}: `other` can only be "keep"')
-        if (row["name"], scope) in seen:
+        key = (row["name"], scope, row["canonical"])
+        if key in seen:
             raise AliasTableError(f"{where}: {row['name']} is listed twice")
-        seen.add((row["name"], scope))
+        seen.add(key)
         rows.append(
             Alias(
                 name=row["name"],
@@ -78,16 +118,58 @@ def parse_table(text: str) -> tuple[Alias, ...]:
                 source=str(row.get("source", "")),
                 values=dict(row.get("values", {})),
                 other=other,
+                path=row.get("path"),
             )
         )
     return tuple(rows)
 
 
+def parse_span_names(text: str) -> tuple[SpanName, ...]:
+    """The [[span_name]] rows of an alias table; raises AliasTableError naming a bad row."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise AliasTableError(f"aliases.toml: {err}") from None
+    rows = []
+    for i, row in enumerate(data.get("span_name", []), 1):
+        where = f"aliases.toml: span_name #{i}"
+        if not isinstance(row.get("pattern"), str) or not isinstance(row.get("set"), dict):
+            raise AliasTableError(f"{where}: needs a string `pattern` and a `set` table")
+        try:
+            pattern = re.compile(row["pattern"])
+        except re.error as err:
+            raise AliasTableError(f"{where}: bad pattern: {err}") from None
+        rows.append(
+            SpanName(
+                pattern, dict(row["set"]), dict(row.get("when", {})), str(row.get("source", ""))
+            )
+        )
+    return tuple(rows)
+
+
+def _packaged() -> str:
+    return resources.files("mcp_analytics.otlp").joinpath("aliases.toml").read_text("utf-8")
+
+
 @cache
 def table() -> tuple[Alias, ...]:
     """The packaged alias table (read once)."""
-    text = resources.files("mcp_analytics.otlp").joinpath("aliases.toml").read_text("utf-8")
-    return parse_table(text)
+    return parse_table(_packaged())
+
+
+@cache
+def span_names() -> tuple[SpanName, ...]:
+    """The packaged [[span_name]] rows (read once)."""
+    return parse_span_names(_packaged())
+
+
+def resolve_span(name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """Span attributes with the table's span-name rows and aliases applied (in place)."""
+    if "mcp.method.name" not in attributes:
+        for row in span_names():
+            if row.apply(name, attributes):
+                break
+    return resolve(attributes, "span")
 
 
 @cache

@@ -34,7 +34,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from mcp_analytics.ingest.events import COLUMNS
-from mcp_analytics.otlp.aliases import resolve
+from mcp_analytics.otlp.aliases import resolve, resolve_span
 
 UTC = dt.UTC
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -285,7 +285,7 @@ class _Span:
 
 
 def _map_span(out: Mapped, item: int, span: Any, resource: Resource) -> None:
-    attrs = resolve(attributes(span.attributes))
+    attrs = resolve_span(span.name, attributes(span.attributes))
     method = attrs.get("mcp.method.name")
     is_operation = isinstance(method, str) and method != "" and span.kind in _OPERATION_KINDS
     is_http = span.kind == KIND_SERVER and attrs.get("http.request.method") is not None

@@ -28,20 +28,38 @@ SAMPLES: dict[str, Any] = {
     "user_agent.original": "curl/8.5",
     "client.address": "198.51.100.4",
     "deployment.environment.name": "staging",
+    "gen_ai.tool.call.arguments": '{"q": 1}',
+    "mcp.resource.uri": "notes://today",
 }
+# The operation a canonical attribute belongs to (tools/call otherwise).
+METHODS = {"gen_ai.prompt.name": "prompts/get", "mcp.resource.uri": "resources/read"}
 # The value the alias itself is sent with (translated through the row's `values` where it has
 # them) so that it reads as SAMPLES[canonical].
-ALIAS_VALUES: dict[str, Any] = {
+ALIAS_VALUES: dict[Any, Any] = {
     "mcp.transport": "StreamableHTTPServerTransport",
     "mcp.tool.result.is_error": True,
+    ("traceloop.entity.input", "gen_ai.tool.call.arguments"): (
+        '{"tool_name": "add", "arguments": {"q": 1}}'
+    ),
+    ("traceloop.entity.input", "gen_ai.prompt.name"): (
+        '{"method": "prompts/get", "params": {"name": "summarise"}}'
+    ),
+    ("traceloop.entity.input", "mcp.resource.uri"): (
+        '{"method": "resources/read", "params": {"uri": "notes://today"}}'
+    ),
 }
+
+
+def _alias_value(alias: aliases.Alias, default: Any) -> Any:
+    return ALIAS_VALUES.get((alias.name, alias.canonical), ALIAS_VALUES.get(alias.name, default))
 
 
 def _rows(
-    attrs: dict[str, Any], res: dict[str, Any], failed: bool = False
+    attrs: dict[str, Any], res: dict[str, Any], failed: bool = False, method: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Everything one span with `attrs` (and an exception) on resource `res` stores."""
-    method = "prompts/get" if "gen_ai.prompt.name" in attrs or "mcp.prompt.name" in attrs else None
+    if method is None and ("gen_ai.prompt.name" in attrs or "mcp.prompt.name" in attrs):
+        method = "prompts/get"
     base: dict[str, Any] = {"mcp.method.name": method or "tools/call"}
     if not any(k in attrs for k in ("gen_ai.tool.name", "mcp.tool.name")) and method is None:
         base["gen_ai.tool.name"] = "add"
@@ -76,7 +94,8 @@ def _rows(
 @pytest.mark.parametrize("alias", TABLE, ids=[a.name for a in TABLE])
 def test_alias_is_read_as_its_canonical_name(alias: aliases.Alias) -> None:
     value = SAMPLES[alias.canonical]
-    sent = ALIAS_VALUES.get(alias.name, value)
+    sent = _alias_value(alias, value)
+    method = METHODS.get(alias.canonical)
     if alias.scope == "resource":
         canonical = _rows({}, d.resource(**{alias.canonical: value}))
         via_alias = _rows({}, d.resource(**{alias.name: sent}))
@@ -84,9 +103,9 @@ def test_alias_is_read_as_its_canonical_name(alias: aliases.Alias) -> None:
     else:
         # A JSON-RPC code is the error code of a failed span only.
         failed = alias.canonical == "rpc.status_code"
-        canonical = _rows({alias.canonical: value}, d.resource(), failed)
-        via_alias = _rows({alias.name: sent}, d.resource(), failed)
-        without = _rows({}, d.resource(), failed)
+        canonical = _rows({alias.canonical: value}, d.resource(), failed, method)
+        via_alias = _rows({alias.name: sent}, d.resource(), failed, method)
+        without = _rows({}, d.resource(), failed, method)
     # The alias stores exactly what the standard name stores, and that is not the default.
     assert via_alias == canonical
     assert via_alias != without
@@ -94,7 +113,7 @@ def test_alias_is_read_as_its_canonical_name(alias: aliases.Alias) -> None:
 
 @pytest.mark.parametrize("alias", TABLE, ids=[a.name for a in TABLE])
 def test_standard_name_wins_over_alias(alias: aliases.Alias) -> None:
-    attrs = {alias.canonical: "standard", alias.name: ALIAS_VALUES.get(alias.name, "alias")}
+    attrs = {alias.canonical: "standard", alias.name: _alias_value(alias, "alias")}
     assert aliases.resolve(dict(attrs), alias.scope)[alias.canonical] == "standard"
 
 
@@ -117,7 +136,7 @@ def test_value_translations() -> None:
         ("[[alias]]\nname = 'a'\n", "needs string `name` and `canonical`"),
         ("[[alias]]\nname = 'a'\ncanonical = 'b'\nscope = 'log'\n", "scope must be one of"),
         ("[[alias]]\nname = 'a'\ncanonical = 'b'\nother = 'x'\n", "`other` can only be"),
-        ("[[alias]]\nname='a'\ncanonical='b'\n[[alias]]\nname='a'\ncanonical='c'\n", "twice"),
+        ("[[alias]]\nname='a'\ncanonical='b'\n[[alias]]\nname='a'\ncanonical='b'\n", "twice"),
         ("[[alias]\n", "aliases.toml:"),
     ],
 )
@@ -142,3 +161,31 @@ def test_http_target_query_is_split_off() -> None:
     request = rows["mcp_request_logs"][0]
     assert request["path"] == "/mcp/v2"
     assert request["query_params"] == '{"x":"1","y":["2","3"]}'
+
+
+@pytest.mark.parametrize(
+    ("name", "attrs", "expected"),
+    [
+        ("add.tool", {"traceloop.span.kind": "tool"}, ("tools/call", "add")),
+        ("prompts/get.mcp", {}, ("prompts/get", "prompts/get")),
+        ("initialize.mcp", {}, ("initialize", "initialize")),
+        (
+            "notifications/initialized.mcp",
+            {},
+            ("notifications/initialized", "notifications/initialized"),
+        ),
+    ],
+)
+def test_span_name_rows(name: str, attrs: dict[str, Any], expected: tuple[str, str]) -> None:
+    span = d.span(name, attrs, kind=d.INTERNAL)
+    rows = prepare_mapped(map_traces(d.traces(span)), source_name="t").rows["tool_usage_logs"]
+    assert (rows[0]["operation"], rows[0]["tool_name"]) == expected
+
+
+def test_span_names_do_not_apply_where_they_should_not() -> None:
+    not_a_tool = d.span("add.tool", {"traceloop.span.kind": "task"}, kind=d.INTERNAL)
+    other = d.span("GET /health.mcp", {}, kind=d.INTERNAL)
+    standard = d.span("weird.tool", {"traceloop.span.kind": "tool", "mcp.method.name": "ping"})
+    prepared = prepare_mapped(map_traces(d.traces(not_a_tool, other, standard)), source_name="t")
+    assert prepared.dropped == 2
+    assert prepared.rows["tool_usage_logs"][0]["operation"] == "ping"
