@@ -224,8 +224,18 @@ class Collector:
         cache_hit: bool = False,
         memory_usage_mb: float | None = None,
         cpu_usage_percent: float | None = None,
+        client_name: str | None = None,
+        client_version: str | None = None,
+        protocol_version: str | None = None,
+        transport: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
     ) -> str:
-        """Record one tool call (`tool_usage_logs`); returns its execution_id."""
+        """Record one tool call (`tool_usage_logs`); returns its execution_id.
+
+        The last seven fields are the OTLP columns (bootstrap_sql/070): the calling client, the
+        protocol, and the call's OpenTelemetry span (hex ids) when it was traced."""
         execution_id = execution_id or str(uuid.uuid4())
         event = {
             "execution_id": execution_id,
@@ -249,6 +259,13 @@ class Collector:
             "cache_hit": cache_hit,
             "memory_usage_mb": memory_usage_mb,
             "cpu_usage_percent": cpu_usage_percent,
+            "client_name": client_name,
+            "client_version": client_version,
+            "protocol_version": protocol_version,
+            "transport": transport,
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "parent_span_id": parent_span_id,
         }
         self._record("tool_usage_logs", event)
         return execution_id

@@ -1,20 +1,27 @@
-"""Record every `tools/call` of a server built with the official MCP Python SDK (`mcp` 2.x).
+"""Instrument a server built with the official MCP Python SDK (`mcp` 2.x): a thin layer over
+the SDK's own OpenTelemetry tracing.
 
     from mcp.server.mcpserver import MCPServer
     from mcp_analytics.collector import Collector
     from mcp_analytics.collector.mcp_sdk import instrument
 
     server = MCPServer("hubspot-crm", version="3.5.0")
-    collector = Collector().start()
-    instrument(server, collector)          # or Server (low level): the same call
+    instrument(server, Collector().start())                    # rows through the collector
+    instrument(server, otlp_endpoint="http://127.0.0.1:4318")  # or spans to the OTLP receiver
 
-`instrument` appends a `CollectorMiddleware` to the server's middleware chain (the SDK's
-context-tier hook that wraps every inbound request). For each `tools/call` it measures the
-call and hands one event to the collector, whose `record_tool_call` only queues it: the
-database write happens on the collector's thread, and any failure while building the event is
-logged and swallowed, so instrumentation can neither break nor noticeably slow a call.
+The SDK wraps every inbound request in a SERVER span (`mcp.method.name`, `gen_ai.tool.name`,
+`jsonrpc.request.id`, `mcp.protocol.version`, `error.type`). `instrument` appends a middleware
+that runs inside that span and adds what the SDK leaves out: the client's name and version
+(from the initialize handshake or, on the stateless 2026-07-28 revision, the request's
+`_meta`), the transport session id, the transport and peer address, the resource URI of
+`resources/read`, the exception of a raising tool (MCPServer turns it into an isError result
+before any middleware sees it), and, when `capture_content` is on, the tool's arguments and
+result (`gen_ai.tool.call.arguments` / `.result`). Whatever exports the SDK's spans (an OTLP
+exporter pointed at `mcp-analytics otlp serve`) sends them enriched.
 
-Column mapping (tool_usage_logs), documented in docs/mcp-sdk.md:
+With a collector, each `tools/call` is also recorded as one `tool_usage_logs` row on the
+collector's thread (never slowing or breaking the call), carrying the span's trace and span
+ids. Column mapping (docs/mcp-sdk.md):
 
     bcp_name       the server's name (or `bcp_name=`)
     tool_name      params.name
@@ -29,6 +36,8 @@ Column mapping (tool_usage_logs), documented in docs/mcp-sdk.md:
     session_id     the transport's session id (Streamable HTTP); NULL on stdio / in memory
     user_agent     "<clientInfo.name>/<clientInfo.version>" from the initialize handshake
                    (or the request envelope), else the HTTP User-Agent
+    client_*       clientInfo name and version; protocol_version, transport
+    trace_id ...   the SDK span's trace, span and parent span ids (when tracing is on)
     tool_version   the server's version (or `tool_version=`)
     ip_address     the HTTP peer address, when the transport is HTTP
     user_id        `user_id=` (a function of the request context), else NULL
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import json
 import logging
 import time
 import traceback
@@ -47,7 +57,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from opentelemetry import trace
+
 log = logging.getLogger(__name__)
+
+CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
 
 OperationFn = Callable[[str, Mapping[str, Any] | None], str]
 UserIdFn = Callable[[Any], int | None]
@@ -65,6 +79,7 @@ class _CallState:
     stack: str | None = None
     error_type: str | None = None
     message: str | None = None
+    exception: BaseException | None = None
 
 
 _current_call: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
@@ -76,24 +91,30 @@ _connection_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary
 
 
 class CollectorMiddleware:
-    """`mcp` server middleware that records `tools/call` requests into a Collector."""
+    """`mcp` server middleware running inside the SDK's span: enriches the span and, with a
+    collector, records each `tools/call` into it."""
 
     def __init__(
         self,
-        collector: _Recorder,
+        collector: _Recorder | None,
         *,
         bcp_name: str,
         tool_version: str | None = None,
         operation: str | OperationFn = "tools/call",
         user_id: UserIdFn | None = None,
+        capture_content: bool = False,
     ) -> None:
         self.collector = collector
         self.bcp_name = bcp_name
         self.tool_version = tool_version or None
         self.operation = operation
         self.user_id = user_id
+        self.capture_content = capture_content
 
     async def __call__(self, ctx: Any, call_next: Callable[[Any], Any]) -> Any:
+        span = trace.get_current_span()
+        identity = _safe(_request_identity, ctx) or {}
+        _safe(_enrich_span, span, ctx, identity)
         if getattr(ctx, "method", None) != "tools/call":
             return await call_next(ctx)
         started_at = dt.datetime.now(dt.UTC)
@@ -103,11 +124,11 @@ class CollectorMiddleware:
         try:
             result = await call_next(ctx)
         except BaseException as exc:  # cancellations too: they are recorded, then re-raised
-            self._record(ctx, started_at, t0, None, exc, state)
+            self._record(ctx, started_at, t0, None, exc, state, identity, span)
             raise
         finally:
             _current_call.reset(token)
-        self._record(ctx, started_at, t0, result, None, state)
+        self._record(ctx, started_at, t0, result, None, state, identity, span)
         return result
 
     # -- event ------------------------------------------------------------------------------
@@ -120,6 +141,8 @@ class CollectorMiddleware:
         result: Any,
         exc: BaseException | None,
         state: _CallState,
+        identity: dict[str, Any],
+        span: Any,
     ) -> None:
         duration_ms = (time.perf_counter() - t0) * 1000.0
         try:
@@ -137,7 +160,8 @@ class CollectorMiddleware:
                 "timestamp": started_at,
                 "tool_version": self.tool_version,
             }
-            event.update(_request_identity(ctx))
+            event.update(identity)
+            event.update(_span_ids(span))
             if self.user_id is not None:
                 event["user_id"] = self.user_id(ctx)
             if exc is not None:
@@ -152,7 +176,10 @@ class CollectorMiddleware:
                     event["error_message"] = state.message or _error_text(wire)
                     event["error_code"] = state.error_type or "tool_error"
                     event["error_stack"] = state.stack
-            self.collector.record_tool_call(**event)
+            if self.capture_content:
+                _safe(_content_on_span, span, event.get("parameters"), event.get("response_data"))
+            if self.collector is not None:
+                self.collector.record_tool_call(**event)
         except Exception:  # telemetry must never break the call (logged with its traceback)
             log.warning("mcp-analytics: could not record a tools/call", exc_info=True)
 
@@ -164,33 +191,78 @@ class CollectorMiddleware:
 
 def instrument(
     server: Any,
-    collector: _Recorder,
+    collector: _Recorder | None = None,
     *,
     bcp_name: str | None = None,
     tool_version: str | None = None,
     operation: str | OperationFn = "tools/call",
     user_id: UserIdFn | None = None,
+    capture_content: bool = False,
+    otlp_endpoint: str | None = None,
+    otlp_headers: Mapping[str, str] | None = None,
 ) -> CollectorMiddleware:
-    """Attach `collector` to an `MCPServer` or a low-level `Server`; returns the middleware.
+    """Instrument an `MCPServer` or a low-level `Server`; returns the middleware installed.
 
-    Call it once, before the server runs. The middleware goes last in the chain (innermost,
-    closest to the handler), so it times the tool itself and not the SDK's other middleware.
+    `collector`: record every tools/call as a row through it (or None: spans only).
+    `capture_content`: put tool arguments and results on the spans (the collector's rows
+    always carry them, redacted). `otlp_endpoint`: send the SDK's spans to an OTLP/HTTP
+    receiver (e.g. `http://127.0.0.1:4318`), with `otlp_headers` (an API key); installs an
+    OpenTelemetry SDK tracer provider for `service.name` = the server's name when the process
+    has none. Call it once, before the server runs: the middleware goes last in the chain
+    (innermost), inside the SDK's span, so it times the tool itself. Raises TypeError for an
+    object that is not an mcp 2.x server, ValueError when the server is already instrumented.
     """
     chain = getattr(server, "middleware", None)
     if not isinstance(chain, list):
         raise TypeError(f"{type(server).__name__} has no middleware list: not an mcp 2.x server")
     if any(isinstance(m, CollectorMiddleware) for m in chain):
         raise ValueError("this server is already instrumented")
+    name = bcp_name or getattr(server, "name", None) or "mcp-server"
+    version = tool_version or getattr(server, "version", None)
+    if otlp_endpoint is not None:
+        export_spans(otlp_endpoint, service=name, version=version, headers=otlp_headers)
     middleware = CollectorMiddleware(
         collector,
-        bcp_name=bcp_name or getattr(server, "name", None) or "mcp-server",
-        tool_version=tool_version or getattr(server, "version", None),
+        bcp_name=name,
+        tool_version=version,
         operation=operation,
         user_id=user_id,
+        capture_content=capture_content,
     )
     chain.append(middleware)
     _capture_tracebacks(server)
     return middleware
+
+
+def export_spans(
+    endpoint: str,
+    *,
+    service: str,
+    version: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """Send the process's spans to an OTLP/HTTP receiver (protobuf, batched).
+
+    Adds a batch processor to the OpenTelemetry SDK tracer provider in use, or installs one
+    (with `service.name` / `service.version`) when the process has none. Returns the provider
+    (call its `shutdown()` at exit to flush)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        attributes = {"service.name": service}
+        if version:
+            attributes["service.version"] = version
+        provider = TracerProvider(resource=Resource.create(attributes))
+        trace.set_tracer_provider(provider)
+    exporter = OTLPSpanExporter(
+        endpoint=endpoint.rstrip("/") + "/v1/traces", headers=dict(headers or {})
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
 
 
 def _capture_tracebacks(server: Any) -> None:
@@ -212,6 +284,8 @@ def _capture_tracebacks(server: Any) -> None:
                 state.error_type = type(root).__name__
                 state.message = str(root) or type(root).__name__
                 state.stack = "".join(traceback.format_exception(root))
+                # The SDK's span only learns "tool_error"; give it the exception too.
+                _safe(trace.get_current_span().record_exception, root)
             raise
 
     call_tool._mcp_analytics = True  # type: ignore[attr-defined]
@@ -219,6 +293,88 @@ def _capture_tracebacks(server: Any) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _safe(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a telemetry step; a failure is logged, never raised into the call."""
+    try:
+        return fn(*args)
+    except Exception:  # telemetry must never break the call (logged with its traceback)
+        log.debug("mcp-analytics: telemetry step %s failed", fn.__name__, exc_info=True)
+        return None
+
+
+def _enrich_span(span: Any, ctx: Any, identity: Mapping[str, Any]) -> None:
+    """Add to the SDK's span what it leaves out (no-op when tracing is off)."""
+    if not span.is_recording():
+        return
+    attributes: dict[str, Any] = {}
+    for key, column in (
+        ("mcp.client.name", "client_name"),
+        ("mcp.client.version", "client_version"),
+        ("mcp.session.id", "session_id"),
+        ("network.transport", "transport"),
+        ("client.address", "ip_address"),
+    ):
+        if identity.get(column):
+            attributes[key] = identity[column]
+    headers = getattr(getattr(ctx, "request", None), "headers", None)
+    agent = headers.get("user-agent") if headers is not None else None
+    if agent:
+        attributes["user_agent.original"] = agent
+    params = ctx.params if isinstance(getattr(ctx, "params", None), Mapping) else {}
+    if getattr(ctx, "method", None) == "resources/read" and isinstance(params.get("uri"), str):
+        attributes["mcp.resource.uri"] = params["uri"]
+    span.set_attributes(attributes)
+
+
+def _content_on_span(span: Any, arguments: Any, result: Any) -> None:
+    if not span.is_recording():
+        return
+    if arguments is not None:
+        span.set_attribute("gen_ai.tool.call.arguments", json.dumps(arguments, default=str))
+    if result is not None:
+        span.set_attribute("gen_ai.tool.call.result", json.dumps(result, default=str))
+
+
+def _span_ids(span: Any) -> dict[str, Any]:
+    """The hex ids of the SDK's span (and its parent) when tracing is on."""
+    context = span.get_span_context()
+    if not context.is_valid:
+        return {}
+    parent = getattr(span, "parent", None)
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+        "parent_span_id": format(parent.span_id, "016x") if parent is not None else None,
+    }
+
+
+def _meta_value(meta: Any, key: str) -> Any:
+    if meta is None:
+        return None
+    if isinstance(meta, Mapping):
+        return meta.get(key)
+    extra = getattr(meta, "model_extra", None) or {}
+    if key in extra:
+        return extra[key]
+    return getattr(meta, key, None)
+
+
+def _client_info(ctx: Any) -> tuple[str | None, str | None]:
+    """clientInfo name and version: the initialize handshake's, else the request's `_meta`
+    (the stateless 2026-07-28 revision sends it with every request)."""
+    session = getattr(ctx, "session", None)
+    client = getattr(getattr(session, "client_params", None), "client_info", None)
+    if client is None:
+        client = _meta_value(getattr(ctx, "meta", None), CLIENT_INFO_META)
+    if isinstance(client, Mapping):
+        name, version = client.get("name"), client.get("version")
+    else:
+        name, version = getattr(client, "name", None), getattr(client, "version", None)
+    return (name if isinstance(name, str) and name else None), (
+        version if isinstance(version, str) and version else None
+    )
 
 
 def _request_identity(ctx: Any) -> dict[str, Any]:
@@ -240,20 +396,26 @@ def _request_identity(ctx: Any) -> dict[str, Any]:
         scope = f"conn-{uuid.uuid4().hex[:16]}"
     request_id = getattr(ctx, "request_id", None)
 
-    client = getattr(getattr(session, "client_params", None), "client_info", None)
-    if client is not None and getattr(client, "name", None):
-        user_agent = f"{client.name}/{client.version}" if client.version else client.name
+    client_name, client_version = _client_info(ctx)
+    if client_name:
+        user_agent = f"{client_name}/{client_version}" if client_version else client_name
     elif headers is not None:
         user_agent = headers.get("user-agent")
     else:
         user_agent = None
 
     peer = getattr(getattr(request, "client", None), "host", None)
+    protocol = getattr(ctx, "protocol_version", None)
     return {
         "session_id": session_id or None,
         "request_id": f"{scope}/{request_id}" if request_id is not None else None,
         "user_agent": user_agent,
         "ip_address": peer if _is_ip(peer) else None,
+        "client_name": client_name,
+        "client_version": client_version,
+        "protocol_version": protocol if isinstance(protocol, str) else None,
+        # HTTP transports carry the request; stdio and in-memory ones do not say which.
+        "transport": "tcp" if request is not None else None,
     }
 
 

@@ -1,0 +1,84 @@
+"""`instrument(server, ...)` as a layer over the SDK's own spans: what it adds reaches the
+receiver over OTLP (stateless 2026-07-28 traffic included), and the collector's rows carry the
+SDK span's ids and the client's identity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from .conftest import running, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_emitter(*args: str) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.otlp.emitters.instrumented", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def rows(db: str, service: str) -> dict[str, dict]:
+    with psycopg.connect(db, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select tool_name, operation, success, error_code, error_stack, parameters,"
+            " response_data, client_name, client_version, protocol_version, session_id,"
+            " trace_id, span_id, execution_id, user_agent"
+            " from tool_usage_logs where bcp_name = %s",
+            (service,),
+        )
+        names = [c.name for c in cur.description]
+        return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_instrumented_spans_over_otlp(bootstrapped_db, tmp_path, mode):
+    service = f"instrumented-{mode}"
+    with running(bootstrapped_db, tmp_path / "spool") as r:
+        seen = run_emitter("otlp", r.url, service, mode)
+        assert wait_for(lambda: r.sink.queued_rows == 0)
+    assert seen["add"] is False and seen["explode"] is True
+    got = rows(bootstrapped_db, service)
+    add, explode = got["add"], got["explode"]
+    # What the SDK leaves out and the layer adds: the client, arguments, results.
+    assert (add["client_name"], add["client_version"]) == ("e2e-client", "4.5.6")
+    assert add["parameters"] == {"a": 2, "b": 3}
+    assert add["response_data"]["structuredContent"] == {"result": 5}
+    # The raising tool's exception is on the span: its stack on the row and in error_logs.
+    assert explode["success"] is False
+    assert "RuntimeError: the upstream API is down" in explode["error_stack"]
+    # The resource read is named by its URI (the SDK's span carries none).
+    assert "notes://today" in got and got["notes://today"]["operation"] == "resources/read"
+    # No transport session in memory: nothing invented.
+    assert all(row["session_id"] is None for row in got.values())
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        (errors,) = conn.execute(
+            "select count(*) from error_logs where execution_id = %s"
+            " and message = 'the upstream API is down'",
+            (explode["execution_id"],),
+        ).fetchone()
+    assert errors == 1
+
+
+def test_collector_rows_carry_the_sdk_span(bootstrapped_db, tmp_path):
+    service = "instrumented-collector"
+    seen = run_emitter("collector", bootstrapped_db, service, "auto", str(tmp_path / "spool"))
+    assert seen["refuse"] is True
+    got = rows(bootstrapped_db, service)
+    add = got["add"]
+    assert len(add["trace_id"]) == 32 and len(add["span_id"]) == 16
+    assert (add["client_name"], add["client_version"]) == ("e2e-client", "4.5.6")
+    assert add["user_agent"] == "e2e-client/4.5.6" and add["protocol_version"]
+    assert got["refuse"]["error_code"] == "tool_error"
+    assert len({r["trace_id"] for r in got.values()}) == len(got)  # one span each
