@@ -18,7 +18,7 @@ from mcp_analytics.ingest.events import (
     parameters_hash,
     prepare,
 )
-from mcp_analytics.ingest.redaction import RedactionRules
+from mcp_analytics.ingest.redaction import NestingTooDeep, RedactionRules
 
 RULES = RedactionRules()
 
@@ -94,7 +94,7 @@ def test_floats_alike_including_the_forms_orjson_writes_differently() -> None:
     [
         {"big": 2**64, "neg": -(2**63) - 1},  # beyond orjson's integers
         {"lone": "\ud800", "\udfff": 1},  # lone surrogates (orjson refuses them)
-        json.loads("[" * 300 + "]" * 300),  # deeper than orjson goes
+        json.loads("[" * 200 + "]" * 200),  # as deep as the walk allows (MAX_DEPTH)
         {"note": "e-mail me at 0.00001 o'clock", "1e-5": 1e-5},  # the fallback's triggers
         {"nan": float("nan"), "inf": float("inf")},  # the walk makes them strings
         {1: "int key", None: "none key"},  # the walk makes keys strings
@@ -104,6 +104,14 @@ def test_floats_alike_including_the_forms_orjson_writes_differently() -> None:
 )
 def test_what_orjson_refuses_or_writes_otherwise_takes_json(value: object) -> None:
     _same(value)
+
+
+def test_deeper_than_orjson_goes_takes_json() -> None:
+    # The walk refuses such nesting (NestingTooDeep); the encoder alone still agrees.
+    value = json.loads("[" * 300 + "]" * 300)
+    assert canonical_json_of_redacted(value) == canonical_json(value)
+    with pytest.raises(NestingTooDeep):
+        RULES.value(value)
 
 
 def test_prepared_hash_is_sha256_of_json_dumps() -> None:
