@@ -32,6 +32,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd dbt_project && ../$(BIN)/sqlfluff lint
 
 ui: install
 	$(BIN)/mcp-analytics ui

@@ -20,13 +20,17 @@
     {%- do assert_identifier(time_column, 'mart_exactness_filter', 'time_column') -%}
     {%- do assert_identifier(raw_source, 'mart_exactness_filter', 'raw_source') -%}
     {%- set raw_schema = var('raw_schema', 'public') -%}
+    -- newer than the raw retention horizon (older buckets are frozen history)
     {{ time_column }} >= {{ raw_schema }}.mart_raw_horizon('{{ raw_source }}')
-    {%- if hours > 0 %}
-        and {{ time_column }} >= date_trunc('day', now() - interval '{{ hours }} hours', 'UTC')
-    {%- endif %}
-        and date_trunc('day', {{ time_column }}, 'UTC') not in (
-            select date_trunc('day', pending.bucket, 'UTC')
-            from {{ raw_schema }}.mart_dirty_buckets as pending
-            where pending.mart in ('{{ pending_marts | join("', '") }}')
-        )
+    -- inside the window (0 = the whole history; the planner folds the constant)
+    and (
+        {{ hours }} = 0
+        or {{ time_column }} >= date_trunc('day', now() - interval '{{ hours }} hours', 'UTC')
+    )
+    -- not on a day the ledger still has pending for these marts
+    and date_trunc('day', {{ time_column }}, 'UTC') not in (
+        select date_trunc('day', pending.bucket, 'UTC')
+        from {{ raw_schema }}.mart_dirty_buckets as pending
+        where pending.mart in ('{{ pending_marts | join("', '") }}')
+    )
 {% endmacro %}

@@ -10,6 +10,7 @@
             ~ 'at least 1, got ' ~ retention_days) }}
     {%- endif -%}
     {%- set raw_schema = var('raw_schema', 'public') -%}
+    -- an existing row (an operator's edit) stays as it is
     insert into {{ raw_schema }}.data_retention_policies
         (table_name, retention_days, archive_before_delete, time_column)
     values (

@@ -93,6 +93,20 @@ day_histograms as (
     group by day, bcp_name, tool_name, operation
 ),
 
+-- median, p95 and p99 in one pass over each merged histogram
+day_latency as (
+    select
+        day,
+        bcp_name,
+        tool_name,
+        operation,
+        duration_histogram,
+        {{ var('raw_schema', 'public') }}.mart_hist_quantiles(
+            duration_histogram, array[0.5, 0.95, 0.99]
+        ) as quantiles
+    from day_histograms
+),
+
 day_people as (
     select
         date_trunc('day', calls.called_at, 'UTC') as day,
@@ -130,9 +144,9 @@ final as (
         day_totals.successful_calls,
         day_totals.failed_calls,
         (day_totals.sum_duration_ms::numeric / day_totals.total_calls)::integer as avg_duration_ms,
-        latency.quantiles[1]::integer as median_duration_ms,
-        latency.quantiles[2]::integer as p95_duration_ms,
-        latency.quantiles[3]::integer as p99_duration_ms,
+        day_latency.quantiles[1]::integer as median_duration_ms,
+        day_latency.quantiles[2]::integer as p95_duration_ms,
+        day_latency.quantiles[3]::integer as p99_duration_ms,
         day_totals.max_duration_ms,
         day_totals.min_duration_ms,
         (
@@ -144,22 +158,15 @@ final as (
         day_totals.sum_duration_ms,
         day_totals.sum_response_size_bytes,
         day_totals.response_size_count,
-        day_histograms.duration_histogram,
+        day_latency.duration_histogram,
         now() as refreshed_at
     from day_totals
-    inner join day_histograms
+    inner join day_latency
         on
-            day_totals.day = day_histograms.day
-            and day_totals.bcp_name = day_histograms.bcp_name
-            and day_totals.tool_name = day_histograms.tool_name
-            and day_totals.operation = day_histograms.operation
-    cross join
-        lateral (
-            select
-                {{ var('raw_schema', 'public') }}.mart_hist_quantiles(
-                    day_histograms.duration_histogram, array[0.5, 0.95, 0.99]
-                ) as quantiles
-        ) as latency
+            day_totals.day = day_latency.day
+            and day_totals.bcp_name = day_latency.bcp_name
+            and day_totals.tool_name = day_latency.tool_name
+            and day_totals.operation = day_latency.operation
     left join day_people
         on
             day_totals.day = day_people.day
