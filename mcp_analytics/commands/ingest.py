@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from mcp_analytics.ingest.events import TABLES
-from mcp_analytics.ingest.loader import DEFAULT_BATCH_ROWS, LoadError, load
+from mcp_analytics.ingest.loader import (
+    DEFAULT_BATCH_ROWS,
+    LoadError,
+    LoadInterrupted,
+    load,
+    stop_on_signals,
+)
 
 #: Exit statuses (docs/ingest.md): everything loaded; some lines rejected; a usage error; the
 #: load stopped midway (the database, a read error): what was committed stays, run it again.
@@ -18,7 +24,9 @@ EXIT_STATUSES = """exit status:
   2  usage error: a missing or unreadable file, a bad option
   3  the load stopped midway (database unreachable or gone, a read error): the summary
      counts what was committed; run the same command again (loaded lines count as
-     duplicates)"""
+     duplicates)
+  130, 143  stopped by SIGINT or SIGTERM (128 + the signal): the same, after the chunk
+     being written committed or was rolled back"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,14 +83,23 @@ def run(args: argparse.Namespace) -> int:
     if args.files.count("-") > 1:
         raise CommandError("stdin (-) can be read only once")
     try:
-        summary = load(
-            args.files,
-            table=args.table,
-            batch_rows=args.batch_rows,
-            rejects_path=args.rejects,
-            workers=args.workers,
-            progress=not args.quiet and sys.stderr.isatty(),
+        with stop_on_signals():
+            summary = load(
+                args.files,
+                table=args.table,
+                batch_rows=args.batch_rows,
+                rejects_path=args.rejects,
+                workers=args.workers,
+                progress=not args.quiet and sys.stderr.isatty(),
+            )
+    except LoadInterrupted as stop:
+        print(stop.summary.render(), flush=True)
+        print(
+            f"mcp-analytics: stopped by {stop.signal_name}: committed chunks stay committed: "
+            "run the same command again (what was loaded counts as duplicates)",
+            file=sys.stderr,
         )
+        return stop.exit_status
     except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
         raise CommandError(str(err)) from None
     except LoadError as err:

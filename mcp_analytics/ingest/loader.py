@@ -13,6 +13,8 @@ bisection) all go to the rejects file (JSONL: source, line, table, reason, raw l
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import gc
 import gzip
@@ -20,11 +22,17 @@ import io
 import json
 import multiprocessing
 import os
+import signal
+import stat
 import sys
+import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -54,6 +62,8 @@ from mcp_analytics.warehouse import db
 DEFAULT_BATCH_ROWS = 5000
 #: bucket for lines whose table is unknown (broken JSON, no table, a table we do not have).
 NO_TABLE = "(no table)"
+#: seconds a stopped load gives the chunk being written to commit before cancelling it.
+STOP_GRACE_S = 5.0
 
 
 @dataclass
@@ -112,6 +122,57 @@ class LoadError(RuntimeError):
 # Characters that str.splitlines() (and some JSONL readers) take for line breaks, which
 # json.dumps(ensure_ascii=False) leaves as they are: escaped, so one reject is one line.
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+class LoadInterrupted(BaseException):
+    """The load was stopped by a signal (SIGTERM, SIGINT). `summary` counts what was
+    committed before it stopped; running the same input again loads the rest (what was
+    committed counts as duplicates). A BaseException, like KeyboardInterrupt, so that no
+    `except Exception` swallows it."""
+
+    def __init__(self, signum: int, summary: LoadSummary | None = None) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.summary = summary if summary is not None else LoadSummary()
+
+    @property
+    def signal_name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal's number, the shell's convention (143 for SIGTERM, 130 for SIGINT)."""
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def stop_on_signals(
+    signums: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
+) -> Iterator[None]:
+    """While active, the first of `signums` raises `LoadInterrupted` in the main thread, so a
+    load stops cleanly: workers stopped, the chunk being written committed or rolled back,
+    the summary counted (`load` attaches it). A second signal ends the process at once (the
+    default action), which is safe too: workers die with the loader and the server rolls
+    back what was not committed. Outside the main thread this does nothing (Python delivers
+    signals to the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        for each in signums:
+            signal.signal(each, signal.SIG_DFL)
+        raise LoadInterrupted(signum)
+
+    previous = {each: signal.signal(each, handler) for each in signums}
+    try:
+        yield
+    finally:
+        for each, old in previous.items():
+            signal.signal(each, old)
 
 
 class RejectsFile:
@@ -347,13 +408,64 @@ _worker_config: _Config | None = None
 #: (source name, number of the first line, the raw lines)
 _Block = tuple[str, int, list[bytes]]
 
+_PR_SET_PDEATHSIG = 1
 
-def _init_worker(cfg: _Config) -> None:
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker die when the loader does, however it dies (SIGKILL included): on
+    Linux the kernel sends SIGKILL on the parent's death (`prctl(PR_SET_PDEATHSIG)`);
+    elsewhere a thread polls the parent's pid. A worker that outlived its loader would keep
+    every socket it inherited open, and so the loader's database session, transaction and
+    locks (a re-run of the same file would wait on them)."""
+    done = False
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            done = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    if os.getppid() != parent:  # the loader died before the line above took effect
+        os._exit(1)
+    if not done:
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="mcpa-worker-watch", daemon=True).start()
+
+
+def _close_inherited_sockets() -> None:
+    """Close this worker's copies of the sockets it inherited (database connections of the
+    loader and of anything else in the calling process): a worker never talks to the
+    database, and closing a copy leaves the parent's socket as it is. The worker's own
+    queues are pipes; fds 0-2 are left alone (they may be a journal socket)."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd < 3:
+            continue
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:
+            continue
+
+
+def _init_worker(cfg: _Config, parent: int) -> None:
     global _worker_config
     _worker_config = cfg
+    # The loader decides when to stop: SIGINT (a terminal's Ctrl-C reaches the whole process
+    # group) is ignored, SIGTERM ends the worker (the loader's handler is not its own).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent)
+    _close_inherited_sockets()
     # The forked child inherits the caller's heap: keep the collector from walking it (which
-    # would also copy every page it touches), and collect the young generation less often
-    # (parsing allocates many short-lived dicts, none of them cyclic).
+    # would also copy every page it touches, and could finalise an inherited connection),
+    # and collect the young generation less often (parsing allocates many short-lived dicts,
+    # none of them cyclic).
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
 
@@ -387,12 +499,13 @@ def _noop() -> None:
 def _start_pool(workers: int, cfg: _Config) -> ProcessPoolExecutor:
     """Worker processes, forked now, before the loader starts its own threads (fork copies
     none of them; spawn/forkserver would re-import the caller's __main__, which breaks
-    scripts without an `if __name__ == "__main__"` guard)."""
+    scripts without an `if __name__ == "__main__"` guard). They die with the thread that
+    forks them (this one): create the `Loader` in the thread that uses it."""
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_init_worker,
-        initargs=(cfg,),
+        initargs=(cfg, os.getpid()),
     )
     for future in [pool.submit(_noop) for _ in range(workers)]:
         future.result()
@@ -549,6 +662,35 @@ class Loader:
             self._procs.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True)
 
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """Stop now (a signal): the worker processes are killed and lines not yet written are
+        dropped; the chunk being written gets `grace` seconds to commit, then its statement
+        is cancelled (rolled back). The summary then counts what was committed; a re-run of
+        the same input loads the rest."""
+        if self._procs is not None:
+            # ProcessPoolExecutor has no public way to kill its workers before Python 3.14.
+            for proc in list((getattr(self._procs, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            self._procs.shutdown(wait=True, cancel_futures=True)
+        self._inflight.clear()
+        self._block = ("", 0, [])
+        self._chunk = _Chunk()
+        if self._pending is None:
+            return
+        future = self._pending[1]
+        try:
+            future.result(timeout=grace)
+        except FutureTimeout:
+            with contextlib.suppress(Exception):
+                self.conn.cancel_safe(timeout=grace)
+        except Exception:  # noqa: BLE001 - collected (and ignored) below
+            pass
+        try:
+            self._collect()
+        except Exception:  # noqa: BLE001 - cancelled or failed: nothing committed
+            self._pending = None
+
     def _describe(self, chunk: _Chunk, table: str, index: int) -> dict[str, Any]:
         source, number, text = chunk.origin[table][index]
         text = _line_text(text)
@@ -574,6 +716,7 @@ class Loader:
         if self._pending is None:
             return
         chunk, future = self._pending
+        wait_futures([future])  # interrupted here, the chunk stays pending for `stop`
         self._pending = None
         result = future.result()
         for table, n in result.inserted.items():
@@ -672,6 +815,8 @@ def load(
             is loaded).
         LoadError: the load stopped midway (the database unreachable or gone, a read error);
             its `summary` counts what was committed.
+        LoadInterrupted: a signal stopped it (with `stop_on_signals`, or SIGINT); its
+            `summary` counts what was committed.
     """
     for source in sources:
         if str(source) == "-":
@@ -733,6 +878,10 @@ def _load(
             for source in sources:
                 _feed_source(loader, source, stdin, progress)
             loader.close()
+        except (LoadInterrupted, KeyboardInterrupt) as stop:
+            loader.stop()
+            signum = stop.signum if isinstance(stop, LoadInterrupted) else signal.SIGINT
+            raise LoadInterrupted(signum, summary) from None
         finally:
             loader.abort()  # after an error: let a write in flight finish before closing
         return summary

@@ -1,0 +1,191 @@
+"""The loader under faults: killed by SIGTERM or SIGKILL mid-load, and loaders that race.
+
+Real processes throughout: `mcp-analytics ingest` started as a subprocess, its worker
+processes found in /proc, and the server's own view of sessions in pg_stat_activity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from mcp_analytics.ingest.loader import Loader, RejectsFile
+
+from .conftest import count, wait_for
+
+ROWS = 120_000
+APP = "mcp-analytics-ingest"
+
+
+def _tool_line(i: int) -> str:
+    return json.dumps(
+        {
+            "table": "tool_usage_logs",
+            "execution_id": f"kill-{i}",
+            "bcp_name": "faults",
+            "tool_name": f"t{i % 7}",
+            "operation": "o",
+            "success": True,
+            "duration_ms": i % 1000,
+            "timestamp": f"2026-05-06T07:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+            "parameters": {"q": "x" * 40, "i": i},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("faults") / "big.ndjson"
+    with path.open("w") as fh:
+        for i in range(ROWS):
+            fh.write(_tool_line(i) + "\n")
+    return path
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (from /proc: ppid links)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _open_files(pid: int) -> set[str]:
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:  # closed meanwhile (the listing's own fd, for one)
+            continue
+    return found
+
+
+def _sessions(url: str) -> int:
+    """Sessions of the test database other than ours (the loader's, if any is left)."""
+    return count(
+        url,
+        "select count(*) from pg_stat_activity"
+        " where datname = current_database() and pid <> pg_backend_pid()",
+    )
+
+
+def _start(url: str, path: Path, tmp_path: Path, name: str) -> subprocess.Popen:
+    """The real command; its output goes to files (an orphan holding a pipe would make
+    reading it hang instead of failing the test)."""
+    env = {**os.environ, "DATABASE_URL": url, "MCPA_STATE_DIR": str(tmp_path / "state")}
+    env.pop("MCPA_INGEST_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mcp_analytics.cli", "ingest", "-q", "--workers", "1"]
+        + ["--batch-rows", "2000", str(path)],
+        env=env,
+        stdout=(tmp_path / f"{name}.out").open("wb"),
+        stderr=(tmp_path / f"{name}.err").open("wb"),
+    )
+
+
+def _output(tmp_path: Path, name: str) -> tuple[str, str]:
+    return (tmp_path / f"{name}.out").read_text(), (tmp_path / f"{name}.err").read_text()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_killed_loader_leaves_nothing_behind_and_a_rerun_completes(
+    bootstrapped_db, tmp_path, big_file, sig
+):
+    proc = _start(bootstrapped_db, big_file, tmp_path, "first")
+    workers: set[int] = set()
+    try:
+        # Mid-load: some chunks committed, more to come, a worker process running.
+        assert wait_for(
+            lambda: count(bootstrapped_db, "select count(*) from tool_usage_logs") >= 10_000,
+            timeout=120,
+        ), _output(tmp_path, "first")
+        workers = _descendants(proc.pid)
+        assert workers, "the loader has no worker process"
+        assert count(bootstrapped_db, "select count(*) from tool_usage_logs") < ROWS
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        # No orphan: every worker died with the loader, and so did its database session.
+        assert wait_for(lambda: not any(_alive(p) for p in workers), timeout=10), workers
+    finally:
+        for pid in [proc.pid, *workers]:  # whatever the outcome, leave no process behind
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    assert wait_for(lambda: _sessions(bootstrapped_db) == 0, timeout=10)
+    out, err = _output(tmp_path, "first")
+    committed = count(bootstrapped_db, "select count(*) from tool_usage_logs")
+    if sig == signal.SIGTERM:
+        # Handled: the summary of what was committed, a clear message, 128 + 15.
+        assert proc.returncode == 143, err
+        assert "stopped by SIGTERM" in err and "Traceback" not in err
+        assert f"loaded {committed}, duplicates 0" in out
+    else:
+        assert proc.returncode == -signal.SIGKILL
+
+    # The documented recovery: the same command again. It completes, and every row is
+    # there exactly once.
+    rerun = _start(bootstrapped_db, big_file, tmp_path, "rerun")
+    try:
+        rerun.wait(timeout=240)
+    finally:
+        if rerun.poll() is None:
+            rerun.kill()
+    out, err = _output(tmp_path, "rerun")
+    assert rerun.returncode == 0, err
+    assert f"loaded {ROWS - committed}, duplicates {committed}, rejected 0" in out
+    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == ROWS
+    assert (
+        count(bootstrapped_db, "select count(distinct execution_id) from tool_usage_logs") == ROWS
+    )
+    assert not _descendants(rerun.pid)
+
+
+def test_workers_do_not_hold_the_callers_sockets(bootstrapped_db, tmp_path):
+    # A caller with its own connection, opened before the loader forks its workers: a worker
+    # closes its copy of every inherited socket, so only the caller holds the session.
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        socket = f"socket:[{os.fstat(conn.fileno()).st_ino}]"
+        loader = Loader(conn, rejects=RejectsFile(tmp_path / "r.jsonl"), workers=1)
+        try:
+            workers = _descendants(os.getpid())
+            assert workers
+            assert all(socket not in _open_files(pid) for pid in workers)
+            assert socket in _open_files(os.getpid())
+            # Still a working loader, and the caller's connection still works.
+            for i in range(2000):
+                loader.feed("mem", i + 1, (_tool_line(i) + "\n").encode())
+            loader.close()
+        finally:
+            loader.abort()
+        assert loader.summary.loaded == 2000
+        assert conn.execute("select count(*) from tool_usage_logs").fetchone()[0] == 2000
