@@ -73,13 +73,19 @@ def test_create_monthly_partitions_moves_rows_waiting_in_default(module_db, dbt_
         module_db,
         dbt_dirs,
         "create_monthly_partitions",
-        {"table": ["tool_usage_logs", "public.mcp_request_logs"], "months_ahead": 5},
+        {"table": "tool_usage_logs", "months_ahead": 5},
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"created partition public.{target} (9 rows moved from DEFAULT)" in done.stdout
     assert "public.tool_usage_logs: 2 partition(s) created" in done.stdout
+    done = run_operation(
+        module_db,
+        dbt_dirs,
+        "create_monthly_partitions",
+        {"table": "public.mcp_request_logs", "months_ahead": 5},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "public.mcp_request_logs: 2 partition(s) created" in done.stdout
-    with psycopg.connect(module_db) as conn:
+    with psycopg.connect(module_db) as conn:  # the rows waiting in DEFAULT moved to their month
         assert scalar(conn, "select count(*) from tool_usage_logs_default") == 0
         assert scalar(conn, f"select count(*) from {target}") == 9
 
@@ -92,6 +98,12 @@ def test_create_monthly_partitions_moves_rows_waiting_in_default(module_db, dbt_
     assert again.returncode == 0, again.stdout + again.stderr
     assert "public.tool_usage_logs: 0 partition(s) created" in again.stdout
 
+    # One table per call: the loop over tables is `mcp-analytics partitions`.
+    several = run_operation(
+        module_db, dbt_dirs, "create_monthly_partitions", {"table": ["tool_usage_logs"]}
+    )
+    assert several.returncode != 0
+    assert "table must be one table name" in several.stdout
     # Names reach SQL only as quoted identifiers: anything else is refused before SQL runs.
     bad = run_operation(
         module_db, dbt_dirs, "create_monthly_partitions", {"table": "users; drop table users"}

@@ -1,10 +1,10 @@
 {#-
     dbt run-operation create_monthly_partitions --args '{table: tool_usage_logs, months_ahead: 3}'
 
-    Creates the monthly partitions of one or more range-partitioned tables through the database
-    function create_monthly_partitions(text, int, int) (bootstrap_sql/004), which is idempotent
-    and moves rows waiting in the DEFAULT partition into a new partition. Logs every partition
-    created with the rows it received, then commits (run-operation does not commit by itself).
+    A thin call of the database function create_monthly_partitions(text, int, int)
+    (bootstrap_sql/004) for one table: idempotent, moves rows waiting in the DEFAULT partition
+    into a new partition; committed (run-operation does not commit by itself). For every
+    partitioned table at once, with a report: `mcp-analytics partitions`.
 -#}
 {% macro create_monthly_partitions(table, months_ahead=3, months_behind=0) %}
     {{ return(adapter.dispatch('create_monthly_partitions', 'mcp_analytics')(
@@ -27,26 +27,17 @@
                 ~ value) }}
         {% endif %}
     {% endfor %}
+    {% if table is not string %}
+        {{ exceptions.raise_compiler_error(
+            'create_monthly_partitions: table must be one table name, got ' ~ table
+            ~ ' (for every partitioned table: mcp-analytics partitions)') }}
+    {% endif %}
 
-    {% set tables = table if (table is iterable and table is not string) else [table] %}
-    {% set summary = {'created': 0} %}
-    {% for one_table in tables %}
-        {% set relation = retention_relation(one_table) %}
-        {% set before = partition_names(relation) %}
-        {% set created = run_committed(
-            'select create_monthly_partitions(' ~ sql_text(relation) ~ ', '
-            ~ months_ahead ~ ', ' ~ months_behind ~ ')').columns[0].values()[0] %}
-        {% set after = partition_names(relation) %}
-        {% for name in after if name not in before %}
-            {% set part = api.Relation.create(
-                database=relation.database, schema=relation.schema, identifier=name) %}
-            {% set rows = run_query('select count(*) from ' ~ part).columns[0].values()[0] %}
-            {{ log('created partition ' ~ relation.schema ~ '.' ~ name
-                   ~ (' (' ~ rows ~ ' rows moved from DEFAULT)' if rows > 0 else ''), info=True) }}
-        {% endfor %}
-        {{ log(relation.schema ~ '.' ~ relation.identifier ~ ': ' ~ created
-               ~ ' partition(s) created, ' ~ (after | length) ~ ' in all', info=True) }}
-        {% do summary.update({'created': summary.created + created}) %}
-    {% endfor %}
-    {{ return(summary.created) }}
+    {% set relation = retention_relation(table) %}
+    {% set created = run_committed(
+        'select create_monthly_partitions(' ~ sql_text(relation) ~ ', '
+        ~ months_ahead ~ ', ' ~ months_behind ~ ')').columns[0].values()[0] %}
+    {{ log(relation.schema ~ '.' ~ relation.identifier ~ ': ' ~ created
+           ~ ' partition(s) created', info=True) }}
+    {{ return(created) }}
 {% endmacro %}
