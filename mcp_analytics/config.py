@@ -6,6 +6,7 @@ role URL a command connects with) is read here and nowhere else.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -63,6 +64,8 @@ class Settings:
     hourly_build_cron: str = "10 * * * *"
     daily_maintenance_cron: str = "30 2 * * *"
     schedule_timezone: str = "UTC"
+    #: the dirty-ledger sensor looks at most this often (seconds; MCPA_MARTS_SENSOR_INTERVAL)
+    marts_sensor_interval_s: int = 60
     packaged: bool = False
 
     @property
@@ -105,6 +108,24 @@ class Settings:
         return self.database_url is None
 
 
+def _positive_int(name: str, default: int) -> int:
+    """A positive integer from the environment; anything else keeps `default` with a warning
+    naming the variable (settings never raise)."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        logging.getLogger(__name__).warning(
+            "%s must be a positive whole number, got %r: using %d", name, text, default
+        )
+        return default
+    return value
+
+
 def load_settings() -> Settings:
     """Settings from the environment (MCPA_*, DATABASE_URL, XDG_STATE_HOME); raises nothing."""
     root, packaged = _project_root()
@@ -122,6 +143,7 @@ def load_settings() -> Settings:
         hourly_build_cron=os.environ.get("MCPA_HOURLY_CRON") or "10 * * * *",
         daily_maintenance_cron=os.environ.get("MCPA_DAILY_CRON") or "30 2 * * *",
         schedule_timezone=os.environ.get("MCPA_SCHEDULE_TZ") or "UTC",
+        marts_sensor_interval_s=_positive_int("MCPA_MARTS_SENSOR_INTERVAL", 60),
         spool_dir_override=Path(os.environ["MCPA_SPOOL_DIR"]).resolve()
         if os.environ.get("MCPA_SPOOL_DIR")
         else None,

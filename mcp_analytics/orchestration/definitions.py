@@ -24,6 +24,7 @@ from mcp_analytics.orchestration.defs.maintenance import (
 from mcp_analytics.orchestration.defs.raw_assets import build_raw_tables
 from mcp_analytics.orchestration.defs.resources import build_resources
 from mcp_analytics.orchestration.defs.schedules import build_jobs, build_schedules
+from mcp_analytics.orchestration.defs.sensors import build_sensors
 
 
 def build_definitions(
@@ -49,6 +50,7 @@ def build_definitions(
         asset_checks=CHECKS,
         jobs=list(jobs.values()),
         schedules=build_schedules(jobs),
+        sensors=build_sensors(jobs),
         resources={
             **build_resources(database_url),
             "archive": ArchiveResource(directory=archive_dir),
