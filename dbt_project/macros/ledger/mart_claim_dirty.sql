@@ -10,8 +10,10 @@
     {%- endif -%}
     {%- do assert_identifier(raw_source, 'mart_claim_dirty', 'raw_source') -%}
     {%- set raw_schema = var('raw_schema', 'public') -%}
-    -- retention takes this key exclusively; marts share it, so they never block each other
-    select pg_advisory_xact_lock_shared(hashtext('mcp_analytics'), hashtext('warehouse'));
+    -- the warehouse key (bootstrap_sql/040): retention takes it exclusively; marts share it,
+    -- so they never block each other
+    select pg_advisory_xact_lock_shared(warehouse_key.classid, warehouse_key.objid)
+    from {{ raw_schema }}.warehouse_lock_key() as warehouse_key;
     -- two runs of one mart at once would both insert the same buckets
     select pg_advisory_xact_lock(hashtext('mcp_analytics.mart'), hashtext('{{ this.identifier }}'));
     create temporary table mart_claimed on commit drop as
