@@ -11,8 +11,8 @@ import psycopg
 
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.core import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL_MS
-
-from .conftest import count, record_call, wait_for
+from tests.helpers.collector import record_call, wait_for
+from tests.helpers.db import scalar
 
 UNREACHABLE = "postgresql://postgres@/nowhere?host=/nonexistent-mcpa-socket&port=1"
 
@@ -22,7 +22,7 @@ def _calls(c: Collector, bcp: str, n: int) -> list[str]:
 
 
 def _rows(url: str, bcp: str) -> int:
-    return count(url, "select count(*) from tool_usage_logs where bcp_name = %s", (bcp,))
+    return scalar(url, "select count(*) from tool_usage_logs where bcp_name = %s", (bcp,))
 
 
 def test_flush_by_size(module_db, tmp_path):
@@ -97,7 +97,7 @@ def test_unreachable_database_spools_then_replays(module_db, tmp_path):
         assert again.stats["replayed"] == 8
     assert _rows(module_db, bcp) == 7
     assert (
-        count(module_db, "select count(*) from error_logs where message = %s", (f"e {bcp}",)) == 1
+        scalar(module_db, "select count(*) from error_logs where message = %s", (f"e {bcp}",)) == 1
     )
     assert not list(tmp_path.glob("spool-*.jsonl"))
 
@@ -135,11 +135,13 @@ def test_invalid_events_are_rejected_not_raised(module_db, tmp_path):
         assert c.flush(10)
         assert c.stats["rejected"] == 2
     assert _rows(module_db, bcp) == 2
-    rejects = count(
+    rejects = scalar(
         module_db, "select count(*) from ingest_rejects where raw like %s", (f"%{bcp}%",)
     )
     assert rejects == 2
-    leaked = count(module_db, "select count(*) from ingest_rejects where raw like '%pw-in-reject%'")
+    leaked = scalar(
+        module_db, "select count(*) from ingest_rejects where raw like '%pw-in-reject%'"
+    )
     assert leaked == 0
 
 
@@ -181,11 +183,11 @@ def test_spool_left_by_a_crash_is_replayed_torn_line_kept_as_reject(module_db, t
         assert c.stats["replayed"] == 1 and c.stats["rejected"] == 1
     assert not spool.exists()
     assert (
-        count(module_db, "select count(*) from performance_metrics where metric_name = %s", (tag,))
+        scalar(module_db, "select count(*) from performance_metrics where metric_name = %s", (tag,))
         == 1
     )
     torn = "select count(*) from ingest_rejects where reason like 'corrupt spool line%%'"
-    assert count(module_db, torn) == 1
+    assert scalar(module_db, torn) == 1
 
 
 def _child_records(url: str, spool: str, tag: str, collector_holder: list) -> None:
@@ -219,4 +221,4 @@ def test_a_forked_child_gets_a_working_collector(module_db, tmp_path):
     assert child.exitcode == 0
     assert c.close(20)
     query = "select count(*) from performance_metrics where metric_name = %s"
-    assert count(module_db, query, (tag,)) == 8
+    assert scalar(module_db, query, (tag,)) == 8

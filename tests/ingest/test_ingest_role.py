@@ -14,8 +14,7 @@ from psycopg import sql
 from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.loader import load_text
 from mcp_analytics.warehouse import db
-
-from .conftest import count
+from tests.helpers.db import scalar
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +85,11 @@ def test_collector_as_ingest_role(module_db, ingest_url, tmp_path):
     assert stats["last_error"] is None and stats["retries"] == 0 and stats["spooled"] == 0
     assert stats["written"] == 5 and stats["duplicates"] == 1 and stats["rejected"] == 1
     assert c._config_read_at is not None  # settings read through ingest_settings()
-    assert count(module_db, "select count(*) from tool_usage_logs where bcp_name = %s", (tag,)) == 2
     assert (
-        count(module_db, "select count(*) from ingest_rejects where raw like %s", (f"%{tag}%",))
+        scalar(module_db, "select count(*) from tool_usage_logs where bcp_name = %s", (tag,)) == 2
+    )
+    assert (
+        scalar(module_db, "select count(*) from ingest_rejects where raw like %s", (f"%{tag}%",))
         == 1
     )
 
@@ -109,4 +110,4 @@ def test_loader_as_ingest_role(module_db, ingest_url, tmp_path):
         again = load_text(text, conn=conn, rejects_path=tmp_path / "r2.jsonl")
     assert (summary.loaded, summary.rejected) == (1, 2)
     assert (again.loaded, again.duplicates, again.rejected) == (0, 1, 2)
-    assert count(module_db, "select count(*) from error_logs where message = %s", (tag,)) == 1
+    assert scalar(module_db, "select count(*) from error_logs where message = %s", (tag,)) == 1

@@ -26,8 +26,7 @@ from mcp_analytics.commands.ingest import EXIT_OK, EXIT_REJECTED, EXIT_STOPPED, 
 from mcp_analytics.ingest.loader import RejectsFile, _Config, _prepare_line, load
 from mcp_analytics.ingest.redaction import MAX_DEPTH, RedactionRules
 from mcp_analytics.ingest.writer import RejectRecord
-
-from .conftest import count
+from tests.helpers.db import scalar
 
 CASES = Path(__file__).parent / "cases"
 TS = "2026-05-06T07:08:09Z"
@@ -83,12 +82,12 @@ def test_a_bad_value_is_a_reject_and_the_load_goes_on(
     assert status == EXIT_REJECTED and "rejected lines written to" in out
     found = rejects_of(rejects)
     assert found and all(reason in r["reason"] for r in found), found
-    loaded = count(
+    loaded = scalar(
         module_db, "select count(*) from tool_usage_logs where execution_id like %s", (f"{tag}%",)
     )
     # Both neighbours, and the case's own good lines (array-nested-300-deep has two).
     assert loaded >= 2
-    assert count(
+    assert scalar(
         module_db,
         "select count(*) from ingest_rejects where source_name = %s and reason like %s",
         (str(path), f"%{reason}%"),
@@ -131,7 +130,7 @@ def test_truncated_gzip_loads_every_readable_line(module_db, tmp_path, cli_env, 
     assert "unreadable gzip data" in found[0]["reason"]
     assert found[0]["raw"] == torn and torn.startswith('{"table": "error_logs"')
     messages = {json.loads(line)["message"] for line in readable}
-    stored = count(
+    stored = scalar(
         module_db,
         "select count(distinct message) from error_logs where message like 'gztrunc %%'",
     )

@@ -12,8 +12,7 @@ import psycopg
 
 from mcp_analytics.cli import main
 from mcp_analytics.ingest.loader import load
-
-from .conftest import count
+from tests.helpers.db import scalar
 
 TS = "2026-05-06T07:08:09Z"
 
@@ -153,14 +152,14 @@ def test_bad_lines_are_rejected_good_lines_loaded(bootstrapped_db, tmp_path, cli
         )
     assert sorted(r[0] for r in db_rejects) == sorted(expected)
     assert "LEAKME" not in dump and "[REDACTED]" in dump
-    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == 2
-    assert count(bootstrapped_db, "select count(*) from performance_metrics") == 2
+    assert scalar(bootstrapped_db, "select count(*) from tool_usage_logs") == 2
+    assert scalar(bootstrapped_db, "select count(*) from performance_metrics") == 2
 
     # Loading the same file again: everything good is a duplicate, nothing new.
     code = main(["ingest", str(data), "--rejects", str(tmp_path / "r2.jsonl"), "--quiet"])
     out = capsys.readouterr().out
     assert code == 1 and "loaded 0, duplicates 8" in out
-    assert count(bootstrapped_db, "select count(*) from ingest_rejects") == len(expected)
+    assert scalar(bootstrapped_db, "select count(*) from ingest_rejects") == len(expected)
 
 
 def test_clean_file_exit_zero_gzip_and_table_option(bootstrapped_db, tmp_path, cli_env, capsys):
@@ -200,7 +199,7 @@ def test_stdin_through_the_real_command(bootstrapped_db, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"loaded 4, duplicates 0, rejected 0" in proc.stdout
-    assert count(bootstrapped_db, "select count(*) from mcp_request_logs") == 1
+    assert scalar(bootstrapped_db, "select count(*) from mcp_request_logs") == 1
 
 
 def test_progress_and_large_chunks(bootstrapped_db, tmp_path):
@@ -263,9 +262,11 @@ def test_rows_refused_by_postgres_inside_big_worker_chunks(bootstrapped_db, tmp_
         got = {r["line"]: r for r in map(json.loads, rejects.read_text().splitlines())}
         assert got.keys() == bad
         assert all("foreign key" in r["reason"] and f'"fk{n}"' in r["raw"] for n, r in got.items())
-    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == 2496
+    assert scalar(bootstrapped_db, "select count(*) from tool_usage_logs") == 2496
     # The lone surrogate became "?" in the stored JSON, as on every other path.
     assert (
-        count(bootstrapped_db, "select count(*) from tool_usage_logs where parameters->>'q' = '?7'")
+        scalar(
+            bootstrapped_db, "select count(*) from tool_usage_logs where parameters->>'q' = '?7'"
+        )
         == 1
     )

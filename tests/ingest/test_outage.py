@@ -17,8 +17,7 @@ from mcp_analytics.collector import Collector
 from mcp_analytics.config import settings
 from mcp_analytics.warehouse import embedded
 from mcp_analytics.warehouse.bootstrap import bootstrap
-
-from .conftest import record_call, wait_for
+from tests.helpers.collector import record_call, wait_for
 
 
 @pytest.fixture

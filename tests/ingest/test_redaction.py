@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.events import prepare
 from mcp_analytics.ingest.redaction import MARKER, MAX_DEPTH, NestingTooDeep, RedactionRules
-
-from .conftest import count
+from tests.helpers.db import scalar
 
 R = RedactionRules()
 CASES = Path(__file__).parent / "cases"
@@ -166,7 +165,7 @@ def test_no_secret_reaches_any_table(module_db, tmp_path):
     for secret in SECRETS:
         assert secret not in text, secret
     assert (
-        count(
+        scalar(
             module_db,
             "select count(*) from mcp_request_logs where request_headers->>'Accept' = 'json'",
         )

@@ -7,8 +7,7 @@ import pytest
 
 from mcp_analytics.ingest.events import TABLES, prepare
 from mcp_analytics.ingest.writer import RejectRecord, write_batch
-
-from .conftest import count
+from tests.helpers.db import scalar
 
 TS = "2026-03-04T05:06:07.123456Z"
 
@@ -62,7 +61,7 @@ def test_same_batch_twice_adds_nothing(module_db, table):
     assert (first.inserted[table], first.duplicates[table]) == (20, 0)
     assert (again.inserted[table], again.duplicates[table]) == (0, 20)
     assert (third.inserted[table], third.duplicates[table]) == (10, 10)
-    assert count(module_db, f"select count(*) from {table}") == 30
+    assert scalar(module_db, f"select count(*) from {table}") == 30
 
 
 def test_refused_rows_are_isolated_and_recorded(bootstrapped_db):
@@ -77,11 +76,12 @@ def test_refused_rows_are_isolated_and_recorded(bootstrapped_db):
     assert sorted(r.index for r in result.rejects) == [7, 31]
     assert "foreign key" in result.rejects[0].reason
     assert result.inserted["error_logs"] == 38 and again.duplicates["error_logs"] == 38
-    assert count(bootstrapped_db, "select count(*) from error_logs") == 38
+    assert scalar(bootstrapped_db, "select count(*) from error_logs") == 38
     # Rejects are recorded once, even though the batch was written twice.
-    assert count(bootstrapped_db, "select count(*) from ingest_rejects") == 3
+    assert scalar(bootstrapped_db, "select count(*) from ingest_rejects") == 3
     assert (
-        count(bootstrapped_db, "select count(*) from ingest_rejects where raw like '%987654%'") == 1
+        scalar(bootstrapped_db, "select count(*) from ingest_rejects where raw like '%987654%'")
+        == 1
     )
 
 
@@ -147,4 +147,4 @@ def test_duplicates_inside_one_batch(bootstrapped_db):
     with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
         result = write_batch(conn, {"mcp_request_logs": rows})
     assert (result.inserted["mcp_request_logs"], result.duplicates["mcp_request_logs"]) == (3, 2)
-    assert count(bootstrapped_db, "select count(*) from mcp_request_logs") == 3
+    assert scalar(bootstrapped_db, "select count(*) from mcp_request_logs") == 3

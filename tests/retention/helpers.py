@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
+from tests.helpers.db import scalar
+
 
 def insert_tool_usage(
     conn: psycopg.Connection, count: int, age: str, prefix: str, success: bool = True
@@ -68,10 +70,6 @@ def insert_sessions(conn: psycopg.Connection, user_id: int, count: int, expired_
         """,
         {"tag": tag, "uid": user_id, "ago": expired_ago, "count": count},
     )
-
-
-def scalar(conn: psycopg.Connection, query: str, params: object = None):
-    return conn.execute(query, params).fetchone()[0]
 
 
 def table_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:

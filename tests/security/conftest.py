@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from mcp_analytics.warehouse import db
-
-
-def url_as(url: str, user: str, password: str) -> str:
-    """`url` with its user and password replaced."""
-    parts = urlsplit(url)
-    hostport = parts.netloc.rsplit("@", 1)[-1]
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{hostport}"
-    return urlunsplit(parts._replace(netloc=netloc))
+from tests.helpers.db import url_as
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ from mcp_analytics.auth import bind_user
 from mcp_analytics.config import settings
 from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.bootstrap import bootstrap
-
-from .conftest import url_as
+from tests.helpers.db import url_as
 
 
 @pytest.fixture

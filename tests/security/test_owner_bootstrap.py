@@ -22,8 +22,7 @@ from psycopg import sql
 from mcp_analytics.config import settings
 from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.bootstrap import LEDGER, BootstrapError, bootstrap, discover
-
-from .conftest import url_as
+from tests.helpers.db import url_as
 
 FLAG = "mcp_analytics.retention"
 

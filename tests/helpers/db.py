@@ -1,0 +1,64 @@
+"""Test databases and one-value queries.
+
+Each test database gets a unique name (mcpa_test_<hex>), so test runs can share a server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.abc import Params, QueryNoTemplate
+
+from mcp_analytics.warehouse import db
+
+
+def scalar(
+    target: str | psycopg.Connection, query: QueryNoTemplate, params: Params | None = None
+) -> Any:
+    """The first column of the first row of `query`, run on a connection or on a new
+    autocommit connection to the URL `target`.
+
+    Raises:
+        LookupError: the query returned no row.
+    """
+    if isinstance(target, psycopg.Connection):
+        return db.scalar(target, query, params)
+    with psycopg.connect(target, autocommit=True) as conn:
+        return db.scalar(conn, query, params)
+
+
+def _admin(url: str) -> psycopg.Connection:
+    return psycopg.connect(db.with_database(url, "postgres"), autocommit=True)
+
+
+def create_database(server_url: str, template: str | None = None) -> str:
+    """Create a database with a unique name on `server_url`'s server (a copy of the database
+    `template` when given, which must have no other connection); returns its URL."""
+    name = f"mcpa_test_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("create database {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" template {}").format(sql.Identifier(template))
+    with _admin(server_url) as conn:
+        conn.execute(create)
+    return db.with_database(server_url, name)
+
+
+def drop_database(url: str) -> None:
+    """Drop the database of `url`, closing its connections (nothing when it is gone)."""
+    name = db.libpq_params(url)["dbname"]
+    with _admin(url) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+def url_as(url: str, user: str, password: str) -> str:
+    """`url` with its user and password replaced."""
+    parts = urlsplit(url)
+    hostport = parts.netloc.rsplit("@", 1)[-1]
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc))
