@@ -33,11 +33,11 @@ from psycopg.types.json import Jsonb
 
 from mcp_analytics.config import settings
 from mcp_analytics.demo.workload import (
-    ERROR_COLUMNS,
-    METRIC_COLUMNS,
-    REQUEST_COLUMNS,
-    SESSION_COLUMNS,
-    TOOL_COLUMNS,
+    ERROR_ROW,
+    METRIC_ROW,
+    REQUEST_ROW,
+    SESSION_ROW,
+    TOOL_ROW,
     Batch,
     Generator,
     WorkloadSpec,
@@ -49,8 +49,8 @@ from mcp_analytics.warehouse.tables import raw_table_names
 
 MARKER_KEY = "demo.batches"
 PARTITIONED = {
-    "tool": ("tool_usage_logs", TOOL_COLUMNS),
-    "request": ("mcp_request_logs", REQUEST_COLUMNS),
+    "tool": ("tool_usage_logs", TOOL_ROW.columns),
+    "request": ("mcp_request_logs", REQUEST_ROW.columns),
 }
 FLUSH_LINES = 20_000
 MINUTE_METRIC_DAYS = 7  # lines buffered per stream before they are handed to COPY
@@ -144,10 +144,10 @@ def load(
         with psycopg.connect(url, autocommit=True) as conn:
             gen.login_failures()
             say(f"  sessions, errors and metrics ({time.perf_counter() - started:5.1f} s)")
-            _copy_into(conn, "sessions", SESSION_COLUMNS, gen.sessions, conflict=True)
-            _copy_into(conn, "error_logs", ERROR_COLUMNS, gen.errors, conflict=False)
+            _copy_into(conn, "sessions", SESSION_ROW.columns, gen.sessions, conflict=True)
+            _copy_into(conn, "error_logs", ERROR_ROW.columns, gen.errors, conflict=False)
             metric_lines = gen.metrics()
-            _copy_into(conn, "performance_metrics", METRIC_COLUMNS, metric_lines, conflict=True)
+            _copy_into(conn, "performance_metrics", METRIC_ROW.columns, metric_lines, conflict=True)
         loader.join()
     finally:
         loader.close()
@@ -156,8 +156,8 @@ def load(
     with psycopg.connect(url, autocommit=True) as conn:
         say(f"  late rows ({time.perf_counter() - started:5.1f} s)")
         # Late rows arrive after everything else: the last ids, timestamps hours to days old.
-        _copy_into(conn, "tool_usage_logs", TOOL_COLUMNS, gen.late_tool, conflict=True)
-        _copy_into(conn, "mcp_request_logs", REQUEST_COLUMNS, gen.late_request, conflict=True)
+        _copy_into(conn, "tool_usage_logs", TOOL_ROW.columns, gen.late_tool, conflict=True)
+        _copy_into(conn, "mcp_request_logs", REQUEST_ROW.columns, gen.late_request, conflict=True)
         _remember(conn, spec, gen)
         result.loaded = {
             "tool calls": gen.totals.tool_calls,

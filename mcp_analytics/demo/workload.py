@@ -14,7 +14,8 @@ What it models (all from one `random.Random(seed)`, so a seed gives the same dat
   validation; levels, severities, stack traces) and failed dashboard logins;
 * late rows: a few calls of the last three days held back and written after everything else.
 
-This module only produces COPY text lines (PostgreSQL text format); `mcp_analytics.demo_loader`
+This module only produces COPY text lines (PostgreSQL text format) whose columns come in the
+event schema's order (`ingest/events.py` TABLES, see `RowFormat`); `mcp_analytics.demo.loader`
 writes them. Pure Python: numpy is not among the project's dependencies, and the generator
 keeps pace with the server's COPY anyway (the generator runs while the server parses).
 """
@@ -29,6 +30,9 @@ from bisect import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+
+from mcp_analytics.ingest.events import TABLES
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -36,36 +40,77 @@ MINUTE_MS = 60_000
 LATE_WINDOW_MS = 72 * HOUR_MS
 MINUTE_METRIC_DAYS = 7
 
-# Columns written by COPY, in order (the `id` columns come from their sequences).
-TOOL_COLUMNS = (
+NULL = "\\N"
+
+
+class RowFormat:
+    """COPY text lines of one table from the values a generator fills, in its own order.
+
+    `fields` names the columns a generator fills; `columns` is the same set in the table's
+    order (the event schema's, `events.TABLES`, or `order` for a table that is not an event
+    table), which the COPY statement lists: the columns left out take their defaults.
+    `line(values)` takes the values (COPY text, already escaped) in `fields` order.
+
+    Raises:
+        ValueError: a field that is not a column of the table, or one named twice.
+    """
+
+    def __init__(self, table: str, fields: tuple[str, ...], order: tuple[str, ...] = ()) -> None:
+        order = order or tuple(c.name for c in TABLES[table])
+        unknown = sorted(set(fields) - set(order))
+        if unknown or len(set(fields)) != len(fields):
+            raise ValueError(f"{table}: unknown or repeated fields {unknown or fields}")
+        self.table = table
+        self.columns = tuple(c for c in order if c in fields)
+        self._pick = itemgetter(*(fields.index(c) for c in self.columns))
+        # Values already in the table's order need no reordering (the hot tables' case).
+        self.line = self._in_order if fields == self.columns else self._reordered
+
+    line: Callable[[tuple[str, ...]], str]
+
+    def _reordered(self, values: tuple[str, ...]) -> str:
+        return "\t".join(self._pick(values)) + "\n"
+
+    @staticmethod
+    def _in_order(values: tuple[str, ...]) -> str:
+        return "\t".join(values) + "\n"
+
+
+# What the generator fills. The two hot tables (a line per call) list theirs in the schema's
+# order, which spares a reordering per line; the others group them as the generator knows them.
+TOOL_ROW = RowFormat("tool_usage_logs", (
     "execution_id", "bcp_name", "tool_name", "operation", "parameters", "response_data",
     "error_message", "error_stack", "error_code", "duration_ms", "memory_usage_mb",
     "cpu_usage_percent", "success", "tool_version", "user_id", "session_id", "request_id",
-    "timestamp", "ip_address", "user_agent", "parameters_hash", "response_size_bytes", "cache_hit",
-)  # fmt: skip
-REQUEST_COLUMNS = (
+    "timestamp", "ip_address", "user_agent", "parameters_hash", "response_size_bytes",
+    "cache_hit",
+))  # fmt: skip
+REQUEST_ROW = RowFormat("mcp_request_logs", (
     "request_id", "method", "path", "query_params", "request_headers", "request_body",
     "response_status_code", "response_data", "response_headers", "response_size_bytes",
     "duration_ms", "queue_time_ms", "processing_time_ms", "success", "error_type", "user_id",
     "session_id", "timestamp", "user_agent", "ip_address", "client_version", "correlation_id",
     "trace_id", "span_id",
-)  # fmt: skip
-ERROR_COLUMNS = (
-    "level", "message", "stack_trace", "error_code", "context", "tool_context", "user_id",
-    "session_id", "request_id", "execution_id", "timestamp", "resolved", "resolution_notes",
-    "resolved_by", "resolved_at", "category", "severity", "impact_level", "environment",
-    "service_version", "deployment_id", "occurrence_count", "first_occurrence", "last_occurrence",
-)  # fmt: skip
-METRIC_COLUMNS = (
-    "metric_name", "metric_value", "labels", "timestamp", "aggregation_period",
-    "measurement_type", "unit", "service",
-)  # fmt: skip
-SESSION_COLUMNS = (
+))  # fmt: skip
+ERROR_ROW = RowFormat("error_logs", (
+    "timestamp", "level", "message", "stack_trace", "error_code", "category", "severity",
+    "impact_level", "context", "tool_context", "user_id", "session_id", "request_id",
+    "execution_id", "resolved", "resolution_notes", "resolved_by", "resolved_at",
+    "environment", "service_version", "deployment_id", "occurrence_count", "first_occurrence",
+    "last_occurrence",
+))  # fmt: skip
+METRIC_ROW = RowFormat("performance_metrics", (
+    "timestamp", "metric_name", "metric_value", "measurement_type", "unit", "labels",
+    "aggregation_period", "service",
+))  # fmt: skip
+# Sessions are not an event table: their columns in the order of bootstrap_sql's table.
+SESSION_ROW = RowFormat("sessions", (
     "id", "user_id", "token", "expires_at", "created_at", "last_accessed", "ip_address",
     "user_agent", "is_active", "session_data", "login_method", "mfa_verified",
-)  # fmt: skip
-
-NULL = "\\N"
+), order=(
+    "id", "user_id", "token", "expires_at", "created_at", "last_accessed", "ip_address",
+    "user_agent", "is_active", "session_data", "login_method", "mfa_verified",
+))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -569,12 +614,7 @@ class Generator:
             "authorization": "[REDACTED]", "user-agent": ua,
             "mcp-protocol-version": "2025-11-25",
         })  # fmt: skip
-        # Fields shared by every line of the session, pre-joined once.
-        req_head = f"\tPOST\t/mcp\t\\N\t{headers}\t"
-        req_tail = f"\t{user_txt}\t{sid}\t"
-        req_client = f"\t{ua}\t{ip}\t{client_version}\t{sid}\t"
-        tool_ctx = f"\t{user_txt}\t{sid}\t"
-        tool_client = f"\t{ip}\t{ua}\t"
+        tool_line, request_line = TOOL_ROW.line, REQUEST_ROW.line
         focus_slots = self.focus_slots[user.focus]
         tool_slots = self.tool_slots
         gaps = self.gap_pool
@@ -590,11 +630,13 @@ class Generator:
             self._req_seq += 1
             seq = self._req_seq
             dur = int(rng.lognormvariate(2.5, 0.4))
-            line = (
-                f"rq-{tag}-{seq}{req_head}{self.open_body[method]}\t200\t\\N\t\\N"
-                f"\t{300 + int(rand() * 3700)}\t{dur}\t{int(rand() * 3)}\t{dur}\tt\t\\N"
-                f"{req_tail}{ts_text(t)}{req_client}\\N\t\\N\n"
-            )
+            size = 300 + int(rand() * 3700)
+            queue = int(rand() * 3)
+            line = request_line((
+                f"rq-{tag}-{seq}", "POST", "/mcp", NULL, headers, self.open_body[method], "200",
+                NULL, NULL, str(size), str(dur), str(queue), str(dur), "t", NULL, user_txt, sid,
+                ts_text(t), ua, ip, client_version, sid, NULL, NULL,
+            ))  # fmt: skip
             self._route_request(line, t, out)
             self.totals.requests += 1
             t += dur + 5 + int(rand() * 400)
@@ -614,13 +656,13 @@ class Generator:
             after_deploy = t >= self.deploy_ms[b_idx]
             version = bcp.versions[1] if after_deploy else bcp.versions[0]
             # Latency: the tool's pool holds lognormal draws with their slow tail already in.
-            dur = self.latency_pool[tool_i][int(rand() * POOL)]
+            latency = self.latency_pool[tool_i][int(rand() * POOL)]
             if after_deploy and b_idx % 2 == 0:
-                dur *= 0.85  # the release made the even BCPs a bit faster
+                latency *= 0.85  # the release made the even BCPs a bit faster
             kind = None
             for inc in self.incidents[b_idx]:
                 if inc.start_ms <= t < inc.end_ms:
-                    dur *= inc.slowdown
+                    latency *= inc.slowdown
                     if rand() < inc.error_rate:
                         kind = inc.kind
                     break
@@ -628,10 +670,10 @@ class Generator:
                 kind = ERROR_KINDS[_pick(rand, self.error_cum)]
             cache_hit = tool.operation in ("read", "search") and rand() < 0.18
             if cache_hit:
-                dur = dur * 0.08 + 2
+                latency = latency * 0.08 + 2
             if kind is not None and kind.code == "UPSTREAM_TIMEOUT":
-                dur = max(dur, 10_000 + rand() * 500)
-            duration = int(dur) + 1
+                latency = max(latency, 10_000 + rand() * 500)
+            duration = int(latency) + 1
             params, phash = self.param_pool[tool_i][int(rand() * 256)]
             self._exec_seq += 1
             eid = f"ex-{tag}-{self._exec_seq}"
@@ -639,40 +681,42 @@ class Generator:
             seq = self._req_seq
             rid = f"rq-{tag}-{seq}"
             ts = ts_text(t)
-            head = f"{eid}\t{bcp.name}\t{tool.name}\t{tool.operation}\t{params}\t"
-            perf = f"\t{duration}\t{mem_pool[int(rand() * POOL)]}\t{cpu_pool[int(rand() * POOL)]}"
+            mem, cpu = mem_pool[int(rand() * POOL)], cpu_pool[int(rand() * POOL)]
             if kind is None:
                 size = self.size_pool[tool_i][int(rand() * POOL)]
-                tool_line = (
-                    f"{head}{self.response_pool[tool_i][int(rand() * 64)]}\t\\N\t\\N\t\\N"
-                    f"{perf}\tt\t{version}{tool_ctx}{rid}\t{ts}{tool_client}{phash}\t{size}"
-                    f"\t{'t' if cache_hit else 'f'}\n"
-                )
+                call = tool_line((
+                    eid, bcp.name, tool.name, tool.operation, params,
+                    self.response_pool[tool_i][int(rand() * 64)], NULL, NULL, NULL, str(duration),
+                    mem, cpu, "t", version, user_txt, sid, rid, ts, ip, ua, phash, str(size),
+                    "t" if cache_hit else "f",
+                ))  # fmt: skip
                 status, success, err_type = 200, "t", NULL
             else:
                 self.totals.failed_calls += 1
                 message = kind.message.format(arg=tool.params[0])
                 stack = self.stacks[(b_idx, tool.name, kind.code)] if kind.raised else NULL
                 size = 120
-                tool_line = (
-                    f"{head}\\N\t{message}\t{stack}\t{kind.code}{perf}\tf\t{version}{tool_ctx}"
-                    f"{rid}\t{ts}{tool_client}{phash}\t{size}\tf\n"
-                )
+                call = tool_line((
+                    eid, bcp.name, tool.name, tool.operation, params, NULL, message, stack,
+                    kind.code, str(duration), mem, cpu, "f", version, user_txt, sid, rid, ts, ip,
+                    ua, phash, str(size), "f",
+                ))  # fmt: skip
                 status, success, err_type = kind.status, "f", kind.category
                 self._error_row(kind, message, stack, bcp.name, tool.name, phash, version,
                                 user_txt, sid, rid, eid, t)  # fmt: skip
             queue = int(rand() * 4) if rand() < 0.97 else 20 + int(rand() * 380)
             req_t = t - queue - 1
-            req_line = (
-                f"{rid}{req_head}{self.request_body[tool_i]}\t{status}\t\\N\t\\N\t{size + 90}"
-                f"\t{duration + queue + 2}\t{queue}\t{duration + 1}\t{success}\t{err_type}"
-                f"{req_tail}{ts_text(req_t)}{req_client}\\N\t\\N\n"
-            )
+            req_line = request_line((
+                rid, "POST", "/mcp", NULL, headers, self.request_body[tool_i], str(status), NULL,
+                NULL, str(size + 90), str(duration + queue + 2), str(queue), str(duration + 1),
+                success, err_type, user_txt, sid, ts_text(req_t), ua, ip, client_version, sid,
+                NULL, NULL,
+            ))  # fmt: skip
             self.totals.tool_calls += 1
             self.totals.requests += 1
             if t >= late_from and rand() < late_share:
                 # Late: the exporter buffered these; they are written after everything else.
-                self.late_tool.append(tool_line)
+                self.late_tool.append(call)
                 self.late_request.append(req_line)
                 self.totals.late_tool_calls += 1
                 self.totals.late_requests += 1
@@ -681,7 +725,7 @@ class Generator:
                 batch = out.get(key)
                 if batch is None:
                     batch = out[key] = Batch()
-                batch.tool.append(tool_line)
+                batch.tool.append(call)
                 self._route_request(req_line, req_t, out)
                 # Metrics see the calls that arrived on time (late ones were not there yet).
                 hour = self.hour_stats.get((b_idx, t // HOUR_MS))
@@ -731,21 +775,22 @@ class Generator:
         if resolved:
             fixed = t + rng.randrange(HOUR_MS, 2 * DAY_MS)
             resolution = (
-                f"t\tFixed in {version}; see runbook {kind.code.lower()}\t"
-                f"{self.admin_id if self.admin_id is not None else NULL}\t{self._ts(fixed)}"
+                "t",
+                f"Fixed in {version}; see runbook {kind.code.lower()}",
+                NULL if self.admin_id is None else str(self.admin_id),
+                self._ts(fixed),
             )
         else:
-            resolution = "f\t\\N\t\\N\t\\N"
+            resolution = ("f", NULL, NULL, NULL)
         context = _json_field(
             {"bcp": bcp, "http_status": kind.status, "attempt": rng.randrange(1, 4)}
         )
         tool_context = _json_field({"tool_name": tool, "parameters_hash": phash})
-        self.errors.append(
-            f"{kind.level}\t{copy_escape(f'{tool}: {message}')}\t{stack}\t{kind.code}\t{context}"
-            f"\t{tool_context}\t{user_txt}\t{sid}\t{rid}\t{eid}\t{ts}\t{resolution}"
-            f"\t{kind.category}\t{kind.severity}\t{_IMPACT[kind.severity]}\tproduction\t{version}"
-            f"\tdeploy-{bcp}-{version}\t1\t{ts}\t{ts}\n"
-        )
+        self.errors.append(ERROR_ROW.line((
+            ts, kind.level, copy_escape(f"{tool}: {message}"), stack, kind.code, kind.category,
+            str(kind.severity), _IMPACT[kind.severity], context, tool_context, user_txt, sid, rid,
+            eid, *resolution, "production", version, f"deploy-{bcp}-{version}", "1", ts, ts,
+        )))  # fmt: skip
 
     def _session_row(self, sid: str, user: User, start: int, last: int, ip: str, ua: str,
                      client: str, version: str) -> None:  # fmt: skip
@@ -754,10 +799,10 @@ class Generator:
         data = _json_field({"client": client, "client_version": version,
                             "transport": "streamable-http"})  # fmt: skip
         active = "t" if expires > self.end_ms else "f"
-        self.sessions.append(
-            f"{sid}\t{user.id}\t{token_hash.hexdigest()}\t{self._ts(expires)}\t{self._ts(start)}"
-            f"\t{self._ts(max(last, start))}\t{ip}\t{ua}\t{active}\t{data}\toauth\tf\n"
-        )
+        self.sessions.append(SESSION_ROW.line((
+            sid, str(user.id), token_hash.hexdigest(), self._ts(expires), self._ts(start),
+            self._ts(max(last, start)), ip, ua, active, data, "oauth", "f",
+        )))  # fmt: skip
 
     def login_failures(self) -> None:
         """Failed dashboard logins: authentication errors with no tool call behind them."""
@@ -770,15 +815,16 @@ class Generator:
             context = _json_field({"ip": rng.choice(user.ips), "reason": "bad_password",
                                    "login_method": "password"})  # fmt: skip
             self.totals.errors += 1
-            self.errors.append(
-                f"warn\tlogin failed for user {user.id}\t\\N\tAUTH_FAILED\t{context}\t\\N"
-                f"\t{user.id}\t\\N\t\\N\t\\N\t{ts}\tf\t\\N\t\\N\t\\N\tauthentication\t2\tlow"
-                f"\tproduction\t\\N\t\\N\t1\t{ts}\t{ts}\n"
-            )
+            self.errors.append(ERROR_ROW.line((
+                ts, "warn", f"login failed for user {user.id}", NULL, "AUTH_FAILED",
+                "authentication", "2", "low", context, NULL, str(user.id), NULL, NULL, NULL, "f",
+                NULL, NULL, NULL, "production", NULL, NULL, "1", ts, ts,
+            )))  # fmt: skip
 
     def metrics(self) -> list[str]:
         """performance_metrics lines computed from the calls that arrived on time."""
         rng = self.rng
+        metric = METRIC_ROW.line
         lines = []
         first = self.metric_from_ms // MINUTE_MS
         last = (self.end_ms - 1) // MINUTE_MS
@@ -798,16 +844,17 @@ class Generator:
                  "gauge", "bytes"),
             )  # fmt: skip
             for name, value, kind, unit in values:
-                lines.append(f"{name}\t{value}\t{{}}\t{ts}\t1m\t{kind}\t{unit}\tmcp-server\n")
+                lines.append(metric((ts, name, value, kind, unit, "{}", "1m", "mcp-server")))
         for (b_idx, hour), durations in sorted(self.hour_stats.items()):
             labels = _json_field({"bcp": CATALOGUE[b_idx].name})
             ts = self._ts(hour * HOUR_MS)
             p95 = percentile(sorted(durations), 0.95)
-            lines.append(
-                f"mcp.tool_calls\t{len(durations)}\t{labels}\t{ts}\t1h\tcounter\tcount"
-                "\tmcp-server\n"
-            )
-            lines.append(
-                f"mcp.tool_latency_p95\t{p95:.4f}\t{labels}\t{ts}\t1h\thistogram\tms\tmcp-server\n"
-            )
+            lines.append(metric((
+                ts, "mcp.tool_calls", str(len(durations)), "counter", "count", labels, "1h",
+                "mcp-server",
+            )))  # fmt: skip
+            lines.append(metric((
+                ts, "mcp.tool_latency_p95", f"{p95:.4f}", "histogram", "ms", labels, "1h",
+                "mcp-server",
+            )))  # fmt: skip
         return lines
