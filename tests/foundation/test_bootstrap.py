@@ -17,6 +17,7 @@ from mcp_analytics.warehouse.bootstrap import (
     bootstrap,
     discover,
 )
+from mcp_analytics.warehouse.tables import partitioned_tables
 
 from . import seed_spec
 
@@ -325,7 +326,7 @@ def test_duplicate_metric_sample_is_rejected(bootstrapped_db: str) -> None:
 
 def test_partitions_cover_current_month_and_next_three_in_utc(module_db: str) -> None:
     with psycopg.connect(module_db) as conn:
-        for table in ("tool_usage_logs", "mcp_request_logs"):
+        for table in (t.name for t in partitioned_tables()):
             bounds = conn.execute(
                 """
                 select c.relname, pg_get_expr(c.relpartbound, c.oid)

@@ -18,6 +18,7 @@ from mcp_analytics.warehouse.archive import (
     export_archives,
     pending_exports,
 )
+from mcp_analytics.warehouse.tables import partitioned_tables
 
 from .conftest import insert_telemetry
 
@@ -27,7 +28,7 @@ OLD_DAYS = 150  # older than tool_usage_logs' 90-day and mcp_request_logs' 60-da
 def archive_old_rows(url: str) -> int:
     """Old rows in their own monthly partitions, then retention archives them."""
     with psycopg.connect(url, autocommit=True) as conn:
-        for table in ("tool_usage_logs", "mcp_request_logs"):
+        for table in (t.name for t in partitioned_tables()):
             conn.execute("select create_monthly_partitions(%s, 0, 7)", (table,))
     inserted = insert_telemetry(
         url, hours=2, per_hour=15, end=datetime.now(UTC) - timedelta(days=OLD_DAYS)

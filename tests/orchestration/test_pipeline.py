@@ -19,6 +19,7 @@ from mcp_analytics.orchestration.definitions import build_definitions
 from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse.lock import LOCK_KEY_SQL
+from mcp_analytics.warehouse.tables import partitioned_tables
 
 from .conftest import insert_telemetry
 
@@ -116,7 +117,7 @@ def test_daily_maintenance_upkeeps_retains_archives_and_exports(
 ):
     # Old rows in their own (back-filled) monthly partitions, past the 90/60-day retention.
     with psycopg.connect(module_db, autocommit=True) as conn:
-        for table in ("tool_usage_logs", "mcp_request_logs"):
+        for table in (t.name for t in partitioned_tables()):
             conn.execute("select create_monthly_partitions(%s, 0, 7)", (table,))
         # a month whose partition is missing: upkeep must create it
         conn.execute("drop table tool_usage_logs_" + _month(3))

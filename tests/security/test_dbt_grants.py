@@ -13,11 +13,12 @@ import pytest
 from psycopg import errors
 
 from mcp_analytics.dbt.runner import run_dbt
+from mcp_analytics.warehouse.tables import raw_table_names
 
 pytestmark = pytest.mark.slow
 
-TELEMETRY = ("tool_usage_logs", "mcp_request_logs", "error_logs", "performance_metrics")
-CLOSED = ("users", "sessions", "system_configuration", "data_retention_policies")
+TELEMETRY = raw_table_names("telemetry")
+CLOSED = raw_table_names("auth") + raw_table_names("config")
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from psycopg import errors
 from mcp_analytics.auth import bind_user
 from mcp_analytics.config import settings
 from mcp_analytics.warehouse import db
+from mcp_analytics.warehouse.tables import raw_table_names
 
 GROUPS = ("mcp_admin", "mcp_ingest", "mcp_analyst", "mcp_app")
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -157,7 +158,7 @@ def test_ingest_inserts_raw_rows_and_nothing_else(as_role, world) -> None:
     )
     conn.execute("create temp table stage (x int)")  # TEMPORARY on the database
 
-    for table in ("tool_usage_logs", "mcp_request_logs", "error_logs", "performance_metrics"):
+    for table in raw_table_names("telemetry"):
         refused(conn, f"select count(*) from {table}")
         refused(conn, f"delete from {table}")
         refused(conn, f'update {table} set "timestamp" = now()')
