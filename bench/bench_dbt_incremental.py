@@ -23,13 +23,14 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
 from bench.common import table, throwaway_db
 from mcp_analytics.dbt.runner import model_timings, run_dbt
+from mcp_analytics.demo.synthetic import Shape, load_synthetic
 
 MARTS = (
     "hourly_tool_usage_summary",
@@ -41,89 +42,16 @@ MARTS = (
 TARGET_RATIO = 0.05
 
 
-def _generate(conn: psycopg.Connection, rows: int, start: str, span: str, tag: str) -> None:
-    """`rows` calls and requests, rows/50 errors, rows/10 metric samples in [start, +span)."""
-    conn.execute(
-        """
-        insert into users (username, password_hash)
-        select 'bench_' || g, 'not-a-hash' from generate_series(1, 200) as g
-        on conflict do nothing
-        """
-    )
-    params = {"n": rows, "start": start, "span": span, "tag": tag}
-    conn.execute(
-        """
-        insert into tool_usage_logs (
-            execution_id, bcp_name, tool_name, operation, duration_ms, success, user_id,
-            session_id, response_size_bytes, "timestamp"
-        )
-        select
-            %(tag)s::text || '-' || g,
-            'bcp_' || (g %% 5),
-            'tool_' || (g %% 11),
-            (array['read', 'write', 'list'])[1 + g %% 3],
-            (exp(2 + random() * 7))::integer,
-            random() > 0.05,
-            (select min(id) from users) + (g %% 200),
-            'session_' || (g %% 5000),
-            (random() * 20000)::integer,
-            %(start)s::timestamptz + random() * %(span)s::interval
-        from generate_series(1, %(n)s) as g
-        """,
-        params,
-    )
-    conn.execute(
-        """
-        insert into mcp_request_logs (
-            request_id, method, path, response_status_code, duration_ms, queue_time_ms,
-            processing_time_ms, success, error_type, user_id, session_id, response_size_bytes,
-            "timestamp"
-        )
-        select
-            %(tag)s::text || '-' || g,
-            (array['GET', 'POST'])[1 + g %% 2],
-            (array['/mcp', '/health', '/tools/call', '/tools/list'])[1 + g %% 4],
-            (array[200, 200, 200, 201, 302, 400, 404, 500, 503])[1 + g %% 9],
-            (exp(1 + random() * 7))::integer,
-            (random() * 30)::integer,
-            (random() * 900)::integer,
-            g %% 9 < 5,
-            case when g %% 9 >= 5 then (array['timeout', 'validation', 'internal'])[1 + g %% 3] end,
-            (select min(id) from users) + (g %% 200),
-            'session_' || (g %% 5000),
-            (random() * 5000)::integer,
-            %(start)s::timestamptz + random() * %(span)s::interval
-        from generate_series(1, %(n)s) as g
-        """,
-        params,
-    )
-    conn.execute(
-        """
-        insert into error_logs (level, message, error_code, category, severity, user_id,
-            session_id, resolved, "timestamp")
-        select
-            (array['warn', 'error', 'fatal']::error_level_enum[])[1 + g %% 3],
-            'bench error', 'E' || (g %% 7),
-            (array['database', 'validation', 'external_api', 'authentication'])[1 + g %% 4],
-            1 + g %% 5, (select min(id) from users) + (g %% 200), 'session_' || (g %% 5000),
-            g %% 3 = 0, %(start)s::timestamptz + random() * %(span)s::interval
-        from generate_series(1, %(n)s / 50) as g
-        """,
-        params,
-    )
-    conn.execute(
-        """
-        insert into performance_metrics (metric_name, metric_value, labels, "timestamp",
-            aggregation_period)
-        select
-            'metric_' || (g %% 8), round((random() * 1000)::numeric, 4),
-            jsonb_build_object('tag', %(tag)s::text, 'g', g),
-            %(start)s::timestamptz + random() * %(span)s::interval,
-            (array['1m', '5m', '1h', '1d'])[1 + g %% 4]
-        from generate_series(1, %(n)s / 10) as g
-        """,
-        params,
-    )
+# The benchmark's shape: realistic group counts (the tests keep theirs small).
+SHAPE = Shape(users=200, bcps=5, tools=11, sessions=5000, user_prefix="bench_")
+
+
+def _generate(conn: psycopg.Connection, rows: int, start: datetime, hours: float, tag: str) -> None:
+    """`rows` calls and requests, rows/50 errors, rows/10 metric samples in [start, +hours)."""
+    load_synthetic(
+        conn, start=start, hours=hours, calls=rows, requests=rows, errors=rows // 50,
+        metrics=rows // 10, tag=tag, shape=SHAPE,
+    )  # fmt: skip
 
 
 # One thread: a model's time is its own, not shared with a neighbour's on the same CPUs; no
@@ -149,7 +77,7 @@ def bench_incremental(rows: int, days: int) -> str:
             conn.execute("select create_monthly_partitions('mcp_request_logs', 1, 2)")
             t0 = time.perf_counter()
             start = now - timedelta(days=days)
-            _generate(conn, rows, f"{start:%Y-%m-%d %H:%M:%S+00}", f"{days * 24 - 1} hours", "h")
+            _generate(conn, rows, start, days * 24 - 1, "h")
             load_s = time.perf_counter() - t0
             conn.execute("vacuum analyze")
         _dbt(url, target, "run", "--select", "staging")
@@ -166,7 +94,7 @@ def bench_incremental(rows: int, days: int) -> str:
             start = conn.execute("select date_trunc('hour', now()) - interval '1 hour'").fetchone()[
                 0
             ]
-            _generate(conn, per_hour, f"{start:%Y-%m-%d %H:%M:%S+00}", "1 hour", "new")
+            _generate(conn, per_hour, start, 1, "new")
             dirty = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
         incremental = _dbt(url, target, "run", "--select", "marts")
         # the same run with nothing to do: dbt's fixed cost per mart (connection, catalog

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from .marts_data import load_telemetry
+from mcp_analytics.demo.synthetic import load_synthetic
+
 from .project_copy import copy_project, manifest, output, run_in
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,7 @@ def _declared_types(conn: psycopg.Connection, columns: dict[str, dict]) -> dict[
 def test_every_mart_enforces_the_types_it_builds(module_db: str, project: Path) -> None:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     with psycopg.connect(module_db, autocommit=True) as conn:
-        load_telemetry(conn, start=now - timedelta(hours=30), hours=30, calls=300, requests=200)
+        load_synthetic(conn, start=now - timedelta(hours=30), hours=30, calls=300, requests=200)
     for _ in range(2):  # the first build creates the marts, the second runs incrementally
         proc = run_in(project, module_db, "build")
         assert proc.returncode == 0, output(proc)

@@ -1,13 +1,14 @@
 """The dbt marts on a real database, with dbt run for real.
 
-One bootstrapped database per module; a sequence of loads and incremental builds, after each of
-which every mart must equal a recomputation from the raw rows (marts_reference.py).
+One bootstrapped database per module: the first build and a three-day load are module fixtures
+(made once, by whichever test needs them first), so any test passes run alone. After each load
+and incremental build every mart must equal a recomputation from the raw rows
+(marts_reference.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +17,9 @@ import psycopg
 import pytest
 
 from mcp_analytics.dbt.runner import run_dbt, run_results
+from mcp_analytics.demo.synthetic import load_synthetic
+from tests.helpers.db import scalar
 
-from .marts_data import load_telemetry
 from .marts_reference import all_mart_diffs
 
 pytestmark = pytest.mark.slow
@@ -48,18 +50,71 @@ class Warehouse:
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url, autocommit=True)
 
-    def scalar(self, query: str, params: tuple = ()) -> object:
-        with self.connect() as conn:
-            return conn.execute(query, params).fetchone()[0]
-
     def diffs(self) -> dict[str, tuple[int, int]]:
         with self.connect() as conn:
             return all_mart_diffs(conn)
 
+    def settle(self) -> None:
+        """Build what an earlier test left in the ledger, so a test starts from exact marts."""
+        if scalar(self.url, "select count(*) from mart_dirty_buckets"):
+            self.dbt("build")
+
+
+@dataclass(frozen=True)
+class FirstBuild:
+    """What `dbt build` did on the freshly bootstrapped, empty database."""
+
+    statuses: dict[str, str]
+    hourly_rows: int
+    mart_policies: int
+
+
+@dataclass(frozen=True)
+class Load:
+    """Three days of telemetry loaded after the first build, then built."""
+
+    pending_before: int
+    diffs_after: dict[str, tuple[int, int]]
+    pending_after: int
+    daily_rows_after: int
+
 
 @pytest.fixture(scope="module")
-def warehouse(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    yield Warehouse(module_db, tmp_path_factory.mktemp("dbt_target"))
+def warehouse(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    return Warehouse(module_db, tmp_path_factory.mktemp("dbt_target"))
+
+
+@pytest.fixture(scope="module")
+def first_build(warehouse: Warehouse) -> FirstBuild:
+    """The module's first `dbt build`, on no data (every test that builds comes after it)."""
+    results = warehouse.dbt("build")
+    return FirstBuild(
+        statuses={r["unique_id"]: r["status"] for r in results["results"]},
+        hourly_rows=scalar(
+            warehouse.url, "select count(*) from analytics.hourly_tool_usage_summary"
+        ),
+        mart_policies=scalar(
+            warehouse.url,
+            "select count(*) from data_retention_policies where table_name like 'analytics.%%'",
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(warehouse: Warehouse, first_build: FirstBuild) -> Load:
+    """Three days of telemetry up to NOW, built into the marts, once per module."""
+    with warehouse.connect() as conn:
+        load_synthetic(conn, start=NOW - timedelta(days=3), hours=72, seed=0.1)
+    pending = scalar(warehouse.url, "select count(*) from mart_dirty_buckets")
+    warehouse.dbt("build")
+    return Load(
+        pending_before=pending,
+        diffs_after=warehouse.diffs(),
+        pending_after=scalar(warehouse.url, "select count(*) from mart_dirty_buckets"),
+        daily_rows_after=scalar(
+            warehouse.url, "select count(*) from analytics.daily_tool_usage_summary"
+        ),
+    )
 
 
 def _refreshed(wh: Warehouse) -> dict[datetime, datetime]:
@@ -74,38 +129,32 @@ def _model_result(results: dict, model: str) -> dict:
     return next(r for r in results["results"] if r["unique_id"] == f"model.mcp_analytics.{model}")
 
 
-def test_build_on_a_fresh_database(warehouse: Warehouse) -> None:
-    results = warehouse.dbt("build")
-    statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+def test_build_on_a_fresh_database(first_build: FirstBuild) -> None:
+    statuses = first_build.statuses
     assert all(s in ("success", "pass") for s in statuses.values()), statuses
     assert "model.mcp_analytics.hourly_request_summary" in statuses
-    assert warehouse.scalar("select count(*) from analytics.hourly_tool_usage_summary") == 0
+    assert first_build.hourly_rows == 0
     # the marts registered their own retention policies
-    assert (
-        warehouse.scalar(
-            "select count(*) from data_retention_policies where table_name like 'analytics.%%'"
-        )
-        == 5
-    )
+    assert first_build.mart_policies == 5
 
 
-def test_initial_load_equals_recomputation(warehouse: Warehouse) -> None:
-    with warehouse.connect() as conn:
-        load_telemetry(conn, start=NOW - timedelta(days=3), hours=72, seed=0.1)
-    assert warehouse.scalar("select count(*) from mart_dirty_buckets") > 0
-    warehouse.dbt("build")
-    assert warehouse.diffs() == EXACT
-    assert warehouse.scalar("select count(*) from mart_dirty_buckets") == 0
-    assert warehouse.scalar("select count(*) from analytics.daily_tool_usage_summary") > 0
+def test_initial_load_equals_recomputation(loaded: Load) -> None:
+    assert loaded.pending_before > 0
+    assert loaded.diffs_after == EXACT
+    assert loaded.pending_after == 0
+    assert loaded.daily_rows_after > 0
 
 
-def test_new_hour_late_rows_and_updates_rebuild_only_their_buckets(warehouse: Warehouse) -> None:
+def test_new_hour_late_rows_and_updates_rebuild_only_their_buckets(
+    warehouse: Warehouse, loaded: Load
+) -> None:
+    warehouse.settle()
     before = _refreshed(warehouse)
     late_hour = NOW - timedelta(hours=5)
     days_late_hour = NOW - timedelta(days=2, hours=7)
     with warehouse.connect() as conn:
         # a new hour of data, rows hours late, rows days late
-        load_telemetry(
+        load_synthetic(
             conn,
             start=NOW,
             hours=1,
@@ -116,7 +165,7 @@ def test_new_hour_late_rows_and_updates_rebuild_only_their_buckets(warehouse: Wa
             seed=0.2,
             tag="new",
         )
-        load_telemetry(
+        load_synthetic(
             conn,
             start=late_hour,
             hours=1,
@@ -127,7 +176,7 @@ def test_new_hour_late_rows_and_updates_rebuild_only_their_buckets(warehouse: Wa
             seed=0.3,
             tag="late",
         )
-        load_telemetry(
+        load_synthetic(
             conn,
             start=days_late_hour,
             hours=1,
@@ -152,13 +201,14 @@ def test_new_hour_late_rows_and_updates_rebuild_only_their_buckets(warehouse: Wa
 
     results = warehouse.dbt("build")
     assert warehouse.diffs() == EXACT
-    assert warehouse.scalar("select count(*) from mart_dirty_buckets") == 0
+    assert scalar(warehouse.url, "select count(*) from mart_dirty_buckets") == 0
 
     after = _refreshed(warehouse)
     touched = {hour for hour in after if after[hour] != before.get(hour)}
     assert touched == dirty
     # dbt's own account: the hourly mart inserted only the rows of the three hours
-    inserted = warehouse.scalar(
+    inserted = scalar(
+        warehouse.url,
         "select count(*) from analytics.hourly_tool_usage_summary where hour = any(%s)",
         (list(dirty),),
     )
@@ -166,7 +216,7 @@ def test_new_hour_late_rows_and_updates_rebuild_only_their_buckets(warehouse: Wa
     assert message == f"INSERT 0 {inserted}"
 
 
-def test_in_flight_transaction_is_not_lost(warehouse: Warehouse) -> None:
+def test_in_flight_transaction_is_not_lost(warehouse: Warehouse, loaded: Load) -> None:
     """An entry committed after a run's snapshot stays for the next run (no id watermark)."""
     old_hour = NOW - timedelta(days=1, hours=3)
     with warehouse.connect() as slow, warehouse.connect() as fast:
@@ -175,10 +225,8 @@ def test_in_flight_transaction_is_not_lost(warehouse: Warehouse) -> None:
         load_telemetry_in(fast, NOW, "fast")  # larger ledger id, committed
         warehouse.dbt("run", "--select", "marts")
         slow.execute("commit")
-    assert (
-        warehouse.scalar("select count(*) from mart_dirty_buckets where bucket = %s", (old_hour,))
-        > 0
-    )
+    pending = "select count(*) from mart_dirty_buckets where bucket = %s"
+    assert scalar(warehouse.url, pending, (old_hour,)) > 0
     warehouse.dbt("run", "--select", "marts")
     assert warehouse.diffs() == EXACT
 
@@ -196,7 +244,10 @@ def load_telemetry_in(conn: psycopg.Connection, hour: datetime, tag: str) -> Non
     )
 
 
-def test_histogram_percentiles_within_the_documented_bound(warehouse: Warehouse) -> None:
+def test_histogram_percentiles_within_the_documented_bound(
+    warehouse: Warehouse, loaded: Load
+) -> None:
+    warehouse.settle()
     with warehouse.connect() as conn:
         conn.execute("set timezone = 'UTC'")
         windows = conn.execute(
@@ -242,9 +293,10 @@ def test_histogram_percentiles_within_the_documented_bound(warehouse: Warehouse)
 
 
 def test_exactness_tests_fail_on_a_wrong_mart_and_a_dirty_mark_repairs_it(
-    warehouse: Warehouse,
+    warehouse: Warehouse, loaded: Load
 ) -> None:
-    hour = warehouse.scalar("select max(hour) from analytics.hourly_tool_usage_summary")
+    warehouse.settle()
+    hour = scalar(warehouse.url, "select max(hour) from analytics.hourly_tool_usage_summary")
     with warehouse.connect() as conn:
         conn.execute(
             "update analytics.hourly_tool_usage_summary set total_calls = total_calls + 1 "
@@ -264,8 +316,8 @@ def test_exactness_tests_fail_on_a_wrong_mart_and_a_dirty_mark_repairs_it(
     assert warehouse.diffs() == EXACT
 
 
-def test_source_freshness_and_docs(warehouse: Warehouse) -> None:
-    warehouse.dbt("build")  # consume what the previous tests left
+def test_source_freshness_and_docs(warehouse: Warehouse, loaded: Load) -> None:
+    warehouse.dbt("build")  # consume what earlier tests left, if any
     assert warehouse.diffs() == EXACT
     warehouse.dbt("source", "freshness")
     freshness = json.loads((warehouse.target / "sources.json").read_text())
@@ -281,9 +333,10 @@ def test_source_freshness_and_docs(warehouse: Warehouse) -> None:
 
 
 def test_retention_deletes_and_buckets_past_the_horizon_are_left_alone(
-    warehouse: Warehouse,
+    warehouse: Warehouse, loaded: Load
 ) -> None:
     """Leaves raw rows older than 2 days deleted: keep it after the whole-history checks."""
+    warehouse.settle()
     cutoff = NOW - timedelta(days=2)
     old_hour = NOW - timedelta(days=2, hours=20)
     history = (
@@ -292,11 +345,11 @@ def test_retention_deletes_and_buckets_past_the_horizon_are_left_alone(
     )
     with warehouse.connect() as conn:
         before = conn.execute(history, (cutoff,)).fetchall()
-        pending = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
+        pending = scalar(conn, "select count(*) from mart_dirty_buckets")
         with conn.transaction():
             conn.execute("set local mcp_analytics.retention = 'on'")
             conn.execute('delete from tool_usage_logs where "timestamp" < %s', (cutoff,))
-        assert conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0] == pending
+        assert scalar(conn, "select count(*) from mart_dirty_buckets") == pending
         # raw retention of 2 days: a late row 2 days and 20 hours old is past the horizon
         conn.execute(
             "update data_retention_policies set retention_days = 2 "
@@ -304,13 +357,13 @@ def test_retention_deletes_and_buckets_past_the_horizon_are_left_alone(
         )
         load_telemetry_in(conn, old_hour, "too-late")
         marked = "select count(*) from mart_dirty_buckets where bucket = %s"
-        assert conn.execute(marked, (old_hour,)).fetchone()[0] > 0
+        assert scalar(conn, marked, (old_hour,)) > 0
     warehouse.dbt("run", "--select", "marts", "--full-refresh")
     with warehouse.connect() as conn:
         # the history survives: no rebuild from partial raw rows, and --full-refresh is ignored
         assert conn.execute(history, (cutoff,)).fetchall() == before
         assert len(before) > 100
-        assert conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0] == 0
+        assert scalar(conn, "select count(*) from mart_dirty_buckets") == 0
     # the dbt exactness tests compare only buckets inside raw retention
     warehouse.dbt("test", "--select", "path:tests/marts")
 
@@ -319,7 +372,7 @@ def test_ingest_role_marks_buckets_without_rights_on_the_ledger(warehouse: Wareh
     with warehouse.connect() as conn:
         if not conn.execute("select 1 from pg_roles where rolname = 'mcp_ingest'").fetchone():
             pytest.skip("role mcp_ingest is not bootstrapped")
-        before = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
+        before = scalar(conn, "select count(*) from mart_dirty_buckets")
         with conn.transaction():
             conn.execute("set local role mcp_ingest")
             with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
@@ -329,5 +382,5 @@ def test_ingest_role_marks_buckets_without_rights_on_the_ledger(warehouse: Wareh
                 'duration_ms, success, "timestamp") '
                 "values ('ingest-role', 'bcp_0', 'tool_0', 'read', 5, true, now())"
             )
-        after = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
+        after = scalar(conn, "select count(*) from mart_dirty_buckets")
     assert after > before
