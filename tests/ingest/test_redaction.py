@@ -284,7 +284,10 @@ def test_nesting_deeper_than_the_limit_is_refused_or_cut():
 # Texts that made the earlier regexes retry from every position (quadratic): 256 KB of each
 # takes well under a second; quadratic redaction took ~15 s for 12 KB. The timeout is the only
 # clock here (bench/bench_redaction.py measures the ratios, on the same kinds of text).
-HOSTILE_UNITS = ["a", "x://y:z", "a=", 'password="', "1 ", "AB12 CDEF ", "secret:[", "bearer ", ":"]
+HOSTILE_UNITS = [
+    *("a", "x://y:z", "a=", 'password="', "1 ", "AB12 CDEF ", "secret:[", "bearer ", ":"),
+    *("1 " * 12 + "x ", "AB12" + "C" * 10 + " ", "AKIA" * 5 + " ", "eyJa." * 3 + " "),
+]
 
 
 @pytest.mark.timeout(120)
