@@ -811,6 +811,7 @@ def load(
     Bad lines never raise: they are rejects (see the module docstring), a damaged `.gz` too.
 
     Raises:
+        ValueError: an unknown `table`, `batch_rows` < 1 (before anything is loaded).
         FileNotFoundError, PermissionError: a source missing or unreadable (before anything
             is loaded).
         LoadError: the load stopped midway (the database unreachable or gone, a read error);
@@ -818,6 +819,10 @@ def load(
         LoadInterrupted: a signal stopped it (with `stop_on_signals`, or SIGINT); its
             `summary` counts what was committed.
     """
+    if table is not None and table not in TABLES:
+        raise ValueError(f"unknown table {table!r} (expected one of {', '.join(TABLES)})")
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be >= 1")
     for source in sources:
         if str(source) == "-":
             continue
