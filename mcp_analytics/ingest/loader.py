@@ -53,7 +53,7 @@ from mcp_analytics.ingest.writer import (
     CopyLines,
     RejectRecord,
     WriteResult,
-    copy_text_line,
+    lock_order_key,
     storable_text,
     write_batch,
 )
@@ -78,6 +78,8 @@ class LoadSummary:
     tables: dict[str, TableCounts] = field(default_factory=dict)
     lines: int = 0
     rejects_path: Path | None = None
+    #: chunks written again after a deadlock or serialization failure (concurrent writers).
+    retries: int = 0
 
     def counts(self, table: str) -> TableCounts:
         return self.tables.setdefault(table, TableCounts())
@@ -106,6 +108,11 @@ class LoadSummary:
             )
         if self.rejected and self.rejects_path:
             lines.append(f"rejected lines written to {self.rejects_path}")
+        if self.retries:
+            lines.append(
+                f"{self.retries} chunk(s) written again after a deadlock or serialization"
+                " failure (another writer of the same rows)"
+            )
         return "\n".join(lines)
 
 
@@ -475,7 +482,7 @@ def _prepare_chunk(source: str, first: int, raws: list[bytes]) -> _Prepared:
     cfg = _worker_config
     assert cfg is not None
     done = _Prepared()
-    text: dict[str, list[str]] = {}
+    keyed: dict[str, list[tuple[str, str, int]]] = {}
     for i, raw in enumerate(raws):
         out = _prepare_line(cfg, source, first + i, raw)
         if out is None:
@@ -485,10 +492,13 @@ def _prepare_chunk(source: str, first: int, raws: list[bytes]) -> _Prepared:
             done.rejects.append(out)
             continue
         table, row, _ = out  # type: ignore[misc]
-        text.setdefault(table, []).append(copy_text_line(table, row))
-        done.index.setdefault(table, []).append(i)
-    # Lone surrogates (from "\ud800" in the JSON) become "?", as the writer does for rows.
-    done.rows = {t: "".join(lines).encode("utf-8", "replace") for t, lines in text.items()}
+        keyed.setdefault(table, []).append((*lock_order_key(table, row), i))
+    for table, rows in keyed.items():
+        # In the writer's lock order (concurrent loads of the same rows do not deadlock);
+        # lone surrogates (from "\ud800" in the JSON) become "?", as the writer does.
+        rows.sort()
+        done.rows[table] = "".join([r[1] for r in rows]).encode("utf-8", "replace")
+        done.index[table] = [r[2] for r in rows]
     return done
 
 
@@ -719,6 +729,7 @@ class Loader:
         wait_futures([future])  # interrupted here, the chunk stays pending for `stop`
         self._pending = None
         result = future.result()
+        self.summary.retries += result.retries
         for table, n in result.inserted.items():
             self.summary.counts(table).loaded += n
         for table, n in result.duplicates.items():

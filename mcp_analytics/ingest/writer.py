@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,13 @@ UNIQUE_KEYS = {
 
 # SQLSTATE classes that are about a row's data, not the connection or the schema.
 _ROW_ERROR_CLASSES = ("22", "23")
+
+#: SQLSTATEs on which a whole batch is written again: serialization failure and deadlock
+#: (PostgreSQL rolled the transaction back; two writers of the same keys can meet so).
+RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+#: attempts per batch, and the backoff between them (doubling, jittered to 50-100 %).
+MAX_ATTEMPTS = 8
+RETRY_BACKOFF_S = (0.05, 2.0)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class WriteResult:
     inserted: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    #: times the batch was written again after a deadlock or serialization failure.
+    retries: int = 0
 
     @property
     def total_inserted(self) -> int:
@@ -166,6 +177,28 @@ def copy_text_line(table: str, row: Mapping[str, Any]) -> str:
     if line is None:
         line = format_copy_row(table, row).decode("utf-8", "surrogatepass")
     return line
+
+
+def lock_order_key(table: str, row: Mapping[str, Any]) -> tuple[str, str]:
+    """Where a prepared row goes in a batch: (event time as ISO text, its COPY text line).
+
+    Rows are written in this order, so two writers of the same rows (two loaders of one file
+    in opposite orders, a loader and a spool replay) take the rows' unique-index entries in
+    the same order and cannot wait for each other in a cycle (a deadlock). Time first keeps
+    the indexes on time written in order; the line breaks ties deterministically."""
+    ts = row.get("timestamp")
+    if ts is None:
+        return "", copy_text_line(table, row)
+    return (ts if type(ts) is str else ts.isoformat()), copy_text_line(table, row)
+
+
+def copy_lines_in_lock_order(
+    table: str, rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[int]]:
+    """Prepared rows as COPY text lines sorted by `lock_order_key`, and for each line the
+    index of its row in `rows`."""
+    keyed = sorted((*lock_order_key(table, row), i) for i, row in enumerate(rows))
+    return [k[1] for k in keyed], [k[2] for k in keyed]
 
 
 class CopyLines(Sequence[bytes]):
@@ -290,7 +323,8 @@ def _write_table(
             else:
                 inserted = _insert_chunk(conn, table, rows)
     except UnicodeEncodeError:
-        _write_table(conn, table, [_sanitise(r) for r in rows], offset, result, direct)
+        rows = [_sanitise(r) if isinstance(r, Mapping) else r for r in rows]
+        _write_table(conn, table, rows, offset, result, direct)
         return
     except psycopg.Error as err:
         if not is_row_error(err):
@@ -320,6 +354,7 @@ def write_rejects(conn: psycopg.Connection, records: Iterable[RejectRecord]) -> 
         (r.key, r.source, r.source_name, r.line_number, r.target_table, r.reason, r.raw)
         for r in records
     ]
+    params.sort(key=lambda p: p[0])  # in key order, like rows: no lock-order cycles
     if not params:
         return 0
     with conn.cursor() as cur:
@@ -360,18 +395,60 @@ def write_batch(
     `describe(table, index) -> RejectRecord fields (dict)` lets the caller say where a refused
     row came from (file, line, raw text); by default the row itself is the raw text.
     Commits on success; on a connection error nothing is committed and the error propagates.
+
+    Tables are written in name order and the rows of each in `lock_order_key` order (prepared
+    dicts are sorted here; `CopyLines` come sorted by their producer), so concurrent writers
+    of the same rows rarely deadlock; when they do (or a serialization failure), the batch is
+    written again, up to `MAX_ATTEMPTS` times with jittered backoff (`result.retries`).
     """
     if not conn.autocommit:
         # In a non-autocommit session transaction() would only be a savepoint: no commit.
         raise ValueError("write_batch needs an autocommit connection")
+    plan: list[tuple[str, Sequence[Any], list[int] | None]] = []
+    for table in sorted(rows_by_table):
+        rows = rows_by_table[table]
+        if not rows:
+            continue
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        if type(rows) is CopyLines or isinstance(rows[0], str | bytes):
+            plan.append((table, rows, None))
+        else:
+            lines, order = copy_lines_in_lock_order(table, rows)
+            plan.append((table, lines, order))
+    delay, retries = RETRY_BACKOFF_S[0], 0
+    while True:
+        try:
+            result = _write_batch_once(conn, plan, rows_by_table, rejects, reject_source, describe)
+        except psycopg.Error as err:
+            if getattr(err, "sqlstate", None) not in RETRY_SQLSTATES or retries + 1 >= MAX_ATTEMPTS:
+                raise
+            retries += 1
+            time.sleep(delay * (0.5 + random.random() / 2))  # jittered: writers drift apart
+            delay = min(delay * 2, RETRY_BACKOFF_S[1])
+            continue
+        result.retries = retries
+        return result
+
+
+def _write_batch_once(
+    conn: psycopg.Connection,
+    plan: Sequence[tuple[str, Sequence[Any], list[int] | None]],
+    rows_by_table: Mapping[str, Sequence[Any]],
+    rejects: Sequence[RejectRecord],
+    reject_source: str,
+    describe: Any,
+) -> WriteResult:
+    """One attempt of `write_batch`: one transaction; reject indexes are the caller's."""
     result = WriteResult()
     with conn.transaction():
-        for table, rows in rows_by_table.items():
-            if not rows:
-                continue
-            if table not in TABLES:
-                raise ValueError(f"unknown table {table!r}")
+        for table, rows, order in plan:
+            start = len(result.rejects)
             _write_table(conn, table, rows, 0, result, direct=True)
+            if order is not None:  # back to the caller's indexes
+                result.rejects[start:] = [
+                    Reject(r.table, order[r.index], r.reason) for r in result.rejects[start:]
+                ]
         records = list(rejects)
         for rej in result.rejects:
             extra = describe(rej.table, rej.index) if describe else None

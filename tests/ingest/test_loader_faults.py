@@ -6,17 +6,21 @@ processes found in /proc, and the server's own view of sessions in pg_stat_activ
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from mcp_analytics.ingest.events import prepare
 from mcp_analytics.ingest.loader import Loader, RejectsFile
+from mcp_analytics.ingest.writer import write_batch
 
 from .conftest import count, wait_for
 
@@ -24,15 +28,23 @@ ROWS = 120_000
 APP = "mcp-analytics-ingest"
 
 
+def _tool(execution_id: str) -> dict:
+    return {
+        "execution_id": execution_id,
+        "bcp_name": "faults",
+        "tool_name": "t",
+        "operation": "o",
+        "success": True,
+        "duration_ms": 1,
+    }
+
+
 def _tool_line(i: int) -> str:
     return json.dumps(
         {
             "table": "tool_usage_logs",
-            "execution_id": f"kill-{i}",
-            "bcp_name": "faults",
+            **_tool(f"kill-{i}"),
             "tool_name": f"t{i % 7}",
-            "operation": "o",
-            "success": True,
             "duration_ms": i % 1000,
             "timestamp": f"2026-05-06T07:{(i // 60) % 60:02d}:{i % 60:02d}Z",
             "parameters": {"q": "x" * 40, "i": i},
@@ -189,3 +201,99 @@ def test_workers_do_not_hold_the_callers_sockets(bootstrapped_db, tmp_path):
             loader.abort()
         assert loader.summary.loaded == 2000
         assert conn.execute("select count(*) from tool_usage_logs").fetchone()[0] == 2000
+
+
+@pytest.mark.timeout(300)
+def test_two_loaders_in_opposite_order_both_finish_every_row_once(bootstrapped_db, tmp_path):
+    # The same rows (several tables) loaded by two real loaders at once, one file the other
+    # reversed: they meet in the middle on the same keys, and both must finish.
+    n = 40_000
+    lines = []
+    for i in range(n):
+        lines.append(_tool_line(i))
+        if i % 4 == 0:
+            lines.append(
+                json.dumps(
+                    {
+                        "table": "error_logs",
+                        "level": "error",
+                        "message": f"race {i}",
+                        "timestamp": f"2026-05-06T08:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+                    }
+                )
+            )
+    forward, backward = tmp_path / "forward.ndjson", tmp_path / "backward.ndjson"
+    forward.write_text("\n".join(lines) + "\n")
+    backward.write_text("\n".join(reversed(lines)) + "\n")
+    procs = {
+        name: _start(bootstrapped_db, path, tmp_path, name)
+        for name, path in (("forward", forward), ("backward", backward))
+    }
+    try:
+        for proc in procs.values():
+            proc.wait(timeout=240)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    loaded = duplicates = 0
+    for name, proc in procs.items():
+        out, err = _output(tmp_path, name)
+        assert proc.returncode == 0, err
+        first = out.splitlines()[0]  # "loaded L, duplicates D, rejected 0 (... lines read)"
+        assert "rejected 0" in first, out
+        loaded += int(first.split(",")[0].split()[1])
+        duplicates += int(first.split(",")[1].split()[1])
+    total = len(lines)
+    assert (loaded, duplicates) == (total, total)
+    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == n
+    assert count(bootstrapped_db, "select count(distinct execution_id) from tool_usage_logs") == n
+    assert count(bootstrapped_db, "select count(*) from error_logs") == total - n
+
+
+def test_a_deadlocked_batch_is_written_again(bootstrapped_db):
+    # A deadlock forced by hand: another session holds row B and then asks for row A while
+    # the batch holds A and waits for B. The batch's session is the one PostgreSQL aborts
+    # (its deadlock_timeout fires first); write_batch writes it again once B is free.
+    ts = dt.datetime(2026, 5, 6, 9, tzinfo=dt.UTC)
+    rows = [prepare("tool_usage_logs", {**_tool(f"dl-{k}"), "timestamp": ts}) for k in "AB"]
+    insert = (
+        "insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,"
+        " duration_ms, success, \"timestamp\") values (%s, 'x', 't', 'o', 1, true, %s)"
+    )
+    outcome: dict[str, object] = {}
+    with (
+        psycopg.connect(bootstrapped_db, autocommit=True) as batch_conn,
+        psycopg.connect(bootstrapped_db) as other,
+    ):
+        batch_conn.execute("set deadlock_timeout = '2s'")
+        other.execute("set deadlock_timeout = '30s'")
+        batch_pid = batch_conn.info.backend_pid
+        other.execute(insert, ("dl-B", ts))  # `other` holds B (uncommitted)
+
+        def run() -> None:
+            try:
+                outcome["result"] = write_batch(batch_conn, {"tool_usage_logs": rows})
+            except Exception as err:  # noqa: BLE001 - reported by the assertions below
+                outcome["error"] = err
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert wait_for(
+            lambda: (
+                count(
+                    bootstrapped_db,
+                    "select count(*) from pg_stat_activity where pid = %s and wait_event_type = 'Lock'",
+                    (batch_pid,),
+                )
+                == 1
+            )
+        )
+        other.execute(insert, ("dl-A", ts))  # waits for the batch: a cycle
+        other.commit()
+        thread.join(timeout=60)
+    assert "error" not in outcome, outcome
+    result = outcome["result"]
+    assert result.retries >= 1
+    assert (result.total_inserted, result.total_duplicates) == (0, 2)
+    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == 2
