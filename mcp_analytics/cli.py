@@ -14,6 +14,7 @@ import pkgutil
 import sys
 
 from mcp_analytics import __version__, commands
+from mcp_analytics.extras import missing_extra
 from mcp_analytics.ingest.redaction import redact_text
 
 
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the last line of defence: no secret in a traceback
+        # A command of a core install that reached a package of the warehouse extra.
+        missing = missing_extra(err) if isinstance(err, ModuleNotFoundError) else None
+        if missing is not None:
+            print(f"mcp-analytics: error: {missing}", file=sys.stderr)
+            return 2
         if args.verbose and not isinstance(err, CommandError):
             import traceback
 

