@@ -20,9 +20,9 @@ def record_call(collector: Any, bcp: str, i: int) -> str:
     )
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
     """Poll `predicate()` every 50 ms until it is true or `timeout` seconds have passed;
-    returns its last value (the collector writes on its own thread)."""
+    returns its last value (the collector and the OTLP receiver write on their own threads)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -14,8 +14,9 @@ import psycopg
 import pytest
 
 from mcp_analytics.dbt.runner import run_dbt
+from tests.helpers.collector import wait_for
 
-from .conftest import running, wait_for
+from .conftest import running
 
 ROOT = Path(__file__).resolve().parents[2]
 

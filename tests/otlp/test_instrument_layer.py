@@ -12,7 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from .conftest import running, wait_for
+from tests.helpers.collector import wait_for
+
+from .conftest import running
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,9 +16,10 @@ from mcp_analytics.cli import main
 from mcp_analytics.config import settings
 from mcp_analytics.otlp.keys import KeyChecker, hash_key
 from mcp_analytics.otlp.receiver import ReceiverConfig, is_loopback
+from tests.helpers.db import scalar
 
 from . import otlp_data as d
-from .conftest import free_port, running, scalar
+from .conftest import free_port, running
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -149,3 +150,33 @@ def test_serve_on_all_addresses_requires_keys(cli_db, capsys, tmp_path):
     assert "API keys required" in out
     assert key not in out
     assert scalar(cli_db, "select count(*) from tool_usage_logs") == 1
+
+
+def test_serve_with_worker_processes(cli_db, tmp_path):
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=cli_db, MCPA_STATE_DIR=str(tmp_path / "state"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_analytics.cli", "otlp", "serve", "--port", str(port),
+         "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/v1/traces"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        for _ in range(10):
+            body = d.traces(*[d.mcp_span() for _ in range(20)]).SerializeToString()
+            assert requests.post(url, data=body, headers=PB, timeout=30).status_code == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert scalar(cli_db, "select count(*) from tool_usage_logs") == 200

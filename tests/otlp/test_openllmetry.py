@@ -19,8 +19,9 @@ import psycopg
 import pytest
 
 from mcp_analytics.config import settings
+from tests.helpers.collector import wait_for
 
-from .conftest import running, wait_for
+from .conftest import running
 
 HERE = Path(__file__).resolve().parent / "emitters"
 REQUIREMENTS = HERE / "openllmetry-requirements.txt"

@@ -18,9 +18,10 @@ from mcp_analytics.config import settings
 from mcp_analytics.otlp.receiver import ReceiverConfig
 from mcp_analytics.warehouse import embedded
 from mcp_analytics.warehouse.bootstrap import bootstrap
+from tests.helpers.collector import wait_for
 
 from . import otlp_data as d
-from .conftest import running, wait_for
+from .conftest import running
 
 PB = {"Content-Type": "application/x-protobuf"}
 

@@ -19,9 +19,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.trace import SpanKind
 
 from mcp_analytics.otlp.receiver import ReceiverConfig
+from tests.helpers.collector import wait_for
+from tests.helpers.db import scalar
 
 from . import otlp_data as d
-from .conftest import running, scalar, wait_for
+from .conftest import running
 
 PB = {"Content-Type": "application/x-protobuf"}
 JS = {"Content-Type": "application/json"}
