@@ -104,13 +104,11 @@ METRIC_ROW = RowFormat("performance_metrics", (
     "aggregation_period", "service",
 ))  # fmt: skip
 # Sessions are not an event table: their columns in the order of bootstrap_sql's table.
-SESSION_ROW = RowFormat("sessions", (
+SESSION_COLUMNS = (
     "id", "user_id", "token", "expires_at", "created_at", "last_accessed", "ip_address",
     "user_agent", "is_active", "session_data", "login_method", "mfa_verified",
-), order=(
-    "id", "user_id", "token", "expires_at", "created_at", "last_accessed", "ip_address",
-    "user_agent", "is_active", "session_data", "login_method", "mfa_verified",
-))  # fmt: skip
+)  # fmt: skip
+SESSION_ROW = RowFormat("sessions", SESSION_COLUMNS, order=SESSION_COLUMNS)
 
 
 # --------------------------------------------------------------------------- catalogue

@@ -154,39 +154,15 @@ def test_new_hour_late_rows_and_updates_rebuild_only_their_buckets(
     days_late_hour = NOW - timedelta(days=2, hours=7)
     with warehouse.connect() as conn:
         # a new hour of data, rows hours late, rows days late
-        load_synthetic(
-            conn,
-            start=NOW,
-            hours=1,
-            calls=300,
-            requests=200,
-            errors=30,
-            metrics=80,
-            seed=0.2,
-            tag="new",
-        )
-        load_synthetic(
-            conn,
-            start=late_hour,
-            hours=1,
-            calls=40,
-            requests=30,
-            errors=10,
-            metrics=10,
-            seed=0.3,
-            tag="late",
-        )
-        load_synthetic(
-            conn,
-            start=days_late_hour,
-            hours=1,
-            calls=40,
-            requests=30,
-            errors=10,
-            metrics=10,
-            seed=0.4,
-            tag="dayslate",
-        )
+        for start, calls, requests, errors, metrics, seed, tag in (
+            (NOW, 300, 200, 30, 80, 0.2, "new"),
+            (late_hour, 40, 30, 10, 10, 0.3, "late"),
+            (days_late_hour, 40, 30, 10, 10, 0.4, "dayslate"),
+        ):
+            load_synthetic(
+                conn, start=start, hours=1, calls=calls, requests=requests, errors=errors,
+                metrics=metrics, seed=seed, tag=tag,
+            )  # fmt: skip
         # resolving errors changes resolved_count of their (old) days; deletes shrink groups
         conn.execute("update error_logs set resolved = true where id % 3 = 0 and not resolved")
         conn.execute("delete from performance_metrics where id % 11 = 0")

@@ -192,14 +192,15 @@ def test_spool_left_by_a_crash_is_replayed_torn_line_kept_as_reject(module_db, t
 
 def _child_records(url: str, spool: str, tag: str, collector_holder: list) -> None:
     c = collector_holder[0]  # inherited through fork, started in the parent
-    for i in range(5):
-        c.record_metric(
-            metric_name=tag,
-            metric_value=i,
-            aggregation_period="1m",
-            labels={"who": "child", "i": i},
-        )
+    _record_metrics(c, tag, "child", 5)
     os._exit(0 if c.flush(20) and c.close(20) else 1)
+
+
+def _record_metrics(c: Collector, tag: str, who: str, n: int) -> None:
+    for i in range(n):
+        c.record_metric(
+            metric_name=tag, metric_value=i, aggregation_period="1m", labels={"who": who, "i": i}
+        )
 
 
 def test_a_forked_child_gets_a_working_collector(module_db, tmp_path):
@@ -207,13 +208,7 @@ def test_a_forked_child_gets_a_working_collector(module_db, tmp_path):
 
     tag = f"fork-{uuid.uuid4().hex[:8]}"
     c = Collector(module_db, spool_dir=tmp_path, flush_interval_ms=3_600_000).start()
-    for i in range(3):
-        c.record_metric(
-            metric_name=tag,
-            metric_value=i,
-            aggregation_period="1m",
-            labels={"who": "parent", "i": i},
-        )
+    _record_metrics(c, tag, "parent", 3)
     ctx = multiprocessing.get_context("fork")
     child = ctx.Process(target=_child_records, args=(module_db, str(tmp_path), tag, [c]))
     child.start()
