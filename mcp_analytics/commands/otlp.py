@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from mcp_analytics.cli import CommandError
 from mcp_analytics.config import settings
@@ -68,6 +69,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--retry-after", type=int, default=5, metavar="S", help="Retry-After on 429/503 (5)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes, each decoding and writing on its own (1)",
+    )
     serve.set_defaults(func=serve_cmd)
 
 
@@ -82,15 +90,23 @@ def serve_cmd(args: argparse.Namespace) -> int:
             raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 < args.port < 65536:
         raise CommandError("--port must be between 1 and 65535")
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
     url = db.database_url(role="ingest")
+    redaction = _redaction_setting(url)
     config = ReceiverConfig(
         max_body_bytes=args.max_body_bytes,
         max_queued_rows=args.max_queued_rows,
         max_spool_bytes=args.max_spool_bytes,
         retry_after_s=max(args.retry_after, 1),
         require_keys=args.require_keys or not is_loopback(args.host),
-        rules=_redaction_rules(url),
+        rules=RedactionRules.from_config(redaction),
     )
+    spool_dir = args.spool_dir or settings().spool_dir / "otlp"
+    mode = "API keys required" if config.require_keys else "loopback, no key needed"
+    print(f"OTLP/HTTP receiver on http://{args.host}:{args.port} ({mode})", flush=True)
+    if args.workers > 1:
+        return _serve_workers(args, config, url, spool_dir, redaction)
     keys = None
     if config.require_keys:
         keys = KeyChecker(
@@ -100,24 +116,64 @@ def serve_cmd(args: argparse.Namespace) -> int:
         host=args.host,
         config=config,
         url=url,
-        spool_dir=args.spool_dir or settings().spool_dir / "otlp",
+        spool_dir=spool_dir,
         keys=keys,
     )
-    mode = "API keys required" if config.require_keys else "loopback, no key needed"
-    print(f"OTLP/HTTP receiver on http://{args.host}:{args.port} ({mode})", flush=True)
     uvicorn.run(receiver.app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
-def _redaction_rules(url: str) -> RedactionRules:
-    """The database's analytics.redaction setting, as the collector reads it."""
+def _serve_workers(
+    args: argparse.Namespace,
+    config: ReceiverConfig,
+    url: str,
+    spool_dir: Path,
+    redaction: dict[str, Any] | None,
+) -> int:
+    """uvicorn with N worker processes; each builds its receiver from MCPA_OTLP_SERVE (the
+    spool folder is shared: its files are locked while written and while replayed)."""
+    import json
+    import os
+
+    import uvicorn
+
+    from mcp_analytics.otlp.receiver import SERVE_ENV
+
+    os.environ[SERVE_ENV] = json.dumps(
+        {
+            "host": args.host,
+            "url": url,
+            "spool_dir": str(spool_dir),
+            "redaction": redaction,
+            "max_body_bytes": config.max_body_bytes,
+            "max_queued_rows": config.max_queued_rows,
+            "max_spool_bytes": config.max_spool_bytes,
+            "retry_after_s": config.retry_after_s,
+            "require_keys": config.require_keys,
+        }
+    )
+    uvicorn.run(
+        "mcp_analytics.otlp.receiver:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+    return 0
+
+
+def _redaction_setting(url: str) -> dict[str, Any] | None:
+    """The database's analytics.redaction setting, as the collector reads it (None: the
+    default rules, which still redact)."""
     from mcp_analytics.collector.core import read_settings
     from mcp_analytics.warehouse import db
 
     try:
         with db.connection(url, role="ingest", autocommit=True, connect_timeout=5) as conn:
-            values = read_settings(conn)
-        return RedactionRules.from_config(values.get("analytics.redaction"))
+            value = read_settings(conn).get("analytics.redaction")
+        RedactionRules.from_config(value)  # refused here rather than in every worker
+        return value if isinstance(value, dict) else None
     except Exception as err:  # noqa: BLE001 - the defaults still redact; say so
         log.warning("otlp: default redaction rules (%s)", redact_text(str(err)))
-        return RedactionRules()
+        return None

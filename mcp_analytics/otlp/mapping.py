@@ -148,13 +148,21 @@ def _int(value: Any) -> int | None:
 
 def fit(table: str, column: str, value: Any) -> str | None:
     """`value` as text cut to the column's width, ending in CUT_MARKER when it was cut."""
+    limit = _LIMITS[table][column]
+    if type(value) is str and len(value) <= limit:
+        return value  # the common case, without a call
     text = _text(value)
     if text is None:
         return None
-    limit = COLUMNS[table][column].max_length
-    if limit is not None and len(text) > limit:
+    if len(text) > limit:
         return text[: limit - len(CUT_MARKER)] + CUT_MARKER
     return text
+
+
+_LIMITS = {
+    table: {name: col.max_length or (1 << 62) for name, col in cols.items()}
+    for table, cols in COLUMNS.items()
+}
 
 
 def _ip(value: Any) -> str | None:

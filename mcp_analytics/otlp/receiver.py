@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,3 +317,27 @@ def build_receiver(
         max_spool_bytes=config.max_spool_bytes,
     )
     return Receiver(sink, config, keys=keys)
+
+
+#: the environment variable through which `otlp serve --workers N` hands its settings to
+#: each worker process (uvicorn starts workers from an import string)
+SERVE_ENV = "MCPA_OTLP_SERVE"
+
+
+def app_from_environment() -> Starlette:
+    """The ASGI app of one worker process of `otlp serve --workers N` (a uvicorn factory):
+    settings from the JSON in MCPA_OTLP_SERVE, written by the command."""
+    settings = json.loads(os.environ[SERVE_ENV])
+    rules = RedactionRules.from_config(settings.pop("redaction", None))
+    host, url, spool_dir = settings.pop("host"), settings.pop("url"), settings.pop("spool_dir")
+    config = ReceiverConfig(rules=rules, **settings)
+    keys = None
+    if config.require_keys or not is_loopback(host):
+        from mcp_analytics.warehouse import db
+
+        keys = KeyChecker(
+            lambda: db.connect(url, role="ingest", autocommit=True, connect_timeout=5)
+        )
+    return build_receiver(
+        host=host, config=config, url=url, spool_dir=Path(spool_dir), keys=keys
+    ).app
