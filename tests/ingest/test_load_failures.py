@@ -233,7 +233,7 @@ def _deep(depth: int, leaf: object = 1, kind: str = "list") -> object:
 def lines(draw) -> bytes:
     """A line as anyone might send it: a good event with any JSON in its JSON fields, any
     value in any field, deep nesting, any text, any bytes, a BOM, a cut-off line."""
-    kind = draw(st.sampled_from(["event", "field", "deep", "text", "bytes", "cut"]))
+    kind = draw(st.sampled_from(["event", "field", "deep", "big", "text", "bytes", "cut"]))
     if kind == "event":
         event = json.loads(good("p"))
         event["parameters"] = draw(json_values)
@@ -247,6 +247,15 @@ def lines(draw) -> bytes:
         depth = draw(st.integers(min_value=MAX_DEPTH - 2, max_value=3000))
         value = _deep(depth, kind=draw(st.sampled_from(["list", "dict"])))
         text = good("p")[:-1] + ', "parameters": ' + _dump_deep(value) + "}"
+    elif kind == "big":
+        # Sizes around the response cap (64 KB) and a line of a megabyte.
+        size = draw(st.sampled_from([1, 65_000, 70_000, 1_000_000]))
+        unit = draw(st.sampled_from(["x", "é", "password=hunter2 ", "4111 1111 1111 1111 "]))
+        field = draw(st.sampled_from(["parameters", "response_data", "error_message"]))
+        blob = (unit * (size // len(unit) + 1))[:size]
+        event = json.loads(good("p"))
+        event[field] = blob if field == "error_message" else {"blob": blob}
+        text = json.dumps(event)
     elif kind == "text":
         text = draw(st.text(st.characters(categories=["Cs", "Cc", "L", "N", "P", "S", "Z"])))
     elif kind == "bytes":
@@ -268,7 +277,7 @@ def _dump_deep(value: object) -> str:
     return "[" * depth + json.dumps(value) + "]" * depth
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines())
 def test_any_line_is_prepared_or_rejected_never_raises(raw):
     out = _prepare_line(CONFIG, "src", 7, raw)
