@@ -23,6 +23,7 @@ class CommandError(RuntimeError):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `mcp-analytics` parser: each module of `commands/` registers its subcommands."""
     parser = argparse.ArgumentParser(
         prog="mcp-analytics",
         description="Analytics warehouse for MCP server telemetry.",
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command (`argv`, default sys.argv[1:]); returns its exit status: the command's
+    own (0 when done), 1 for an error it raised, 2 for a usage error or no command, 130 when
+    interrupted. Errors are printed redacted, never raised."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

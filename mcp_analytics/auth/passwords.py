@@ -27,6 +27,13 @@ class PasswordPolicyError(ValueError):
 
 
 def check_policy(password: str) -> None:
+    """Refuse a password the policy does not allow: fewer than MIN_LENGTH characters, more
+    than MAX_BYTES bytes in UTF-8 (bcrypt ignores the rest), spaces at either end or control
+    characters.
+
+    Raises:
+        PasswordPolicyError: why the password is refused (never the password itself).
+    """
     if not isinstance(password, str):
         raise PasswordPolicyError("a password must be text")
     if len(password) < MIN_LENGTH:
@@ -76,10 +83,12 @@ def dummy_verify(password: str) -> None:
 
 
 def hash_cost(password_hash: str) -> int | None:
+    """The bcrypt cost (log2 of the rounds) of a `$2b$NN$...` hash; None for anything else."""
     match = _COST.match(password_hash or "")
     return int(match.group(1)) if match else None
 
 
 def needs_rehash(password_hash: str) -> bool:
+    """True when the hash is not bcrypt or costs less than MIN_COST (rehash at next login)."""
     cost = hash_cost(password_hash)
     return cost is None or cost < MIN_COST

@@ -44,6 +44,12 @@ def _positive(key: str, value: object) -> float:
 
 
 def load_policy(conn: psycopg.Connection) -> AuthPolicy:
+    """The login policy from `system_configuration` (auth.max_login_attempts, a count;
+    auth.lockout_duration_minutes; auth.session_timeout_hours), DEFAULTS for missing keys.
+
+    Raises:
+        AuthConfigError: a value that is not a positive number (attempts: a whole one).
+    """
     rows = conn.execute(
         "select config_key, config_value from system_configuration where config_key = any(%s)",
         (list(KEYS),),

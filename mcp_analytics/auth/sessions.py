@@ -42,10 +42,12 @@ class SessionInfo:
 
 
 def new_token() -> str:
+    """A new session token: TOKEN_BYTES random bytes, URL-safe base64 (43 characters)."""
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
 def hash_token(token: str) -> str:
+    """What `sessions.token` stores: the SHA-256 hex digest of the token (64 characters)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

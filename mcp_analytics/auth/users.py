@@ -63,6 +63,7 @@ def _select(conn: psycopg.Connection, where: str, params: tuple) -> User | None:
 
 
 def get_user(conn: psycopg.Connection, username: str) -> User | None:
+    """The user named `username` (exact match), or None."""
     return _select(conn, "username = %s", (username,))
 
 
@@ -74,6 +75,7 @@ def _require(conn: psycopg.Connection, username: str) -> User:
 
 
 def list_users(conn: psycopg.Connection) -> list[User]:
+    """Every user, ordered by username."""
     cur = conn.cursor(row_factory=class_row(User))
     return cur.execute(f"select {_COLUMNS} from users order by username").fetchall()
 
@@ -149,6 +151,11 @@ def set_password(
 
 
 def unlock_user(conn: psycopg.Connection, username: str) -> User:
+    """Clear a lockout: failed attempts back to 0, `locked_until` null; returns the user.
+
+    Raises:
+        UserError: no user has that name.
+    """
     with conn.transaction():
         user = _require(conn, username)
         conn.execute(

@@ -59,6 +59,8 @@ class Migration:
 
     @property
     def checksum(self) -> str:
+        """SHA-256 hex of the file's text: what the ledger records (an applied file is never
+        edited)."""
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
@@ -69,6 +71,11 @@ class BootstrapResult:
 
 
 def discover(directory: Path) -> list[Migration]:
+    """The bootstrap files of `directory` (`NNN_lowercase_words.sql`), in number order.
+
+    Raises:
+        BootstrapError: the directory is missing, a file is misnamed, or two share a number.
+    """
     if not directory.is_dir():
         raise BootstrapError(f"bootstrap directory {directory} does not exist")
     migrations = []

@@ -58,6 +58,12 @@ class ServerStatus:
     pgdata: Path
 
     def url(self, database: str = "postgres", user: str = "postgres") -> str:
+        """A libpq URL to `database` over the server's unix socket (no password: it trusts
+        local connections).
+
+        Raises:
+            EmbeddedError: the server is not running.
+        """
         if not self.running or self.socket_dir is None:
             raise EmbeddedError(f"the embedded server in {self.pgdata} is not running")
         host = quote(str(self.socket_dir), safe="")
