@@ -241,6 +241,7 @@ class WorkloadSpec:
 
     @property
     def start(self) -> datetime:
+        """The first instant of the workload: `end` minus `days` days (UTC-aware)."""
         return self.end - timedelta(days=self.days)
 
     @property
@@ -250,6 +251,7 @@ class WorkloadSpec:
         return hashlib.sha256(raw.encode()).hexdigest()[:8]
 
     def first_execution_id(self) -> str:
+        """The execution_id of the batch's first call (a rerun finds its batch by it)."""
         return f"ex-{self.tag}-1"
 
 
@@ -571,9 +573,11 @@ class Generator:
     # -- generation -------------------------------------------------------------------------
 
     def month_key(self, ms: int) -> str:
+        """The month ("YYYY-MM", UTC) of an instant in milliseconds since the epoch."""
         return self.day_month[(ms - self.day0_ms) // DAY_MS]
 
     def days(self) -> Iterator[int]:
+        """The day indexes to pass to `generate_day`, first to last."""
         return iter(range(len(self.day_counts)))
 
     def generate_day(self, d: int, out: dict[str, Batch]) -> None:

@@ -277,6 +277,11 @@ def truncation_marker(text: str, size: int) -> str:
 
 
 def parse_timestamp(value: Any, field: str) -> dt.datetime:
+    """An aware datetime from an ISO-8601 string, a datetime or a date (naive ones are UTC).
+
+    Raises:
+        EventError: anything else, or a string that is not ISO-8601 (named by `field`).
+    """
     if isinstance(value, dt.datetime):
         ts = value
     elif isinstance(value, str):
