@@ -9,13 +9,20 @@
         {{ exceptions.raise_compiler_error("mart_claim_dirty: grain must be 'hour' or 'day'") }}
     {%- endif -%}
     {%- do assert_identifier(raw_source, 'mart_claim_dirty', 'raw_source') -%}
+    {%- if execute and not model.config.meta.get('ledger_sources') -%}
+        {{ exceptions.raise_compiler_error(
+            'mart_claim_dirty: ' ~ this.identifier ~ " declares no meta.ledger_sources, so no "
+            ~ "ledger entry would ever be its to claim; add e.g. meta={'ledger_sources': "
+            ~ "['tool_usage_logs']} to its config") }}
+    {%- endif -%}
     {%- set raw_schema = var('raw_schema', 'public') -%}
     -- the warehouse key (bootstrap_sql/040): retention takes it exclusively; marts share it,
     -- so they never block each other
     select pg_advisory_xact_lock_shared(warehouse_key.classid, warehouse_key.objid)
     from {{ raw_schema }}.warehouse_lock_key() as warehouse_key;
     -- two runs of one mart at once would both insert the same buckets
-    select pg_advisory_xact_lock(hashtext('mcp_analytics.mart'), hashtext('{{ this.identifier }}'));
+    select pg_advisory_xact_lock(mart_key.classid, mart_key.objid)
+    from {{ raw_schema }}.mart_lock_key('{{ this.identifier }}') as mart_key;
     create temporary table mart_claimed on commit drop as
     select id, bucket
     from {{ raw_schema }}.mart_dirty_buckets

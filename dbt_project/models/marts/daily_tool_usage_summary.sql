@@ -5,6 +5,7 @@
             "dbt_internal_dest.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
         ],
         full_refresh=mart_full_refresh(),
+        meta={'ledger_sources': ['hourly_tool_usage_summary']},
         indexes=[
             {'columns': ['day', 'bcp_name', 'tool_name', 'operation'], 'unique': true},
         ],

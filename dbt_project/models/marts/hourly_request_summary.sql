@@ -5,6 +5,7 @@
             "dbt_internal_dest.hour in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
         ],
         full_refresh=mart_full_refresh(),
+        meta={'ledger_sources': ['mcp_request_logs']},
         indexes=[
             {'columns': ['hour', 'method', 'path'], 'unique': true},
         ],

@@ -16,6 +16,7 @@
             )"
         ],
         full_refresh=mart_full_refresh(),
+        meta={'ledger_sources': ['performance_metrics']},
         indexes=[
             {'columns': ['time_bucket', 'metric_name', 'aggregation_period']},
         ],
