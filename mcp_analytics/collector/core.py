@@ -32,7 +32,7 @@ from mcp_analytics.collector.spool import Spool
 from mcp_analytics.config import settings
 from mcp_analytics.ingest.events import EventError, prepare
 from mcp_analytics.ingest.redaction import TOO_DEEP, RedactionRules, redact_text
-from mcp_analytics.ingest.writer import RejectRecord, write_batch
+from mcp_analytics.ingest.writer import KnownUsers, RejectRecord, WriteResult, write_batch
 from mcp_analytics.warehouse import db
 
 log = logging.getLogger("mcp_analytics.collector")
@@ -122,6 +122,7 @@ class Collector:
         self._spool_waiting = False
         self._next_replay = 0.0
         self._inflight: threading.Thread | None = None
+        self._users = KnownUsers()
         self._stats = {
             "recorded": 0,
             "written": 0,
@@ -132,6 +133,7 @@ class Collector:
             "overflow_spooled": 0,
             "dropped_by_disabled": 0,
             "retries": 0,
+            "unmatched_user_ids": 0,
             "last_error": None,
         }
 
@@ -572,16 +574,20 @@ class Collector:
             conn = self._connection()
             if self._spool_waiting or self._db_down:
                 self._replay(conn)
-            result = write_batch(conn, rows, rejects, reject_source="collector")
+            result = write_batch(conn, rows, rejects, reject_source="collector", users=self._users)
         except Exception as err:  # noqa: BLE001 - any failure: keep the data, retry later
             self._failed(err)
             self._to_spool(rows, rejects)
             return
         self._recovered()
+        self._count_written(result, len(rejects))
+
+    def _count_written(self, result: WriteResult, rejects: int) -> None:
         with self._cond:
             self._stats["written"] += result.total_inserted
             self._stats["duplicates"] += result.total_duplicates
-            self._stats["rejected"] += len(rejects) + len(result.rejects)
+            self._stats["rejected"] += rejects + len(result.rejects)
+            self._stats["unmatched_user_ids"] += sum(result.unmatched_user_ids.values())
 
     def _to_spool(self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord]) -> None:
         try:
@@ -624,11 +630,10 @@ class Collector:
                 rows, rejects = Spool.read(path)
                 total = sum(len(r) for r in rows.values())
                 for chunk, chunk_rejects in _chunks(rows, rejects, REPLAY_CHUNK_ROWS):
-                    result = write_batch(conn, chunk, chunk_rejects, reject_source="collector")
-                    with self._cond:
-                        self._stats["written"] += result.total_inserted
-                        self._stats["duplicates"] += result.total_duplicates
-                        self._stats["rejected"] += len(chunk_rejects) + len(result.rejects)
+                    result = write_batch(
+                        conn, chunk, chunk_rejects, reject_source="collector", users=self._users
+                    )
+                    self._count_written(result, len(chunk_rejects))
                 path.unlink()
                 with self._cond:
                     self._stats["replayed"] += total

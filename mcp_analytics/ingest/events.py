@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from mcp_analytics.analytics.error_classes import ERROR_CLASSES, error_class
 from mcp_analytics.ingest.redaction import DEFAULT_RULES, NestingTooDeep, RedactionRules
 
 UTC = dt.UTC
@@ -87,6 +88,9 @@ def _num(name: str, p: int, s: int, **kw: Any) -> Column:
 
 
 TIMESTAMP = _ts("timestamp")
+#: bootstrap_sql/067: the event's user_id when no `users` row has it (set by the writer, which
+#: then stores user_id null); a given value is kept (rows exported and loaded again).
+UNMATCHED_USER_ID = _int("unmatched_user_id", computed=True)
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "tool_usage_logs": (
@@ -105,6 +109,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _bool("success", required=True),
         _vc("tool_version", 20),
         _int("user_id"),
+        UNMATCHED_USER_ID,
         _vc("session_id", 255),
         _vc("request_id", 255),
         TIMESTAMP,
@@ -121,6 +126,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _vc("trace_id", 32),
         _vc("span_id", 16),
         _vc("parent_span_id", 16),
+        # bootstrap_sql/080: ok | tool_error | caller_error | server_error | transport_error,
+        # from success and error_code (analytics/error_classes.py), replacing a given value.
+        _vc("error_class", 20, computed=True, choices=ERROR_CLASSES),
     ),
     "mcp_request_logs": (
         _vc("request_id", 255, required=True),
@@ -139,6 +147,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _bool("success", required=True),
         _vc("error_type", 50),
         _int("user_id"),
+        UNMATCHED_USER_ID,
         _vc("session_id", 255),
         TIMESTAMP,
         _text("user_agent"),
@@ -156,6 +165,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _json("context", default={}),
         _json("tool_context"),
         _int("user_id"),
+        UNMATCHED_USER_ID,
         _vc("session_id", 255),
         _vc("request_id", 255),
         _vc("execution_id", 255),
@@ -533,6 +543,7 @@ def prepare(  # noqa: C901
             ).hexdigest()
         elif row["parameters_hash"] is not None and not _is_sha256(row["parameters_hash"]):
             raise EventError("parameters_hash: expected 64 hexadecimal characters")
+        row["error_class"] = error_class(row["success"], row["error_code"])
     if table == "error_logs":
         row["first_occurrence"] = row["first_occurrence"] or row["timestamp"]
         row["last_occurrence"] = row["last_occurrence"] or row["timestamp"]

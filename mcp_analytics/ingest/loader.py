@@ -50,7 +50,9 @@ from mcp_analytics.ingest.redaction import (
     redact_text,
 )
 from mcp_analytics.ingest.writer import (
+    USER_REFS,
     CopyLines,
+    KnownUsers,
     RejectRecord,
     WriteResult,
     lock_order_key,
@@ -71,6 +73,8 @@ class TableCounts:
     loaded: int = 0
     duplicates: int = 0
     rejected: int = 0
+    #: rows written (or found duplicate) with user_id null: no `users` row had their user_id.
+    unmatched_user_ids: int = 0
 
 
 @dataclass
@@ -108,6 +112,12 @@ class LoadSummary:
             )
         if self.rejected and self.rejects_path:
             lines.append(f"rejected lines written to {self.rejects_path}")
+        unmatched = sum(c.unmatched_user_ids for c in self.tables.values())
+        if unmatched:
+            lines.append(
+                f"{unmatched} row(s) with a user_id not in users: stored with user_id null,"
+                " the id kept in unmatched_user_id"
+            )
         if self.retries:
             lines.append(
                 f"{self.retries} chunk(s) written again after a deadlock or serialization"
@@ -408,6 +418,8 @@ class _Prepared:
     #: given (one bytes object pickles far cheaper than a str per row).
     rows: dict[str, bytes] = field(default_factory=dict)
     index: dict[str, list[int]] = field(default_factory=dict)
+    #: per table, the values of its user references per row, when any is set (`USER_REFS`).
+    refs: dict[str, dict[str, list[int | None]]] = field(default_factory=dict)
     rejects: list[RejectRecord] = field(default_factory=list)
 
 
@@ -482,7 +494,7 @@ def _prepare_chunk(source: str, first: int, raws: list[bytes]) -> _Prepared:
     cfg = _worker_config
     assert cfg is not None
     done = _Prepared()
-    keyed: dict[str, list[tuple[str, str, int]]] = {}
+    keyed: dict[str, list[tuple[Any, ...]]] = {}
     for i, raw in enumerate(raws):
         out = _prepare_line(cfg, source, first + i, raw)
         if out is None:
@@ -492,13 +504,17 @@ def _prepare_chunk(source: str, first: int, raws: list[bytes]) -> _Prepared:
             done.rejects.append(out)
             continue
         table, row, _ = out  # type: ignore[misc]
-        keyed.setdefault(table, []).append((*lock_order_key(table, row), i))
+        refs = [row[c] for c in USER_REFS.get(table, ())]
+        keyed.setdefault(table, []).append((*lock_order_key(table, row), i, *refs))
     for table, rows in keyed.items():
         # In the writer's lock order (concurrent loads of the same rows do not deadlock);
         # lone surrogates (from "\ud800" in the JSON) become "?", as the writer does.
         rows.sort()
         done.rows[table] = "".join([r[1] for r in rows]).encode("utf-8", "replace")
         done.index[table] = [r[2] for r in rows]
+        # The user ids of the rows (only when some are set), for the writer's check.
+        columns = {c: [r[k] for r in rows] for k, c in enumerate(USER_REFS.get(table, ()), 3)}
+        done.refs[table] = {c: v for c, v in columns.items() if v.count(None) < len(v)}
     return done
 
 
@@ -565,6 +581,7 @@ class Loader:
         self._inflight: deque[tuple[_Block, Future[_Prepared]]] = deque()
         self._chunk = _Chunk()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcpa-loader")
+        self._users = KnownUsers()
         self._pending: tuple[_Chunk, Future[WriteResult]] | None = None
 
     def feed_lines(self, source: str, first: int, raws: list[bytes]) -> None:
@@ -629,7 +646,7 @@ class Loader:
         assert not chunk.rows, "a chunk in the making holds rows"
         for table, data in done.rows.items():
             index = done.index[table]
-            chunk.rows[table] = CopyLines(data, len(index))
+            chunk.rows[table] = CopyLines(data, len(index), done.refs.get(table, {}))
             chunk.origin[table] = _Lines(source, first, raws, index)
             chunk.size += len(index)
         self.flush()
@@ -719,6 +736,7 @@ class Loader:
             chunk.rejects,
             reject_source="loader",
             describe=lambda table, index: self._describe(chunk, table, index),
+            users=self._users,
         )
 
     def _collect(self) -> None:
@@ -730,6 +748,8 @@ class Loader:
         self._pending = None
         result = future.result()
         self.summary.retries += result.retries
+        for table, n in result.unmatched_user_ids.items():
+            self.summary.counts(table).unmatched_user_ids += n
         for table, n in result.inserted.items():
             self.summary.counts(table).loaded += n
         for table, n in result.duplicates.items():

@@ -57,6 +57,8 @@ class Reject:
     table: str
     index: int
     reason: str
+    #: PostgreSQL's SQLSTATE when the server refused it (None: refused before COPY).
+    sqlstate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ class WriteResult:
     rejects: list[Reject] = field(default_factory=list)
     #: times the batch was written again after a deadlock or serialization failure.
     retries: int = 0
+    #: per table, rows stored with user_id null because no `users` row had their user_id
+    #: (kept in unmatched_user_id).
+    unmatched_user_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_inserted(self) -> int:
@@ -138,7 +143,8 @@ def _compile_line_formatter(table: str) -> Any:
     is already a str (text, jsonb, numeric, inet, enum), an int, a bool, a datetime or None,
     so the line is one join with NUL standing for NULL, then backslashes doubled and NUL made
     `\\N`. It is kept only when it holds exactly one NUL per NULL, the tabs between its
-    columns and no line break: then no value contained a character that needed more."""
+    columns, no line break and none of the other characters psycopg escapes (backspace,
+    vertical tab, form feed): then its bytes are psycopg's."""
     parts = []
     for i, col in enumerate(TABLES[table]):
         v = f"vals[{i}]"
@@ -156,6 +162,7 @@ def _compile_line_formatter(table: str) -> Any:
         f"    vals = [{keys}]\n"
         f"    text = '\\t'.join([{', '.join(parts)}])\n"
         "    if (text.count('\\x00') != vals.count(None) or '\\n' in text or '\\r' in text\n"
+        "            or '\\x08' in text or '\\x0b' in text or '\\x0c' in text\n"
         f"            or text.count('\\t') != {len(parts) - 1}):\n"
         "        return None\n"
         "    return text.replace('\\\\', '\\\\\\\\').replace('\\x00', '\\\\N') + '\\n'\n"
@@ -172,7 +179,9 @@ def copy_text_line(table: str, row: Mapping[str, Any]) -> str:
     """A prepared row (every column, as `events.prepare` returns it) as a COPY text line."""
     try:
         line = _LINE_FORMATTERS[table](row)
-    except (TypeError, AttributeError):  # a value of another type: psycopg knows them all
+    except (TypeError, AttributeError, KeyError):
+        # A value of another type (psycopg knows them all), or a column missing: a row
+        # spooled before the column was added, written as null like `copy.write_row` did.
         line = None
     if line is None:
         line = format_copy_row(table, row).decode("utf-8", "surrogatepass")
@@ -207,12 +216,17 @@ class CopyLines(Sequence[bytes]):
     a refused row has to be found by bisection (a line's newlines are escaped, so splitting
     at b"\n" gives the rows back)."""
 
-    __slots__ = ("data", "_count", "_lines")
+    __slots__ = ("data", "_count", "_lines", "refs")
 
-    def __init__(self, data: bytes, count: int) -> None:
+    def __init__(
+        self, data: bytes, count: int, refs: Mapping[str, Sequence[int | None]] | None = None
+    ) -> None:
         self.data = data
         self._count = count
         self._lines: list[bytes] | None = None
+        #: per column of `USER_REFS`, its value in each row (in row order), so the writer
+        #: can check user ids without parsing the text; None when the producer gave none.
+        self.refs = refs
 
     def __len__(self) -> int:
         return self._count
@@ -223,6 +237,116 @@ class CopyLines(Sequence[bytes]):
             if len(self._lines) != self._count:
                 raise ValueError(f"{self._count} rows announced, {len(self._lines)} in the text")
         return self._lines[index]
+
+
+#: columns that reference users(id): checked before COPY (a refused row costs round trips).
+USER_REFS = {
+    "tool_usage_logs": ("user_id",),
+    "mcp_request_logs": ("user_id",),
+    "error_logs": ("user_id", "resolved_by"),
+}
+_FOREIGN_KEY_VIOLATION = "23503"
+
+
+class KnownUsers:
+    """The ids of `users` rows seen so far: a cache a writer keeps across batches, refreshed
+    on a miss (one query per batch that holds ids it has not seen, through the function
+    `ingest_known_user_ids`, bootstrap 067). Up to `max_ids` ids; then it starts afresh."""
+
+    def __init__(self, max_ids: int = 1_000_000) -> None:
+        self.max_ids = max_ids
+        self._ids: set[int] = set()
+        #: False on a database without the function (older bootstrap): nothing is checked.
+        self.available = True
+
+    def unknown(self, conn: psycopg.Connection, ids: set[int]) -> set[int]:
+        """The ids of `ids` that no `users` row has (one query when some are not cached)."""
+        missing = ids - self._ids
+        if not missing or not self.available:
+            return set()
+        try:
+            found = {
+                row[0]
+                for row in conn.execute(
+                    "select id from ingest_known_user_ids(%s) as id", (sorted(missing),)
+                )
+            }
+        except psycopg.errors.UndefinedFunction:
+            self.available = False
+            return set()
+        if len(self._ids) + len(found) > self.max_ids:
+            self._ids.clear()
+        self._ids |= found
+        return missing - found
+
+    def forget(self) -> None:
+        """Drop the cache (a cached user was deleted: a foreign key refused a row)."""
+        self._ids.clear()
+
+
+@dataclass
+class _Resolved:
+    """A table's rows after the user check: what to write, the caller's index of each row
+    written (None: the same rows), rows refused before COPY, rows whose user_id was moved."""
+
+    rows: Sequence[Any]
+    keep: list[int] | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    unmatched: int = 0
+
+
+def _user_refs(table: str, rows: Sequence[Any]) -> dict[str, Sequence[int | None]] | None:
+    """Per column of `USER_REFS`, its value in each row; None when they cannot be known
+    without parsing (text lines) or the table has none."""
+    cols = USER_REFS.get(table)
+    if not cols:
+        return None
+    if type(rows) is CopyLines:
+        if rows.refs is None:
+            return None
+        return {c: rows.refs.get(c) or [None] * len(rows) for c in cols}
+    if isinstance(rows[0], str | bytes):
+        return None
+    return {c: [r.get(c) for r in rows] for c in cols}
+
+
+def _resolve_users(
+    conn: psycopg.Connection, table: str, rows: Sequence[Any], users: KnownUsers
+) -> _Resolved:
+    """Check the user references of `rows` against `users` before COPY. An unknown user_id
+    is moved to unmatched_user_id (user_id null: the row is stored, see docs/ingest.md); an
+    unknown resolved_by is a reject. Prepared dicts and `CopyLines` with `refs` are checked;
+    other text lines are left to the foreign key (and bisection)."""
+    values = _user_refs(table, rows)
+    ids = {v for column in (values or {}).values() for v in column if v is not None}
+    if not ids:
+        return _Resolved(rows)
+    assert values is not None
+    unknown = users.unknown(conn, ids)
+    if not unknown:
+        return _Resolved(rows)
+    names = _NAMES[table]
+    at_user, at_unmatched = names.index("user_id"), names.index("unmatched_user_id")
+    out = _Resolved([], keep=[])
+    user_ids, resolved_by = values["user_id"], values.get("resolved_by")
+    for i, row in enumerate(rows):
+        if resolved_by is not None and resolved_by[i] in unknown:
+            out.rejects.append(
+                Reject(table, i, f"resolved_by: no user with id {resolved_by[i]} (users)")
+            )
+            continue
+        uid = user_ids[i]
+        if uid in unknown:
+            out.unmatched += 1
+            if isinstance(row, bytes):
+                fields = row[:-1].split(b"\t")
+                fields[at_user], fields[at_unmatched] = b"\\N", str(uid).encode()
+                row = b"\t".join(fields) + b"\n"
+            else:
+                row = {**row, "user_id": None, "unmatched_user_id": uid}
+        out.rows.append(row)  # type: ignore[attr-defined]
+        out.keep.append(i)  # type: ignore[union-attr]
+    return out
 
 
 def _copy_rows(copy: Any, names: Sequence[str], rows: Sequence[Any]) -> None:
@@ -338,7 +462,7 @@ def _write_table(
                 reason += f" ({err.diag.message_detail})"
             if len(reason) > 2000:  # a "failing row" detail can carry a whole (redacted) row
                 reason = reason[:2000] + "..."
-            result.rejects.append(Reject(table, offset, reason))
+            result.rejects.append(Reject(table, offset, reason, err.sqlstate))
             return
         mid = len(rows) // 2
         _write_table(conn, table, rows[:mid], offset, result)
@@ -387,6 +511,7 @@ def write_batch(
     *,
     reject_source: str = "collector",
     describe: Any = None,
+    users: KnownUsers | None = None,
 ) -> WriteResult:
     """Write prepared rows (see `events.prepare`) of several tables in one transaction.
 
@@ -400,26 +525,23 @@ def write_batch(
     dicts are sorted here; `CopyLines` come sorted by their producer), so concurrent writers
     of the same rows rarely deadlock; when they do (or a serialization failure), the batch is
     written again, up to `MAX_ATTEMPTS` times with jittered backoff (`result.retries`).
+
+    User references are checked before COPY against `users` (a cache the caller keeps
+    across batches; by default one for this call): an unknown user_id is stored as null with
+    the id in unmatched_user_id (`result.unmatched_user_ids`), an unknown resolved_by is a
+    reject. So a file full of unknown users costs one query per batch, not a bisection.
     """
     if not conn.autocommit:
         # In a non-autocommit session transaction() would only be a savepoint: no commit.
         raise ValueError("write_batch needs an autocommit connection")
-    plan: list[tuple[str, Sequence[Any], list[int] | None]] = []
-    for table in sorted(rows_by_table):
-        rows = rows_by_table[table]
-        if not rows:
-            continue
-        if table not in TABLES:
-            raise ValueError(f"unknown table {table!r}")
-        if type(rows) is CopyLines or isinstance(rows[0], str | bytes):
-            plan.append((table, rows, None))
-        else:
-            lines, order = copy_lines_in_lock_order(table, rows)
-            plan.append((table, lines, order))
+    users = users if users is not None else KnownUsers()
+    plan, checked, unmatched = _plan(conn, rows_by_table, users)
     delay, retries = RETRY_BACKOFF_S[0], 0
     while True:
         try:
-            result = _write_batch_once(conn, plan, rows_by_table, rejects, reject_source, describe)
+            result = _write_batch_once(
+                conn, plan, rows_by_table, rejects, reject_source, describe, checked
+            )
         except psycopg.Error as err:
             if getattr(err, "sqlstate", None) not in RETRY_SQLSTATES or retries + 1 >= MAX_ATTEMPTS:
                 raise
@@ -428,26 +550,63 @@ def write_batch(
             delay = min(delay * 2, RETRY_BACKOFF_S[1])
             continue
         result.retries = retries
+        result.unmatched_user_ids = unmatched
+        if any(r.sqlstate == _FOREIGN_KEY_VIOLATION for r in result.rejects):
+            users.forget()  # a cached user is gone: check every id again next time
         return result
+
+
+_Plan = list[tuple[str, Sequence[Any], list[int] | None]]
+
+
+def _plan(
+    conn: psycopg.Connection, rows_by_table: Mapping[str, Sequence[Any]], users: KnownUsers
+) -> tuple[_Plan, list[Reject], dict[str, int]]:
+    """What each attempt writes: per table (in name order) the rows in lock order and the
+    caller's index of each (None: as given); rows refused before COPY; unmatched user ids."""
+    plan: _Plan = []
+    checked: list[Reject] = []
+    unmatched: dict[str, int] = {}
+    for table in sorted(rows_by_table):
+        rows = rows_by_table[table]
+        if not rows:
+            continue
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        resolved = _resolve_users(conn, table, rows, users)
+        checked += resolved.rejects
+        if resolved.unmatched:
+            unmatched[table] = resolved.unmatched
+        rows, keep = resolved.rows, resolved.keep
+        if not rows:
+            continue
+        if type(rows) is CopyLines or isinstance(rows[0], str | bytes):
+            plan.append((table, rows, keep))
+        else:
+            lines, order = copy_lines_in_lock_order(table, rows)
+            plan.append((table, lines, order if keep is None else [keep[j] for j in order]))
+    return plan, checked, unmatched
 
 
 def _write_batch_once(
     conn: psycopg.Connection,
-    plan: Sequence[tuple[str, Sequence[Any], list[int] | None]],
+    plan: _Plan,
     rows_by_table: Mapping[str, Sequence[Any]],
     rejects: Sequence[RejectRecord],
     reject_source: str,
     describe: Any,
+    checked: Sequence[Reject] = (),
 ) -> WriteResult:
     """One attempt of `write_batch`: one transaction; reject indexes are the caller's."""
-    result = WriteResult()
+    result = WriteResult(rejects=list(checked))
     with conn.transaction():
         for table, rows, order in plan:
             start = len(result.rejects)
             _write_table(conn, table, rows, 0, result, direct=True)
             if order is not None:  # back to the caller's indexes
                 result.rejects[start:] = [
-                    Reject(r.table, order[r.index], r.reason) for r in result.rejects[start:]
+                    Reject(r.table, order[r.index], r.reason, r.sqlstate)
+                    for r in result.rejects[start:]
                 ]
         records = list(rejects)
         for rej in result.rejects:

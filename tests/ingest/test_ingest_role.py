@@ -108,6 +108,18 @@ def test_loader_as_ingest_role(module_db, ingest_url, tmp_path):
     with psycopg.connect(ingest_url, autocommit=True) as conn:
         summary = load_text(text, conn=conn, rejects_path=tmp_path / "r.jsonl")
         again = load_text(text, conn=conn, rejects_path=tmp_path / "r2.jsonl")
-    assert (summary.loaded, summary.rejected) == (1, 2)
-    assert (again.loaded, again.duplicates, again.rejected) == (0, 1, 2)
+    # A user id that is not in users is stored, user_id null and the id kept: the ingest
+    # login checks ids through ingest_known_user_ids() (it cannot read users).
+    assert (summary.loaded, summary.rejected) == (2, 1)
+    assert summary.tables["error_logs"].unmatched_user_ids == 1
+    assert (again.loaded, again.duplicates, again.rejected) == (0, 2, 1)
+    assert (
+        scalar(
+            module_db,
+            "select count(*) from error_logs where message = %s"
+            " and user_id is null and unmatched_user_id = 99999",
+            (f"{tag} fk",),
+        )
+        == 1
+    )
     assert scalar(module_db, "select count(*) from error_logs where message = %s", (tag,)) == 1

@@ -96,11 +96,11 @@ BAD = [
                 "level": "error",
                 "message": "fk",
                 "timestamp": TS,
-                "user_id": 999999,
+                "resolved_by": 999999,
                 "context": {"password": "LEAKME-4"},
             }
         ),
-        'rejected by PostgreSQL: insert or update on table "error_logs" violates foreign key',
+        "resolved_by: no user with id 999999 (users)",
         "error_logs",
     ),
 ]
@@ -240,13 +240,18 @@ def test_workers_option_in_process_and_in_workers_store_the_same(
 
 
 def test_rows_refused_by_postgres_inside_big_worker_chunks(bootstrapped_db, tmp_path):
-    # Rows the server refuses (an unknown user: a foreign key) in the middle of chunks that a
-    # worker prepared as one COPY buffer: bisection finds them, the rejects name their lines.
-    path = tmp_path / "fk.ndjson"
+    # Rows the server refuses although Python let them through (here a check constraint the
+    # loader does not know about) in the middle of chunks that a worker prepared as one COPY
+    # buffer: bisection finds them, the rejects name their lines.
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        conn.execute(
+            "alter table tool_usage_logs add constraint refuse_this check (operation <> 'refuse')"
+        )
+    path = tmp_path / "refused.ndjson"
     bad = {6, 1500, 2499, 2500}
     with path.open("w") as fh:
         for n in range(1, 2501):
-            extra = {"user_id": 987654} if n in bad else {"parameters": {"q": f"\ud800{n}"}}
+            extra = {"operation": "refuse"} if n in bad else {"parameters": {"q": f"\ud800{n}"}}
             fh.write(json.dumps(tool(f"fk{n}", **extra)) + "\n")
     for workers, expect_loaded in ((1, 2496), (0, 0)):
         rejects = tmp_path / f"r{workers}.jsonl"
@@ -261,7 +266,7 @@ def test_rows_refused_by_postgres_inside_big_worker_chunks(bootstrapped_db, tmp_
         )
         got = {r["line"]: r for r in map(json.loads, rejects.read_text().splitlines())}
         assert got.keys() == bad
-        assert all("foreign key" in r["reason"] and f'"fk{n}"' in r["raw"] for n, r in got.items())
+        assert all("refuse_this" in r["reason"] and f'"fk{n}"' in r["raw"] for n, r in got.items())
     assert scalar(bootstrapped_db, "select count(*) from tool_usage_logs") == 2496
     # The lone surrogate became "?" in the stored JSON, as on every other path.
     assert (

@@ -283,7 +283,8 @@ def test_a_deadlocked_batch_is_written_again(bootstrapped_db):
             lambda: (
                 count(
                     bootstrapped_db,
-                    "select count(*) from pg_stat_activity where pid = %s and wait_event_type = 'Lock'",
+                    "select count(*) from pg_stat_activity"
+                    " where pid = %s and wait_event_type = 'Lock'",
                     (batch_pid,),
                 )
                 == 1

@@ -66,15 +66,18 @@ def test_same_batch_twice_adds_nothing(module_db, table):
 
 def test_refused_rows_are_isolated_and_recorded(bootstrapped_db):
     rows = [prepare("error_logs", EVENTS["error_logs"](i)) for i in range(40)]
-    # A foreign key only PostgreSQL can check: rows 7 and 31 point at missing users.
-    rows[7]["user_id"] = 987654
-    rows[31]["user_id"] = 987655
+    # A constraint only PostgreSQL checks: rows 7 and 31 break it (bisection finds them).
+    rows[7]["error_code"] = "987654"
+    rows[31]["error_code"] = "987655"
     extra = RejectRecord(source="loader", reason="invalid JSON", raw="{", line_number=3)
     with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        conn.execute(
+            "alter table error_logs add constraint no_987 check (error_code not like '987%')"
+        )
         result = write_batch(conn, {"error_logs": rows}, [extra], reject_source="loader")
         again = write_batch(conn, {"error_logs": rows}, [extra], reject_source="loader")
     assert sorted(r.index for r in result.rejects) == [7, 31]
-    assert "foreign key" in result.rejects[0].reason
+    assert "no_987" in result.rejects[0].reason
     assert result.inserted["error_logs"] == 38 and again.duplicates["error_logs"] == 38
     assert scalar(bootstrapped_db, "select count(*) from error_logs") == 38
     # Rejects are recorded once, even though the batch was written twice.
