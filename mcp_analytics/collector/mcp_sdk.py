@@ -451,7 +451,7 @@ def _error_text(wire: Any) -> str | None:
     if not isinstance(wire, Mapping):
         return None
     texts = [
-        block.get("text")
+        str(block["text"])
         for block in wire.get("content") or ()
         if isinstance(block, Mapping) and isinstance(block.get("text"), str)
     ]

@@ -19,6 +19,7 @@ from psycopg import sql
 from mcp_analytics.orchestration.defs.dbt_assets import raw_key
 from mcp_analytics.orchestration.defs.maintenance import PARTITION_UPKEEP, RETENTION
 from mcp_analytics.orchestration.defs.resources import PostgresResource
+from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.retention import (
     late_data_window_hours,
     mart_source_policies,
@@ -89,14 +90,15 @@ def _default_check(table: str) -> dg.AssetChecksDefinition:
 
 def _pending_ledger_buckets_past_cutoff(conn: psycopg.Connection, table: str, days: int) -> int:
     """Dirty-hour ledger entries (dbt's late-data mechanism) older than `table`'s cutoff."""
-    if conn.execute("select to_regclass('public.mart_dirty_buckets')").fetchone()[0] is None:
+    if db.scalar(conn, "select to_regclass('public.mart_dirty_buckets')") is None:
         return 0
-    return conn.execute(
+    return db.scalar(
+        conn,
         "select count(*) from public.mart_dirty_buckets as d"
         " join public.mart_sources as s on s.mart = d.mart"
         " where s.source_table = %s and d.bucket < now() - make_interval(days => %s)",
         (table, days),
-    ).fetchone()[0]
+    )
 
 
 def _late_rows_check(table: str) -> dg.AssetChecksDefinition:
@@ -115,13 +117,14 @@ def _late_rows_check(table: str) -> dg.AssetChecksDefinition:
             days, column = policy[0].retention_days, policy[0].time_column
             # Retention keeps unresolved errors whatever their age: they are not late.
             extra = sql.SQL(" and resolved" if table == "error_logs" else "")
-            count, oldest = conn.execute(
+            count, oldest = db.fetch_one(
+                conn,
                 sql.SQL(
                     "select count(*), min({c}) from {t}"
                     " where {c} < now() - make_interval(days => %s){x}"
                 ).format(c=sql.Identifier(column), t=sql.Identifier(table), x=extra),
                 (days,),
-            ).fetchone()
+            )
             pending = _pending_ledger_buckets_past_cutoff(conn, table, days)
         return dg.AssetCheckResult(
             passed=count == 0 and pending == 0,
