@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# ECharts and HTMX from the npm registry (pinned with their integrity hashes), served by the
+# dashboard itself; generated, not in git.
+VENDORED := mcp_analytics/dashboard/static/vendor/.vendored
 
-.PHONY: install demo test test-fast lint ui bench clean db-stop
+.PHONY: install demo test test-fast lint ui bench clean db-stop vendor dashboard screenshots
 
-install: $(STAMP)
+install: $(STAMP) $(VENDORED)
 
 # The venv is rebuilt only when the lock or the project metadata changes.
 $(STAMP): requirements.lock pyproject.toml
@@ -36,6 +39,21 @@ lint: install
 
 ui: install
 	$(BIN)/mcp-analytics ui
+
+vendor: $(VENDORED)
+
+$(VENDORED): mcp_analytics/dashboard/vendor.py | $(STAMP)
+	$(BIN)/python -m mcp_analytics.dashboard.vendor
+	touch $@
+
+# The web dashboard on http://127.0.0.1:8050 (users: mcp-analytics users create NAME --role ADMIN)
+dashboard: install
+	$(BIN)/mcp-analytics dashboard
+
+# Screenshots of the main pages for README.md and docs/dashboard.md (a demo database and
+# Debian's chromium: apt-get install chromium)
+screenshots: install
+	$(BIN)/python -m tests.dashboard.screenshots docs/dashboard
 
 bench: install
 	$(BIN)/python -m bench

@@ -1,0 +1,499 @@
+"""What the analytics pages read from the marts (schema `analytics`), window by window.
+
+Counts are sums of the marts' columns. Percentiles over a window merge the marts' latency
+histograms bucket by bucket (set-wise, one pass) and read them with `mart_hist_quantiles`, the
+function the marts use themselves: the same numbers as the documented
+`mart_hist_quantile(mart_hist_merge(duration_histogram), q)`, within 1/128 of the exact
+percentile of the raw rows (docs/dbt.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from mcp_analytics.dashboard.windows import Window
+
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def _tool_calls(window: Window, start: datetime | None = None) -> tuple[sql.Composed, dict]:
+    """Rows of the hourly or daily tool mart in [start or window.start, window.end), with the
+    bucket start as `bucket`."""
+    table, column = (
+        ("hourly_tool_usage_summary", "hour")
+        if window.grain == "hour"
+        else ("daily_tool_usage_summary", "day")
+    )
+    query = sql.SQL(
+        "select {col} as bucket, bcp_name, tool_name, operation, total_calls, failed_calls,"
+        " sum_duration_ms, duration_histogram"
+        " from analytics.{table} where {col} >= %(start)s and {col} < %(end)s"
+    ).format(col=sql.Identifier(column), table=sql.Identifier(table))
+    return query, {"start": start or window.start, "end": window.end}
+
+
+def _rows(conn: psycopg.Connection, query: sql.Composable, params: dict) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    return cur.execute(query, params).fetchall()
+
+
+def _rate(errors: int, calls: int) -> float | None:
+    return errors / calls if calls else None
+
+
+@dataclass
+class Point:
+    bucket: datetime
+    calls: int = 0
+    errors: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+@dataclass
+class Overview:
+    """Totals and per-bucket series of tool calls over a window."""
+
+    calls: int
+    errors: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    series: list[Point]
+    active_clients: int | None = None
+    #: why active_clients is None, when it is
+    clients_note: str | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return _rate(self.errors, self.calls)
+
+
+_SERIES = """
+with calls as materialized ({source}),
+per_bucket as (
+    select bucket, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors
+    from calls {where} group by bucket
+),
+entries as materialized (
+    select calls.bucket, e.key::integer as bucket_index, sum(e.value::bigint) as n
+    from calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
+    {where}
+    group by calls.bucket, e.key::integer
+),
+bucket_latency as (
+    select bucket, mart_hist_quantiles(jsonb_object_agg(bucket_index, n), %(q)s) as q
+    from entries group by bucket
+),
+total_latency as (
+    select mart_hist_quantiles(jsonb_object_agg(bucket_index, n), %(q)s) as q
+    from (select bucket_index, sum(n) as n from entries group by bucket_index) as merged
+)
+select p.bucket, p.calls, p.errors, l.q, (select q from total_latency) as total_q
+from per_bucket as p left join bucket_latency as l on l.bucket = p.bucket
+order by p.bucket
+"""
+
+
+def _series(
+    conn: psycopg.Connection, window: Window, where: sql.Composable, params: dict
+) -> tuple[list[Point], list[float] | None]:
+    source, source_params = _tool_calls(window)
+    query = sql.SQL(_SERIES).format(source=source, where=where)
+    rows = _rows(conn, query, {**source_params, **params, "q": list(QUANTILES)})
+    found = {r["bucket"]: r for r in rows}
+    points = []
+    for bucket in window.buckets():
+        row = found.get(bucket)
+        q = (row["q"] if row else None) or [None, None, None]
+        points.append(Point(bucket, row["calls"] if row else 0, row["errors"] if row else 0, *q))
+    total_q = rows[0]["total_q"] if rows else None
+    return points, total_q
+
+
+def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None, str | None]:
+    """Distinct clients (name and version) seen in the window's days, from
+    analytics.daily_client_summary when that mart exists; else (None, why)."""
+    have = conn.execute(
+        "select count(*) from information_schema.columns where table_schema = 'analytics'"
+        " and table_name = 'daily_client_summary' and column_name in ('day', 'client_name',"
+        " 'client_version')"
+    ).fetchone()
+    if not have or have[0] < 3:
+        return None, "needs the clients mart (analytics.daily_client_summary), not built yet"
+    row = conn.execute(
+        "select count(distinct (client_name, client_version)) from analytics.daily_client_summary"
+        " where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s"
+        " and client_name is not null",
+        {"start": window.start, "end": window.end},
+    ).fetchone()
+    return (int(row[0]) if row else 0), None
+
+
+def overview(conn: psycopg.Connection, window: Window) -> Overview:
+    """Calls, errors and p50/p95/p99 of every tool call in the window, and per bucket."""
+    points, total_q = _series(conn, window, sql.SQL(""), {})
+    q = total_q or [None, None, None]
+    clients, note = active_clients(conn, window)
+    return Overview(
+        calls=sum(p.calls for p in points),
+        errors=sum(p.errors for p in points),
+        p50=q[0],
+        p95=q[1],
+        p99=q[2],
+        series=points,
+        active_clients=clients,
+        clients_note=note,
+    )
+
+
+@dataclass
+class ToolRow:
+    """One tool (bcp_name, tool_name) over the window and the previous one."""
+
+    bcp_name: str
+    tool_name: str
+    calls: int = 0
+    errors: int = 0
+    p95: float | None = None
+    avg_ms: float | None = None
+    prev_calls: int = 0
+    prev_errors: int = 0
+    prev_p95: float | None = None
+    spark: list[int] = field(default_factory=list)
+
+    @property
+    def error_rate(self) -> float | None:
+        return _rate(self.errors, self.calls)
+
+    @property
+    def prev_error_rate(self) -> float | None:
+        return _rate(self.prev_errors, self.prev_calls)
+
+    @property
+    def calls_change(self) -> float | None:
+        """Relative change of calls against the previous window (0.25 = +25 %)."""
+        return (self.calls - self.prev_calls) / self.prev_calls if self.prev_calls else None
+
+    @property
+    def p95_change(self) -> float | None:
+        if self.p95 is None or not self.prev_p95:
+            return None
+        return (self.p95 - self.prev_p95) / self.prev_p95
+
+    @property
+    def error_rate_change(self) -> float | None:
+        """Difference of error rates in percentage points / 100 (0.02 = +2 points)."""
+        if self.error_rate is None or self.prev_error_rate is None:
+            return None
+        return self.error_rate - self.prev_error_rate
+
+
+_TOOLS = """
+with calls as materialized ({source}),
+totals as (
+    select bcp_name, tool_name, bucket >= %(current)s as current,
+           sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors,
+           sum(sum_duration_ms)::bigint as sum_ms
+    from calls group by 1, 2, 3
+),
+entries as (
+    select calls.bcp_name, calls.tool_name, calls.bucket >= %(current)s as current,
+           e.key::integer as bucket_index, sum(e.value::bigint) as n
+    from calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
+    group by 1, 2, 3, 4
+),
+latency as (
+    select bcp_name, tool_name, current,
+           mart_hist_quantile(jsonb_object_agg(bucket_index, n), 0.95) as p95
+    from entries group by 1, 2, 3
+)
+select t.bcp_name, t.tool_name, t.current, t.calls, t.errors, t.sum_ms, l.p95
+from totals as t
+left join latency as l using (bcp_name, tool_name, current)
+"""
+
+_SPARK = """
+select bcp_name, tool_name, bucket, sum(total_calls)::bigint as calls
+from ({source}) as calls group by 1, 2, 3
+"""
+
+
+def tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
+    """Every tool with calls in the window or the previous one, by calls descending."""
+    source, params = _tool_calls(window, start=window.previous.start)
+    rows = _rows(conn, sql.SQL(_TOOLS).format(source=source), {**params, "current": window.start})
+    by_tool: dict[tuple[str, str], ToolRow] = {}
+    for r in rows:
+        tool = by_tool.setdefault(
+            (r["bcp_name"], r["tool_name"]), ToolRow(r["bcp_name"], r["tool_name"])
+        )
+        if r["current"]:
+            tool.calls, tool.errors, tool.p95 = r["calls"], r["errors"], r["p95"]
+            tool.avg_ms = r["sum_ms"] / r["calls"] if r["calls"] else None
+        else:
+            tool.prev_calls, tool.prev_errors, tool.prev_p95 = r["calls"], r["errors"], r["p95"]
+    spark_source, spark_params = _tool_calls(window)
+    index = {b: i for i, b in enumerate(window.buckets())}
+    for tool in by_tool.values():
+        tool.spark = [0] * len(index)
+    for r in _rows(conn, sql.SQL(_SPARK).format(source=spark_source), spark_params):
+        tool = by_tool.get((r["bcp_name"], r["tool_name"]))
+        if tool is not None and r["bucket"] in index:
+            tool.spark[index[r["bucket"]]] = r["calls"]
+    return sorted(by_tool.values(), key=lambda t: (-t.calls, t.bcp_name, t.tool_name))
+
+
+@dataclass
+class ToolDetail:
+    bcp_name: str
+    tool_name: str
+    calls: int
+    errors: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    series: list[Point]
+    #: (representative value in ms, calls) per histogram bucket, by value
+    distribution: list[tuple[float, int]]
+    operations: list[dict[str, Any]]
+
+    @property
+    def error_rate(self) -> float | None:
+        return _rate(self.errors, self.calls)
+
+
+_DISTRIBUTION = """
+with calls as ({source})
+select mart_hist_bucket_value(e.key::integer) as value_ms, sum(e.value::bigint)::bigint as n
+from calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
+where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s
+group by e.key::integer order by 1
+"""
+
+_OPERATIONS = """
+with calls as ({source}),
+entries as (
+    select calls.operation, e.key::integer as bucket_index, sum(e.value::bigint) as n
+    from calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
+    where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s
+    group by 1, 2
+),
+latency as (
+    select operation, mart_hist_quantiles(jsonb_object_agg(bucket_index, n), %(q)s) as q
+    from entries group by operation
+)
+select c.operation, sum(c.total_calls)::bigint as calls, sum(c.failed_calls)::bigint as errors,
+       min(l.q) as q
+from calls as c left join latency as l using (operation)
+where c.bcp_name = %(bcp)s and c.tool_name = %(tool)s
+group by c.operation order by calls desc
+"""
+
+
+def tool_detail(
+    conn: psycopg.Connection, window: Window, bcp_name: str, tool_name: str
+) -> ToolDetail | None:
+    """One tool over the window; None when the marts hold no row of it at all."""
+    known = conn.execute(
+        "select 1 from analytics.daily_tool_usage_summary where bcp_name = %s and tool_name = %s"
+        " union all select 1 from analytics.hourly_tool_usage_summary"
+        " where bcp_name = %s and tool_name = %s limit 1",
+        (bcp_name, tool_name, bcp_name, tool_name),
+    ).fetchone()
+    if not known:
+        return None
+    params = {"bcp": bcp_name, "tool": tool_name}
+    where = sql.SQL("where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s")
+    points, total_q = _series(conn, window, where, params)
+    q = total_q or [None, None, None]
+    source, source_params = _tool_calls(window)
+    distribution = [
+        (float(r["value_ms"]), int(r["n"]))
+        for r in _rows(
+            conn, sql.SQL(_DISTRIBUTION).format(source=source), {**source_params, **params}
+        )
+    ]
+    operations = _rows(
+        conn,
+        sql.SQL(_OPERATIONS).format(source=source),
+        {**source_params, **params, "q": list(QUANTILES)},
+    )
+    return ToolDetail(
+        bcp_name=bcp_name,
+        tool_name=tool_name,
+        calls=sum(p.calls for p in points),
+        errors=sum(p.errors for p in points),
+        p50=q[0],
+        p95=q[1],
+        p99=q[2],
+        series=points,
+        distribution=distribution,
+        operations=operations,
+    )
+
+
+# ------------------------------------------------------------------------------- requests
+
+_REQUEST_TOTALS = """
+with req as materialized (
+    select * from analytics.hourly_request_summary where hour >= %(start)s and hour < %(end)s
+),
+entries as (
+    select r.method, r.path, e.key::integer as bucket_index, sum(e.value::bigint) as n
+    from req as r cross join lateral jsonb_each_text(r.duration_histogram) as e
+    group by 1, 2, 3
+),
+latency as (
+    select method, path, mart_hist_quantiles(jsonb_object_agg(bucket_index, n), %(q)s) as q
+    from entries group by 1, 2
+)
+select r.method, r.path,
+       sum(r.total_requests)::bigint as requests,
+       sum(r.failed_requests)::bigint as failed,
+       sum(r.status_2xx_count)::bigint as s2xx,
+       sum(r.status_3xx_count)::bigint as s3xx,
+       sum(r.status_4xx_count)::bigint as s4xx,
+       sum(r.status_5xx_count)::bigint as s5xx,
+       sum(r.status_other_count)::bigint as sother,
+       sum(r.sum_duration_ms)::bigint as sum_ms,
+       min(l.q) as q
+from req as r left join latency as l using (method, path)
+group by r.method, r.path
+order by requests desc
+"""
+
+_REQUEST_SERIES = """
+select date_trunc(%(grain)s, hour, 'UTC') as bucket,
+       sum(status_2xx_count)::bigint as s2xx, sum(status_3xx_count)::bigint as s3xx,
+       sum(status_4xx_count)::bigint as s4xx, sum(status_5xx_count)::bigint as s5xx,
+       sum(status_other_count)::bigint as sother
+from analytics.hourly_request_summary
+where hour >= %(start)s and hour < %(end)s
+group by 1 order by 1
+"""
+
+_ERROR_TYPES = """
+select e.key as error_type, sum(e.value::bigint)::bigint as n
+from analytics.hourly_request_summary as r
+cross join lateral jsonb_each_text(r.error_type_counts) as e
+where r.hour >= %(start)s and r.hour < %(end)s
+group by e.key order by n desc, e.key
+"""
+
+STATUS_CLASSES = ("s2xx", "s3xx", "s4xx", "s5xx", "sother")
+
+
+@dataclass
+class Requests:
+    paths: list[dict[str, Any]]
+    series: list[dict[str, Any]]
+    error_types: list[tuple[str, int]]
+    totals: dict[str, int]
+
+
+def requests(conn: psycopg.Connection, window: Window) -> Requests:
+    """HTTP requests of the window: per method and path, status classes over time, error types."""
+    params = {"start": window.start, "end": window.end, "q": list(QUANTILES)}
+    paths = _rows(conn, sql.SQL(_REQUEST_TOTALS), params)
+    found = {
+        r["bucket"]: r
+        for r in _rows(conn, sql.SQL(_REQUEST_SERIES), {**params, "grain": window.grain})
+    }
+    series = [
+        found.get(b) or {"bucket": b, **dict.fromkeys(STATUS_CLASSES, 0)} for b in window.buckets()
+    ]
+    types = [(r["error_type"], r["n"]) for r in _rows(conn, sql.SQL(_ERROR_TYPES), params)]
+    totals = {k: sum(int(p[k]) for p in paths) for k in ("requests", "failed", *STATUS_CLASSES)}
+    return Requests(paths=paths, series=series, error_types=types, totals=totals)
+
+
+# -------------------------------------------------------------------------------- metrics
+
+_METRICS = """
+select metric_name, aggregation_period,
+       sum(sample_count)::bigint as samples,
+       sum(avg_value * sample_count) / nullif(sum(sample_count), 0) as avg_value,
+       min(min_value) as min_value, max(max_value) as max_value,
+       max(p95_value) as max_p95, count(*) as buckets
+from analytics.performance_metrics_summary
+where time_bucket >= %(start)s and time_bucket < %(end)s
+group by 1, 2 order by 1, 2
+"""
+
+_METRIC_SERIES = """
+select metric_name, date_trunc(%(grain)s, time_bucket, 'UTC') as bucket,
+       sum(avg_value * sample_count) / nullif(sum(sample_count), 0) as avg_value,
+       max(p95_value) as max_p95
+from analytics.performance_metrics_summary
+where time_bucket >= %(start)s and time_bucket < %(end)s
+group by 1, 2 order by 1, 2
+"""
+
+
+@dataclass
+class Metrics:
+    summary: list[dict[str, Any]]
+    #: metric name -> per bucket (avg, highest p95 of the mart's buckets), None where no sample
+    series: dict[str, list[tuple[float | None, float | None]]]
+
+
+def metrics(conn: psycopg.Connection, window: Window) -> Metrics:
+    """performance_metrics_summary over the window: per metric and period, and over time."""
+    params = {"start": window.start, "end": window.end, "grain": window.grain}
+    summary = _rows(conn, sql.SQL(_METRICS), params)
+    index = {b: i for i, b in enumerate(window.buckets())}
+    series: dict[str, list[tuple[float | None, float | None]]] = {}
+    for r in _rows(conn, sql.SQL(_METRIC_SERIES), params):
+        points = series.setdefault(r["metric_name"], [(None, None)] * len(index))
+        if r["bucket"] in index:
+            avg = float(r["avg_value"]) if r["avg_value"] is not None else None
+            p95 = float(r["max_p95"]) if r["max_p95"] is not None else None
+            points[index[r["bucket"]]] = (avg, p95)
+    return Metrics(summary=summary, series=series)
+
+
+# ------------------------------------------------------------------------------ errors
+
+_ERROR_DAYS = """
+select day, level::text as level, category, error_count, affected_users, affected_sessions,
+       resolved_count, unresolved_count, avg_severity, error_codes
+from analytics.daily_error_summary
+where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s
+order by day desc, error_count desc
+"""
+
+
+def error_days(conn: psycopg.Connection, window: Window) -> list[dict[str, Any]]:
+    """Rows of analytics.daily_error_summary for the days the window touches, newest first."""
+    return _rows(conn, sql.SQL(_ERROR_DAYS), {"start": window.start, "end": window.end})
+
+
+MARTS = (
+    "hourly_tool_usage_summary",
+    "daily_tool_usage_summary",
+    "hourly_request_summary",
+    "daily_error_summary",
+    "performance_metrics_summary",
+)
+
+
+def marts_state(conn: psycopg.Connection) -> str:
+    """ "missing" (dbt never built the marts), "empty" (built, no tool call yet) or "ready"."""
+    found = conn.execute(
+        "select count(to_regclass('analytics.' || name)) from unnest(%s::text[]) as name",
+        (list(MARTS),),
+    ).fetchone()
+    if not found or found[0] < len(MARTS):
+        return "missing"
+    row = conn.execute(
+        "select exists (select 1 from analytics.hourly_tool_usage_summary)"
+    ).fetchone()
+    return "ready" if row and row[0] else "empty"
