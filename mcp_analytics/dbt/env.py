@@ -87,9 +87,7 @@ def dbt_env(
             "DBT_PROFILES_DIR": str(cfg.dbt_project_dir),
             "DBT_PROJECT_DIR": str(cfg.dbt_project_dir),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DBT_TARGET_PATH": str(
-                target_path or env.get("DBT_TARGET_PATH") or cfg.dbt_target_dir
-            ),
+            "DBT_TARGET_PATH": str(target_path or env.get("DBT_TARGET_PATH") or cfg.dbt_target_dir),
             "DBT_LOG_PATH": str(log_path or env.get("DBT_LOG_PATH") or cfg.dbt_log_dir),
         }
     )
