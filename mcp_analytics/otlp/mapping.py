@@ -213,36 +213,6 @@ class Resource:
         )
 
 
-# --------------------------------------------------------------------------- error classes
-
-
-#: JSON-RPC codes that are the caller's fault (parse error, invalid request, method not
-#: found, invalid params, resource not found).
-CALLER_CODES = frozenset({"-32700", "-32600", "-32601", "-32602", "-32002"})
-_TRANSPORT_TYPES = frozenset(
-    {"timeout", "TimeoutError", "CancelledError", "cancelled", "ConnectionError", "BrokenPipeError"}
-)
-
-
-def classify_error(error_type: str | None, failed: bool) -> str:
-    """ok | tool_error | caller_error | server_error | transport_error, from `error.type`.
-
-    Stored only where `tool_usage_logs` has an `error_class` column (the MCP-aware analytics
-    work adds it and may supersede this rule); kept here so OTLP rows get it the day it does."""
-    if not failed:
-        return "ok"
-    if error_type == "tool_error":
-        return "tool_error"
-    if error_type in CALLER_CODES:
-        return "caller_error"
-    if error_type in _TRANSPORT_TYPES:
-        return "transport_error"
-    return "server_error"
-
-
-_HAS_ERROR_CLASS = "error_class" in COLUMNS["tool_usage_logs"]
-
-
 # --------------------------------------------------------------------------- traces
 
 
@@ -375,8 +345,6 @@ def _tool_event(s: _Span, method: str, exceptions: list[Any]) -> dict[str, Any]:
         "parent_span_id": hex_id(s.span.parent_span_id, 8),
         "timestamp": s.started,
     }
-    if _HAS_ERROR_CLASS:
-        event["error_class"] = classify_error(_text(s.error_type), s.failed)
     return event
 
 
