@@ -89,6 +89,14 @@ def test_a_new_mart_registers_itself_and_follows_late_data(module_db: str, tmp_p
             "select count(*) from mart_sources where mart = 'hourly_failed_calls'"
         ).fetchone() == (0,)
 
+    # commands that build nothing register nothing
+    fresh = run_in(project, module_db, "source", "freshness")  # stale sources: exit status 1
+    assert "OK hook: mcp_analytics.on-run-start.0" in fresh.stdout, output(fresh)
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        assert conn.execute(
+            "select count(*) from mart_sources where mart = 'hourly_failed_calls'"
+        ).fetchone() == (0,)
+
     first = run_in(project, module_db, "run", "--select", "+hourly_failed_calls")
     assert first.returncode == 0, output(first)
     assert "ledger: hourly_failed_calls now follows tool_usage_logs" in first.stdout

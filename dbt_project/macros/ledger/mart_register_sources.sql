@@ -3,10 +3,12 @@
     registered with the database function mart_register_sources(mart, sources)
     (bootstrap_sql/050), so the late-data triggers mark buckets for it. Marts that follow other
     marts are registered after them. Each call commits on its own, before any model runs: the
-    first build of a new mart then sees every row whose writer did not mark it. Renders no SQL.
+    first build of a new mart then sees every row whose writer did not mark it. Only `dbt run`,
+    `build` and `retry` register (a freshness check or a test run writes nothing). Renders no SQL.
 -#}
 {% macro mart_register_sources() %}
-    {%- if execute -%}
+    {#- only the commands that build models: `dbt test` or `source freshness` change nothing -#}
+    {%- if execute and flags.WHICH in ('run', 'build', 'retry') -%}
         {%- set raw_schema = var('raw_schema', 'public') -%}
         {%- set declared = {} -%}
         {%- for node in graph.nodes.values()
