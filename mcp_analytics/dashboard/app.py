@@ -639,12 +639,15 @@ def create_app(config: DashboardConfig | None = None) -> Starlette:
     config = config or DashboardConfig.from_settings()
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pools.open()
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Pools]]:
+        # Lifespan state: each run of the server gets its own pools in request.state (a
+        # closed psycopg pool cannot be reopened).
+        pools = Pools(config)
+        pools.open()
         try:
-            yield
+            yield {"pools": pools}
         finally:
-            app.state.pools.close()
+            pools.close()
 
     routes = [
         Route("/", overview_page),
@@ -673,7 +676,6 @@ def create_app(config: DashboardConfig | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SecurityHeadersMiddleware)
     renderer = Renderer()
-    app.state.pools = Pools(config)
     app.state.renderer = renderer
     app.state.render_refusal = renderer.refusal
     return app

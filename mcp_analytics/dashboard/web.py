@@ -48,7 +48,8 @@ class Viewer:
 
 
 def pools(request: Request) -> Pools:
-    return request.app.state.pools
+    """The connection pools of the server run handling `request` (lifespan state)."""
+    return request.state.pools
 
 
 async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

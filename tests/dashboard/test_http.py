@@ -1,0 +1,549 @@
+"""The dashboard over HTTP (Starlette's TestClient on the real app, real PostgreSQL, marts built
+by the real dbt, the marts read as a real mcp_analyst login): sessions, CSRF, headers, roles,
+leaks, and the numbers against the marts."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from mcp_analytics.dashboard import marts
+from mcp_analytics.dashboard.charts import fmt_int, fmt_ms
+from mcp_analytics.dashboard.web import SESSION_COOKIE
+from mcp_analytics.dashboard.windows import parse_window
+from tests.dashboard.helpers import USERS, csrf_of, sign_in
+from tests.helpers.db import scalar
+
+pytestmark = pytest.mark.slow
+
+PAGES = (
+    "/",
+    "/?window=1h",
+    "/?window=7d",
+    "/?window=90d",
+    "/tools",
+    "/tools?window=30d&sort=p95.asc",
+    "/tools/bcp_0/tool_0",
+    "/errors",
+    "/errors?q=synthetic",
+    "/requests",
+    "/metrics",
+    "/pipeline",
+)
+ADMIN_PAGES = ("/admin/retention", "/admin/config")
+SUPER_PAGES = ("/admin/users",)
+
+
+def _error_id(url: str, resolved: bool = False) -> int:
+    return scalar(
+        url, "select min(id) from error_logs where resolved is not distinct from %s", (resolved,)
+    )
+
+
+# ------------------------------------------------------------------------- no session
+
+
+@pytest.mark.parametrize("path", PAGES + ADMIN_PAGES + SUPER_PAGES + ("/tools.csv",))
+def test_no_page_without_a_session(anonymous: TestClient, path: str) -> None:
+    response = anonymous.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next={quote(path, safe='')}"
+    # an HTMX refresh is told to go to the sign-in page rather than given a login form
+    htmx = anonymous.get(path, headers={"HX-Request": "true"})
+    assert htmx.status_code == 401
+    assert htmx.headers["hx-redirect"].startswith("/login?next=")
+
+
+def test_a_forged_or_expired_session_is_no_session(
+    app, warehouse: str, anonymous: TestClient
+) -> None:
+    with TestClient(app, follow_redirects=False) as client:
+        client.cookies.set(SESSION_COOKIE, "not-a-token")
+        assert client.get("/").status_code == 303
+    with TestClient(app, follow_redirects=False) as client:
+        assert sign_in(client, "reader", USERS["reader"][0]).status_code == 303
+        assert client.get("/").status_code == 200
+        token = client.cookies[SESSION_COOKIE]
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+            conn.execute(
+                "update sessions set created_at = now() - interval '2 days',"
+                " expires_at = now() - interval '1 second' where token = %s",
+                (hashlib.sha256(token.encode()).hexdigest(),),
+            )
+        response = client.get("/tools")
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login")
+
+
+# ------------------------------------------------------------------ sign-in, cookie, logout
+
+
+def test_sign_in_sets_a_hardened_cookie_holding_a_token_stored_only_as_its_hash(
+    app, warehouse: str
+) -> None:
+    with TestClient(app, follow_redirects=False) as client:
+        response = sign_in(client, "reader", USERS["reader"][0])
+        assert response.status_code == 303 and response.headers["location"] == "/"
+        cookie = response.headers["set-cookie"]
+        token = client.cookies[SESSION_COOKIE]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+        assert "Secure" not in cookie  # plain HTTP: a Secure cookie would never come back
+        max_age = int(re.search(r"Max-Age=(\d+)", cookie).group(1))
+        assert 23 * 3600 < max_age <= 24 * 3600  # auth.session_timeout_hours = 24
+        stored = (
+            scalar(warehouse, "select count(*) from sessions where token = %s", (token,)),
+            scalar(
+                warehouse,
+                "select count(*) from sessions where token = %s",
+                (hashlib.sha256(token.encode()).hexdigest(),),
+            ),
+        )
+        assert stored == (0, 1)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        response = sign_in(client, "reader", USERS["reader"][0])
+        assert "Secure" in response.headers["set-cookie"]
+        assert "strict-transport-security" in response.headers
+
+
+def test_sign_out_ends_the_session(app) -> None:
+    with TestClient(app, follow_redirects=False) as client:
+        sign_in(client, "reader", USERS["reader"][0])
+        page = client.get("/")
+        token = client.cookies[SESSION_COOKIE]
+        refused = client.post("/logout", data={"csrf_token": "wrong"})
+        assert refused.status_code == 403
+        assert client.get("/").status_code == 200
+        out = client.post("/logout", data={"csrf_token": csrf_of(page.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+    with TestClient(app, follow_redirects=False) as replay:
+        replay.cookies.set(SESSION_COOKIE, token)
+        assert replay.get("/").status_code == 303
+
+
+def test_wrong_passwords_lock_the_account(app, warehouse: str) -> None:
+    from mcp_analytics import auth
+
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        auth.create_user(conn, "guessed", "guessed-password-1")
+        attempts = auth.load_policy(conn).max_login_attempts
+    with TestClient(app, follow_redirects=False) as client:
+        for _ in range(attempts):
+            response = sign_in(client, "guessed", "not-the-password")
+            assert response.status_code == 401
+            assert "invalid username or password" in response.text
+        locked = sign_in(client, "guessed", "guessed-password-1")
+        assert locked.status_code == 401
+        assert SESSION_COOKIE not in client.cookies
+    assert scalar(warehouse, "select locked_until > now() from users where username = 'guessed'")
+
+
+# --------------------------------------------------------------------------------- CSRF
+
+
+def test_csrf_refusals(app, client_as, warehouse: str) -> None:
+    admin = client_as("admin")
+    error_id = _error_id(warehouse)
+    page = admin.get("/errors")
+    token = csrf_of(page.text)
+    target = f"/errors/{error_id}/resolve"
+    assert admin.post(target, data={"notes": "x"}).status_code == 403
+    assert admin.post(target, data={"notes": "x", "csrf_token": "0" * 64}).status_code == 403
+    # the right token from another site's page
+    cross = admin.post(
+        target,
+        data={"notes": "x", "csrf_token": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross.status_code == 403
+    assert not scalar(warehouse, "select resolved from error_logs where id = %s", (error_id,))
+    # the sign-in form needs its own token (double submit with its cookie)
+    with TestClient(app, follow_redirects=False) as client:
+        blind = client.post("/login", data={"username": "reader", "password": "x" * 10})
+        assert blind.status_code == 403
+        client.get("/login")
+        forged = client.post(
+            "/login",
+            data={"username": "reader", "password": USERS["reader"][0], "csrf_token": "forged"},
+        )
+        assert forged.status_code == 403
+
+
+# ------------------------------------------------------------------------------ headers
+
+
+def test_security_headers_and_no_inline_script(client_as, anonymous: TestClient) -> None:
+    reader = client_as("reader")
+    responses = [anonymous.get("/login")] + [reader.get(p) for p in PAGES]
+    for response in responses:
+        assert response.status_code == 200, response.request.url
+        csp = response.headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+        assert directives["script-src"] == "'self'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert directives["object-src"] == "'none'"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
+        html = response.text
+        for script in re.findall(r"<script\b[^>]*>", html):
+            assert 'src="/static/' in script or 'type="application/json"' in script, script
+        assert not re.search(r"\son[a-z]+\s*=", html), "an inline event handler"
+        assert "http://" not in html.replace("http://127.0.0.1:4318", "")
+    static = reader.get("/static/vendor/echarts.min.js")
+    assert static.status_code == 200 and len(static.content) > 500_000
+
+
+# -------------------------------------------------------------------------------- roles
+
+
+@pytest.mark.parametrize(
+    ("user", "allowed", "refused"),
+    [
+        ("reader", PAGES, ADMIN_PAGES + SUPER_PAGES),
+        ("admin", PAGES + ADMIN_PAGES, SUPER_PAGES),
+        ("root", PAGES + ADMIN_PAGES + SUPER_PAGES, ()),
+    ],
+)
+def test_each_role_sees_its_pages_and_is_refused_the_others(
+    client_as, user: str, allowed: tuple, refused: tuple
+) -> None:
+    client = client_as(user)
+    for path in allowed:
+        assert client.get(path).status_code == 200, path
+    for path in refused:
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "needs the" in response.text
+
+
+def test_read_only_cannot_resolve_nor_edit(client_as, warehouse: str) -> None:
+    reader = client_as("reader")
+    token = csrf_of(reader.get("/").text)
+    error_id = _error_id(warehouse)
+    before = scalar(
+        warehouse,
+        "select retention_days from data_retention_policies where table_name = 'sessions'",
+    )
+    posts = {
+        f"/errors/{error_id}/resolve": {"notes": "not allowed"},
+        "/admin/retention/sessions": {
+            "retention_days": "3",
+            "cleanup_batch_size": "10",
+            "cleanup_interval_hours": "1",
+            "action": "save",
+        },
+        "/admin/config/dashboard.refresh_interval_ms": {"value": "5000"},
+        "/admin/users": {"username": "sneaky", "password": "sneaky-password", "role": "ADMIN"},
+    }
+    for path, data in posts.items():
+        response = reader.post(path, data={**data, "csrf_token": token})
+        assert response.status_code == 403, path
+    assert not scalar(warehouse, "select resolved from error_logs where id = %s", (error_id,))
+    assert before == scalar(
+        warehouse,
+        "select retention_days from data_retention_policies where table_name = 'sessions'",
+    )
+    assert not scalar(warehouse, "select count(*) from users where username = 'sneaky'")
+    # an ADMIN manages neither users nor sensitive settings
+    admin = client_as("admin")
+    token = csrf_of(admin.get("/").text)
+    response = admin.post(
+        "/admin/users",
+        data={
+            "username": "sneaky",
+            "password": "sneaky-password",
+            "role": "ADMIN",
+            "csrf_token": token,
+        },
+    )
+    assert response.status_code == 403
+
+
+# --------------------------------------------------------------------------------- leaks
+
+SECRET = "sk-live-0123456789abcdef-do-not-show"
+
+
+def test_no_page_leaks_a_password_hash_a_token_or_a_sensitive_setting(
+    client_as, warehouse: str
+) -> None:
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute(
+            "insert into system_configuration (config_key, config_value, is_sensitive,"
+            " description) values ('integrations.api_key', %s, true, 'an API key')"
+            " on conflict do nothing",
+            (f'"{SECRET}"',),
+        )
+        hashes = [r[0] for r in conn.execute("select password_hash from users").fetchall()]
+        tokens = [r[0] for r in conn.execute("select token from sessions").fetchall()]
+    for user in USERS:
+        client = client_as(user)
+        cookie = client.cookies[SESSION_COOKIE]
+        pages = PAGES + ADMIN_PAGES + SUPER_PAGES + ("/tools.csv",)
+        for path in pages:
+            text = client.get(path).text
+            assert SECRET not in text, (user, path)
+            assert cookie not in text, (user, path)
+            assert "$2b$" not in text and "$2a$" not in text, (user, path)
+            for secret in hashes + tokens:
+                assert secret not in text, (user, path)
+    # the SUPER_ADMIN sees that the setting exists, never its value
+    config = client_as("root").get("/admin/config").text
+    assert "integrations.api_key" in config
+    assert "integrations.api_key" not in client_as("admin").get("/admin/config").text
+
+
+# ------------------------------------------------------------------------- the numbers
+
+
+def test_overview_and_tools_equal_the_marts(client_as, analyst_url: str, warehouse: str) -> None:
+    reader = client_as("reader")
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        for key, table, column in (
+            ("24h", "hourly_tool_usage_summary", "hour"),
+            ("7d", "hourly_tool_usage_summary", "hour"),
+            ("30d", "daily_tool_usage_summary", "day"),
+        ):
+            window = parse_window({"window": key})
+            calls, failed, p50, p95, p99 = conn.execute(
+                f"select sum(total_calls), sum(failed_calls),"
+                " mart_hist_quantile(mart_hist_merge(duration_histogram), 0.5),"
+                " mart_hist_quantile(mart_hist_merge(duration_histogram), 0.95),"
+                " mart_hist_quantile(mart_hist_merge(duration_histogram), 0.99)"
+                f" from analytics.{table} where {column} >= %s and {column} < %s",
+                (window.start, window.end),
+            ).fetchone()
+            overview = marts.overview(conn, window)
+            assert (overview.calls, overview.errors) == (calls, failed)
+            assert overview.calls > 0
+            for ours, documented in zip(
+                (overview.p50, overview.p95, overview.p99), (p50, p95, p99), strict=True
+            ):
+                assert ours == pytest.approx(documented, rel=1e-9)
+            html = reader.get(f"/?window={key}").text
+            assert f">{fmt_int(calls)}<" in html
+            assert f">{fmt_ms(p95)}<" in html
+            # one point per bucket of the window
+            assert len(overview.series) == len(window.buckets())
+            assert sum(p.calls for p in overview.series) == calls
+
+        window = parse_window({"window": "24h"})
+        expected = {
+            (bcp, tool): (n, failed, p95)
+            for bcp, tool, n, failed, p95 in conn.execute(
+                "select bcp_name, tool_name, sum(total_calls), sum(failed_calls),"
+                " mart_hist_quantile(mart_hist_merge(duration_histogram), 0.95)"
+                " from analytics.hourly_tool_usage_summary where hour >= %s and hour < %s"
+                " group by 1, 2",
+                (window.start, window.end),
+            )
+        }
+    body = reader.get("/tools.csv?window=24h")
+    assert body.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(body.text)))
+    got = {
+        (r["bcp_name"], r["tool_name"]): (int(r["calls"]), int(r["errors"]), float(r["p95_ms"]))
+        for r in rows
+        if int(r["calls"])
+    }
+    assert got.keys() == expected.keys()
+    for key, (calls, failed, p95) in expected.items():
+        assert got[key][:2] == (calls, failed)
+        assert got[key][2] == pytest.approx(p95, rel=1e-6)
+    # sorted by p95 ascending when asked
+    html = reader.get("/tools?window=24h&sort=p95.asc").text
+    order = re.findall(r'<tr data-tool="([^"]+)" data-bcp="([^"]+)">', html)
+    p95s = [expected[(bcp, tool)][2] for tool, bcp in order if (bcp, tool) in expected]
+    assert p95s == sorted(p95s)
+
+
+def test_tool_page_and_unknown_tool(client_as) -> None:
+    reader = client_as("reader")
+    page = reader.get("/tools/bcp_0/tool_0?window=24h")
+    assert page.status_code == 200
+    assert "Latency distribution" in page.text and "By operation" in page.text
+    assert reader.get("/tools/bcp_0/no_such_tool").status_code == 404
+
+
+# ------------------------------------------------------------------------------ writes
+
+
+def test_admin_resolves_an_error_found_by_full_text_search(client_as, warehouse: str) -> None:
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        error_id = conn.execute(
+            "insert into error_logs (level, message, category) values"
+            " ('error', 'upstream quokka gateway refused the handshake', 'external_api')"
+            " returning id"
+        ).fetchone()[0]
+    admin = client_as("admin")
+    found = admin.get("/errors?q=quokka+handshake")
+    assert f'id="error-{error_id}"' in found.text
+    assert f'id="error-{error_id}"' not in admin.get("/errors?q=quokka+-gateway").text
+    token = csrf_of(found.text)
+    empty = admin.post(f"/errors/{error_id}/resolve", data={"notes": "  ", "csrf_token": token})
+    assert empty.status_code == 400 and "may not be empty" in empty.text
+    done = admin.post(
+        f"/errors/{error_id}/resolve",
+        data={"notes": "rotated the gateway certificate", "csrf_token": token},
+    )
+    assert done.status_code == 303
+    row = scalar(
+        warehouse,
+        "select (resolved, resolution_notes, u.username, resolved_at is not null)::text"
+        " from error_logs as e join users as u on u.id = e.resolved_by where e.id = %s",
+        (error_id,),
+    )
+    assert row == '(t,"rotated the gateway certificate",admin,t)'
+    assert f'id="error-{error_id}"' not in admin.get("/errors?q=quokka").text
+    again = admin.post(f"/errors/{error_id}/resolve", data={"notes": "x", "csrf_token": token})
+    assert again.status_code == 400 and "already resolved" in again.text
+
+
+def test_admin_edits_a_retention_policy_with_a_dry_run_preview(client_as, warehouse: str) -> None:
+    admin = client_as("admin")
+    token = csrf_of(admin.get("/admin/retention").text)
+    form = {
+        "retention_days": "2",
+        "cleanup_enabled": "on",
+        "archive_before_delete": "on",
+        "cleanup_batch_size": "500",
+        "cleanup_interval_hours": "12",
+        "csrf_token": token,
+    }
+    expected = scalar(
+        warehouse,
+        "select count(*) from tool_usage_logs where \"timestamp\" < now() - interval '2 days'",
+    )
+    assert expected > 0
+    preview = admin.post("/admin/retention/tool_usage_logs", data={**form, "action": "preview"})
+    # 2 days is within the marts' late-data window for a table feeding them: refused
+    assert preview.status_code == 400 and "late-data window" in preview.text
+    form["retention_days"] = "3"
+    preview = admin.post("/admin/retention/error_logs", data={**form, "action": "preview"})
+    assert preview.status_code == 200 and "Dry run for error_logs" in preview.text
+    assert (
+        scalar(
+            warehouse,
+            "select retention_days from data_retention_policies where table_name = 'error_logs'",
+        )
+        == 365
+    )  # a preview saves nothing
+    saved = admin.post("/admin/retention/error_logs", data={**form, "action": "save"})
+    assert saved.status_code == 303
+    row = scalar(
+        warehouse,
+        "select (p.retention_days, p.cleanup_batch_size, p.cleanup_interval_hours,"
+        " u.username)::text"
+        " from data_retention_policies as p join users as u on u.id = p.updated_by"
+        " where p.table_name = 'error_logs'",
+    )
+    assert row == "(3,500,12,admin)"
+    bad = admin.post(
+        "/admin/retention/error_logs", data={**form, "retention_days": "soon", "action": "save"}
+    )
+    assert bad.status_code == 400 and "whole number" in bad.text
+
+
+def test_configuration_is_validated_and_records_who_changed_it(client_as, warehouse: str) -> None:
+    admin = client_as("admin")
+    token = csrf_of(admin.get("/admin/config").text)
+    path = "/admin/config/dashboard.refresh_interval_ms"
+    for value, reason in (("fast", "must be JSON"), ("500", "minimum"), ('"5000"', "integer")):
+        refused = admin.post(path, data={"value": value, "csrf_token": token})
+        assert refused.status_code == 400, value
+        assert reason in refused.text, refused.text[-800:]
+    assert admin.post(path, data={"value": "15000", "csrf_token": token}).status_code == 303
+    row = scalar(
+        warehouse,
+        "select (c.config_value, u.username)::text from system_configuration as c"
+        " join users as u on u.id = c.updated_by"
+        " where c.config_key = 'dashboard.refresh_interval_ms'",
+    )
+    assert row == "(15000,admin)"
+    assert 'data-refresh-ms="15000"' in admin.get("/").text
+    sensitive = admin.post(
+        "/admin/config/integrations.api_key", data={"value": '"x"', "csrf_token": token}
+    )
+    assert sensitive.status_code == 400 and "SUPER_ADMIN" in sensitive.text
+    # the SUPER_ADMIN may replace it (never seeing it)
+    root = client_as("root")
+    token = csrf_of(root.get("/admin/config").text)
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute(
+            "insert into system_configuration (config_key, config_value, is_sensitive)"
+            " values ('integrations.api_key', '\"old\"', true) on conflict do nothing"
+        )
+    done = root.post(
+        "/admin/config/integrations.api_key", data={"value": '"new-key"', "csrf_token": token}
+    )
+    assert done.status_code == 303
+    assert (
+        scalar(
+            warehouse,
+            "select config_value #>> '{}' from system_configuration"
+            " where config_key = 'integrations.api_key'",
+        )
+        == "new-key"
+    )
+
+
+def test_super_admin_manages_users(client_as, warehouse: str, app) -> None:
+    root = client_as("root")
+    token = csrf_of(root.get("/admin/users").text)
+    created = root.post(
+        "/admin/users",
+        data={
+            "username": "newcomer",
+            "password": "newcomer-password",
+            "role": "READ_ONLY",
+            "csrf_token": token,
+        },
+    )
+    assert created.status_code == 303
+    assert (
+        scalar(
+            warehouse,
+            "select u.username from users as n join users as u on u.id = n.created_by"
+            " where n.username = 'newcomer'",
+        )
+        == "root"
+    )
+    weak = root.post(
+        "/admin/users",
+        data={"username": "weak", "password": "short", "role": "READ_ONLY", "csrf_token": token},
+    )
+    assert weak.status_code == 400 and "at least 8" in weak.text
+    assert (
+        root.post(
+            "/admin/users/newcomer/role", data={"role": "ADMIN", "csrf_token": token}
+        ).status_code
+        == 303
+    )
+    assert (
+        scalar(
+            warehouse,
+            "select (n.role, u.username)::text from users as n"
+            " join users as u on u.id = n.updated_by"
+            " where n.username = 'newcomer'",
+        )
+        == "(ADMIN,root)"
+    )
+    with TestClient(app, follow_redirects=False) as client:
+        assert sign_in(client, "newcomer", "newcomer-password").status_code == 303
+        assert (
+            root.post("/admin/users/newcomer/disable", data={"csrf_token": token}).status_code
+            == 303
+        )
+        # disabling ends the user's sessions at once
+        assert client.get("/").status_code == 303
+    myself = root.post("/admin/users/root/disable", data={"csrf_token": token})
+    assert myself.status_code == 400 and "yourself" in myself.text
+    last = root.post("/admin/users/root/role", data={"role": "ADMIN", "csrf_token": token})
+    assert last.status_code == 400 and "last active SUPER_ADMIN" in last.text
