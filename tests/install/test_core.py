@@ -125,7 +125,7 @@ def test_a_core_install_records_telemetry(
         rows = conn.execute(
             "select count(*) from tool_usage_logs where bcp_name = 'core-only'"
         ).fetchone()
-    assert rows == (1,)
+    assert rows == (1,), proc.stderr  # the collector logs why a row was spooled or refused
 
 
 def test_the_cli_starts_and_warehouse_commands_name_the_extra(
