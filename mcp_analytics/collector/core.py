@@ -5,7 +5,10 @@ A background thread turns the buffer into rows (validation, redaction, hashing, 
 writes them through `writer.write_batch` when `batch_size` rows are waiting or the oldest has
 waited `flush_interval_ms`, whichever comes first. When the database cannot take a batch, the
 batch goes to the local spool (fsync'd JSONL) and the thread retries with capped, jittered
-exponential backoff, replaying the spool once the database answers. See docs/ingest.md.
+exponential backoff, replaying the spool once the database answers. When the spool cannot take
+a batch either (a full disk), the batch is held in memory until the database or the disk is
+back. What waits in memory is bounded in bytes (`max_buffer_bytes`); what could be kept
+nowhere is counted (`stats["lost"]`). See docs/ingest.md.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 import psycopg
 
+from mcp_analytics.collector.payloads import DEFAULT_MAX_PAYLOAD_BYTES, measure, parsed
 from mcp_analytics.collector.spool import Spool
 from mcp_analytics.config import settings
 from mcp_analytics.ingest.events import EventError, prepare
@@ -48,6 +52,8 @@ BACKOFF_MAX_S = 30.0
 CONFIG_REFRESH_S = 60.0
 #: rows per transaction when replaying the spool.
 REPLAY_CHUNK_ROWS = 5000
+#: default bound on what waits in memory (buffered, being written, held), in bytes.
+DEFAULT_MAX_BUFFER_BYTES = 64 << 20
 
 _live: weakref.WeakSet[Collector] = weakref.WeakSet()
 
@@ -87,6 +93,8 @@ class Collector:
         redaction: RedactionRules | None = None,
         max_response_bytes: int = 65536,
         enabled: bool | None = None,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         if batch_size is not None and batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -94,6 +102,8 @@ class Collector:
             raise ValueError("flush_interval_ms must be >= 1")
         if max_buffer < 1:
             raise ValueError("max_buffer must be >= 1")
+        if max_buffer_bytes < 1 or max_payload_bytes < 1:
+            raise ValueError("max_buffer_bytes and max_payload_bytes must be >= 1")
         self._url = url
         self._fixed_batch_size = batch_size
         self._fixed_interval_ms = flush_interval_ms
@@ -104,11 +114,20 @@ class Collector:
         self.enabled = DEFAULT_ENABLED if enabled is None else enabled
         self.rules = redaction or RedactionRules()
         self.max_buffer = max_buffer
+        self.max_buffer_bytes = max_buffer_bytes
+        self.max_payload_bytes = max_payload_bytes
         self.max_response_bytes = max_response_bytes
         self.spool = Spool(spool_dir or settings().spool_dir)
 
         self._cond = threading.Condition(threading.Lock())
-        self._buf: deque[tuple[str, dict[str, Any]]] = deque()
+        # Events waiting, each with its accounted bytes (payloads.measure); bytes of events
+        # taken for a write not yet done, and of batches the spool could not take (held).
+        self._buf: deque[tuple[str, dict[str, Any], int]] = deque()
+        self._buf_bytes = 0
+        self._busy_bytes = 0
+        self._held: deque[tuple[dict[str, list[dict[str, Any]]], list[RejectRecord], int]] = deque()
+        self._held_bytes = 0
+        self._spool_failing = False
         self._oldest: float | None = None  # monotonic time the oldest buffered event arrived
         self._flush_wanted = 0  # flush generations requested / completed
         self._flush_done = 0
@@ -134,7 +153,11 @@ class Collector:
             "dropped_by_disabled": 0,
             "retries": 0,
             "unmatched_user_ids": 0,
+            "capped": 0,
+            "spool_errors": 0,
+            "lost": 0,
             "last_error": None,
+            "last_spool_error": None,
         }
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -190,15 +213,42 @@ class Collector:
                 if remaining is not None and remaining <= 0:
                     return False
                 self._cond.wait(remaining if remaining is not None else 1.0)
-        return True
+            # Held in memory (neither the database nor the spool took them): not handled yet.
+            return not self._held
 
     @property
     def stats(self) -> dict[str, Any]:
+        """Counters since start (see docs/ingest.md), and gauges: `buffered` (events
+        waiting), `buffered_bytes` (accounted bytes in memory: waiting, being written,
+        held), `held_rows` (rows the spool could not take, held in memory), `spool_files`."""
         with self._cond:
             out = dict(self._stats)
             out["buffered"] = len(self._buf)
+            out["buffered_bytes"] = self._buf_bytes + self._busy_bytes + self._held_bytes
+            out["held_rows"] = sum(_rows(rows) for rows, _, _ in self._held)
         out["spool_files"] = len(self.spool.pending())
         return out
+
+    @property
+    def health(self) -> dict[str, Any]:
+        """A summary for a health endpoint: `status` is "ok" (the database takes the
+        events), "degraded" (the database is unreachable and the spool takes them: nothing
+        at risk) or "failing" (the spool cannot take them either: held in memory, and once
+        memory is full lost, counted in `lost`); with the counts behind it."""
+        stats = self.stats
+        failing = self._spool_failing or bool(stats["held_rows"]) or bool(stats["lost"])
+        status = "failing" if failing else "degraded" if self._db_down else "ok"
+        return {
+            "status": status,
+            "database": "down" if self._db_down else "up",
+            "spool": "failing" if self._spool_failing else "ok",
+            "held_rows": stats["held_rows"],
+            "lost": stats["lost"],
+            "spool_errors": stats["spool_errors"],
+            "buffered_bytes": stats["buffered_bytes"],
+            "last_error": stats["last_error"],
+            "last_spool_error": stats["last_spool_error"],
+        }
 
     # -- recording (caller's thread: no I/O, no exceptions from the database) ---------------
 
@@ -414,24 +464,35 @@ class Collector:
                     self._stats["dropped_by_disabled"] += 1
                 return
             self._ensure_started()
+            size, cut = measure(table, event, self.max_payload_bytes)
             with self._cond:
                 self._stats["recorded"] += 1
-                if len(self._buf) < self.max_buffer:
+                self._stats["capped"] += cut
+                if len(self._buf) < self.max_buffer and size <= self._room():
                     if not self._buf:
                         self._oldest = time.monotonic()
-                    self._buf.append((table, event))
+                    self._buf.append((table, event, size))
+                    self._buf_bytes += size
                     if len(self._buf) >= self.batch_size:
                         self._cond.notify_all()
                     return
             # Buffer full (the writer cannot keep up): spool on the caller's thread rather than
             # drop. The only case where recording pays for I/O; it is also back-pressure.
-            rows, rejects = self._prepare([(table, event)])
-            self.spool.append(rows, rejects)
+            rows, rejects = self._prepare([(table, event, size)])
+            try:
+                self.spool.append(rows, rejects)
+            except OSError as err:
+                self._spool_failed(rows, rejects, size, err, accounted=False)
+                return
             with self._cond:
                 self._stats["overflow_spooled"] += 1
                 self._stats["spooled"] += 1
         except Exception as err:  # noqa: BLE001 - recording must never break the caller
             log.warning("collector could not record an event: %s", redact_text(str(err)))
+
+    def _room(self) -> int:
+        """Bytes left under `max_buffer_bytes` (called with the lock held)."""
+        return self.max_buffer_bytes - self._buf_bytes - self._busy_bytes - self._held_bytes
 
     def _ensure_started(self) -> None:
         thread = self._thread
@@ -443,6 +504,8 @@ class Collector:
         # afresh. Events buffered before the fork are the parent's to write.
         self._cond = threading.Condition(threading.Lock())
         self._buf.clear()
+        self._held.clear()
+        self._buf_bytes = self._busy_bytes = self._held_bytes = 0
         self._thread = None
         self._inflight = None
         self._conn = None
@@ -460,15 +523,13 @@ class Collector:
                         if due <= 0:
                             break
                         self._cond.wait(due)
-                    take = [
-                        self._buf.popleft() for _ in range(min(len(self._buf), self._per_write()))
-                    ]
+                    take, nbytes = self._take()
                     self._oldest = time.monotonic() if self._buf else None
                     flush_gen = self._flush_wanted
                     stopping = self._stop
                     more = bool(self._buf)
                 if take:
-                    self._handle(take)
+                    self._handle(take, nbytes)
                 if more:
                     continue
                 # Buffer drained: replay the spool when it is time, refresh settings (both use
@@ -486,14 +547,36 @@ class Collector:
                         break
         finally:
             self._wait_inflight()
+            self._give_up_held()
             self.spool.close()
             self._disconnect()
             with self._cond:
                 self._flush_done = self._flush_wanted
                 self._cond.notify_all()
 
+    def _take(self) -> tuple[list[tuple[str, dict[str, Any], int]], int]:
+        """Events for the next write (lock held): up to `_per_write()` of them and a quarter
+        of `max_buffer_bytes` (at least one), their bytes moved from waiting to busy."""
+        take: list[tuple[str, dict[str, Any], int]] = []
+        nbytes = 0
+        limit = max(self.max_buffer_bytes // 4, 1)
+        rows = self._per_write()
+        while self._buf and len(take) < rows and (not take or nbytes + self._buf[0][2] <= limit):
+            item = self._buf.popleft()
+            take.append(item)
+            nbytes += item[2]
+        self._buf_bytes -= nbytes
+        self._busy_bytes += nbytes
+        return take, nbytes
+
+    def _release(self, nbytes: int) -> None:
+        with self._cond:
+            self._busy_bytes -= nbytes
+
     def _replay_due(self) -> bool:
-        if not (self._spool_waiting or self._db_down):
+        if self._held and not self._db_down:
+            return True
+        if not (self._spool_waiting or self._db_down or self._held):
             return False
         return time.monotonic() >= max(self._next_attempt, self._next_replay)
 
@@ -523,12 +606,12 @@ class Collector:
         return min(waits)
 
     def _prepare(
-        self, items: list[tuple[str, dict[str, Any]]]
+        self, items: list[tuple[str, dict[str, Any], int]]
     ) -> tuple[dict[str, list[dict[str, Any]]], list[RejectRecord]]:
         rows: dict[str, list[dict[str, Any]]] = {}
         rejects: list[RejectRecord] = []
-        for table, event in items:
-            present = {k: v for k, v in event.items() if v is not None}
+        for table, event, _ in items:
+            present = {k: v for k, v in parsed(event).items() if v is not None}
             try:
                 row = prepare(
                     table, present, rules=self.rules, max_response_bytes=self.max_response_bytes
@@ -544,22 +627,27 @@ class Collector:
             rows.setdefault(table, []).append(row)
         return rows, rejects
 
-    def _handle(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+    def _handle(self, items: list[tuple[str, dict[str, Any], int]], nbytes: int) -> None:
         """Prepare `items` (while the previous batch may still be in flight), then hand them to
-        a writer thread: Python work overlaps the database's."""
+        a writer thread: Python work overlaps the database's. `nbytes`: their accounted bytes,
+        released once the batch is written or spooled."""
         try:
             rows, rejects = self._prepare(items)
         except Exception as err:  # noqa: BLE001 - a bug here must not kill the thread
             log.error("collector could not prepare a batch: %s", redact_text(str(err)))
+            self._release(nbytes)
             return
         self._wait_inflight()
         if self._db_down and time.monotonic() < self._next_attempt:
-            self._to_spool(rows, rejects)
+            self._to_spool(rows, rejects, nbytes)
             return
         # A plain daemon thread per write (not an executor: executors refuse work once the
         # interpreter is shutting down, which is exactly when close() must still write).
         writer = threading.Thread(
-            target=self._write, args=(rows, rejects), name="mcpa-collector-write", daemon=True
+            target=self._write,
+            args=(rows, rejects, nbytes),
+            name="mcpa-collector-write",
+            daemon=True,
         )
         writer.start()
         self._inflight = writer
@@ -569,16 +657,19 @@ class Collector:
         if writer is not None:
             writer.join()
 
-    def _write(self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord]) -> None:
+    def _write(
+        self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord], nbytes: int
+    ) -> None:
         try:
             conn = self._connection()
-            if self._spool_waiting or self._db_down:
+            if self._spool_waiting or self._db_down or self._held:
                 self._replay(conn)
             result = write_batch(conn, rows, rejects, reject_source="collector", users=self._users)
         except Exception as err:  # noqa: BLE001 - any failure: keep the data, retry later
             self._failed(err)
-            self._to_spool(rows, rejects)
+            self._to_spool(rows, rejects, nbytes)
             return
+        self._release(nbytes)
         self._recovered()
         self._count_written(result, len(rejects))
 
@@ -589,40 +680,142 @@ class Collector:
             self._stats["rejected"] += rejects + len(result.rejects)
             self._stats["unmatched_user_ids"] += sum(result.unmatched_user_ids.values())
 
-    def _to_spool(self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord]) -> None:
+    def _to_spool(
+        self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord], nbytes: int
+    ) -> None:
+        """Append a batch to the spool (batches held earlier first: the disk may be back);
+        when the spool cannot take it, hold it in memory (its bytes are accounted already)."""
+        if self._held and not self._spool_held():
+            self._hold(rows, rejects, nbytes)
+            return
         try:
             self.spool.append(rows, rejects)
-        except Exception as err:  # noqa: BLE001
-            # The disk failed too: the last resort is the log (redacted), never the caller.
-            log.error(
-                "collector could not spool a batch; %d rows lost: %s",
-                sum(len(r) for r in rows.values()),
-                redact_text(str(err)),
-            )
+        except OSError as err:
+            self._spool_failed(rows, rejects, nbytes, err, accounted=True)
             return
+        self._spooled(rows, nbytes)
+
+    def _spooled(self, rows: dict[str, list[dict[str, Any]]], nbytes: int) -> None:
         self._spool_waiting = True
+        self._spool_failing = False
         with self._cond:
-            self._stats["spooled"] += sum(len(r) for r in rows.values())
+            self._busy_bytes -= nbytes
+            self._stats["spooled"] += _rows(rows)
+
+    def _spool_failed(
+        self,
+        rows: dict[str, list[dict[str, Any]]],
+        rejects: list[RejectRecord],
+        nbytes: int,
+        err: OSError,
+        *,
+        accounted: bool,
+    ) -> None:
+        """The spool refused a batch (a full disk, an I/O error; the spool file is left cut
+        back to its last whole record). Held in memory when it fits under
+        `max_buffer_bytes` (a batch taken from the buffer always does: its bytes are
+        accounted), else counted as lost. Never raised to the caller."""
+        message = redact_text(f"{type(err).__name__}: {err}")
+        self._spool_failing = True
+        with self._cond:
+            self._stats["spool_errors"] += 1
+            self._stats["last_spool_error"] = message
+            fits = accounted or nbytes <= self._room()
+            if not fits:
+                self._stats["lost"] += _rows(rows) + len(rejects)
+        if fits:
+            if not accounted:
+                with self._cond:
+                    self._busy_bytes += nbytes
+            self._hold(rows, rejects, nbytes)
+            log.error(
+                "collector cannot spool (%s): %d rows held in memory until the database or "
+                "the disk is back",
+                message,
+                _rows(rows),
+            )
+        else:
+            log.error(
+                "collector cannot spool (%s) and its memory bound is reached: %d rows lost",
+                message,
+                _rows(rows) + len(rejects),
+            )
+
+    def _hold(
+        self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord], nbytes: int
+    ) -> None:
+        """Keep a batch in memory (its `nbytes` move from busy to held)."""
+        with self._cond:
+            self._busy_bytes -= nbytes
+            self._held_bytes += nbytes
+            self._held.append((rows, rejects, nbytes))
+
+    def _unhold(self) -> None:
+        with self._cond:
+            _, _, nbytes = self._held.popleft()
+            self._held_bytes -= nbytes
+
+    def _spool_held(self) -> bool:
+        """Append held batches to the spool, oldest first; False when it still refuses."""
+        while self._held:
+            rows, rejects, _ = self._held[0]
+            try:
+                self.spool.append(rows, rejects)
+            except OSError as err:
+                with self._cond:
+                    self._stats["spool_errors"] += 1
+                    self._stats["last_spool_error"] = redact_text(f"{type(err).__name__}: {err}")
+                return False
+            self._unhold()
+            self._spool_waiting = True
+            self._spool_failing = False
+            with self._cond:
+                self._stats["spooled"] += _rows(rows)
+        return True
+
+    def _write_held(self, conn: psycopg.Connection) -> None:
+        """Write held batches, oldest first (errors propagate: the rest stay held)."""
+        while self._held:
+            rows, rejects, _ = self._held[0]
+            result = write_batch(conn, rows, rejects, reject_source="collector", users=self._users)
+            self._unhold()
+            self._count_written(result, len(rejects))
+
+    def _give_up_held(self) -> None:
+        """At stop: batches still held (neither the database nor the disk took them) go
+        with the process; counted and logged."""
+        if not self._held:
+            return
+        lost = sum(_rows(rows) + len(rejects) for rows, rejects, _ in self._held)
+        with self._cond:
+            self._held.clear()
+            self._held_bytes = 0
+            self._stats["lost"] += lost
+        log.error("collector stopped with %d rows neither written nor spooled: lost", lost)
 
     def _maybe_replay(self, force: bool = False) -> None:
-        if not (self._spool_waiting or self._db_down or force):
+        if not (self._spool_waiting or self._db_down or self._held or force):
             return
         if not force and time.monotonic() < max(self._next_attempt, self._next_replay):
             return
         if not self.spool.has_pending():
             self._spool_waiting = False
-            if not self._db_down:
+            if not self._db_down and not self._held:
                 return
         try:
             conn = self._connection()
             self._replay(conn)
         except Exception as err:  # noqa: BLE001
             self._failed(err)
+            if self._held:  # the database is down: the disk may have room again
+                self._spool_held()
             return
         self._recovered()
 
     def _replay(self, conn: psycopg.Connection) -> None:
-        """Write every spool file (oldest first); delete each only after its commit."""
+        """Write the batches held in memory, then every spool file (oldest first); delete
+        each file only after its commit."""
+        self._write_held(conn)
         for path in self.spool.pending():
             with self.spool.claim(path) as mine:
                 if not mine:
@@ -733,6 +926,10 @@ def read_settings(conn: psycopg.Connection) -> dict[str, Any]:
                 " where config_key like 'analytics.%'"
             ).fetchall()
     return {key: value for key, value in rows}
+
+
+def _rows(rows_by_table: Mapping[str, list[Any]]) -> int:
+    return sum(len(r) for r in rows_by_table.values())
 
 
 def _positive_int(value: Any, fallback: int) -> int:

@@ -5,6 +5,10 @@ when the database is back. Replaying is idempotent (the writer dedupes on each t
 a file is deleted only after every row in it was committed, so a crash at any point loses
 nothing and duplicates nothing. Each file is held under an exclusive `flock` while a collector
 appends to it, so several processes can share one spool folder: a replayer skips locked files.
+
+An append that fails (a full disk, an I/O error) raises and leaves the file as it was: cut back
+to its last whole record, or, when it cannot be cut, closed for good (the next append starts a
+new file). So a torn line never runs into the next record when space returns.
 """
 
 from __future__ import annotations
@@ -45,7 +49,12 @@ class Spool:
         rows_by_table: Mapping[str, Sequence[Mapping[str, Any]]],
         rejects: Sequence[RejectRecord] = (),
     ) -> int:
-        """Append rows and rejects durably (flush + fsync); returns the number of lines."""
+        """Append rows and rejects durably (write + fsync); returns the number of lines.
+
+        Raises:
+            OSError: the spool could not take them (ENOSPC on a full disk, EIO, ...); the
+                spool is then as it was before the call (see the module docstring).
+        """
         lines = [
             json.dumps({"table": t, "row": row_to_json(r)}, ensure_ascii=False, default=str)
             for t, rows in rows_by_table.items()
@@ -58,13 +67,30 @@ class Spool:
             return 0
         data = ("\n".join(lines) + "\n").encode("utf-8", "replace")
         with self._lock:
-            fh = self._current()
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-            if fh.tell() > ROTATE_BYTES:
+            fd = self._current().fileno()
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:  # unbuffered: nothing of a failed append lingers in a buffer
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError:
+                self._cut(fd, start)
+                raise
+            if start + len(data) > ROTATE_BYTES:
                 self._close_current()
         return len(lines)
+
+    def _cut(self, fd: int, size: int) -> None:
+        """Cut the current file back to `size` bytes (its last whole record) after a failed
+        append; when even that fails, close it: it takes no more records, and its torn tail
+        is one corrupt line for the replay (a reject), not the start of the next record."""
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError as err:
+            log.warning("spool file %s could not be cut back (%s): closed", self._path, err)
+            self._close_current()
 
     def _current(self) -> Any:
         if self._file is None:
@@ -72,7 +98,7 @@ class Spool:
             self._seq += 1
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             path = self.directory / f"spool-{stamp}-{os.getpid()}-{self._seq}.jsonl"
-            fh = open(path, "ab")  # noqa: SIM115 - kept open across appends
+            fh = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             os.chmod(path, 0o600)
             self._file, self._path = fh, path
