@@ -29,7 +29,15 @@ _TOOL_CALLS = {
     "operation": "case when g %% 5 = 0 then 'write' else 'read' end",
     # log-normal-ish: many fast calls, a long tail
     "duration_ms": "(exp(random() * 9))::integer",
-    "success": "random() > 0.1",
+    # every tenth call fails with a code of each error class, stored with its class as the
+    # ingest path would; a few more fail with no code and no class stored (rows written around
+    # the ingest path, classified by mcp_error_class in the marts)
+    "success": "g %% 10 <> 3 and random() > 0.05",
+    "error_code": "case when g %% 10 = 3 then (array['tool_error', '-32602', '-32603',"
+    " 'TimeoutError', '503', 'E_APP', null])[1 + (g / 10) %% 7] end",
+    "error_class": "case when g %% 10 = 3 then (array['tool_error', 'caller_error',"
+    " 'server_error', 'transport_error', 'transport_error', 'server_error',"
+    " 'server_error'])[1 + (g / 10) %% 7] end",
     "user_id": _USER,
     "session_id": _SESSION,
     "response_size_bytes": "case when g %% 7 = 0 then null else (random() * 20000)::integer end",

@@ -116,28 +116,58 @@ REQUEST_COLUMNS = (
     "unique_users, unique_sessions"
 )
 
+# Tool calls with their error class as the marts read it: stored at ingest, else the same
+# rule in SQL (bootstrap_sql/080) for rows written around the ingest path.
+CLASSIFIED_CALLS = """
+select
+    "timestamp", bcp_name, tool_name, operation, success, duration_ms, response_size_bytes,
+    user_id, session_id, coalesce(error_class, mcp_error_class(success, error_code)) as error_class
+from tool_usage_logs
+"""
+
+ERROR_CLASS_COUNTS = """
+    count(*) filter (where error_class = 'tool_error') as tool_error_calls,
+    count(*) filter (where error_class = 'caller_error') as caller_error_calls,
+    count(*) filter (where error_class = 'server_error') as server_error_calls,
+    count(*) filter (where error_class = 'transport_error') as transport_error_calls
+"""
+
+ERROR_CLASS_COLUMNS = (
+    "tool_error_calls, caller_error_calls, server_error_calls, transport_error_calls"
+)
+
+# The hourly tool summary's error classes (the seed's view has no such columns).
+HOURLY_CLASS_REFERENCE = f"""
+select date_trunc('hour', "timestamp") as hour, bcp_name, tool_name, operation,
+    {ERROR_CLASS_COUNTS}
+from ({CLASSIFIED_CALLS}) as calls
+where "timestamp" is not null
+group by 1, 2, 3, 4
+"""
+
 # The daily tool summary: everything but the percentiles is exact against the raw rows.
-DAILY_TOOL_REFERENCE = """
+DAILY_TOOL_REFERENCE = f"""
 select
     date_trunc('day', "timestamp") as day, bcp_name, tool_name, operation,
     count(*) as total_calls,
     count(*) filter (where success) as successful_calls,
     count(*) filter (where not success) as failed_calls,
+    {ERROR_CLASS_COUNTS},
     avg(duration_ms)::integer as avg_duration_ms,
     max(duration_ms) as max_duration_ms,
     min(duration_ms) as min_duration_ms,
     avg(response_size_bytes)::integer as avg_response_size,
     count(distinct user_id) as unique_users,
     count(distinct session_id) as unique_sessions
-from tool_usage_logs
+from ({CLASSIFIED_CALLS}) as calls
 where "timestamp" is not null
 group by 1, 2, 3, 4
 """
 
 DAILY_TOOL_COLUMNS = (
     "day, bcp_name, tool_name, operation, total_calls, successful_calls, failed_calls, "
-    "avg_duration_ms, max_duration_ms, min_duration_ms, avg_response_size, unique_users, "
-    "unique_sessions"
+    f"{ERROR_CLASS_COLUMNS}, avg_duration_ms, max_duration_ms, min_duration_ms, "
+    "avg_response_size, unique_users, unique_sessions"
 )
 
 
@@ -148,6 +178,12 @@ def all_mart_diffs(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
         conn,
         f"select {REQUEST_COLUMNS} from analytics.hourly_request_summary",
         REQUEST_REFERENCE,
+    )
+    diffs["hourly_tool_usage_summary (error classes)"] = diff_rows(
+        conn,
+        "select hour, bcp_name, tool_name, operation, "
+        f"{ERROR_CLASS_COLUMNS} from analytics.hourly_tool_usage_summary",
+        HOURLY_CLASS_REFERENCE,
     )
     diffs["daily_tool_usage_summary"] = diff_rows(
         conn,

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 EXACT = {
     "hourly_tool_usage_summary": (0, 0),
+    "hourly_tool_usage_summary (error classes)": (0, 0),
     "daily_error_summary": (0, 0),
     "performance_metrics_summary": (0, 0),
     "hourly_request_summary": (0, 0),

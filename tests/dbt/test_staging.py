@@ -16,6 +16,8 @@ COLUMNS = {
         "tool_call_id", "execution_id", "bcp_name", "tool_name", "operation", "error_code",
         "duration_ms", "memory_usage_mb", "cpu_usage_percent", "is_success", "tool_version",
         "user_id", "session_id", "request_id", "response_size_bytes", "is_cache_hit", "called_at",
+        "error_class", "client_name", "client_version", "protocol_version", "transport",
+        "trace_id", "span_id",
     ],
     "stg_mcp__mcp_request_logs": [
         "request_log_id", "request_id", "method", "path", "response_status_code",

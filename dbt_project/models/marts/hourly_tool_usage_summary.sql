@@ -14,8 +14,9 @@
     )
 }}
 
--- The seed's hourly_tool_usage_summary over the whole history (hours in UTC), plus the sums
--- and the latency histogram that make days and weeks computable from hours.
+-- The seed's hourly_tool_usage_summary over the whole history (hours in UTC), plus the failed
+-- calls by error class, and the sums and the latency histogram that make days and weeks
+-- computable from hours.
 
 with
 
@@ -26,6 +27,7 @@ tool_calls as (
         calls.tool_name,
         calls.operation,
         calls.is_success,
+        calls.error_class,
         calls.duration_ms,
         calls.response_size_bytes,
         calls.user_id,
@@ -53,6 +55,10 @@ call_stats as (
         count(*) as total_calls,
         count(*) filter (where is_success = true) as successful_calls,
         count(*) filter (where is_success = false) as failed_calls,
+        count(*) filter (where error_class = 'tool_error') as tool_error_calls,
+        count(*) filter (where error_class = 'caller_error') as caller_error_calls,
+        count(*) filter (where error_class = 'server_error') as server_error_calls,
+        count(*) filter (where error_class = 'transport_error') as transport_error_calls,
         avg(duration_ms)::integer as avg_duration_ms,
         percentile_cont(0.5) within group (order by duration_ms)::integer as median_duration_ms,
         percentile_cont(0.95) within group (order by duration_ms)::integer as p95_duration_ms,
@@ -81,6 +87,10 @@ final as (
         call_stats.total_calls,
         call_stats.successful_calls,
         call_stats.failed_calls,
+        call_stats.tool_error_calls,
+        call_stats.caller_error_calls,
+        call_stats.server_error_calls,
+        call_stats.transport_error_calls,
         call_stats.avg_duration_ms,
         call_stats.median_duration_ms,
         call_stats.p95_duration_ms,
@@ -111,6 +121,10 @@ select
     total_calls,
     successful_calls,
     failed_calls,
+    tool_error_calls,
+    caller_error_calls,
+    server_error_calls,
+    transport_error_calls,
     avg_duration_ms,
     median_duration_ms,
     p95_duration_ms,

@@ -25,7 +25,17 @@ renamed as (
         request_id,
         response_size_bytes,
         cache_hit as is_cache_hit,
-        "timestamp" as called_at
+        "timestamp" as called_at,
+        -- stored at ingest; the same rule in SQL for rows written around it (bootstrap_sql/080)
+        coalesce(
+            error_class, {{ var('raw_schema', 'public') }}.mcp_error_class(success, error_code)
+        ) as error_class,
+        client_name,
+        client_version,
+        protocol_version,
+        transport,
+        trace_id,
+        span_id
     from source
 
 )
