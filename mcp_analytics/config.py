@@ -66,6 +66,10 @@ class Settings:
     schedule_timezone: str = "UTC"
     #: the dirty-ledger sensor looks at most this often (seconds; MCPA_MARTS_SENSOR_INTERVAL)
     marts_sensor_interval_s: int = 60
+    #: backups: where `mcp-analytics backup` and the daily asset write them (MCPA_BACKUP_DIR,
+    #: default <state_dir>/backups), and how many the daily asset keeps (MCPA_BACKUP_KEEP).
+    backup_dir_override: Path | None = None
+    backup_keep: int = 7
     packaged: bool = False
 
     @property
@@ -98,6 +102,10 @@ class Settings:
     @property
     def spool_dir(self) -> Path:
         return self.spool_dir_override or self.state_dir / "spool"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.backup_dir_override or self.state_dir / "backups"
 
     @property
     def dagster_home(self) -> Path:
@@ -144,6 +152,10 @@ def load_settings() -> Settings:
         daily_maintenance_cron=os.environ.get("MCPA_DAILY_CRON") or "30 2 * * *",
         schedule_timezone=os.environ.get("MCPA_SCHEDULE_TZ") or "UTC",
         marts_sensor_interval_s=_positive_int("MCPA_MARTS_SENSOR_INTERVAL", 60),
+        backup_dir_override=Path(os.environ["MCPA_BACKUP_DIR"]).resolve()
+        if os.environ.get("MCPA_BACKUP_DIR")
+        else None,
+        backup_keep=_positive_int("MCPA_BACKUP_KEEP", 7),
         spool_dir_override=Path(os.environ["MCPA_SPOOL_DIR"]).resolve()
         if os.environ.get("MCPA_SPOOL_DIR")
         else None,

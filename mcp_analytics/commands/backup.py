@@ -1,0 +1,106 @@
+"""`mcp-analytics backup [PATH]` and `mcp-analytics restore PATH` (see docs/backup.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mcp_analytics.cli import CommandError
+from mcp_analytics.config import settings
+from mcp_analytics.ingest.redaction import redact_url
+from mcp_analytics.warehouse import db
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    backup = sub.add_parser(
+        "backup",
+        help="write a pg_dump backup of the warehouse and its manifest",
+        description="pg_dump (custom format, gzip) of the project's database with the "
+        "server's own version of pg_dump, and beside it <name>.manifest.json: rows per table, "
+        "bootstrap ledger, archive catalogue and where its Parquet files are, marts, roles "
+        "(read in the snapshot pg_dump dumps). See docs/backup.md.",
+    )
+    backup.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        metavar="PATH",
+        help="the .dump file or a folder for it (default: MCPA_BACKUP_DIR, "
+        "$MCPA_STATE_DIR/backups, with a dated name)",
+    )
+    only = backup.add_mutually_exclusive_group()
+    only.add_argument("--schema-only", action="store_true", help="the schema, no rows")
+    only.add_argument(
+        "--data-only",
+        action="store_true",
+        help="the rows, no schema (restored into a database at the same bootstrap ledger)",
+    )
+    backup.set_defaults(func=run_backup)
+
+    restore = sub.add_parser(
+        "restore",
+        help="restore a backup onto an empty database, then verify it",
+        description="pg_restore of a backup of `mcp-analytics backup` into the project's "
+        "database (DATABASE_URL or the embedded server), which must be empty; then checks "
+        "rows per table, the bootstrap ledger, the archive catalogue and its files against "
+        "the manifest, runs `dbt build` and compares the marts. Exit status 1 when a check "
+        "fails. See docs/backup.md.",
+    )
+    restore.add_argument("path", type=Path, metavar="PATH", help="the backup's .dump file")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a database that is not empty (dropped and recreated: all in it is lost)",
+    )
+    restore.add_argument(
+        "--no-build",
+        action="store_true",
+        help="skip `dbt build` and the comparison of the marts after it",
+    )
+    restore.set_defaults(func=run_restore)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from mcp_analytics.warehouse.backup import BackupError, Mode, backup
+
+    cfg = settings()
+    mode: Mode = "schema-only" if args.schema_only else "data-only" if args.data_only else "full"
+    try:
+        result = backup(
+            db.database_url(),
+            args.path,
+            directory=cfg.backup_dir,
+            mode=mode,
+            archive_dir=cfg.archive_dir,
+            prefer_embedded=cfg.uses_embedded,
+        )
+    except BackupError as err:
+        raise CommandError(f"backup failed: {err}") from None
+    print(result.describe())
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from mcp_analytics.warehouse.restore import RestoreError, restore
+
+    cfg = settings()
+    url = db.database_url()
+    _progress(f"restoring {args.path} into {redact_url(url)}")
+    try:
+        report = restore(
+            url,
+            args.path,
+            force=args.force,
+            build=not args.no_build,
+            prefer_embedded=cfg.uses_embedded,
+            on_progress=_progress,
+        )
+    except RestoreError as err:
+        raise CommandError(f"restore failed: {err}") from None
+    print(report.describe())
+    return 0 if report.ok else 1
