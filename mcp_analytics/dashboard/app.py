@@ -123,11 +123,9 @@ class Renderer:
             "window": None,
             **context,
         }
-        template = self.env.get_template(name)
-        if is_htmx(request) and "content" in template.blocks:
-            body = "".join(template.blocks["content"](template.new_context(ctx)))
-        else:
-            body = template.render(ctx)
+        # An HTMX request (auto-refresh) gets the content region only.
+        ctx["partial"] = is_htmx(request)
+        body = self.env.get_template(name).render(ctx)
         return HTMLResponse(body, status_code=status, headers=headers)
 
     def refusal(self, request: Request, viewer: Viewer | None, status: int, message: str):

@@ -1,7 +1,7 @@
 """Chart data for the templates, and the number formats the pages use.
 
-A chart is a JSON spec the page embeds in a `<script type="application/json">` block; the
-static app.js hands it to ECharts (the drawing is ECharts'). Shape:
+A chart is a JSON spec the page puts in a `data-chart` attribute; the static app.js hands it
+to ECharts (the drawing is ECharts'). Shape:
 `{"kind": "line"|"bar"|"spark", "x": [labels], "series": [{"name", "data", "axis"}],
 "axes": [names], "stack": bool}`.
 """

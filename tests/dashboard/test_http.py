@@ -193,7 +193,7 @@ def test_security_headers_and_no_inline_script(client_as, anonymous: TestClient)
         assert response.headers["cache-control"] == "no-store"
         html = response.text
         for script in re.findall(r"<script\b[^>]*>", html):
-            assert 'src="/static/' in script or 'type="application/json"' in script, script
+            assert 'src="/static/' in script, script
         assert not re.search(r"\son[a-z]+\s*=", html), "an inline event handler"
         assert "http://" not in html.replace("http://127.0.0.1:4318", "")
     static = reader.get("/static/vendor/echarts.min.js")
@@ -362,6 +362,15 @@ def test_overview_and_tools_equal_the_marts(client_as, analyst_url: str, warehou
     order = re.findall(r'<tr data-tool="([^"]+)" data-bcp="([^"]+)">', html)
     p95s = [expected[(bcp, tool)][2] for tool, bcp in order if (bcp, tool) in expected]
     assert p95s == sorted(p95s)
+
+
+def test_an_htmx_request_gets_the_content_region_only(client_as) -> None:
+    reader = client_as("reader")
+    for path in PAGES:
+        full = reader.get(path).text
+        part = reader.get(path, headers={"HX-Request": "true"}).text
+        assert "<html" in full and "<html" not in part and "<nav>" not in part, path
+        assert "<h1>" in part, path
 
 
 def test_tool_page_and_unknown_tool(client_as) -> None:

@@ -1,16 +1,19 @@
-// The dashboard's only script: ECharts draws the charts from the JSON blocks the server
-// embeds, and HTMX reloads the content region for auto-refresh (no inline script: CSP).
+// The dashboard's only script: ECharts draws the charts from the JSON specs the server
+// puts in data-chart attributes, and HTMX reloads the content region for auto-refresh (no inline script: CSP).
 (function () {
   "use strict";
 
   var PAUSE_KEY = "mcpa.refreshPaused";
   var paused = window.localStorage.getItem(PAUSE_KEY) === "1";
   var typing = false;
+  // series colours in order: calls, errors / p50, p95, p99 / status classes
+  var PALETTE = ["#3559e0", "#d64545", "#e8a317", "#2e9d6a", "#8a5cd1", "#6c757d"];
 
   function chartOption(spec) {
     if (spec.kind === "spark") {
       return {
         animation: false,
+        color: PALETTE,
         grid: { left: 1, right: 1, top: 3, bottom: 3 },
         xAxis: { type: "category", show: false, data: spec.x, boundaryGap: false },
         yAxis: { type: "value", show: false, min: 0 },
@@ -24,6 +27,7 @@
     var axes = spec.axes && spec.axes.length ? spec.axes : [""];
     return {
       animation: false,
+      color: PALETTE,
       tooltip: { trigger: "axis", confine: true },
       legend: { top: 0 },
       grid: { left: 60, right: 20, top: 34, bottom: 36 },
@@ -47,13 +51,11 @@
   function drawCharts(root) {
     if (!window.echarts) { return; }
     root.querySelectorAll("[data-chart]").forEach(function (el) {
-      var block = document.getElementById(el.getAttribute("data-chart"));
-      if (!block) { return; }
       var previous = window.echarts.getInstanceByDom(el);
       if (previous) { previous.dispose(); }
       el.style.height = (el.getAttribute("data-height") || "260") + "px";
       var chart = window.echarts.init(el, null, { renderer: "svg" });
-      chart.setOption(chartOption(JSON.parse(block.textContent)));
+      chart.setOption(chartOption(JSON.parse(el.getAttribute("data-chart"))));
       el.setAttribute("data-drawn", "yes");
     });
   }
@@ -114,7 +116,7 @@
     if (main) {
       main.addEventListener("input", function () { typing = true; });
       main.addEventListener("htmx:beforeSwap", function () { disposeCharts(main); });
-      main.addEventListener("htmx:afterSwap", function () {
+      main.addEventListener("htmx:afterSettle", function () {
         drawCharts(main);
         wireWindowPicker(main);
         body.setAttribute("data-refreshes", String(Number(body.getAttribute("data-refreshes")) + 1));
