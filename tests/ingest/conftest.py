@@ -9,10 +9,6 @@ import pytest
 
 from mcp_analytics.config import settings
 
-# Still imported from here by an ingest test in flight; new code imports tests.helpers.
-from tests.helpers.collector import wait_for  # noqa: F401
-from tests.helpers.db import scalar as count  # noqa: F401
-
 
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[[str], None]]:

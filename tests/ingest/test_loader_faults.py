@@ -21,8 +21,9 @@ import pytest
 from mcp_analytics.ingest.events import prepare
 from mcp_analytics.ingest.loader import Loader, RejectsFile
 from mcp_analytics.ingest.writer import write_batch
-
-from .conftest import count, wait_for
+from tests.helpers.collector import wait_for
+from tests.helpers.db import scalar
+from tests.helpers.processes import alive, descendants
 
 ROWS = 120_000
 APP = "mcp-analytics-ingest"
@@ -61,36 +62,6 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (from /proc: ppid links)."""
-    children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _open_files(pid: int) -> set[str]:
     found = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -103,7 +74,7 @@ def _open_files(pid: int) -> set[str]:
 
 def _sessions(url: str) -> int:
     """Sessions of the test database other than ours (the loader's, if any is left)."""
-    return count(
+    return scalar(
         url,
         "select count(*) from pg_stat_activity"
         " where datname = current_database() and pid <> pg_backend_pid()",
@@ -138,24 +109,24 @@ def test_killed_loader_leaves_nothing_behind_and_a_rerun_completes(
     try:
         # Mid-load: some chunks committed, more to come, a worker process running.
         assert wait_for(
-            lambda: count(bootstrapped_db, "select count(*) from tool_usage_logs") >= 10_000,
+            lambda: scalar(bootstrapped_db, "select count(*) from tool_usage_logs") >= 10_000,
             timeout=120,
         ), _output(tmp_path, "first")
-        workers = _descendants(proc.pid)
+        workers = descendants(proc.pid)
         assert workers, "the loader has no worker process"
-        assert count(bootstrapped_db, "select count(*) from tool_usage_logs") < ROWS
+        assert scalar(bootstrapped_db, "select count(*) from tool_usage_logs") < ROWS
         proc.send_signal(sig)
         proc.wait(timeout=60)
         # No orphan: every worker died with the loader, and so did its database session.
-        assert wait_for(lambda: not any(_alive(p) for p in workers), timeout=10), workers
+        assert wait_for(lambda: not any(alive(p) for p in workers), timeout=10), workers
     finally:
         for pid in [proc.pid, *workers]:  # whatever the outcome, leave no process behind
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
     assert wait_for(lambda: _sessions(bootstrapped_db) == 0, timeout=10)
     out, err = _output(tmp_path, "first")
-    committed = count(bootstrapped_db, "select count(*) from tool_usage_logs")
+    committed = scalar(bootstrapped_db, "select count(*) from tool_usage_logs")
     if sig == signal.SIGTERM:
         # Handled: the summary of what was committed, a clear message, 128 + 15.
         assert proc.returncode == 143, err
@@ -175,11 +146,11 @@ def test_killed_loader_leaves_nothing_behind_and_a_rerun_completes(
     out, err = _output(tmp_path, "rerun")
     assert rerun.returncode == 0, err
     assert f"loaded {ROWS - committed}, duplicates {committed}, rejected 0" in out
-    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == ROWS
+    assert scalar(bootstrapped_db, "select count(*) from tool_usage_logs") == ROWS
     assert (
-        count(bootstrapped_db, "select count(distinct execution_id) from tool_usage_logs") == ROWS
+        scalar(bootstrapped_db, "select count(distinct execution_id) from tool_usage_logs") == ROWS
     )
-    assert not _descendants(rerun.pid)
+    assert not descendants(rerun.pid)
 
 
 def test_workers_do_not_hold_the_callers_sockets(bootstrapped_db, tmp_path):
@@ -189,7 +160,7 @@ def test_workers_do_not_hold_the_callers_sockets(bootstrapped_db, tmp_path):
         socket = f"socket:[{os.fstat(conn.fileno()).st_ino}]"
         loader = Loader(conn, rejects=RejectsFile(tmp_path / "r.jsonl"), workers=1)
         try:
-            workers = _descendants(os.getpid())
+            workers = descendants(os.getpid())
             assert workers
             assert all(socket not in _open_files(pid) for pid in workers)
             assert socket in _open_files(os.getpid())
@@ -246,9 +217,9 @@ def test_two_loaders_in_opposite_order_both_finish_every_row_once(bootstrapped_d
         duplicates += int(first.split(",")[1].split()[1])
     total = len(lines)
     assert (loaded, duplicates) == (total, total)
-    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == n
-    assert count(bootstrapped_db, "select count(distinct execution_id) from tool_usage_logs") == n
-    assert count(bootstrapped_db, "select count(*) from error_logs") == total - n
+    assert scalar(bootstrapped_db, "select count(*) from tool_usage_logs") == n
+    assert scalar(bootstrapped_db, "select count(distinct execution_id) from tool_usage_logs") == n
+    assert scalar(bootstrapped_db, "select count(*) from error_logs") == total - n
 
 
 def test_a_deadlocked_batch_is_written_again(bootstrapped_db):
@@ -281,7 +252,7 @@ def test_a_deadlocked_batch_is_written_again(bootstrapped_db):
         thread.start()
         assert wait_for(
             lambda: (
-                count(
+                scalar(
                     bootstrapped_db,
                     "select count(*) from pg_stat_activity"
                     " where pid = %s and wait_event_type = 'Lock'",
@@ -297,4 +268,4 @@ def test_a_deadlocked_batch_is_written_again(bootstrapped_db):
     result = outcome["result"]
     assert result.retries >= 1
     assert (result.total_inserted, result.total_duplicates) == (0, 2)
-    assert count(bootstrapped_db, "select count(*) from tool_usage_logs") == 2
+    assert scalar(bootstrapped_db, "select count(*) from tool_usage_logs") == 2

@@ -16,8 +16,7 @@ from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.events import prepare
 from mcp_analytics.ingest.loader import load
 from mcp_analytics.ingest.writer import KnownUsers, write_batch
-
-from .conftest import count
+from tests.helpers.db import scalar
 
 TS = "2026-05-06T10:00:00Z"
 
@@ -129,7 +128,7 @@ def test_half_unknown_user_ids_are_stored_counted_and_not_rejected(
     (reject,) = map(json.loads, rejects.read_text().splitlines())
     assert reject["reason"] == "resolved_by: no user with id 900011 (users)"
     assert reject["line"] == 4003 and "LEAKME" not in reject["raw"]
-    assert count(bootstrapped_db, "select count(*) from ingest_rejects") == 1
+    assert scalar(bootstrapped_db, "select count(*) from ingest_rejects") == 1
 
 
 def test_the_cache_is_refreshed_on_a_miss_and_forgets_a_deleted_user(bootstrapped_db):
@@ -186,7 +185,7 @@ def test_collector_stores_and_counts_unknown_user_ids(bootstrapped_db, tmp_path)
     assert stats["unmatched_user_ids"] == 2 and stats["rejected"] == 0
     assert stats["written"] == 4
     assert (
-        count(
+        scalar(
             bootstrapped_db,
             "select count(*) from tool_usage_logs where unmatched_user_id = 123456"
             " and user_id is null",

@@ -19,8 +19,7 @@ from mcp_analytics.warehouse.archive import (
     pending_exports,
 )
 from mcp_analytics.warehouse.tables import partitioned_tables
-
-from .conftest import insert_telemetry
+from tests.helpers.telemetry import insert_telemetry
 
 OLD_DAYS = 150  # older than tool_usage_logs' 90-day and mcp_request_logs' 60-day retention
 

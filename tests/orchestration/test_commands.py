@@ -17,8 +17,8 @@ import pytest
 
 from mcp_analytics import cli
 from mcp_analytics.config import settings
-
-from .conftest import insert_telemetry
+from tests.helpers.processes import alive, descendants
+from tests.helpers.telemetry import insert_telemetry
 
 pytestmark = pytest.mark.slow
 
@@ -76,29 +76,6 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(response.read())
 
 
-def _descendants(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in out.splitlines():
-        child, parent = (int(x) for x in line.split())
-        children.setdefault(parent, []).append(child)
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "State:\tZ" in status.read_text())
-
-
 def _like_a_background_job() -> None:
     # What a non-interactive shell does to `cmd &`: SIGINT and SIGQUIT ignored, inherited by
     # everything started below (the case where a bare `dagster dev` never stops).
@@ -129,14 +106,14 @@ def test_ui_serves_the_asset_graph_and_stops_on_sigterm(project_env, tmp_path):
                 time.sleep(1)
         assert "raw/tool_usage_logs" in keys and "maintenance/archive_export" in keys
         assert any(k.startswith("marts/") for k in keys)
-        helpers = _descendants(proc.pid)
+        helpers = descendants(proc.pid)
         assert helpers  # dagster dev, webserver, daemon, code server
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_alive(p) for p in helpers):
+        while time.monotonic() < deadline and any(alive(p) for p in helpers):
             time.sleep(0.5)
-        assert not [p for p in helpers if _alive(p)], "processes left behind"
+        assert not [p for p in helpers if alive(p)], "processes left behind"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

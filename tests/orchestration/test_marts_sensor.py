@@ -13,8 +13,7 @@ from mcp_analytics.config import settings
 from mcp_analytics.orchestration.definitions import build_definitions
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.orchestration.defs.sensors import build_sensors
-
-from .conftest import insert_telemetry
+from tests.helpers.telemetry import insert_telemetry
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 

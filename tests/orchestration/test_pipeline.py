@@ -20,8 +20,8 @@ from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse.lock import LOCK_KEY_SQL
 from mcp_analytics.warehouse.tables import partitioned_tables
-
-from .conftest import insert_telemetry
+from tests.helpers.db import scalar
+from tests.helpers.telemetry import insert_telemetry
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 pytestmark = pytest.mark.slow
@@ -77,11 +77,6 @@ def error_text(event) -> str:
         parts.append(f"{error.cls_name}: {error.message}")
         error = error.cause
     return "\n".join(parts)
-
-
-def scalar(url: str, query: str, params=None):
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(query, params).fetchone()[0]
 
 
 def test_observing_the_raw_tables_records_their_state(defs, instance, module_db):

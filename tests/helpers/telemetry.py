@@ -1,4 +1,4 @@
-"""Fixtures for the orchestration tests: a bootstrapped database with a little telemetry."""
+"""A little telemetry, row by row at known instants (the orchestration tests)."""
 
 from __future__ import annotations
 
