@@ -478,8 +478,8 @@ USER_ACTIONS = ("disable", "enable", "unlock", "role", "password")
 @protected("SUPER_ADMIN")
 async def users_save(request: Request, viewer: Viewer) -> Response:
     form = request.state.form
-    username = request.path_params.get("username")
-    action = request.path_params.get("action", "create")
+    username = str(request.path_params.get("username", ""))
+    action = str(request.path_params.get("action", "create"))
 
     def work() -> None:
         with pools(request).admin_conn() as conn:

@@ -38,7 +38,9 @@ def _tool_calls(window: Window, start: datetime | None = None) -> tuple[sql.Comp
     return query, {"start": start or window.start, "end": window.end}
 
 
-def _rows(conn: psycopg.Connection, query: sql.Composable, params: dict) -> list[dict[str, Any]]:
+def _rows(
+    conn: psycopg.Connection, query: sql.SQL | sql.Composed, params: dict
+) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
     return cur.execute(query, params).fetchall()
 
@@ -103,8 +105,8 @@ order by p.bucket
 
 
 def _series(
-    conn: psycopg.Connection, window: Window, where: sql.Composable, params: dict
-) -> tuple[list[Point], list[float] | None]:
+    conn: psycopg.Connection, window: Window, where: sql.SQL, params: dict
+) -> tuple[list[Point], list[float | None] | None]:
     source, source_params = _tool_calls(window)
     query = sql.SQL(_SERIES).format(source=source, where=where)
     rows = _rows(conn, query, {**source_params, **params, "q": list(QUANTILES)})
@@ -140,7 +142,7 @@ def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None
 def overview(conn: psycopg.Connection, window: Window) -> Overview:
     """Calls, errors and p50/p95/p99 of every tool call in the window, and per bucket."""
     points, total_q = _series(conn, window, sql.SQL(""), {})
-    q = total_q or [None, None, None]
+    q: list[float | None] = list(total_q or [None, None, None])
     clients, note = active_clients(conn, window)
     return Overview(
         calls=sum(p.calls for p in points),
@@ -245,9 +247,9 @@ def tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
     for tool in by_tool.values():
         tool.spark = [0] * len(index)
     for r in _rows(conn, sql.SQL(_SPARK).format(source=spark_source), spark_params):
-        tool = by_tool.get((r["bcp_name"], r["tool_name"]))
-        if tool is not None and r["bucket"] in index:
-            tool.spark[index[r["bucket"]]] = r["calls"]
+        found = by_tool.get((r["bcp_name"], r["tool_name"]))
+        if found is not None and r["bucket"] in index:
+            found.spark[index[r["bucket"]]] = r["calls"]
     return sorted(by_tool.values(), key=lambda t: (-t.calls, t.bcp_name, t.tool_name))
 
 
@@ -313,7 +315,7 @@ def tool_detail(
     params = {"bcp": bcp_name, "tool": tool_name}
     where = sql.SQL("where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s")
     points, total_q = _series(conn, window, where, params)
-    q = total_q or [None, None, None]
+    q: list[float | None] = list(total_q or [None, None, None])
     source, source_params = _tool_calls(window)
     distribution = [
         (float(r["value_ms"]), int(r["n"]))

@@ -122,5 +122,5 @@ def parse_window(params: Mapping[str, str], now: datetime | None = None) -> Wind
         raise WindowError(f"a custom range may span at most {MAX_CUSTOM_DAYS} days")
     start = datetime.combine(first, datetime.min.time(), UTC)
     end = start + timedelta(days=days)
-    grain: Grain = "hour" if end - start <= HOURLY_UP_TO else "day"
-    return Window("custom", f"{first} to {last}", start, end, grain)
+    custom_grain: Grain = "hour" if end - start <= HOURLY_UP_TO else "day"
+    return Window("custom", f"{first} to {last}", start, end, custom_grain)
