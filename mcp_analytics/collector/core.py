@@ -142,7 +142,8 @@ class Collector:
         self._next_replay = 0.0
         self._inflight: threading.Thread | None = None
         self._users = KnownUsers()
-        self._stats = {
+        # Counters, and the last errors' texts (None until one happens).
+        self._stats: dict[str, Any] = {
             "recorded": 0,
             "written": 0,
             "duplicates": 0,

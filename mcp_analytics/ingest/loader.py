@@ -36,7 +36,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 import psycopg
@@ -324,7 +324,7 @@ def _prepare_line(
 ) -> RejectRecord | tuple[str, dict[str, Any], str | bytes] | None:
     """One physical line: None (blank), a reject, or (table, prepared row, line text or
     bytes). `fast=False` parses with the standard library only (what tests compare with)."""
-    event = _parse_fast(raw) if fast else _SLOW
+    event: Any = _parse_fast(raw) if fast else _SLOW  # a dict, a list..., or _SLOW
     if event is not _SLOW:
         return _prepare_event(cfg, source, number, event, raw)
     reason, parsed, text = _parse_slow(raw)
@@ -769,7 +769,8 @@ def _open(source: str | Path, stdin: IO[bytes] | None) -> tuple[str, IO[bytes], 
     path = Path(source)
     size = path.stat().st_size
     if path.suffix == ".gz":
-        return str(path), gzip.open(path, "rb"), size
+        # GzipFile reads bytes like any binary file (typeshed does not call it IO[bytes]).
+        return str(path), cast(IO[bytes], gzip.open(path, "rb")), size
     return str(path), open(path, "rb"), size  # closed by the caller
 
 
