@@ -14,12 +14,10 @@ nowhere is counted (`stats["lost"]`). See docs/ingest.md.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import datetime as dt
 import json
 import logging
 import os
-import random
 import threading
 import time
 import uuid
@@ -31,13 +29,13 @@ from typing import Any
 
 import psycopg
 
+from mcp_analytics.collector.link import IngestLink
 from mcp_analytics.collector.payloads import DEFAULT_MAX_PAYLOAD_BYTES, measure, parsed
 from mcp_analytics.collector.spool import Spool
 from mcp_analytics.config import settings
 from mcp_analytics.ingest.events import EventError, prepare
 from mcp_analytics.ingest.redaction import TOO_DEEP, RedactionRules, redact_text
 from mcp_analytics.ingest.writer import KnownUsers, RejectRecord, WriteResult, write_batch
-from mcp_analytics.warehouse import db
 
 log = logging.getLogger("mcp_analytics.collector")
 
@@ -47,8 +45,6 @@ DEFAULT_FLUSH_INTERVAL_MS = 5000
 DEFAULT_ENABLED = True
 #: under load several batches go in one transaction, up to this many rows.
 MAX_ROWS_PER_WRITE = 5000
-BACKOFF_START_S = 0.5
-BACKOFF_MAX_S = 30.0
 CONFIG_REFRESH_S = 60.0
 #: rows per transaction when replaying the spool.
 REPLAY_CHUNK_ROWS = 5000
@@ -104,7 +100,9 @@ class Collector:
             raise ValueError("max_buffer must be >= 1")
         if max_buffer_bytes < 1 or max_payload_bytes < 1:
             raise ValueError("max_buffer_bytes and max_payload_bytes must be >= 1")
-        self._url = url
+        self._link = IngestLink(
+            url, name="collector", log=log, application_name="mcp-analytics-collector"
+        )
         self._fixed_batch_size = batch_size
         self._fixed_interval_ms = flush_interval_ms
         self._fixed_enabled = enabled
@@ -133,10 +131,6 @@ class Collector:
         self._flush_done = 0
         self._stop = False
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection | None = None
-        self._db_down = False
-        self._backoff = BACKOFF_START_S
-        self._next_attempt = 0.0
         self._config_read_at: float | None = None
         self._spool_waiting = False
         self._next_replay = 0.0
@@ -238,10 +232,10 @@ class Collector:
         memory is full lost, counted in `lost`); with the counts behind it."""
         stats = self.stats
         failing = self._spool_failing or bool(stats["held_rows"]) or bool(stats["lost"])
-        status = "failing" if failing else "degraded" if self._db_down else "ok"
+        status = "failing" if failing else "degraded" if self._link.down else "ok"
         return {
             "status": status,
-            "database": "down" if self._db_down else "up",
+            "database": "down" if self._link.down else "up",
             "spool": "failing" if self._spool_failing else "ok",
             "held_rows": stats["held_rows"],
             "lost": stats["lost"],
@@ -509,7 +503,7 @@ class Collector:
         self._buf_bytes = self._busy_bytes = self._held_bytes = 0
         self._thread = None
         self._inflight = None
-        self._conn = None
+        self._link.forget()
         self.spool = Spool(self.spool.directory)
 
     # -- background thread ------------------------------------------------------------------
@@ -550,7 +544,7 @@ class Collector:
             self._wait_inflight()
             self._give_up_held()
             self.spool.close()
-            self._disconnect()
+            self._link.disconnect()
             with self._cond:
                 self._flush_done = self._flush_wanted
                 self._cond.notify_all()
@@ -575,14 +569,14 @@ class Collector:
             self._busy_bytes -= nbytes
 
     def _replay_due(self) -> bool:
-        if self._held and not self._db_down:
+        if self._held and not self._link.down:
             return True
-        if not (self._spool_waiting or self._db_down or self._held):
+        if not (self._spool_waiting or self._link.down or self._held):
             return False
-        return time.monotonic() >= max(self._next_attempt, self._next_replay)
+        return time.monotonic() >= max(self._link.next_attempt, self._next_replay)
 
     def _config_stale(self) -> bool:
-        if self._db_down:
+        if self._link.down:
             return False
         read_at = self._config_read_at
         return read_at is None or time.monotonic() - read_at >= CONFIG_REFRESH_S
@@ -600,8 +594,8 @@ class Collector:
         waits = [CONFIG_REFRESH_S]
         if self._buf and self._oldest is not None:
             waits.append(self._oldest + self.flush_interval_ms / 1000 - now)
-        if self._db_down:
-            waits.append(max(self._next_attempt - now, 0.05))
+        if self._link.down:
+            waits.append(max(self._link.next_attempt - now, 0.05))
         elif self._spool_waiting:
             waits.append(max(self._next_replay - now, 0.05))
         return min(waits)
@@ -639,7 +633,7 @@ class Collector:
             self._release(nbytes)
             return
         self._wait_inflight()
-        if self._db_down and time.monotonic() < self._next_attempt:
+        if self._link.backing_off():
             self._to_spool(rows, rejects, nbytes)
             return
         # A plain daemon thread per write (not an executor: executors refuse work once the
@@ -662,8 +656,8 @@ class Collector:
         self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord], nbytes: int
     ) -> None:
         try:
-            conn = self._connection()
-            if self._spool_waiting or self._db_down or self._held:
+            conn = self._link.connection()
+            if self._spool_waiting or self._link.down or self._held:
                 self._replay(conn)
             result = write_batch(conn, rows, rejects, reject_source="collector", users=self._users)
         except Exception as err:  # noqa: BLE001 - any failure: keep the data, retry later
@@ -671,7 +665,7 @@ class Collector:
             self._to_spool(rows, rejects, nbytes)
             return
         self._release(nbytes)
-        self._recovered()
+        self._link.recovered()
         self._count_written(result, len(rejects))
 
     def _count_written(self, result: WriteResult, rejects: int) -> None:
@@ -795,23 +789,23 @@ class Collector:
         log.error("collector stopped with %d rows neither written nor spooled: lost", lost)
 
     def _maybe_replay(self, force: bool = False) -> None:
-        if not (self._spool_waiting or self._db_down or self._held or force):
+        if not (self._spool_waiting or self._link.down or self._held or force):
             return
-        if not force and time.monotonic() < max(self._next_attempt, self._next_replay):
+        if not force and time.monotonic() < max(self._link.next_attempt, self._next_replay):
             return
         if not self.spool.has_pending():
             self._spool_waiting = False
-            if not self._db_down and not self._held:
+            if not self._link.down and not self._held:
                 return
         try:
-            conn = self._connection()
+            conn = self._link.connection()
             self._replay(conn)
         except Exception as err:  # noqa: BLE001
             self._failed(err)
             if self._held:  # the database is down: the disk may have room again
                 self._spool_held()
             return
-        self._recovered()
+        self._link.recovered()
 
     def _replay(self, conn: psycopg.Connection) -> None:
         """Write the batches held in memory, then every spool file (oldest first); delete
@@ -835,48 +829,15 @@ class Collector:
         self._spool_waiting = self.spool.has_pending()
 
     def _failed(self, err: BaseException) -> None:
-        self._disconnect()
-        message = redact_text(f"{type(err).__name__}: {err}")
-        if not self._db_down:
-            log.warning("collector cannot write, spooling and retrying: %s", message)
-        self._db_down = True
-        # Capped exponential backoff with full jitter in [backoff/2, backoff].
-        delay = self._backoff * (0.5 + random.random() / 2)
-        self._next_attempt = time.monotonic() + delay
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+        message = self._link.failed(err)
         with self._cond:
             self._stats["retries"] += 1
             self._stats["last_error"] = message
 
-    def _recovered(self) -> None:
-        if self._db_down:
-            log.info("collector: database reachable again")
-        self._db_down = False
-        self._backoff = BACKOFF_START_S
-        self._next_attempt = 0.0
-
-    def _connection(self) -> psycopg.Connection:
-        conn = self._conn
-        if conn is not None and not conn.closed and not conn.broken:
-            return conn
-        if self._url is None:
-            # Resolved once: later reconnects must not, say, restart an embedded server.
-            self._url = db.database_url(role="ingest")
-        conn = db.connect(self._url, role="ingest", autocommit=True, connect_timeout=5)
-        conn.execute("set application_name = 'mcp-analytics-collector'")
-        self._conn = conn
-        return conn
-
-    def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-
     # -- settings from system_configuration --------------------------------------------------
 
     def _refresh_config(self, force: bool = False) -> None:
-        if self._db_down and not force:
+        if self._link.down and not force:
             return
         fresh = self._config_read_at is not None and (
             time.monotonic() - self._config_read_at < CONFIG_REFRESH_S
@@ -884,7 +845,7 @@ class Collector:
         if fresh and not force:
             return
         try:
-            conn = self._connection()
+            conn = self._link.connection()
         except Exception as err:  # noqa: BLE001 - keep the seed defaults, read again later
             self._failed(err)
             return

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -28,19 +27,17 @@ from typing import Any
 
 import psycopg
 
+from mcp_analytics.collector.link import IngestLink
 from mcp_analytics.collector.spool import Spool
 from mcp_analytics.ingest.redaction import redact_text
 from mcp_analytics.ingest.writer import RejectRecord, WriteResult, write_batch
 from mcp_analytics.otlp.batch import Prepared
-from mcp_analytics.warehouse import db
 
 log = logging.getLogger("mcp_analytics.otlp")
 
 MAX_ROWS_PER_WRITE = 5000
 DEFAULT_MAX_QUEUED_ROWS = 50_000
 DEFAULT_MAX_SPOOL_BYTES = 1 << 30
-BACKOFF_START_S = 0.5
-BACKOFF_MAX_S = 30.0
 
 
 class Overloaded(RuntimeError):
@@ -82,20 +79,21 @@ class Sink:
     ) -> None:
         if max_queued_rows < 1:
             raise ValueError("max_queued_rows must be at least 1")
-        self._url = url
+        self._link = IngestLink(
+            url,
+            name="otlp receiver",
+            log=log,
+            application_name="mcp-analytics-otlp",
+            connect=connect,
+        )
         self.spool = Spool(spool_dir)
         self.max_queued_rows = max_queued_rows
         self.max_spool_bytes = max_spool_bytes
-        self._connect = connect or _connect
         self._cond = threading.Condition()
         self._jobs: deque[_Job] = deque()
         self._queued_rows = 0
         self._stop = False
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection | None = None
-        self._db_down = False
-        self._backoff = BACKOFF_START_S
-        self._next_attempt = 0.0
         self._spooled_bytes = self._spool_size()
         self.stats: dict[str, Any] = {
             "inserted": 0,
@@ -129,7 +127,7 @@ class Sink:
         if thread is not None:
             thread.join(timeout)
         self.spool.close()
-        self._disconnect()
+        self._link.disconnect()
 
     @property
     def queued_rows(self) -> int:
@@ -137,7 +135,7 @@ class Sink:
 
     @property
     def database_down(self) -> bool:
-        return self._db_down
+        return self._link.down
 
     def has_room(self, rows: int = 1) -> bool:
         """Whether `rows` more rows would fit in the queue now."""
@@ -187,20 +185,20 @@ class Sink:
                     self._cond.notify_all()
 
     def _idle_wait(self) -> float:
-        if self._spooled_bytes and (self._db_down or self.spool.has_pending()):
-            return max(self._next_attempt - time.monotonic(), 0.05)
+        if self._spooled_bytes and (self._link.down or self.spool.has_pending()):
+            return max(self._link.next_attempt - time.monotonic(), 0.05)
         return 1.0
 
     def _replay_due(self) -> bool:
-        return self._spooled_bytes > 0 and time.monotonic() >= self._next_attempt
+        return self._spooled_bytes > 0 and time.monotonic() >= self._link.next_attempt
 
     def _handle(self, jobs: list[_Job]) -> None:
         rows, rejects, spans = _merge(jobs)
-        if self._db_down and time.monotonic() < self._next_attempt:
+        if self._link.backing_off():
             self._spool(jobs, rows, rejects)
             return
         try:
-            conn = self._connection()
+            conn = self._link.connection()
             if self._spooled_bytes:
                 self._replay(conn)
             result = write_batch(conn, rows, rejects, reject_source="otlp")
@@ -208,7 +206,7 @@ class Sink:
             self._failed(err)
             self._spool(jobs, rows, rejects)
             return
-        self._recovered()
+        self._link.recovered()
         self._resolve(jobs, spans, result)
 
     def _resolve(
@@ -254,12 +252,12 @@ class Sink:
 
     def _try_replay(self) -> None:
         try:
-            conn = self._connection()
+            conn = self._link.connection()
             self._replay(conn)
         except Exception as err:  # noqa: BLE001 - still down: back off
             self._failed(err)
             return
-        self._recovered()
+        self._link.recovered()
 
     def _replay(self, conn: psycopg.Connection) -> None:
         """Write every spool file, oldest first; each is deleted only after its commit."""
@@ -285,43 +283,7 @@ class Sink:
         return total
 
     def _failed(self, err: BaseException) -> None:
-        self._disconnect()
-        message = redact_text(f"{type(err).__name__}: {err}")
-        if not self._db_down:
-            log.warning("otlp receiver cannot write, spooling: %s", message)
-        self._db_down = True
-        delay = self._backoff * (0.5 + random.random() / 2)
-        self._next_attempt = time.monotonic() + delay
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
-        self.stats["last_error"] = message
-
-    def _recovered(self) -> None:
-        if self._db_down:
-            log.info("otlp receiver: database reachable again")
-        self._db_down = False
-        self._backoff = BACKOFF_START_S
-        self._next_attempt = 0.0
-
-    def _connection(self) -> psycopg.Connection:
-        conn = self._conn
-        if conn is not None and not conn.closed and not conn.broken:
-            return conn
-        if self._url is None:
-            self._url = db.database_url(role="ingest")
-        self._conn = self._connect(self._url)
-        return self._conn
-
-    def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-
-
-def _connect(url: str) -> psycopg.Connection:
-    conn = db.connect(url, role="ingest", autocommit=True, connect_timeout=5)
-    conn.execute("set application_name = 'mcp-analytics-otlp'")
-    return conn
+        self.stats["last_error"] = self._link.failed(err)
 
 
 def _merge(
