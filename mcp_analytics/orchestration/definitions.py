@@ -1,7 +1,8 @@
 """The code location: `dagster dev -m mcp_analytics.orchestration.definitions`, `mcp-analytics ui`.
 
 Assets: raw tables (observed) -> dbt staging -> dbt marts -> maintenance (partition upkeep,
-retention, archive export); checks: dbt tests plus the custom ones in defs/checks.py.
+retention, archive export); checks: dbt tests, dbt's source freshness (defs/freshness.py) and
+the custom ones in defs/checks.py.
 
 Importing this module runs nothing: `defs` is a `@dg.definitions` function that Dagster calls
 when it loads the code location, and only then is the dbt manifest read (and `dbt parse` run
@@ -14,7 +15,7 @@ import dagster as dg
 
 from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.dbt_assets import build_dbt_assets, mart_keys
-from mcp_analytics.orchestration.defs.freshness import apply_freshness
+from mcp_analytics.orchestration.defs.freshness import apply_freshness, source_freshness_checks
 from mcp_analytics.orchestration.defs.maintenance import (
     ArchiveResource,
     archive_export,
@@ -47,7 +48,7 @@ def build_definitions(
             retention_after(mart_keys(dbt_models)),
             archive_export,
         ],
-        asset_checks=CHECKS,
+        asset_checks=[*CHECKS, *source_freshness_checks(dbt_models)],
         jobs=list(jobs.values()),
         schedules=build_schedules(jobs),
         sensors=build_sensors(jobs),

@@ -1,10 +1,25 @@
-"""Freshness policies: the UI shows each mart and maintenance asset as fresh, warning or stale."""
+"""Freshness, seen in one place (Dagster) and declared once for each kind of asset.
 
-from __future__ import annotations
+- Raw tables: dbt's source freshness is the declaration (`freshness:` and `loaded_at_field` of
+  each source in dbt_project/models/staging/_mcp__sources.yml). Each such source gets the asset
+  check `source_freshness` on `raw/<table>`, which runs `dbt source freshness` for the selected
+  sources and reports dbt's verdict: pass; warn, a failed check of severity WARN; error (or a
+  runtime error), a failed check of severity ERROR. So Dagster and `dbt source freshness` on the
+  command line cannot disagree, and a new source with `freshness:` gets its check by itself.
+- Marts and maintenance assets, which Dagster builds: freshness policies on their
+  materializations (a missed hourly build, a missed daily maintenance run).
+"""
 
+import tempfile
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
+
+from mcp_analytics.orchestration.lib.dbt_resource import WarehouseDbtResource
 
 #: Built hourly: warn when a run was missed, fail after two.
 MARTS_POLICY = dg.FreshnessPolicy.time_window(
@@ -18,8 +33,12 @@ MAINTENANCE_POLICY = dg.FreshnessPolicy.time_window(
 MARTS = dg.AssetSelection.groups("marts")
 MAINTENANCE = dg.AssetSelection.groups("maintenance")
 
+#: Name of the check that reports dbt's source freshness on a raw table.
+SOURCE_FRESHNESS_CHECK = "source_freshness"
+
 
 def apply_freshness(defs: dg.Definitions) -> dg.Definitions:
+    """`defs` with the freshness policies of the marts and the maintenance assets."""
     defs = defs.map_resolved_asset_specs(
         func=lambda spec: dg.apply_freshness_policy(spec, MARTS_POLICY), selection=MARTS
     )
@@ -27,3 +46,106 @@ def apply_freshness(defs: dg.Definitions) -> dg.Definitions:
         func=lambda spec: dg.apply_freshness_policy(spec, MAINTENANCE_POLICY),
         selection=MAINTENANCE,
     )
+
+
+def _criteria(source: Mapping[str, Any]) -> str | None:
+    """dbt's freshness of a source in words ("warn after 2 hour, error after 24 hour"), or None
+    when the source declares none (no threshold, or no loaded_at_field to measure)."""
+    freshness = source.get("freshness") or {}
+    parts = [
+        f"{label} after {rule['count']} {rule['period']}"
+        for label, rule in (
+            ("warn", freshness.get("warn_after") or {}),
+            ("error", freshness.get("error_after") or {}),
+        )
+        if rule.get("count") and rule.get("period")
+    ]
+    measured = source.get("loaded_at_field") or source.get("loaded_at_query")
+    return ", ".join(parts) if parts and measured else None
+
+
+def _check_result(
+    key: dg.AssetKey, result: Mapping[str, Any] | None, failure: str
+) -> dg.AssetCheckResult:
+    """One source's entry of dbt's sources.json as a check result (None: dbt gave none, for
+    the reason `failure`)."""
+    if result is None:
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name=SOURCE_FRESHNESS_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"dbt source freshness gave no result for this source: {failure}"[:2000],
+        )
+    status = result["status"]
+    metadata: dict[str, Any] = {"status": status}
+    if result.get("max_loaded_at"):
+        metadata["max_loaded_at"] = dg.MetadataValue.text(result["max_loaded_at"])
+        metadata["age_hours"] = round(result["max_loaded_at_time_ago_in_s"] / 3600, 2)
+    if result.get("criteria"):
+        metadata["criteria"] = dg.MetadataValue.json(result["criteria"])
+    if result.get("error"):
+        metadata["error"] = dg.MetadataValue.text(str(result["error"]))
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=SOURCE_FRESHNESS_CHECK,
+        passed=status == "pass",
+        severity=dg.AssetCheckSeverity.WARN if status == "warn" else dg.AssetCheckSeverity.ERROR,
+        description=f"dbt source freshness: {status}",
+        metadata=metadata,
+    )
+
+
+def source_freshness_checks(dbt_models: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The `source_freshness` checks of the raw tables whose dbt source declares freshness.
+
+    One multi-check (empty list when no source declares freshness); running it for a subset of
+    tables runs `dbt source freshness --select source:...` once for them. Reads the manifest
+    behind `dbt_models`, no database.
+    """
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([dbt_models])
+    sources: dict[dg.AssetKey, tuple[str, str]] = {}
+    specs = []
+    for unique_id, source in sorted(manifest["sources"].items()):
+        criteria = _criteria(source)
+        if criteria is None:
+            continue
+        key = translator.get_asset_key(source)
+        sources[key] = (unique_id, f"source:{source['source_name']}.{source['name']}")
+        specs.append(
+            dg.AssetCheckSpec(
+                SOURCE_FRESHNESS_CHECK,
+                asset=key,
+                description=f"dbt source freshness of the newest {source.get('loaded_at_field')}"
+                f": {criteria} (dbt_project/models/staging/_mcp__sources.yml).",
+            )
+        )
+    if not specs:
+        return []
+
+    @dg.multi_asset_check(specs=specs, can_subset=True, name="dbt_source_freshness")
+    def dbt_source_freshness(
+        context: dg.AssetCheckExecutionContext, dbt: WarehouseDbtResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = [sources[check.asset_key] for check in context.selected_asset_check_keys]
+        # dbt exits 1 when a source is stale: its verdicts are in sources.json either way.
+        with tempfile.TemporaryDirectory(prefix="mcpa-freshness-") as target:
+            invocation = dbt.cli(
+                ["source", "freshness", "--select", " ".join(sel for _, sel in selected)],
+                raise_on_error=False,
+                manifest=manifest,
+                dagster_dbt_translator=translator,
+                target_path=Path(target),
+            ).wait()
+            results: dict[str, Mapping[str, Any]] = {}
+            if (Path(target) / "sources.json").exists():
+                artifact = invocation.get_artifact("sources.json")
+                results = {r["unique_id"]: r for r in artifact["results"]}
+            # dbt leaves a source it could not measure out of sources.json: say why
+            missing = any(uid not in results for uid, _ in selected)
+            failure = str(invocation.get_error() or "not in sources.json") if missing else ""
+        for check in context.selected_asset_check_keys:
+            unique_id = sources[check.asset_key][0]
+            yield _check_result(check.asset_key, results.get(unique_id), failure)
+
+    return [dbt_source_freshness]

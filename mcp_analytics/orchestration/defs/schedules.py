@@ -11,6 +11,7 @@ import dagster as dg
 
 from mcp_analytics.config import settings
 from mcp_analytics.orchestration.defs.checks import CHECKS
+from mcp_analytics.orchestration.defs.freshness import source_freshness_checks
 from mcp_analytics.orchestration.defs.maintenance import ARCHIVE_EXPORT, PARTITION_UPKEEP, RETENTION
 
 WRITES_TAG = {"mcp_analytics/writes": "warehouse"}
@@ -29,8 +30,10 @@ def build_jobs(
     jobs = [
         dg.define_asset_job(
             "observe_raw",
-            selection=dg.AssetSelection.assets(raw_tables).without_checks(),
-            description="Observe the raw tables (row counts, newest timestamp, rows in DEFAULT).",
+            selection=dg.AssetSelection.assets(raw_tables).without_checks()
+            | dg.AssetSelection.checks(*source_freshness_checks(dbt_models)),
+            description="Observe the raw tables (row counts, newest timestamp, rows in DEFAULT) "
+            "and check dbt's source freshness.",
         ),
         dg.define_asset_job(
             "hourly_marts",
