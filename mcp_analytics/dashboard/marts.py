@@ -1,10 +1,10 @@
 """What the analytics pages read from the marts (schema `analytics`), window by window.
 
 Counts are sums of the marts' columns. Percentiles over a window merge the marts' latency
-histograms bucket by bucket (set-wise, one pass) and read them with `mart_hist_quantiles`, the
-function the marts use themselves: the same numbers as the documented
-`mart_hist_quantile(mart_hist_merge(duration_histogram), q)`, within 1/128 of the exact
-percentile of the raw rows (docs/dbt.md).
+histograms: the database sums the bucket counts set-wise (one pass over the rows' jsonb), and
+`histograms.quantiles` reads them exactly as `mart_hist_quantiles` does, so every percentile
+shown is the documented `mart_hist_quantile(mart_hist_merge(duration_histogram), q)` of the
+window, within 1/128 of the exact percentile of the raw rows (docs/dbt.md).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from mcp_analytics.dashboard.histograms import bucket_value, merge, quantiles
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -78,46 +79,64 @@ class Overview:
         return _rate(self.errors, self.calls)
 
 
-_SERIES = """
-with calls as materialized ({source}),
-per_bucket as (
-    select bucket, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors
-    from calls {where} group by bucket
-),
-entries as materialized (
-    select calls.bucket, e.key::integer as bucket_index, sum(e.value::bigint) as n
-    from calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
-    {where}
-    group by calls.bucket, e.key::integer
-),
-bucket_latency as (
-    select bucket, mart_hist_quantiles(jsonb_object_agg(bucket_index, n), %(q)s) as q
-    from entries group by bucket
-),
-total_latency as (
-    select mart_hist_quantiles(jsonb_object_agg(bucket_index, n), %(q)s) as q
-    from (select bucket_index, sum(n) as n from entries group by bucket_index) as merged
-)
-select p.bucket, p.calls, p.errors, l.q, (select q from total_latency) as total_q
-from per_bucket as p left join bucket_latency as l on l.bucket = p.bucket
-order by p.bucket
+_BUCKET_TOTALS = """
+select bucket, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors
+from ({source}) as calls {where} group by bucket
 """
+
+# Histogram entries summed per group: the input of histograms.quantiles.
+_ENTRIES = """
+select {keys}, e.key::integer as bucket_index, sum(e.value::bigint)::bigint as n
+from ({source}) as calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
+{where}
+group by {keys}, e.key::integer
+"""
+
+
+def _histograms(
+    conn: psycopg.Connection,
+    source: sql.Composed,
+    params: dict,
+    keys: list[str],
+    where: sql.SQL | None = None,
+) -> dict[tuple, dict[int, int]]:
+    """{group key tuple: merged histogram} of the source rows grouped by `keys`."""
+    query = sql.SQL(_ENTRIES).format(
+        keys=sql.SQL(", ").join(sql.SQL("calls.") + sql.Identifier(k) for k in keys),
+        source=source,
+        where=where or sql.SQL(""),
+    )
+    out: dict[tuple, dict[int, int]] = {}
+    cur = conn.execute(query, params)
+    for row in cur:
+        out.setdefault(tuple(row[:-2]), {})[row[-2]] = row[-1]
+    return out
 
 
 def _series(
     conn: psycopg.Connection, window: Window, where: sql.SQL, params: dict
-) -> tuple[list[Point], list[float | None] | None]:
+) -> tuple[list[Point], dict[int, int]]:
+    """One Point per bucket of the window (zeros where no row), and the window's histogram."""
     source, source_params = _tool_calls(window)
-    query = sql.SQL(_SERIES).format(source=source, where=where)
-    rows = _rows(conn, query, {**source_params, **params, "q": list(QUANTILES)})
-    found = {r["bucket"]: r for r in rows}
+    all_params = {**source_params, **params}
+    totals = {
+        r["bucket"]: r
+        for r in _rows(conn, sql.SQL(_BUCKET_TOTALS).format(source=source, where=where), all_params)
+    }
+    per_bucket = _histograms(conn, source, all_params, ["bucket"], where)
     points = []
     for bucket in window.buckets():
-        row = found.get(bucket)
-        q = (row["q"] if row else None) or [None, None, None]
-        points.append(Point(bucket, row["calls"] if row else 0, row["errors"] if row else 0, *q))
-    total_q = rows[0]["total_q"] if rows else None
-    return points, total_q
+        row = totals.get(bucket)
+        histogram = per_bucket.get((bucket,), {})
+        points.append(
+            Point(
+                bucket,
+                row["calls"] if row else 0,
+                row["errors"] if row else 0,
+                *quantiles(histogram, QUANTILES),
+            )
+        )
+    return points, merge(per_bucket.values())
 
 
 def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None, str | None]:
@@ -141,15 +160,15 @@ def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None
 
 def overview(conn: psycopg.Connection, window: Window) -> Overview:
     """Calls, errors and p50/p95/p99 of every tool call in the window, and per bucket."""
-    points, total_q = _series(conn, window, sql.SQL(""), {})
-    q: list[float | None] = list(total_q or [None, None, None])
+    points, histogram = _series(conn, window, sql.SQL(""), {})
+    p50, p95, p99 = quantiles(histogram, QUANTILES)
     clients, note = active_clients(conn, window)
     return Overview(
         calls=sum(p.calls for p in points),
         errors=sum(p.errors for p in points),
-        p50=q[0],
-        p95=q[1],
-        p99=q[2],
+        p50=p50,
+        p95=p95,
+        p99=p99,
         series=points,
         active_clients=clients,
         clients_note=note,
@@ -199,27 +218,10 @@ class ToolRow:
 
 
 _TOOLS = """
-with calls as materialized ({source}),
-totals as (
-    select bcp_name, tool_name, bucket >= %(current)s as current,
-           sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors,
-           sum(sum_duration_ms)::bigint as sum_ms
-    from calls group by 1, 2, 3
-),
-entries as (
-    select calls.bcp_name, calls.tool_name, calls.bucket >= %(current)s as current,
-           e.key::integer as bucket_index, sum(e.value::bigint) as n
-    from calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
-    group by 1, 2, 3, 4
-),
-latency as (
-    select bcp_name, tool_name, current,
-           mart_hist_quantile(jsonb_object_agg(bucket_index, n), 0.95) as p95
-    from entries group by 1, 2, 3
-)
-select t.bcp_name, t.tool_name, t.current, t.calls, t.errors, t.sum_ms, l.p95
-from totals as t
-left join latency as l using (bcp_name, tool_name, current)
+select bcp_name, tool_name, bucket >= %(current)s as current,
+       sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors,
+       sum(sum_duration_ms)::bigint as sum_ms
+from ({source}) as calls group by 1, 2, 3
 """
 
 _SPARK = """
@@ -231,17 +233,25 @@ from ({source}) as calls group by 1, 2, 3
 def tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
     """Every tool with calls in the window or the previous one, by calls descending."""
     source, params = _tool_calls(window, start=window.previous.start)
-    rows = _rows(conn, sql.SQL(_TOOLS).format(source=source), {**params, "current": window.start})
+    params = {**params, "current": window.start}
+    rows = _rows(conn, sql.SQL(_TOOLS).format(source=source), params)
+    # the "current" flag as a column of the entries: histograms of both windows in one pass
+    flagged = sql.SQL(
+        "select *, bucket >= %(current)s as current from ({source}) as flagged"
+    ).format(source=source)
+    histograms = _histograms(conn, flagged, params, ["bcp_name", "tool_name", "current"])
     by_tool: dict[tuple[str, str], ToolRow] = {}
     for r in rows:
         tool = by_tool.setdefault(
             (r["bcp_name"], r["tool_name"]), ToolRow(r["bcp_name"], r["tool_name"])
         )
+        histogram = histograms.get((r["bcp_name"], r["tool_name"], r["current"]), {})
+        (p95,) = quantiles(histogram, (0.95,))
         if r["current"]:
-            tool.calls, tool.errors, tool.p95 = r["calls"], r["errors"], r["p95"]
+            tool.calls, tool.errors, tool.p95 = r["calls"], r["errors"], p95
             tool.avg_ms = r["sum_ms"] / r["calls"] if r["calls"] else None
         else:
-            tool.prev_calls, tool.prev_errors, tool.prev_p95 = r["calls"], r["errors"], r["p95"]
+            tool.prev_calls, tool.prev_errors, tool.prev_p95 = r["calls"], r["errors"], p95
     spark_source, spark_params = _tool_calls(window)
     index = {b: i for i, b in enumerate(window.buckets())}
     for tool in by_tool.values():
@@ -272,31 +282,11 @@ class ToolDetail:
         return _rate(self.errors, self.calls)
 
 
-_DISTRIBUTION = """
-with calls as ({source})
-select mart_hist_bucket_value(e.key::integer) as value_ms, sum(e.value::bigint)::bigint as n
-from calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
-where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s
-group by e.key::integer order by 1
-"""
-
 _OPERATIONS = """
-with calls as ({source}),
-entries as (
-    select calls.operation, e.key::integer as bucket_index, sum(e.value::bigint) as n
-    from calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
-    where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s
-    group by 1, 2
-),
-latency as (
-    select operation, mart_hist_quantiles(jsonb_object_agg(bucket_index, n), %(q)s) as q
-    from entries group by operation
-)
-select c.operation, sum(c.total_calls)::bigint as calls, sum(c.failed_calls)::bigint as errors,
-       min(l.q) as q
-from calls as c left join latency as l using (operation)
-where c.bcp_name = %(bcp)s and c.tool_name = %(tool)s
-group by c.operation order by calls desc
+select operation, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors
+from ({source}) as calls
+where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s
+group by operation order by calls desc, operation
 """
 
 
@@ -314,49 +304,35 @@ def tool_detail(
         return None
     params = {"bcp": bcp_name, "tool": tool_name}
     where = sql.SQL("where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s")
-    points, total_q = _series(conn, window, where, params)
-    q: list[float | None] = list(total_q or [None, None, None])
+    points, histogram = _series(conn, window, where, params)
+    p50, p95, p99 = quantiles(histogram, QUANTILES)
     source, source_params = _tool_calls(window)
-    distribution = [
-        (float(r["value_ms"]), int(r["n"]))
-        for r in _rows(
-            conn, sql.SQL(_DISTRIBUTION).format(source=source), {**source_params, **params}
-        )
-    ]
-    operations = _rows(
-        conn,
-        sql.SQL(_OPERATIONS).format(source=source),
-        {**source_params, **params, "q": list(QUANTILES)},
-    )
+    all_params = {**source_params, **params}
+    by_operation = _histograms(conn, source, all_params, ["operation"], where)
+    operations = _rows(conn, sql.SQL(_OPERATIONS).format(source=source), all_params)
+    for op in operations:
+        op["q"] = quantiles(by_operation.get((op["operation"],), {}), QUANTILES)
     return ToolDetail(
         bcp_name=bcp_name,
         tool_name=tool_name,
         calls=sum(p.calls for p in points),
         errors=sum(p.errors for p in points),
-        p50=q[0],
-        p95=q[1],
-        p99=q[2],
+        p50=p50,
+        p95=p95,
+        p99=p99,
         series=points,
-        distribution=distribution,
+        distribution=[(bucket_value(i), n) for i, n in sorted(histogram.items())],
         operations=operations,
     )
 
 
 # ------------------------------------------------------------------------------- requests
 
-_REQUEST_TOTALS = """
-with req as materialized (
-    select * from analytics.hourly_request_summary where hour >= %(start)s and hour < %(end)s
-),
-entries as (
-    select r.method, r.path, e.key::integer as bucket_index, sum(e.value::bigint) as n
-    from req as r cross join lateral jsonb_each_text(r.duration_histogram) as e
-    group by 1, 2, 3
-),
-latency as (
-    select method, path, mart_hist_quantiles(jsonb_object_agg(bucket_index, n), %(q)s) as q
-    from entries group by 1, 2
+_REQUEST_SOURCE = (
+    "select * from analytics.hourly_request_summary where hour >= %(start)s and hour < %(end)s"
 )
+
+_REQUEST_TOTALS = """
 select r.method, r.path,
        sum(r.total_requests)::bigint as requests,
        sum(r.failed_requests)::bigint as failed,
@@ -365,11 +341,11 @@ select r.method, r.path,
        sum(r.status_4xx_count)::bigint as s4xx,
        sum(r.status_5xx_count)::bigint as s5xx,
        sum(r.status_other_count)::bigint as sother,
-       sum(r.sum_duration_ms)::bigint as sum_ms,
-       min(l.q) as q
-from req as r left join latency as l using (method, path)
+       sum(r.sum_duration_ms)::bigint as sum_ms
+from analytics.hourly_request_summary as r
+where r.hour >= %(start)s and r.hour < %(end)s
 group by r.method, r.path
-order by requests desc
+order by requests desc, r.method, r.path
 """
 
 _REQUEST_SERIES = """
@@ -403,8 +379,12 @@ class Requests:
 
 def requests(conn: psycopg.Connection, window: Window) -> Requests:
     """HTTP requests of the window: per method and path, status classes over time, error types."""
-    params = {"start": window.start, "end": window.end, "q": list(QUANTILES)}
+    params = {"start": window.start, "end": window.end}
     paths = _rows(conn, sql.SQL(_REQUEST_TOTALS), params)
+    source = sql.SQL(_REQUEST_SOURCE).format()
+    histograms = _histograms(conn, source, params, ["method", "path"])
+    for p in paths:
+        p["q"] = quantiles(histograms.get((p["method"], p["path"]), {}), QUANTILES)
     found = {
         r["bucket"]: r
         for r in _rows(conn, sql.SQL(_REQUEST_SERIES), {**params, "grain": window.grain})
@@ -419,47 +399,77 @@ def requests(conn: psycopg.Connection, window: Window) -> Requests:
 
 # -------------------------------------------------------------------------------- metrics
 
+# One pass: per metric, period and chart bucket; the summary adds these up.
 _METRICS = """
-select metric_name, aggregation_period,
+select metric_name, aggregation_period, date_trunc(%(grain)s, time_bucket, 'UTC') as bucket,
        sum(sample_count)::bigint as samples,
-       sum(avg_value * sample_count) / nullif(sum(sample_count), 0) as avg_value,
+       sum(avg_value * sample_count) as weighted_sum,
        min(min_value) as min_value, max(max_value) as max_value,
-       max(p95_value) as max_p95, count(*) as buckets
+       max(p95_value) as max_p95, count(*)::bigint as buckets
 from analytics.performance_metrics_summary
 where time_bucket >= %(start)s and time_bucket < %(end)s
-group by 1, 2 order by 1, 2
-"""
-
-_METRIC_SERIES = """
-select metric_name, date_trunc(%(grain)s, time_bucket, 'UTC') as bucket,
-       sum(avg_value * sample_count) / nullif(sum(sample_count), 0) as avg_value,
-       max(p95_value) as max_p95
-from analytics.performance_metrics_summary
-where time_bucket >= %(start)s and time_bucket < %(end)s
-group by 1, 2 order by 1, 2
+group by 1, 2, 3
 """
 
 
 @dataclass
 class Metrics:
+    """performance_metrics_summary over a window.
+
+    Attributes:
+        summary: per metric and aggregation period: samples, sample-weighted average, min, max,
+            the highest p95 of its mart buckets (a p95 cannot be merged), mart buckets.
+        series: metric name -> per chart bucket (weighted average, highest p95), None where no
+            sample.
+    """
+
     summary: list[dict[str, Any]]
-    #: metric name -> per bucket (avg, highest p95 of the mart's buckets), None where no sample
     series: dict[str, list[tuple[float | None, float | None]]]
+
+
+def _fold(into: dict[str, Any], row: dict[str, Any]) -> None:
+    into["samples"] += row["samples"]
+    into["weighted_sum"] += row["weighted_sum"] or 0
+    into["buckets"] += row["buckets"]
+    for key, pick in (("min_value", min), ("max_value", max), ("max_p95", max)):
+        if row[key] is not None:
+            into[key] = row[key] if into[key] is None else pick(into[key], row[key])
+
+
+def _empty() -> dict[str, Any]:
+    return dict.fromkeys(("min_value", "max_value", "max_p95"), None) | {
+        "samples": 0,
+        "weighted_sum": 0,
+        "buckets": 0,
+    }
+
+
+def _average(acc: dict[str, Any]) -> float | None:
+    return float(acc["weighted_sum"]) / acc["samples"] if acc["samples"] else None
 
 
 def metrics(conn: psycopg.Connection, window: Window) -> Metrics:
     """performance_metrics_summary over the window: per metric and period, and over time."""
     params = {"start": window.start, "end": window.end, "grain": window.grain}
-    summary = _rows(conn, sql.SQL(_METRICS), params)
+    summary: dict[tuple[str, str], dict[str, Any]] = {}
+    per_bucket: dict[tuple[str, Any], dict[str, Any]] = {}
+    for r in _rows(conn, sql.SQL(_METRICS), params):
+        _fold(summary.setdefault((r["metric_name"], r["aggregation_period"]), _empty()), r)
+        _fold(per_bucket.setdefault((r["metric_name"], r["bucket"]), _empty()), r)
+    rows = []
+    for (name, period), acc in sorted(summary.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        rows.append(
+            {"metric_name": name, "aggregation_period": period, "avg_value": _average(acc)}
+            | {k: acc[k] for k in ("samples", "min_value", "max_value", "max_p95", "buckets")}
+        )
     index = {b: i for i, b in enumerate(window.buckets())}
     series: dict[str, list[tuple[float | None, float | None]]] = {}
-    for r in _rows(conn, sql.SQL(_METRIC_SERIES), params):
-        points = series.setdefault(r["metric_name"], [(None, None)] * len(index))
-        if r["bucket"] in index:
-            avg = float(r["avg_value"]) if r["avg_value"] is not None else None
-            p95 = float(r["max_p95"]) if r["max_p95"] is not None else None
-            points[index[r["bucket"]]] = (avg, p95)
-    return Metrics(summary=summary, series=series)
+    for (name, bucket), acc in per_bucket.items():
+        points = series.setdefault(name, [(None, None)] * len(index))
+        if bucket in index:
+            p95 = float(acc["max_p95"]) if acc["max_p95"] is not None else None
+            points[index[bucket]] = (_average(acc), p95)
+    return Metrics(summary=rows, series=dict(sorted(series.items())))
 
 
 # ------------------------------------------------------------------------------ errors

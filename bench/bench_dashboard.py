@@ -1,0 +1,185 @@
+"""Server time of every dashboard page on the demo's 1 M calls, against the raw-row query.
+
+`python -m bench.bench_dashboard [--tool-calls 1000000] [--days 30] [--repeats 15]`
+(standalone; prints Markdown). On a throwaway bootstrapped database:
+
+1. the demo workload (`mcp-analytics demo`'s loader: `--tool-calls` calls over `--days` days,
+   requests, errors, metrics), then `dbt run` builds the marts;
+2. a signed-in READ_ONLY user requests every page for the last 24 hours, 7, 30 and 90 days,
+   in process (Starlette's TestClient: the app's own time, no network), `--repeats` times
+   each, rounds interleaved: the median and p95 per page and window;
+3. the baseline, measured alternately in the same run: what the Overview shows (calls,
+   errors, p50/p95/p99), computed exactly from the raw rows (`percentile_cont` over
+   tool_usage_logs of the window), the query a dashboard without marts would run. Each page's
+   figure is also given as a ratio of that baseline.
+
+Targets (issue "The MCP Analytics Dashboard"): p95 <= 150 ms for a 30-day window and <= 300 ms
+for 90 days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from starlette.testclient import TestClient
+
+from bench.common import table, throwaway_db
+from mcp_analytics import auth
+from mcp_analytics.dashboard import DashboardConfig, create_app
+from mcp_analytics.dashboard.windows import parse_window
+from mcp_analytics.dbt.runner import run_dbt
+from mcp_analytics.demo.loader import load
+from mcp_analytics.demo.workload import WorkloadSpec, default_end
+
+WINDOWS = ("24h", "7d", "30d", "90d")
+TARGETS_MS = {"30d": 150.0, "90d": 300.0}
+PASSWORD = "bench-password-1"
+
+_RAW = """
+select count(*), count(*) filter (where success = false),
+       percentile_cont(array[0.5, 0.95, 0.99]) within group (order by duration_ms)
+from tool_usage_logs where "timestamp" >= %s and "timestamp" < %s
+"""
+
+
+def _prepare(url: str, calls: int, days: int) -> str:
+    spec = WorkloadSpec(days=days, tool_calls=calls, seed=42, end=default_end())
+    load(url, spec, say=lambda *_: None)
+    with tempfile.TemporaryDirectory() as target:
+        proc = run_dbt(["run"], url=url, target_path=Path(target), capture=True)
+        if proc.returncode:
+            raise SystemExit(f"dbt run failed:\n{proc.stdout[-3000:]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        auth.create_user(conn, "bench_reader", PASSWORD, role="READ_ONLY")
+        conn.execute("vacuum analyze")
+        top = conn.execute(
+            "select bcp_name, tool_name from analytics.daily_tool_usage_summary"
+            " group by 1, 2 order by sum(total_calls) desc limit 1"
+        ).fetchone()
+    return f"/tools/{top[0]}/{top[1]}"
+
+
+def _sign_in(client: TestClient) -> None:
+    import re
+
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = client.post(
+        "/login", data={"username": "bench_reader", "password": PASSWORD, "csrf_token": token}
+    )
+    if response.status_code != 303:
+        raise SystemExit(f"sign-in failed: {response.status_code}")
+
+
+def _ms(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def bench(calls: int, days: int, repeats: int) -> str:
+    with throwaway_db("mcpa_bench_dash") as url:
+        started = time.perf_counter()
+        tool_page = _prepare(url, calls, days)
+        setup_s = time.perf_counter() - started
+        pages = {
+            "Overview": "/?window={w}",
+            "Tools": "/tools?window={w}",
+            "Tool detail": tool_page + "?window={w}",
+            "Errors": "/errors?window={w}",
+            "Requests": "/requests?window={w}",
+            "Metrics": "/metrics?window={w}",
+            "Pipeline": "/pipeline",
+        }
+        times: dict[tuple[str, str], list[float]] = {}
+        raw: dict[str, list[float]] = {w: [] for w in WINDOWS}
+        app = create_app(DashboardConfig(admin_url=url, analyst_url=url))
+        with TestClient(app, follow_redirects=False) as client, psycopg.connect(url) as conn:
+            _sign_in(client)
+            for path in pages.values():  # warm-up: plans, pools, templates
+                client.get(path.format(w="24h"))
+            for _ in range(repeats):
+                for window in WINDOWS:
+                    w = parse_window({"window": window})
+                    raw[window].append(
+                        _ms(lambda w=w: conn.execute(_RAW, (w.start, w.end)).fetchone())
+                    )
+                    for name, path in pages.items():
+                        if name == "Pipeline" and window != "24h":
+                            continue
+                        url_path = path.format(w=window)
+
+                        def get(url_path: str = url_path) -> None:
+                            response = client.get(url_path)
+                            if response.status_code != 200:
+                                raise SystemExit(f"{url_path}: HTTP {response.status_code}")
+
+                        times.setdefault((name, window), []).append(_ms(get))
+            rows_in_marts = conn.execute(
+                "select (select count(*) from analytics.hourly_tool_usage_summary),"
+                " (select count(*) from analytics.daily_tool_usage_summary),"
+                " (select count(*) from tool_usage_logs)"
+            ).fetchone()
+        body = []
+        for (name, window), values in times.items():
+            baseline = statistics.median(raw[window])
+            median, p95 = statistics.median(values), _p95(values)
+            target = TARGETS_MS.get(window)
+            verdict = "" if target is None else ("ok" if p95 <= target else "OVER")
+            body.append(
+                [
+                    name,
+                    window if name != "Pipeline" else "–",
+                    f"{median:.0f}",
+                    f"{p95:.0f}",
+                    f"{median / baseline:.3f}" if name != "Pipeline" else "–",
+                    f"<= {target:.0f} {verdict}" if target else "",
+                ]
+            )
+        raw_rows = [[w, f"{statistics.median(v):.0f}", f"{_p95(v):.0f}"] for w, v in raw.items()]
+    return "\n".join(
+        [
+            f"{rows_in_marts[2]:,} raw tool calls over {days} days; marts: "
+            f"{rows_in_marts[0]:,} hourly and {rows_in_marts[1]:,} daily tool rows "
+            f"(setup {setup_s:.0f} s: demo load and dbt run)",
+            "",
+            table(
+                ["page", "window", "median ms", "p95 ms", "median / raw query", "target p95"],
+                body,
+            ),
+            "",
+            "Baseline: the Overview's numbers computed exactly from the raw rows (ms):",
+            "",
+            table(["window", "median ms", "p95 ms"], raw_rows),
+            "",
+            f"({repeats} rounds, pages and baseline interleaved)",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_dashboard")
+    parser.add_argument("--tool-calls", type=int, default=1_000_000, help="demo calls (1e6)")
+    parser.add_argument("--days", type=int, default=30, help="demo span in days (30)")
+    parser.add_argument("--repeats", type=int, default=15, help="rounds per page (15)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    print(f"## dashboard: server time per page ({args.tool_calls:,} demo calls)\n")
+    print(bench(args.tool_calls, args.days, args.repeats), flush=True)
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
