@@ -5,12 +5,13 @@ CLI's `partitions`, `retention` and `archive export`) and records its report: th
 `as_metadata()` (plotted over runs) and the text of `describe()`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from dagster import AssetExecutionContext
+from psycopg import Connection
 from pydantic import Field
 
 from mcp_analytics.config import settings
@@ -58,6 +59,19 @@ def _failure(err: RetentionError | PartitionError | ArchiveError) -> dg.Failure:
     return dg.Failure(str(err), metadata=_metadata(done) if done is not None else None)
 
 
+R = TypeVar("R", bound=OperationReport)
+
+
+def _run(postgres: PostgresResource, operation: Callable[[Connection], R]) -> R:
+    """`operation` on a warehouse connection; its error becomes a Dagster failure that
+    carries the partial report."""
+    with postgres.connection() as conn:
+        try:
+            return operation(conn)
+        except (RetentionError, PartitionError, ArchiveError) as err:
+            raise _failure(err) from None
+
+
 @dg.asset(
     key=PARTITION_UPKEEP,
     group_name=GROUP,
@@ -70,13 +84,12 @@ def _failure(err: RetentionError | PartitionError | ArchiveError) -> dg.Failure:
 def partition_upkeep(
     context: AssetExecutionContext, config: PartitionUpkeepConfig, postgres: PostgresResource
 ) -> dg.MaterializeResult:
-    with postgres.connection() as conn:
-        try:
-            report = upkeep_partitions(
-                conn, months_ahead=config.months_ahead, on_notice=context.log.info
-            )
-        except PartitionError as err:
-            raise _failure(err) from None
+    report = _run(
+        postgres,
+        lambda conn: upkeep_partitions(
+            conn, months_ahead=config.months_ahead, on_notice=context.log.info
+        ),
+    )
     return dg.MaterializeResult(metadata=_metadata(report))
 
 
@@ -94,16 +107,15 @@ def partition_upkeep(
 def retention(
     context: AssetExecutionContext, config: RetentionConfig, postgres: PostgresResource
 ) -> dg.MaterializeResult:
-    with postgres.connection() as conn:
-        try:
-            report = apply_retention(
-                conn,
-                dry_run=config.dry_run,
-                on_notice=context.log.info,
-                lock_timeout_seconds=postgres.lock_timeout_seconds,
-            )
-        except RetentionError as err:
-            raise _failure(err) from None
+    report = _run(
+        postgres,
+        lambda conn: apply_retention(
+            conn,
+            dry_run=config.dry_run,
+            on_notice=context.log.info,
+            lock_timeout_seconds=postgres.lock_timeout_seconds,
+        ),
+    )
     context.log.info(
         f"retention: {report.rows_deleted} rows deleted, {report.rows_archived} archived"
     )
@@ -130,11 +142,9 @@ def retention_after(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
 def archive_export(
     context: AssetExecutionContext, postgres: PostgresResource, archive: ArchiveResource
 ) -> dg.MaterializeResult:
-    with postgres.connection() as conn:
-        try:
-            report = export_archives(conn, archive.path(), on_notice=context.log.info)
-        except ArchiveError as err:
-            raise _failure(err) from None
+    report = _run(
+        postgres, lambda conn: export_archives(conn, archive.path(), on_notice=context.log.info)
+    )
     metadata = _metadata(report)
     metadata["archive_dir"] = dg.MetadataValue.path(str(report.directory))
     return dg.MaterializeResult(metadata=metadata)
