@@ -25,7 +25,7 @@ import datetime as dt
 import ipaddress
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -74,8 +74,29 @@ class Mapped:
     dropped: int = 0
     events: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
-    #: item -> its OTLP/JSON object, for rejects (computed only for refused items)
-    raw_of: Callable[[int], Any] = lambda item: None
+    _raw: list[Any] = field(default_factory=list, repr=False)
+
+    def item(self, raw: Any) -> int:
+        """Number the next item, `raw` its protobuf message (kept for `raw_of`)."""
+        self._raw.append(raw)
+        self.items = len(self._raw)
+        return self.items - 1
+
+    def raw_of(self, item: int) -> Any:
+        """Item -> its OTLP/JSON object, for rejects (computed only for refused items)."""
+        return raw_json(self._raw[item])
+
+
+def _scoped(
+    groups: Iterable[Any], scopes: str, records: str
+) -> Iterator[tuple[Resource, Any, Any]]:
+    """(resource, scope, record) for each record of an export request's resource groups,
+    e.g. `_scoped(request.resource_spans, "scope_spans", "spans")`."""
+    for group in groups:
+        resource = Resource.of(group.resource)
+        for scope in getattr(group, scopes):
+            for record in getattr(scope, records):
+                yield resource, scope, record
 
 
 # --------------------------------------------------------------------------- values
@@ -219,16 +240,8 @@ class Resource:
 def map_traces(request: Message) -> Mapped:
     """ExportTraceServiceRequest -> events and refusals."""
     out = Mapped("traces")
-    spans: list[Any] = []
-    for rs in request.resource_spans:
-        resource = Resource.of(rs.resource)
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                item = len(spans)
-                spans.append(span)
-                _map_span(out, item, span, resource)
-    out.items = len(spans)
-    out.raw_of = lambda item: raw_json(spans[item])
+    for resource, _, span in _scoped(request.resource_spans, "scope_spans", "spans"):
+        _map_span(out, out.item(span), span, resource)
     return out
 
 
@@ -428,16 +441,8 @@ _EXCEPTION_TEXTS = ("exception.message", "exception.stacktrace")
 def map_logs(request: Message, now: Callable[[], dt.datetime] | None = None) -> Mapped:
     """ExportLogsServiceRequest -> error_logs events for records of severity ERROR and above."""
     out = Mapped("logs")
-    records: list[Any] = []
-    for rl in request.resource_logs:
-        resource = Resource.of(rl.resource)
-        for sl in rl.scope_logs:
-            for record in sl.log_records:
-                item = len(records)
-                records.append(record)
-                _map_log(out, item, record, resource, sl.scope.name, now)
-    out.items = len(records)
-    out.raw_of = lambda item: raw_json(records[item])
+    for resource, scope, record in _scoped(request.resource_logs, "scope_logs", "log_records"):
+        _map_log(out, out.item(record), record, resource, scope.scope.name, now)
     return out
 
 
@@ -520,21 +525,13 @@ def _utcnow() -> dt.datetime:
 def map_metrics(request: Message) -> Mapped:
     """ExportMetricsServiceRequest -> performance_metrics events, one per data point."""
     out = Mapped("metrics")
-    points: list[Any] = []
-    for rm in request.resource_metrics:
-        resource = Resource.of(rm.resource)
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                kind = metric.WhichOneof("data")
-                if kind is None:
-                    continue
-                data = getattr(metric, kind)
-                for point in data.data_points:
-                    item = len(points)
-                    points.append(point)
-                    _map_point(out, item, metric, kind, data, point, resource)
-    out.items = len(points)
-    out.raw_of = lambda item: raw_json(points[item])
+    for resource, _, metric in _scoped(request.resource_metrics, "scope_metrics", "metrics"):
+        kind = metric.WhichOneof("data")
+        if kind is None:
+            continue
+        data = getattr(metric, kind)
+        for point in data.data_points:
+            _map_point(out, out.item(point), metric, kind, data, point, resource)
     return out
 
 
