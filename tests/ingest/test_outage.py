@@ -6,36 +6,19 @@ even under DATABASE_URL.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import psycopg
 import pytest
 
 from mcp_analytics.collector import Collector
-from mcp_analytics.config import settings
 from mcp_analytics.warehouse import embedded
-from mcp_analytics.warehouse.bootstrap import bootstrap
+from tests.helpers import servers
 from tests.helpers.collector import record_call, wait_for
 
 
 @pytest.fixture
 def own_server():
-    # Not under pytest's tmp_path: as root the server runs as another user, and pytest (ours
-    # or a concurrent run) keeps /tmp/pytest-of-<user> at mode 0700.
-    base = Path(tempfile.mkdtemp(prefix="mcpa-outage-"))
-    base.chmod(0o755)
-    pgdata = base / "pgdata"
-    status = embedded.start(pgdata)
-    try:
-        url = status.url("postgres")
-        with psycopg.connect(url, autocommit=True) as conn:
-            bootstrap(conn, settings().bootstrap_dir)
-        yield pgdata, url
-    finally:
-        embedded.stop(pgdata)
-        shutil.rmtree(base, ignore_errors=True)
+    with servers.own_server("mcpa-outage-") as server:
+        yield server
 
 
 def test_outage_mid_burst_loses_and_duplicates_nothing(own_server, tmp_path):

@@ -6,18 +6,13 @@ The test stops a server, so it runs its own throwaway embedded server (never the
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import psycopg
 import pytest
 import requests
 
-from mcp_analytics.config import settings
 from mcp_analytics.otlp.receiver import ReceiverConfig
 from mcp_analytics.warehouse import embedded
-from mcp_analytics.warehouse.bootstrap import bootstrap
+from tests.helpers import servers
 from tests.helpers.collector import wait_for
 
 from . import otlp_data as d
@@ -28,18 +23,8 @@ PB = {"Content-Type": "application/x-protobuf"}
 
 @pytest.fixture
 def own_server():
-    base = Path(tempfile.mkdtemp(prefix="mcpa-otlp-outage-"))
-    base.chmod(0o755)
-    pgdata = base / "pgdata"
-    status = embedded.start(pgdata)
-    try:
-        url = status.url("postgres")
-        with psycopg.connect(url, autocommit=True) as conn:
-            bootstrap(conn, settings().bootstrap_dir)
-        yield pgdata, url
-    finally:
-        embedded.stop(pgdata)
-        shutil.rmtree(base, ignore_errors=True)
+    with servers.own_server("mcpa-otlp-outage-") as server:
+        yield server
 
 
 def _export(url: str, n: int) -> tuple[int, list[str], requests.Response]:
