@@ -42,6 +42,21 @@ def test_retention_dry_run_then_real(db_url: str, capsys: pytest.CaptureFixture[
         assert scalar(conn, "select sum(row_count) from archive.archived_partitions") == 11
 
 
+def refused_unchanged(
+    db_url: str, capsys: pytest.CaptureFixture[str], rows: int, *says: str
+) -> None:
+    """`mcp-analytics retention` fails cleanly (exit 2, each of `says` in stderr, no traceback)
+    and tool_usage_logs still holds its `rows` rows."""
+    assert main(["retention"]) == 2
+    err = capsys.readouterr().err
+    assert "retention failed, nothing was changed" in err
+    for text in says:
+        assert text in err
+    assert "Traceback" not in err
+    with psycopg.connect(db_url) as conn:
+        assert scalar(conn, "select count(*) from tool_usage_logs") == rows
+
+
 def test_retention_bad_policy_is_a_clean_error(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -51,13 +66,7 @@ def test_retention_bad_policy_is_a_clean_error(
             "insert into data_retention_policies (table_name, retention_days) "
             "values ('public.gone', 5)"
         )
-    assert main(["retention"]) == 2
-    err = capsys.readouterr().err
-    assert "retention failed, nothing was changed" in err
-    assert "public.gone, which does not exist" in err
-    assert "Traceback" not in err
-    with psycopg.connect(db_url) as conn:
-        assert scalar(conn, "select count(*) from tool_usage_logs") == 3
+    refused_unchanged(db_url, capsys, 3, "public.gone, which does not exist")
 
 
 def test_partitions_moves_rows_from_default(
@@ -136,12 +145,13 @@ def test_retention_refuses_a_policy_inside_the_late_data_window(
             "update data_retention_policies set retention_days = 1"
             " where table_name = 'performance_metrics'"
         )
-    assert main(["retention"]) == 2
-    err = capsys.readouterr().err
-    assert "retention failed, nothing was changed: retention refused: performance_metrics:" in err
-    assert "retention 1 d is not longer than the late-data window 48 h" in err
-    with psycopg.connect(db_url) as conn:
-        assert scalar(conn, "select count(*) from tool_usage_logs") == 5
+    refused_unchanged(
+        db_url,
+        capsys,
+        5,
+        "retention failed, nothing was changed: retention refused: performance_metrics:",
+        "retention 1 d is not longer than the late-data window 48 h",
+    )
 
     # a dry run reports the problem instead; another table's policy may still run
     assert main(["retention", "--dry-run"]) == 0
