@@ -89,6 +89,7 @@ def _environment() -> jinja2.Environment:
         chart_series=charts.series,
         chart_labels=charts.labels,
         error_day_chart=charts.error_day_chart,
+        error_class_series=charts.error_class_series,
     )
     return env
 

@@ -84,6 +84,16 @@ FILTERS = {
 }
 
 
+def error_class_series(points: Sequence[Any]) -> list[dict[str, Any]]:
+    """One series per error class (tool, caller, server, transport) of Points' `classes`."""
+    from mcp_analytics.dashboard.marts import ERROR_CLASSES
+
+    return [
+        series(name.replace("_", " "), [p.classes.get(name, 0) for p in points])
+        for name in ERROR_CLASSES
+    ]
+
+
 def error_day_chart(days: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Errors per day stacked by level, from rows of analytics.daily_error_summary."""
     day_list = sorted({r["day"] for r in days})

@@ -21,6 +21,8 @@ from mcp_analytics.dashboard.histograms import bucket_value, merge, quantiles
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
+#: the error classes of the tool marts (docs/analytics.md), in the order pages show them
+ERROR_CLASSES = ("tool_error", "caller_error", "server_error", "transport_error")
 
 
 def _tool_calls(window: Window, start: datetime | None = None) -> tuple[sql.Composed, dict]:
@@ -33,6 +35,7 @@ def _tool_calls(window: Window, start: datetime | None = None) -> tuple[sql.Comp
     )
     query = sql.SQL(
         "select {col} as bucket, bcp_name, tool_name, operation, total_calls, failed_calls,"
+        " tool_error_calls, caller_error_calls, server_error_calls, transport_error_calls,"
         " sum_duration_ms, duration_histogram"
         " from analytics.{table} where {col} >= %(start)s and {col} < %(end)s"
     ).format(col=sql.Identifier(column), table=sql.Identifier(table))
@@ -58,6 +61,8 @@ class Point:
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
+    #: failed calls per error class
+    classes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,9 +83,25 @@ class Overview:
     def error_rate(self) -> float | None:
         return _rate(self.errors, self.calls)
 
+    @property
+    def classes(self) -> dict[str, int]:
+        """Failed calls per error class over the window."""
+        return {c: sum(p.classes.get(c, 0) for p in self.series) for c in ERROR_CLASSES}
+
+    @property
+    def server_fault_rate(self) -> float | None:
+        """Failures by the server's fault (tool, server, transport errors) per call, caller
+        errors counted neither as failures nor as calls (as the error budget counts)."""
+        caller = self.classes["caller_error"]
+        return _rate(self.errors - caller, self.calls - caller)
+
 
 _BUCKET_TOTALS = """
-select bucket, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors
+select bucket, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors,
+       sum(tool_error_calls)::bigint as tool_error,
+       sum(caller_error_calls)::bigint as caller_error,
+       sum(server_error_calls)::bigint as server_error,
+       sum(transport_error_calls)::bigint as transport_error
 from ({source}) as calls {where} group by bucket
 """
 
@@ -134,6 +155,7 @@ def _series(
                 row["calls"] if row else 0,
                 row["errors"] if row else 0,
                 *quantiles(histogram, QUANTILES),
+                classes={c: int(row[c] or 0) for c in ERROR_CLASSES} if row else {},
             )
         )
     return points, merge(per_bucket.values())
@@ -280,6 +302,11 @@ class ToolDetail:
     @property
     def error_rate(self) -> float | None:
         return _rate(self.errors, self.calls)
+
+    @property
+    def classes(self) -> dict[str, int]:
+        """Failed calls per error class over the window."""
+        return {c: sum(p.classes.get(c, 0) for p in self.series) for c in ERROR_CLASSES}
 
 
 _OPERATIONS = """

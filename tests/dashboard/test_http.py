@@ -322,6 +322,14 @@ def test_overview_and_tools_equal_the_marts(client_as, analyst_url: str, warehou
             ).fetchone()
             overview = marts.overview(conn, window)
             assert (overview.calls, overview.errors) == (calls, failed)
+            classes = conn.execute(
+                f"select sum(tool_error_calls), sum(caller_error_calls), sum(server_error_calls),"
+                f" sum(transport_error_calls) from analytics.{table}"
+                f" where {column} >= %s and {column} < %s",
+                (window.start, window.end),
+            ).fetchone()
+            assert tuple(overview.classes.values()) == classes
+            assert sum(classes) == failed
             assert overview.calls > 0
             for ours, documented in zip(
                 (overview.p50, overview.p95, overview.p99), (p50, p95, p99), strict=True
