@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from mcp_analytics.collector.link import IngestLink
 from mcp_analytics.collector.payloads import DEFAULT_MAX_PAYLOAD_BYTES, measure, parsed
 from mcp_analytics.collector.spool import Spool
 from mcp_analytics.config import settings
-from mcp_analytics.ingest.events import EventError, prepare
+from mcp_analytics.ingest.events import DEFAULT_WINDOW, EventError, TimeWindow, prepare
 from mcp_analytics.ingest.redaction import TOO_DEEP, RedactionRules, redact_text
 from mcp_analytics.ingest.writer import KnownUsers, RejectRecord, WriteResult, write_batch
 
@@ -153,7 +153,14 @@ class Collector:
             "lost": 0,
             "last_error": None,
             "last_spool_error": None,
+            # rows not written because a stored row has their key with other values
+            "conflicts": 0,
+            # values changed to fit, "<table>.<column>: <what>" -> count (labels cut...)
+            "altered": Counter(),
+            # event times more than the window's warn_ahead ahead of receipt, per column
+            "ahead_of_receipt": Counter(),
         }
+        self.window = DEFAULT_WINDOW
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -218,6 +225,8 @@ class Collector:
         held), `held_rows` (rows the spool could not take, held in memory), `spool_files`."""
         with self._cond:
             out = dict(self._stats)
+            out["altered"] = dict(self._stats["altered"])
+            out["ahead_of_receipt"] = dict(self._stats["ahead_of_receipt"])
             out["buffered"] = len(self._buf)
             out["buffered_bytes"] = self._buf_bytes + self._busy_bytes + self._held_bytes
             out["held_rows"] = sum(_rows(rows) for rows, _, _ in self._held)
@@ -605,11 +614,19 @@ class Collector:
     ) -> tuple[dict[str, list[dict[str, Any]]], list[RejectRecord]]:
         rows: dict[str, list[dict[str, Any]]] = {}
         rejects: list[RejectRecord] = []
+        altered: Counter[str] = Counter()
+        ahead: Counter[str] = Counter()
         for table, event, _ in items:
             present = {k: v for k, v in parsed(event).items() if v is not None}
             try:
                 row = prepare(
-                    table, present, rules=self.rules, max_response_bytes=self.max_response_bytes
+                    table,
+                    present,
+                    rules=self.rules,
+                    max_response_bytes=self.max_response_bytes,
+                    window=self.window,
+                    altered=altered,
+                    ahead=ahead,
                 )
             except EventError as err:
                 # Cut, not refused, past MAX_DEPTH (the reason says so): a reject is written.
@@ -620,7 +637,28 @@ class Collector:
                 )
                 continue
             rows.setdefault(table, []).append(row)
+        if altered or ahead:
+            self._note(altered, ahead)
         return rows, rejects
+
+    def _note(self, altered: Counter[str], ahead: Counter[str]) -> None:
+        with self._cond:
+            self._stats["altered"].update(altered)
+            self._stats["ahead_of_receipt"].update(ahead)
+        if altered:
+            log.info(
+                "collector altered %d value(s) to fit: %s",
+                sum(altered.values()),
+                ", ".join(f"{what} ({n})" for what, n in sorted(altered.items())),
+            )
+        if ahead:
+            log.warning(
+                "collector: %d event time(s) more than %d s ahead of receipt (%s): is the"
+                " client's clock right?",
+                sum(ahead.values()),
+                int(self.window.warn_ahead.total_seconds()),
+                ", ".join(sorted(ahead)),
+            )
 
     def _handle(self, items: list[tuple[str, dict[str, Any], int]], nbytes: int) -> None:
         """Prepare `items` (while the previous batch may still be in flight), then hand them to
@@ -674,6 +712,7 @@ class Collector:
             self._stats["duplicates"] += result.total_duplicates
             self._stats["rejected"] += rejects + len(result.rejects)
             self._stats["unmatched_user_ids"] += sum(result.unmatched_user_ids.values())
+            self._stats["conflicts"] += result.total_conflicts
 
     def _to_spool(
         self, rows: dict[str, list[dict[str, Any]]], rejects: list[RejectRecord], nbytes: int
@@ -869,6 +908,11 @@ class Collector:
                 )
             if self._fixed_enabled is None and isinstance(values.get("analytics.enabled"), bool):
                 self.enabled = values["analytics.enabled"]
+        if "analytics.event_time_window" in values:
+            try:
+                self.window = TimeWindow.from_config(values["analytics.event_time_window"])
+            except ValueError as err:
+                log.warning("ignoring analytics.event_time_window: %s", err)
         if self._fixed_rules is None and "analytics.redaction" in values:
             try:
                 self.rules = RedactionRules.from_config(values["analytics.redaction"])

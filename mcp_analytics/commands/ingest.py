@@ -20,7 +20,8 @@ from mcp_analytics.ingest.loader import (
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 EXIT_STATUSES = """exit status:
   0  every line loaded (or was already there: duplicates)
-  1  the load finished and some lines were rejected (see the rejects file and table)
+  1  the load finished and some lines were rejected, or conflicted with a stored row (see
+     the rejects file and table)
   2  usage error: a missing or unreadable file, a bad option
   3  the load stopped midway (database unreachable or gone, a read error): the summary
      counts what was committed; run the same command again (loaded lines count as
@@ -112,4 +113,4 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_STOPPED
     print(summary.render())
-    return EXIT_REJECTED if summary.rejected else EXIT_OK
+    return EXIT_REJECTED if summary.rejected or summary.conflicts else EXIT_OK

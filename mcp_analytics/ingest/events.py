@@ -16,9 +16,11 @@ import hashlib
 import ipaddress
 import json
 import re
+import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -91,23 +93,25 @@ TIMESTAMP = _ts("timestamp")
 #: bootstrap_sql/067: the event's user_id when no `users` row has it (set by the writer, which
 #: then stores user_id null); a given value is kept (rows exported and loaded again).
 UNMATCHED_USER_ID = _int("unmatched_user_id", computed=True)
+#: {"column": original} of the values cut to fit their column (bootstrap_sql/060).
+ORIGINAL_VALUES = _json("original_values", computed=True)
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "tool_usage_logs": (
         _vc("execution_id", 255, required=True),
-        _vc("bcp_name", 100, required=True),
-        _vc("tool_name", 100, required=True),
+        _vc("bcp_name", 255, required=True),
+        _vc("tool_name", 128, required=True),
         _vc("operation", 100, required=True),
         _json("parameters"),
         _json("response_data"),
         _text("error_message", free_text=True),
         _text("error_stack", free_text=True),
-        _vc("error_code", 50),
+        _vc("error_code", 255),
         _int("duration_ms", required=True, min_value=0),
         _num("memory_usage_mb", 10, 2),
         _num("cpu_usage_percent", 5, 2),
         _bool("success", required=True),
-        _vc("tool_version", 20),
+        _vc("tool_version", 256),
         _int("user_id"),
         UNMATCHED_USER_ID,
         _vc("session_id", 255),
@@ -118,6 +122,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _vc("parameters_hash", 64, computed=True),
         _int("response_size_bytes", min_value=0, computed=True),
         _bool("cache_hit", default=False),
+        ORIGINAL_VALUES,
         # OTLP (bootstrap_sql/070): the calling client, the protocol, the span's place.
         _vc("client_name", 255),
         _vc("client_version", 100),
@@ -132,7 +137,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     ),
     "mcp_request_logs": (
         _vc("request_id", 255, required=True),
-        _vc("method", 10, required=True),
+        _vc("method", 32, required=True),
         _text("path", required=True, free_text=True),
         _json("query_params"),
         _json("request_headers"),
@@ -145,23 +150,24 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _int("queue_time_ms", min_value=0),
         _int("processing_time_ms", min_value=0),
         _bool("success", required=True),
-        _vc("error_type", 50),
+        _vc("error_type", 255),
         _int("user_id"),
         UNMATCHED_USER_ID,
         _vc("session_id", 255),
         TIMESTAMP,
         _text("user_agent"),
         Column("ip_address", "inet", "inet"),
-        _vc("client_version", 20),
+        _vc("client_version", 256),
         _vc("correlation_id", 255),
         _vc("trace_id", 255),
         _vc("span_id", 255),
+        ORIGINAL_VALUES,
     ),
     "error_logs": (
         Column("level", "error_level_enum", "level", required=True, choices=ERROR_LEVELS),
         _text("message", required=True, free_text=True),
         _text("stack_trace", free_text=True),
-        _vc("error_code", 50),
+        _vc("error_code", 255),
         _json("context", default={}),
         _json("tool_context"),
         _int("user_id"),
@@ -177,24 +183,26 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _vc("category", 50),
         _int("severity", min_value=1, max_value=5),
         _vc("impact_level", 20),
-        _vc("environment", 20, default="production"),
-        _vc("service_version", 20),
-        _vc("deployment_id", 50),
+        _vc("environment", 255, default="production"),
+        _vc("service_version", 256),
+        _vc("deployment_id", 255),
         _int("occurrence_count", default=1, min_value=1),
         # Default: the event's own timestamp (the seed's current_timestamp would be load time).
         _ts("first_occurrence", computed=True),
         _ts("last_occurrence", computed=True),
+        ORIGINAL_VALUES,
     ),
     "performance_metrics": (
-        _vc("metric_name", 100, required=True),
+        _vc("metric_name", 255, required=True),
         _num("metric_value", 15, 4, required=True),
         _json("labels", default={}),
         TIMESTAMP,
         _vc("aggregation_period", 20, required=True, choices=AGGREGATION_PERIODS),
         _vc("measurement_type", 50),
-        _vc("unit", 20),
-        _vc("service", 50, default="mcp-server"),
-        _vc("environment", 20, default="production"),
+        _vc("unit", 63),
+        _vc("service", 255, default="mcp-server"),
+        _vc("environment", 255, default="production"),
+        ORIGINAL_VALUES,
         # OTLP (bootstrap_sql/070): the window a point covers and a histogram's distribution.
         _ts("start_timestamp"),
         _vc("temporality", 20),
@@ -318,19 +326,61 @@ def _type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+#: Ends a value cut to fit its column, followed by 8 hex digits of the original's SHA-256, so
+#: that two different originals stay two different labels (docs/ingest.md "Length limits").
+CUT_MARK = "\u2026"
+#: Originals longer than this are kept in `original_values` as a marker (size, SHA-256, start).
+MAX_ORIGINAL_CHARS = 8192
+
+
+def cut_to_fit(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters: its start, then `CUT_MARK` and the first 8 hex digits
+    of the SHA-256 of the whole value (UTF-8). Returns `value` itself when it fits."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return (value[: max(limit - 1 - len(digest), 0)] + CUT_MARK + digest)[:limit]
+
+
+class _Altered(NamedTuple):
+    """A string column `_c_str` had to change: what was done (for the counts the loader and the
+    collector report) and, when cut, the original."""
+
+    column: str
+    how: str
+    original: str | None = None
+
+
+#: Per thread, while `prepare` runs: where `_c_str` lists what it altered. The column coercers
+#: keep their (col, value, rules) -> value shape, which the generated fast paths stand in for.
+_ALTERED = threading.local()
+
+
+def _note(change: _Altered) -> None:
+    notes = getattr(_ALTERED, "notes", None)
+    if notes is not None:
+        notes.append(change)
+
+
 def _c_str(col: Column, value: Any, rules: RedactionRules) -> Any:
     if not isinstance(value, str):
         raise EventError(f"{col.name}: expected a string, got {_type(value)}")
+    how = None
     if col.free_text:
         value = rules.text(value)
     elif "\x00" in value:
         value = value.replace("\x00", "\ufffd")
-    if col.max_length is not None and len(value) > col.max_length:
-        raise EventError(f"{col.name}: longer than {col.max_length} characters ({len(value)})")
+        how = "NUL characters replaced"
     if col.choices is not None and value not in col.choices:
         raise EventError(f"{col.name}: must be one of {', '.join(col.choices)}, got {value[:40]!r}")
     if col.required and not value.strip():
         raise EventError(f"{col.name}: must not be empty")
+    if col.max_length is not None and len(value) > col.max_length:
+        # A label longer than its column never costs the row: stored cut, original kept.
+        _note(_Altered(col.name, f"cut to {col.max_length} characters", value))
+        return cut_to_fit(value, col.max_length)
+    if how is not None:
+        _note(_Altered(col.name, how))
     return value
 
 
@@ -519,8 +569,21 @@ def prepare(  # noqa: C901
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     now: Callable[[], dt.datetime] | None = None,
     require_timestamp: bool = False,
+    window: TimeWindow | None = None,
+    altered: Counter[str] | None = None,
+    ahead: Counter[str] | None = None,
 ) -> dict[str, Any]:
-    """Validate, redact and complete one event; returns the row for `table` (every column)."""
+    """Validate, redact and complete one event; returns the row for `table` (every column).
+
+    Every time of the event must lie in `window` around receipt (`now()`, default the clock;
+    `window` default `DEFAULT_WINDOW`), else `EventError`. Values changed to fit (a label cut
+    to its column, NUL characters replaced, a body capped) are counted in `altered` as
+    "<table>.<column>: <what>"; times ahead of receipt by more than `window.warn_ahead` in
+    `ahead` as "<table>.<column>". Cut labels keep their original in `original_values`.
+
+    Raises:
+        EventError: the event cannot be stored; the message names the field.
+    """
     columns = COLUMNS.get(table)
     if columns is None:
         raise EventError(f"table: unknown table {table!r} (expected one of {', '.join(TABLES)})")
@@ -530,12 +593,22 @@ def prepare(  # noqa: C901
         unknown = [k for k in event if k not in columns]
         shown = ", ".join(sorted(str(k) for k in unknown)[:5])
         raise EventError(f"{shown}: unknown field(s) for {table}")
-    row = _COERCE_ALL[table](event.get, rules)
+    notes: list[_Altered] = []
+    _ALTERED.notes = notes
+    try:
+        row = _COERCE_ALL[table](event.get, rules)
+    finally:
+        _ALTERED.notes = None
+    row["original_values"] = None
+    if notes:
+        _note_altered(table, row, notes, altered)
 
+    received = (now or _utcnow)()
     if row.get("timestamp") is None:
         if require_timestamp:
             raise EventError("timestamp: missing required field (needed for idempotent reloads)")
-        row["timestamp"] = (now or _utcnow)()
+        row["timestamp"] = received
+    (window or DEFAULT_WINDOW).check(table, row, received, ahead)
     if table == "tool_usage_logs":
         if row["parameters"] is not None:
             row["parameters_hash"] = hashlib.sha256(
@@ -556,7 +629,110 @@ def prepare(  # noqa: C901
             row["response_size_bytes"] = min(size, INT4_MAX)
         if size > max_response_bytes:
             row[name] = truncation_marker(text, size)
+            if altered is not None:
+                altered[f"{table}.{name}: capped at {max_response_bytes} bytes"] += 1
     return row
+
+
+def _note_altered(
+    table: str,
+    row: dict[str, Any],
+    notes: list[_Altered],
+    altered: Counter[str] | None,
+) -> None:
+    originals = {}
+    for change in notes:
+        name = change.column
+        if altered is not None:
+            altered[f"{table}.{name}: {change.how}"] += 1
+        if change.original is not None:
+            original = change.original
+            if len(original) > MAX_ORIGINAL_CHARS:
+                size = len(original.encode("utf-8", "replace"))
+                original = json.loads(truncation_marker(original, size))
+            originals[name] = original
+    if originals:
+        row["original_values"] = canonical_json(originals)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Event times accepted around receipt (system_configuration `analytics.event_time_window`,
+    docs/ingest.md "Event times"): older than `max_age` or more than `max_ahead` ahead is
+    rejected; more than `warn_ahead` ahead is stored and counted (a client clock running fast).
+    """
+
+    max_age: dt.timedelta = dt.timedelta(days=3650)
+    max_ahead: dt.timedelta = dt.timedelta(days=1)
+    warn_ahead: dt.timedelta = dt.timedelta(minutes=5)
+
+    @classmethod
+    def from_config(cls, value: Any) -> TimeWindow:
+        """From the setting's JSON: {"max_age_days", "max_ahead_seconds", "warn_ahead_seconds"}
+        (each optional, a positive number; missing ones keep the default).
+
+        Raises:
+            ValueError: not an object, an unknown key, or a value that is not a positive number.
+        """
+        if not isinstance(value, dict):
+            raise ValueError(f"analytics.event_time_window: expected an object, got {value!r}")
+        units = {"max_age_days": 86400, "max_ahead_seconds": 1, "warn_ahead_seconds": 1}
+        unknown = sorted(set(value) - set(units))
+        if unknown:
+            raise ValueError(f"analytics.event_time_window: unknown key(s) {', '.join(unknown)}")
+        fields = {}
+        for key, seconds in units.items():
+            if key not in value:
+                continue
+            number = value[key]
+            if isinstance(number, bool) or not isinstance(number, int | float) or not number > 0:
+                raise ValueError(
+                    f"analytics.event_time_window: {key} must be a positive number, got {number!r}"
+                )
+            fields[key.rsplit("_", 1)[0]] = dt.timedelta(seconds=min(number * seconds, 1e11))
+        return cls(**fields)
+
+    def check(
+        self,
+        table: str,
+        row: Mapping[str, Any],
+        received: dt.datetime,
+        ahead: Counter[str] | None = None,
+    ) -> None:
+        """Raise `EventError` for a time of `row` outside the window around `received`; count
+        in `ahead` the times ahead of it by more than `warn_ahead`."""
+        for name in _TIME_COLUMNS[table]:
+            value = row.get(name)
+            if value is None:
+                continue
+            if value > received + self.warn_ahead:
+                if value > received + self.max_ahead:
+                    raise EventError(
+                        f"{name}: {value.isoformat()} is more than {_span(self.max_ahead)} ahead"
+                        f" of receipt ({received.isoformat(timespec='seconds')}); fix the"
+                        " client's clock, or widen analytics.event_time_window"
+                    )
+                if ahead is not None:
+                    ahead[f"{table}.{name}"] += 1
+            elif received - value > self.max_age:
+                raise EventError(
+                    f"{name}: {value.isoformat()} is more than {_span(self.max_age)} before"
+                    f" receipt ({received.isoformat(timespec='seconds')}); fix the client's"
+                    " clock, or widen analytics.event_time_window"
+                )
+
+
+def _span(delta: dt.timedelta) -> str:
+    if delta.days and not delta.seconds and not delta.microseconds:
+        return f"{delta.days} day{'s' if delta.days > 1 else ''}"
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds} s"
+
+
+DEFAULT_WINDOW = TimeWindow()
+_TIME_COLUMNS = {
+    table: tuple(c.name for c in cols if c.kind == "timestamptz") for table, cols in TABLES.items()
+}
 
 
 def _is_sha256(value: str) -> bool:

@@ -20,6 +20,7 @@ import gc
 import gzip
 import io
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -28,7 +29,7 @@ import sys
 import threading
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -41,7 +42,14 @@ from typing import IO, Any, cast
 import orjson
 import psycopg
 
-from mcp_analytics.ingest.events import DEFAULT_MAX_RESPONSE_BYTES, TABLES, EventError, prepare
+from mcp_analytics.ingest.events import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_WINDOW,
+    TABLES,
+    EventError,
+    TimeWindow,
+    prepare,
+)
 from mcp_analytics.ingest.redaction import (
     MAX_DEPTH,
     TOO_DEEP,
@@ -61,6 +69,8 @@ from mcp_analytics.ingest.writer import (
 )
 from mcp_analytics.warehouse import db
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BATCH_ROWS = 5000
 #: bucket for lines whose table is unknown (broken JSON, no table, a table we do not have).
 NO_TABLE = "(no table)"
@@ -71,10 +81,13 @@ STOP_GRACE_S = 5.0
 @dataclass
 class TableCounts:
     loaded: int = 0
+    #: rows identical to a stored row (a file loaded again).
     duplicates: int = 0
     rejected: int = 0
     #: rows written (or found duplicate) with user_id null: no `users` row had their user_id.
     unmatched_user_ids: int = 0
+    #: rows whose key a stored row with other values holds: in the rejects, not stored.
+    conflicts: int = 0
 
 
 @dataclass
@@ -84,6 +97,11 @@ class LoadSummary:
     rejects_path: Path | None = None
     #: chunks written again after a deadlock or serialization failure (concurrent writers).
     retries: int = 0
+    #: values changed to fit, "<table>.<column>: <what>" -> count (labels cut, bodies capped).
+    altered: Counter[str] = field(default_factory=Counter)
+    #: event times ahead of receipt by more than the window's warn_ahead, per "<table>.<column>".
+    ahead: Counter[str] = field(default_factory=Counter)
+    window: TimeWindow = DEFAULT_WINDOW
 
     def counts(self, table: str) -> TableCounts:
         return self.tables.setdefault(table, TableCounts())
@@ -100,17 +118,34 @@ class LoadSummary:
     def rejected(self) -> int:
         return sum(c.rejected for c in self.tables.values())
 
+    @property
+    def conflicts(self) -> int:
+        return sum(c.conflicts for c in self.tables.values())
+
     def render(self) -> str:
+        conflicts = f", conflicts {self.conflicts}" if self.conflicts else ""
         lines = [
             f"loaded {self.loaded}, duplicates {self.duplicates}, rejected {self.rejected}"
-            f" ({self.lines} lines read)"
+            f"{conflicts} ({self.lines} lines read)"
         ]
         for name in sorted(self.tables):
             c = self.tables[name]
+            conflicts = f", conflicts {c.conflicts}" if c.conflicts else ""
             lines.append(
                 f"  {name}: loaded {c.loaded}, duplicates {c.duplicates}, rejected {c.rejected}"
+                f"{conflicts}"
             )
-        if self.rejected and self.rejects_path:
+        if self.altered:
+            lines.append(f"altered to fit: {sum(self.altered.values())} value(s)")
+            lines += [f"  {what}: {n}" for what, n in sorted(self.altered.items())]
+        if self.ahead:
+            lines.append(
+                f"warning: {sum(self.ahead.values())} event time(s) more than"
+                f" {int(self.window.warn_ahead.total_seconds())} s ahead of receipt (a client"
+                " clock running fast?), stored as sent"
+            )
+            lines += [f"  {what}: {n}" for what, n in sorted(self.ahead.items())]
+        if (self.rejected or self.conflicts) and self.rejects_path:
             lines.append(f"rejected lines written to {self.rejects_path}")
         unmatched = sum(c.unmatched_user_ids for c in self.tables.values())
         if unmatched:
@@ -263,6 +298,11 @@ class _Config:
     table: str | None
     rules: RedactionRules
     max_response_bytes: int
+    window: TimeWindow = DEFAULT_WINDOW
+    #: counts `prepare` adds to (values altered to fit, times ahead of receipt), moved into the
+    #: summary with each chunk (a worker hands its own back with its answer).
+    altered: Counter[str] = field(default_factory=Counter, compare=False)
+    ahead: Counter[str] = field(default_factory=Counter, compare=False)
 
 
 # Digits to "0", every other byte to " ": a run of 19 digits is then one substring test.
@@ -403,6 +443,9 @@ def _prepare_event(
             rules=rules,
             max_response_bytes=cfg.max_response_bytes,
             require_timestamp=True,
+            window=cfg.window,
+            altered=cfg.altered,
+            ahead=cfg.ahead,
         )
     except EventError as err:
         return reject(table, str(err), _raw(rules, event, table, text))
@@ -421,6 +464,9 @@ class _Prepared:
     #: per table, the values of its user references per row, when any is set (`USER_REFS`).
     refs: dict[str, dict[str, list[int | None]]] = field(default_factory=dict)
     rejects: list[RejectRecord] = field(default_factory=list)
+    #: the worker's counts of values altered and times ahead of receipt, for these lines.
+    altered: Counter[str] = field(default_factory=Counter)
+    ahead: Counter[str] = field(default_factory=Counter)
 
 
 _worker_config: _Config | None = None
@@ -515,6 +561,9 @@ def _prepare_chunk(source: str, first: int, raws: list[bytes]) -> _Prepared:
         # The user ids of the rows (only when some are set), for the writer's check.
         columns = {c: [r[k] for r in rows] for k, c in enumerate(USER_REFS.get(table, ()), 3)}
         done.refs[table] = {c: v for c, v in columns.items() if v.count(None) < len(v)}
+    done.altered, done.ahead = Counter(cfg.altered), Counter(cfg.ahead)
+    cfg.altered.clear()
+    cfg.ahead.clear()
     return done
 
 
@@ -558,6 +607,7 @@ class Loader:
         rules: RedactionRules | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         workers: int = 0,
+        window: TimeWindow = DEFAULT_WINDOW,
     ) -> None:
         if table is not None and table not in TABLES:
             raise ValueError(f"unknown table {table!r} (expected one of {', '.join(TABLES)})")
@@ -569,9 +619,9 @@ class Loader:
         self.rejects = rejects
         self.rules = rules or RedactionRules()
         self.max_response_bytes = max_response_bytes
-        self.summary = LoadSummary(rejects_path=rejects.path)
+        self.summary = LoadSummary(rejects_path=rejects.path, window=window)
         self.workers = workers
-        self._config = _Config(table, self.rules, max_response_bytes)
+        self._config = _Config(table, self.rules, max_response_bytes, window)
         # With workers >= 1, lines are prepared in worker processes (no GIL shared with this
         # thread and the writer), chunk by chunk, and written in order.
         self._procs = _start_pool(workers, self._config) if workers >= 1 else None
@@ -639,6 +689,8 @@ class Loader:
         source, first, raws = block
         done = future.result()
         self.summary.lines += done.lines
+        self.summary.altered.update(done.altered)
+        self.summary.ahead.update(done.ahead)
         for record in done.rejects:
             self._add_reject(record)
         chunk = self._chunk
@@ -670,6 +722,12 @@ class Loader:
         chunk is in flight: the next one is prepared while PostgreSQL digests this one."""
         chunk, self._chunk = self._chunk, _Chunk()
         self._collect()
+        cfg = self._config
+        if cfg.altered or cfg.ahead:  # what `prepare` counted in this process
+            self.summary.altered.update(cfg.altered)
+            self.summary.ahead.update(cfg.ahead)
+            cfg.altered.clear()
+            cfg.ahead.clear()
         if chunk.rows or chunk.rejects:
             self._pending = (chunk, self._pool.submit(self._write, chunk))
         if wait:
@@ -760,6 +818,12 @@ class Loader:
                 RejectRecord(source="loader", reason=rej.reason, target_table=rej.table, **info)
             )
             self.summary.counts(rej.table).rejected += 1
+        for rej in result.conflicts:
+            info = self._describe(chunk, rej.table, rej.index)
+            self.rejects.write(
+                RejectRecord(source="loader", reason=rej.reason, target_table=rej.table, **info)
+            )
+            self.summary.counts(rej.table).conflicts += 1
 
 
 def _open(source: str | Path, stdin: IO[bytes] | None) -> tuple[str, IO[bytes], int | None]:
@@ -834,11 +898,13 @@ def load(
     progress: bool = False,
     stdin: IO[bytes] | None = None,
     workers: int | None = None,
+    window: TimeWindow | None = None,
 ) -> LoadSummary:
     """Load NDJSON files (`-` is stdin) and return the counts. Connects as the ingest role
-    unless `conn` (autocommit) or `url` is given. Redaction rules default to the database's
-    `analytics.redaction` setting. `workers`: preparing processes used once the input has
-    (default `default_workers()`; 0 = all in this process).
+    unless `conn` (autocommit) or `url` is given. Redaction rules and the window of accepted
+    event times default to the database's `analytics.redaction` and
+    `analytics.event_time_window` settings. `workers`: preparing processes used once the input
+    has (default `default_workers()`; 0 = all in this process).
 
     Bad lines never raise: they are rejects (see the module docstring), a damaged `.gz` too.
 
@@ -878,6 +944,7 @@ def load(
             table=table,
             batch_rows=batch_rows,
             max_response_bytes=max_response_bytes,
+            window=window,
         )
     except Exception as err:  # any failure midway: stop, with the counts so far
         raise LoadError(redact_text(f"{type(err).__name__}: {err}"), summary) from err
@@ -895,6 +962,7 @@ def _load(
     progress: bool,
     stdin: IO[bytes] | None,
     workers: int | None,
+    window: TimeWindow | None = None,
     **options: Any,
 ) -> LoadSummary:
     own = conn is None
@@ -903,14 +971,18 @@ def _load(
     try:
         if rules is None:
             rules = _configured_rules(conn)
+        if window is None:
+            window = _configured_window(conn)
         loader = Loader(
             conn,
             rejects=rejects,
             rules=rules,
             workers=default_workers() if workers is None else workers,
+            window=window,
             **options,
         )
         loader.summary = summary
+        summary.window = window
         try:
             for source in sources:
                 _feed_source(loader, source, stdin, progress)
@@ -980,6 +1052,22 @@ def _configured_rules(conn: psycopg.Connection) -> RedactionRules:
     except psycopg.Error:
         return RedactionRules()
     return RedactionRules.from_config(value)
+
+
+def _configured_window(conn: psycopg.Connection) -> TimeWindow:
+    from mcp_analytics.collector.core import read_settings
+
+    try:
+        value = read_settings(conn).get("analytics.event_time_window")
+    except psycopg.Error:
+        return DEFAULT_WINDOW
+    if value is None:
+        return DEFAULT_WINDOW
+    try:
+        return TimeWindow.from_config(value)
+    except ValueError as err:
+        log.warning("%s; the default window is used", err)
+        return DEFAULT_WINDOW
 
 
 def load_text(text: str, **kwargs: Any) -> LoadSummary:

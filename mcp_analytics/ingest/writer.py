@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +30,8 @@ from psycopg.adapt import Transformer
 
 from mcp_analytics.ingest.events import TABLES, row_to_json
 
+log = logging.getLogger(__name__)
+
 # The unique key each table is deduplicated on (documentation and tests; the insert itself is
 # target-less, see `_insert_chunk`).
 UNIQUE_KEYS = {
@@ -37,6 +40,19 @@ UNIQUE_KEYS = {
     "performance_metrics": "idx_performance_metrics_unique",
     # bootstrap_sql/030_ingest.sql: error_logs has no natural key, so an event key of its own.
     "error_logs": "idx_error_logs_event_key",
+}
+
+#: What each table's dedup key is made of (conflict reasons; docs/ingest.md).
+CONFLICT_KEYS = {
+    "tool_usage_logs": "execution_id and timestamp",
+    "mcp_request_logs": "request_id and timestamp",
+    "performance_metrics": (
+        "metric_name, aggregation_period, timestamp, labels, service and environment"
+    ),
+    "error_logs": (
+        "timestamp, level, message, request_id, execution_id, session_id, environment,"
+        " service_version and deployment_id"
+    ),
 }
 
 # SQLSTATE classes that are about a row's data, not the connection or the schema.
@@ -82,6 +98,7 @@ class RejectRecord:
 @dataclass
 class WriteResult:
     inserted: dict[str, int] = field(default_factory=dict)
+    #: rows whose key a stored row with the same values already had (a retry, a reload).
     duplicates: dict[str, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
     #: times the batch was written again after a deadlock or serialization failure.
@@ -89,6 +106,8 @@ class WriteResult:
     #: per table, rows stored with user_id null because no `users` row had their user_id
     #: (kept in unmatched_user_id).
     unmatched_user_ids: dict[str, int] = field(default_factory=dict)
+    #: rows whose key a stored row with other values already had: recorded, not stored.
+    conflicts: list[Reject] = field(default_factory=list)
 
     @property
     def total_inserted(self) -> int:
@@ -97,6 +116,10 @@ class WriteResult:
     @property
     def total_duplicates(self) -> int:
         return sum(self.duplicates.values())
+
+    @property
+    def total_conflicts(self) -> int:
+        return len(self.conflicts)
 
 
 def is_row_error(err: BaseException) -> bool:
@@ -379,14 +402,29 @@ def _staging_name(table: str) -> str:
 
 
 def _ensure_staging(conn: psycopg.Connection, table: str) -> None:
-    cols = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in TABLES[table]
-    )
-    # Unlogged-by-nature temp table, emptied at commit; created once per session.
+    """The session's staging table of `table`: its columns, and `mcpa_ord` numbering the rows
+    in COPY order (`ingest_staged_conflicts()` names conflicts by it). Created once per
+    session, and then readable by mcp_admin: a non-superuser owner of that function reads it
+    through that role. One statement per call, as a rolled-back savepoint may have undone the
+    creation."""
+    name = _staging_name(table)
+    cols = ", ".join(f'"{c.name}" {c.pg_type}' for c in TABLES[table])
+    # Our own constants only (table and column names, types): no value reaches this text.
     conn.execute(
-        sql.SQL("create temp table if not exists {} ({}) on commit delete rows").format(
-            sql.Identifier(_staging_name(table)), cols
-        )
+        f"""do $staging$
+        begin
+            if to_regclass('pg_temp.{name}') is null then
+                create temp table {name} (
+                    mcpa_ord bigint generated always as identity, {cols}
+                ) on commit delete rows;
+                begin
+                    grant select on pg_temp.{name} to mcp_admin;
+                exception when undefined_object then
+                    null;
+                end;
+            end if;
+        end
+        $staging$"""
     )
 
 
@@ -404,8 +442,11 @@ def _copy_direct(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[st
     return len(rows)
 
 
-def _insert_chunk(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
-    """COPY `rows` to staging and insert them; returns the number inserted."""
+def _insert_chunk(
+    conn: psycopg.Connection, table: str, rows: Sequence[Mapping[str, Any]]
+) -> tuple[int, list[tuple[int, list[str] | None]]]:
+    """COPY `rows` to staging and insert them; returns the number inserted and the conflicts
+    (index in `rows`, differing columns) among those that were not (`_conflicts`)."""
     _ensure_staging(conn, table)
     names = [c.name for c in TABLES[table]]
     stage = sql.Identifier(_staging_name(table))
@@ -422,8 +463,36 @@ def _insert_chunk(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[s
             )
         )
         inserted = cur.rowcount
+        conflicts = _conflicts(conn, table) if inserted < len(rows) else []
         cur.execute(sql.SQL("truncate {}").format(stage))
-    return inserted
+    return inserted, conflicts
+
+
+def _conflicts(conn: psycopg.Connection, table: str) -> list[tuple[int, list[str] | None]]:
+    """Staged rows that were not inserted because a stored row has their key but other values
+    (bootstrap_sql/061 `ingest_staged_conflicts()`): (index, differing columns, or None when
+    another unique index refused the row). A database without the function (bootstrapped
+    before it) answers [] and those rows count as duplicates, as they did."""
+    try:
+        with conn.transaction():
+            rows = conn.execute(
+                "select row_index, differing from ingest_staged_conflicts(%s)", (table,)
+            ).fetchall()
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.InsufficientPrivilege) as err:
+        log.warning("conflicts not told from duplicates: %s", err.diag.message_primary or err)
+        return []
+    return [(int(index), differing) for index, differing in rows]
+
+
+def conflict_reason(table: str, differing: list[str] | None) -> str:
+    """The reject reason of a conflict: what the key is and which values differ."""
+    key = CONFLICT_KEYS.get(table, "key")
+    if differing is None:
+        return f"conflict: another unique index of {table} holds a row with these values"
+    return (
+        f"conflict: a stored row of {table} has the same {key} but other values"
+        f" ({', '.join(differing)}); not stored"
+    )
 
 
 def _write_table(
@@ -440,12 +509,13 @@ def _write_table(
     duplicate (a first load, a first write) that costs what plain COPY costs. Any row error
     (a duplicate key among them) rolls the attempt back and the chunk goes through staging.
     """
+    conflicts: list[tuple[int, list[str] | None]] = []
     try:
         with conn.transaction():
             if direct:
                 inserted = _copy_direct(conn, table, rows)
             else:
-                inserted = _insert_chunk(conn, table, rows)
+                inserted, conflicts = _insert_chunk(conn, table, rows)
     except UnicodeEncodeError:
         rows = [_sanitise(r) if isinstance(r, Mapping) else r for r in rows]
         _write_table(conn, table, rows, offset, result, direct)
@@ -469,7 +539,13 @@ def _write_table(
         _write_table(conn, table, rows[mid:], offset + mid, result)
         return
     result.inserted[table] = result.inserted.get(table, 0) + inserted
-    result.duplicates[table] = result.duplicates.get(table, 0) + len(rows) - inserted
+    result.duplicates[table] = (
+        result.duplicates.get(table, 0) + len(rows) - inserted - len(conflicts)
+    )
+    result.conflicts += [
+        Reject(table, offset + index, conflict_reason(table, differing))
+        for index, differing in conflicts
+    ]
 
 
 def write_rejects(conn: psycopg.Connection, records: Iterable[RejectRecord]) -> int:
@@ -515,8 +591,10 @@ def write_batch(
 ) -> WriteResult:
     """Write prepared rows (see `events.prepare`) of several tables in one transaction.
 
-    Rows PostgreSQL refuses are returned in `result.rejects` and, in the same transaction,
-    recorded in `ingest_rejects` together with `rejects` (records the caller already has).
+    Rows PostgreSQL refuses are returned in `result.rejects`, rows whose key a stored row with
+    other values holds in `result.conflicts` (reason "conflict: ..."), and both are recorded,
+    in the same transaction, in `ingest_rejects` together with `rejects` (records the caller
+    already has). Rows identical to a stored row count as `result.duplicates`.
     `describe(table, index) -> RejectRecord fields (dict)` lets the caller say where a refused
     row came from (file, line, raw text); by default the row itself is the raw text.
     Commits on success; on a connection error nothing is committed and the error propagates.
@@ -601,15 +679,20 @@ def _write_batch_once(
     result = WriteResult(rejects=list(checked))
     with conn.transaction():
         for table, rows, order in plan:
-            start = len(result.rejects)
+            start, conflicts = len(result.rejects), len(result.conflicts)
             _write_table(conn, table, rows, 0, result, direct=True)
             if order is not None:  # back to the caller's indexes
                 result.rejects[start:] = [
                     Reject(r.table, order[r.index], r.reason, r.sqlstate)
                     for r in result.rejects[start:]
                 ]
+                result.conflicts[conflicts:] = [
+                    Reject(r.table, order[r.index], r.reason, r.sqlstate)
+                    for r in result.conflicts[conflicts:]
+                ]
         records = list(rejects)
-        for rej in result.rejects:
+        # Conflicts are recorded like rows PostgreSQL refused: nothing sent is lost.
+        for rej in [*result.rejects, *result.conflicts]:
             extra = describe(rej.table, rej.index) if describe else None
             if extra is None:
                 row = rows_by_table[rej.table][rej.index]

@@ -35,6 +35,9 @@ class RawTable:
         feeds_marts: statement triggers record the hours a change touches in the late-data
             ledger (`mart_dirty_buckets`) for the incremental marts.
         schema: the schema the bootstrap creates it in.
+        received_column: the timestamptz column the database sets when a row arrives
+            (bootstrap_sql/062): freshness is measured on it, never on `time_column`, which a
+            sender's clock sets.
     """
 
     name: str
@@ -44,6 +47,7 @@ class RawTable:
     partitioned: bool = False
     feeds_marts: bool = False
     schema: str = "public"
+    received_column: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -66,6 +70,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         time_column="timestamp",
         partitioned=True,
         feeds_marts=True,
+        received_column="received_at",
     ),
     RawTable(
         "mcp_request_logs",
@@ -74,6 +79,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         time_column="timestamp",
         partitioned=True,
         feeds_marts=True,
+        received_column="received_at",
     ),
     RawTable(
         "error_logs",
@@ -81,6 +87,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         "Application errors, with their resolution state.",
         time_column="timestamp",
         feeds_marts=True,
+        received_column="received_at",
     ),
     RawTable(
         "performance_metrics",
@@ -88,6 +95,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         "Metric samples (name, value, labels, aggregation period).",
         time_column="timestamp",
         feeds_marts=True,
+        received_column="received_at",
     ),
     RawTable("users", "auth", "Dashboard users (bcrypt password hashes)."),
     RawTable("sessions", "auth", "Dashboard sessions (token hashes only)."),
@@ -134,6 +142,8 @@ class TableStats:
     oldest: datetime | None = None
     default_partition_rows: int | None = None  # None: not partitioned
     partitions: int | None = None
+    #: when the latest row arrived (the registry's `received_column`): what freshness reads.
+    last_received: datetime | None = None
 
 
 def _one(
@@ -173,17 +183,38 @@ def default_partition_rows(conn: psycopg.Connection, table: str) -> int:
     return int(_one(conn, sql.SQL("select count(*) from {}").format(sql.SQL(name)))[0])
 
 
+#: Event times are clamped to what Python's datetime holds (years 1 to 9999 in any time zone),
+#: so a row written around ingest's time window (plain SQL, an older database) cannot break
+#: the observation that would report it.
+_CLAMPED = (
+    "greatest(least({f}({c}), '9999-12-30 00:00:00+00'::timestamptz),"
+    " '0001-01-02 00:00:00+00'::timestamptz)"
+)
+
+
 def table_stats(conn: psycopg.Connection, table: str) -> TableStats:
-    """Row count, time range (registry's `time_column`) and partition facts of a raw table."""
+    """Row count, time range (registry's `time_column`, clamped to years 1-9999), when the
+    latest row arrived (`received_column`) and partition facts of a raw table."""
     entry = raw_table(table)
     if _one(conn, "select to_regclass(%s)", (entry.qualified_name,))[0] is None:
         return TableStats(table=table, exists=False)
     ident = sql.Identifier(entry.schema, entry.name)
-    newest = oldest = None
+    newest = oldest = last_received = None
     if entry.time_column:
         column = sql.Identifier(entry.time_column)
-        count, newest, oldest = _one(
-            conn, sql.SQL("select count(*), max({c}), min({c}) from {t}").format(c=column, t=ident)
+        received = (
+            sql.SQL("max({})").format(sql.Identifier(entry.received_column))
+            if entry.received_column and _has_column(conn, entry, entry.received_column)
+            else sql.SQL("null::timestamptz")
+        )
+        count, newest, oldest, last_received = _one(
+            conn,
+            sql.SQL("select count(*), {newest}, {oldest}, {received} from {t}").format(
+                newest=sql.SQL(_CLAMPED.format(f="max", c="{c}")).format(c=column),
+                oldest=sql.SQL(_CLAMPED.format(f="min", c="{c}")).format(c=column),
+                received=received,
+                t=ident,
+            ),
         )
     else:
         (count,) = _one(conn, sql.SQL("select count(*) from {}").format(ident))
@@ -197,4 +228,14 @@ def table_stats(conn: psycopg.Connection, table: str) -> TableStats:
             default_partition_rows(conn, entry.qualified_name) if entry.partitioned else None
         ),
         partitions=partition_count(conn, entry.qualified_name) if entry.partitioned else None,
+        last_received=last_received,
     )
+
+
+def _has_column(conn: psycopg.Connection, entry: RawTable, column: str) -> bool:
+    """Whether the table has `column` (a database bootstrapped before the file adding it)."""
+    query = (
+        "select count(*) from pg_attribute where attrelid = to_regclass(%s)"
+        " and attname = %s and not attisdropped"
+    )
+    return bool(_one(conn, query, (entry.qualified_name, column))[0])

@@ -25,6 +25,27 @@ _TYPE_MAP = {
 }
 
 
+#: Columns deliberately made wider than the seed's (bootstrap_sql/060_label_widths.sql,
+#: docs/seed-corrections.md): what real producers send did not fit.
+WIDENED = {
+    ("tool_usage_logs", "tool_name"): 128,
+    ("tool_usage_logs", "bcp_name"): 255,
+    ("tool_usage_logs", "tool_version"): 256,
+    ("tool_usage_logs", "error_code"): 255,
+    ("mcp_request_logs", "method"): 32,
+    ("mcp_request_logs", "client_version"): 256,
+    ("mcp_request_logs", "error_type"): 255,
+    ("error_logs", "error_code"): 255,
+    ("error_logs", "service_version"): 256,
+    ("error_logs", "environment"): 255,
+    ("error_logs", "deployment_id"): 255,
+    ("performance_metrics", "metric_name"): 255,
+    ("performance_metrics", "unit"): 63,
+    ("performance_metrics", "service"): 255,
+    ("performance_metrics", "environment"): 255,
+}
+
+
 @dataclass(frozen=True)
 class SeedColumn:
     table: str
@@ -72,7 +93,7 @@ def _column(table: str, line: str) -> SeedColumn:
     upper = rest.upper()
     length = precision = None
     if mm := re.match(r"VARCHAR\((\d+)\)", upper):
-        dtype, length = "character varying", int(mm.group(1))
+        dtype, length = "character varying", WIDENED.get((table, col), int(mm.group(1)))
     elif mm := re.match(r"DECIMAL\((\d+),\s*(\d+)\)", upper):
         dtype, precision = "numeric", (int(mm.group(1)), int(mm.group(2)))
     elif upper.startswith("TIMESTAMP WITH TIME ZONE"):

@@ -81,7 +81,11 @@ BAD = [
         "duration_ms: 2147483648 is out of range",
         "tool_usage_logs",
     ),
-    (line(tool("b6", tool_name="x" * 101)), "tool_name: longer than 100", "tool_usage_logs"),
+    (
+        line(tool("b6", timestamp="9999-12-31T23:59:59-12:00")),
+        "more than 1 day ahead of receipt",
+        "tool_usage_logs",
+    ),
     (line(tool("b7", ip_address="not-an-ip")), "ip_address: not an IP", "tool_usage_logs"),
     (line(tool("b8", colour="red")), "colour: unknown field", "tool_usage_logs"),
     (

@@ -99,7 +99,8 @@ def test_event_schema_matches_the_database(module_db):
         select column_name, data_type, udt_name, character_maximum_length,
                numeric_precision, numeric_scale, is_nullable
         from information_schema.columns
-        where table_schema = 'public' and table_name = %s and column_name <> 'id'
+        where table_schema = 'public' and table_name = %s
+            and column_name not in ('id', 'received_at')
         order by ordinal_position
     """
     with psycopg.connect(module_db, autocommit=True) as conn:

@@ -2,8 +2,10 @@
 
 One asset per table of the registry (`mcp_analytics.warehouse.tables.RAW_TABLES`, which a test
 keeps equal to the dbt sources). Observing records row counts, the newest and oldest value of
-the table's time column, and for partitioned tables the rows waiting in the DEFAULT partition,
-as metadata; the UI plots them over time.
+the table's time column, when the latest row arrived (`received_at`, set by the database), and
+for partitioned tables the rows waiting in the DEFAULT partition, as metadata; the UI plots
+them over time. Arrival, not the senders' event times, is what says the table is fresh: it is
+the data version and Dagster's `dagster/last_updated_timestamp`.
 """
 
 from collections.abc import Iterator
@@ -40,12 +42,16 @@ def observe_metadata(postgres: PostgresResource, table: str) -> tuple[str, dict[
     if stats.newest is not None:
         metadata["newest_timestamp"] = dg.MetadataValue.timestamp(stats.newest)
         metadata["oldest_timestamp"] = dg.MetadataValue.timestamp(stats.oldest)
+    if stats.last_received is not None:
+        metadata["last_received_at"] = dg.MetadataValue.timestamp(stats.last_received)
+        metadata["dagster/last_updated_timestamp"] = dg.MetadataValue.timestamp(stats.last_received)
     if stats.default_partition_rows is not None:
         metadata["default_partition_rows"] = dg.MetadataValue.int(stats.default_partition_rows)
         metadata["partitions"] = dg.MetadataValue.int(stats.partitions or 0)
-    # Row count and newest timestamp as the data version: an unchanged table is not "new data".
-    newest = stats.newest.isoformat() if stats.newest else ""
-    return f"{stats.row_count}:{newest}", metadata
+    # Row count and last arrival as the data version: an unchanged table is not "new data" (a
+    # sender's clock cannot make it look new either). Tables without arrival time: newest time.
+    latest = stats.last_received or stats.newest
+    return f"{stats.row_count}:{latest.isoformat() if latest else ''}", metadata
 
 
 def build_raw_tables() -> dg.AssetsDefinition:
