@@ -1,8 +1,8 @@
 """The code location: `dagster dev -m mcp_analytics.orchestration.definitions`, `mcp-analytics ui`.
 
 Assets: raw tables (observed) -> dbt staging -> dbt marts -> maintenance (partition upkeep,
-retention, archive export); checks: dbt tests, dbt's source freshness (defs/freshness.py) and
-the custom ones in defs/checks.py.
+retention, archive export, backup); checks: dbt tests, dbt's source freshness
+(defs/freshness.py) and the custom ones in defs/checks.py.
 
 Importing this module runs nothing: `defs` is a `@dg.definitions` function that Dagster calls
 when it loads the code location, and only then is the dbt manifest read (and `dbt parse` run
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from mcp_analytics.orchestration.defs.backup import BackupResource, backup
 from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.dbt_assets import build_dbt_assets, mart_keys
 from mcp_analytics.orchestration.defs.freshness import apply_freshness, source_freshness_checks
@@ -29,9 +30,13 @@ from mcp_analytics.orchestration.defs.sensors import build_sensors
 
 
 def build_definitions(
-    database_url: str | None = None, archive_dir: str | None = None
+    database_url: str | None = None,
+    archive_dir: str | None = None,
+    backup_dir: str | None = None,
 ) -> dg.Definitions:
-    """All definitions, with resources pointed at `database_url` (None: the project's).
+    """All definitions, with resources pointed at `database_url` (None: the project's), the
+    archive's Parquet files in `archive_dir` and the daily backups in `backup_dir` (None:
+    the settings').
 
     Raises:
         ManifestError: `dbt parse` failed.
@@ -47,6 +52,7 @@ def build_definitions(
             partition_upkeep,
             retention_after(mart_keys(dbt_models)),
             archive_export,
+            backup,
         ],
         asset_checks=[*CHECKS, *source_freshness_checks(dbt_models)],
         jobs=list(jobs.values()),
@@ -55,6 +61,7 @@ def build_definitions(
         resources={
             **build_resources(database_url),
             "archive": ArchiveResource(directory=archive_dir),
+            "backups": BackupResource(directory=backup_dir),
         },
     )
     return apply_freshness(defs)

@@ -224,11 +224,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _free_name(directory: Path, database: str, mode: Mode) -> Path:
+    """`default_name()` in `directory`, with `-2`, `-3`... when a backup of the same second
+    is there already."""
+    first = directory / default_name(database, mode)
+    candidate, n = first, 1
+    while candidate.exists() or manifest_path(candidate).exists():
+        n += 1
+        candidate = first.with_name(f"{first.name[: -len(DUMP_SUFFIX)]}-{n}{DUMP_SUFFIX}")
+    return candidate
+
+
 def _target(path: Path | None, directory: Path, database: str, mode: Mode) -> Path:
     if path is None:
-        return directory / default_name(database, mode)
+        return _free_name(directory, database, mode)
     if path.is_dir():
-        return path / default_name(database, mode)
+        return _free_name(path, database, mode)
     if not path.name.endswith(DUMP_SUFFIX):
         return path.with_name(path.name + DUMP_SUFFIX)
     return path
@@ -354,7 +365,7 @@ def backup(
         raise BackupError(f"cannot write the backup: {err}") from None
     mpath = manifest_path(dump)
     manifest = Manifest(
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         mode=mode,
         dump_file=dump.name,
         dump_bytes=partial.stat().st_size,

@@ -80,6 +80,8 @@ def test_maintenance_assets_follow_the_marts(graph):
     assert upkeep in graph.get(retention).parent_keys
     assert keys_in_group(graph, "marts") <= graph.get(retention).parent_keys
     assert graph.get(export).parent_keys == {retention}
+    # the backup comes last: its manifest records the day's archive files
+    assert graph.get(dg.AssetKey(["maintenance", "backup"])).parent_keys == {export}
 
 
 def test_checks_are_present(graph):
@@ -113,7 +115,7 @@ def test_jobs_select_what_they_should(defs, graph):
     assert not any(k.path[0] == "maintenance" for k in hourly_keys)
     daily_keys = set(daily.asset_layer.executable_asset_keys)
     assert {k.path[-1] for k in daily_keys if k.path[0] == "maintenance"} == {
-        "partition_upkeep", "retention", "archive_export",
+        "partition_upkeep", "retention", "archive_export", "backup",
     }  # fmt: skip
     assert not any(k.path[0] in ("marts", "staging") for k in daily_keys)
     observed = set(observe.asset_layer.executable_asset_keys)

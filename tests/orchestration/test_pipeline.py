@@ -18,6 +18,7 @@ import pytest
 from mcp_analytics.orchestration.definitions import build_definitions
 from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.resources import PostgresResource
+from mcp_analytics.warehouse.backup import read_backup
 from mcp_analytics.warehouse.lock import LOCK_KEY_SQL
 from mcp_analytics.warehouse.tables import partitioned_tables
 from tests.helpers.db import scalar
@@ -35,9 +36,14 @@ def archive_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def defs(module_db: str, archive_dir: Path) -> dg.Definitions:
+def backup_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("backups")
+
+
+@pytest.fixture(scope="module")
+def defs(module_db: str, archive_dir: Path, backup_dir: Path) -> dg.Definitions:
     insert_telemetry(module_db, hours=4, per_hour=12)
-    return build_definitions(module_db, str(archive_dir))
+    return build_definitions(module_db, str(archive_dir), str(backup_dir))
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +113,8 @@ def test_hourly_build_materializes_every_model_and_passes_the_dbt_tests(defs, in
     assert calls == scalar(module_db, "select count(*) from tool_usage_logs")
 
 
-def test_daily_maintenance_upkeeps_retains_archives_and_exports(
-    defs, instance, module_db, archive_dir
+def test_daily_maintenance_upkeeps_retains_archives_exports_and_backs_up(
+    defs, instance, module_db, archive_dir, backup_dir
 ):
     # Old rows in their own (back-filled) monthly partitions, past the 90/60-day retention.
     with psycopg.connect(module_db, autocommit=True) as conn:
@@ -127,6 +133,7 @@ def test_daily_maintenance_upkeeps_retains_archives_and_exports(
     starts = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
     assert starts.index("maintenance__partition_upkeep") < starts.index("maintenance__retention")
     assert starts.index("maintenance__retention") < starts.index("maintenance__archive_export")
+    assert starts.index("maintenance__archive_export") < starts.index("maintenance__backup")
 
     meta = materialized(result)
     assert meta["maintenance/partition_upkeep"]["partitions_created/tool_usage_logs"].value == 1
@@ -138,6 +145,13 @@ def test_daily_maintenance_upkeeps_retains_archives_and_exports(
     assert export["rows_exported/tool_usage_logs"].value == old
     files = sorted((archive_dir / "tool_usage_logs").glob("*.parquet"))
     assert files and sum(pq.ParquetFile(f).metadata.num_rows for f in files) == old
+    # the backup, last: its manifest names the Parquet files just written
+    backup = meta["maintenance/backup"]
+    dump = Path(backup["backup_path"].value)
+    assert dump.parent == backup_dir and dump.stat().st_size == backup["backup_bytes"].value
+    manifest = read_backup(dump).manifest
+    assert {f["path"] for f in manifest.inventory.archive_files} >= {str(f) for f in files}
+    assert backup["backups_kept"].value >= 1
     assert scalar(module_db, "select count(*) from pg_tables where schemaname = 'archive'"
                   " and tablename <> 'archived_partitions'") == 0  # fmt: skip
     # the raw rows are gone, the marts keep their history

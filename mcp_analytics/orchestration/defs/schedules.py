@@ -1,4 +1,5 @@
-"""Jobs and schedules: hourly incremental build; daily upkeep -> retention -> archive export.
+"""Jobs and schedules: hourly incremental build; daily upkeep -> retention -> archive export
+-> backup.
 
 Cron strings come from settings (MCPA_HOURLY_CRON, MCPA_DAILY_CRON, MCPA_SCHEDULE_TZ). Every
 job that writes the warehouse carries the WRITES_TAG, limited to one run at a time in
@@ -10,13 +11,14 @@ from __future__ import annotations
 import dagster as dg
 
 from mcp_analytics.config import settings
+from mcp_analytics.orchestration.defs.backup import BACKUP
 from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.freshness import source_freshness_checks
 from mcp_analytics.orchestration.defs.maintenance import ARCHIVE_EXPORT, PARTITION_UPKEEP, RETENTION
 
 WRITES_TAG = {"mcp_analytics/writes": "warehouse"}
 
-MAINTENANCE = dg.AssetSelection.assets(PARTITION_UPKEEP, RETENTION, ARCHIVE_EXPORT)
+MAINTENANCE = dg.AssetSelection.assets(PARTITION_UPKEEP, RETENTION, ARCHIVE_EXPORT, BACKUP)
 # Custom checks run after what they watch: DEFAULT-empty after upkeep, late rows after retention.
 MAINTENANCE_CHECKS = dg.AssetSelection.checks(*CHECKS)
 
@@ -46,8 +48,8 @@ def build_jobs(
             "daily_maintenance",
             selection=MAINTENANCE | MAINTENANCE_CHECKS,
             tags=WRITES_TAG,
-            description="Partition upkeep, then retention, then archive export (one run, in "
-            "order).",
+            description="Partition upkeep, then retention, then archive export, then a backup "
+            "(one run, in order).",
         ),
     ]
     return {job.name: job for job in jobs}
