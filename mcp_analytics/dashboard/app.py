@@ -53,6 +53,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 NAV = (
     ("/", "Overview", "READ_ONLY"),
     ("/tools", "Tools", "READ_ONLY"),
+    ("/budget", "Error budget", "READ_ONLY"),
     ("/errors", "Errors", "READ_ONLY"),
     ("/requests", "Requests", "READ_ONLY"),
     ("/metrics", "Metrics", "READ_ONLY"),
@@ -90,6 +91,7 @@ def _environment() -> jinja2.Environment:
         chart_labels=charts.labels,
         error_day_chart=charts.error_day_chart,
         error_class_series=charts.error_class_series,
+        error_totals=marts.error_totals,
     )
     return env
 
@@ -229,6 +231,10 @@ def _tool(conn, window: Window, request: Request) -> dict[str, Any]:
     return {"tool": detail, "tool_errors": tool_errors}
 
 
+def _budget(conn, window: Window, request: Request) -> dict[str, Any]:
+    return {"budget": marts.error_budget(conn, window)}
+
+
 def _requests(conn, window: Window, request: Request) -> dict[str, Any]:
     return {"data": marts.requests(conn, window)}
 
@@ -241,6 +247,7 @@ overview_page = _analytics("overview.html", _overview)
 tools_page = _analytics("tools.html", _tools)
 tool_page = _analytics("tool.html", _tool)
 requests_page = _analytics("requests.html", _requests)
+budget_page = _analytics("budget.html", _budget)
 metrics_page = _analytics("metrics.html", _metrics)
 
 
@@ -653,6 +660,7 @@ def create_app(config: DashboardConfig | None = None) -> Starlette:
         Route("/tools", tools_page),
         Route("/tools.csv", tools_csv),
         Route("/tools/{bcp}/{tool}", tool_page),
+        Route("/budget", budget_page),
         Route("/errors", errors_page),
         Route("/errors/{error_id}/resolve", resolve_error, methods=["POST"]),
         Route("/requests", requests_page),

@@ -536,3 +536,84 @@ def marts_state(conn: psycopg.Connection) -> str:
         "select exists (select 1 from analytics.hourly_tool_usage_summary)"
     ).fetchone()
     return "ready" if row and row[0] else "empty"
+
+
+# ---------------------------------------------------------------------------- error budget
+
+_BUDGET_LATEST = """
+select distinct on (bcp_name, tool_name)
+       bcp_name, tool_name, day, slo_target, window_days, window_eligible_calls,
+       window_error_calls, window_error_rate, allowed_error_calls, budget_remaining,
+       is_budget_exhausted
+from analytics.tool_error_budget
+where day < %(end)s
+order by bcp_name, tool_name, day desc
+"""
+
+_BUDGET_DAYS = """
+select bcp_name, tool_name, day, budget_remaining
+from analytics.tool_error_budget
+where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s
+"""
+
+
+def error_budget(conn: psycopg.Connection, window: Window) -> list[dict[str, Any]] | None:
+    """Per tool, its row of analytics.tool_error_budget for the last day of the window (the
+    28 days ending then), with `trend`: budget_remaining per day of the window; most spent
+    first. None when that mart is not built."""
+    found = conn.execute("select to_regclass('analytics.tool_error_budget')").fetchone()
+    if not found or found[0] is None:
+        return None
+    params = {"start": window.start, "end": window.end}
+    rows = _rows(conn, sql.SQL(_BUDGET_LATEST), params)
+    days = [
+        datetime.combine(d.date(), datetime.min.time(), d.tzinfo)
+        for d in window.buckets()
+        if d.hour == 0
+    ] or [window.start]
+    index = {d: i for i, d in enumerate(days)}
+    trends: dict[tuple[str, str], list[float | None]] = {}
+    for r in _rows(conn, sql.SQL(_BUDGET_DAYS), params):
+        trend = trends.setdefault((r["bcp_name"], r["tool_name"]), [None] * len(days))
+        if r["day"] in index and r["budget_remaining"] is not None:
+            trend[index[r["day"]]] = float(r["budget_remaining"])
+    for r in rows:
+        r["trend"] = trends.get((r["bcp_name"], r["tool_name"]), [None] * len(days))
+        r["trend_days"] = days
+    rows.sort(
+        key=lambda r: (
+            r["budget_remaining"] is None,
+            r["budget_remaining"] if r["budget_remaining"] is not None else 0,
+        )
+    )
+    return rows
+
+
+def error_totals(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of daily_error_summary added up per level and category over the window: errors,
+    resolved, unresolved, days with errors, severity averaged over errors, the codes seen.
+    (Affected users and sessions are distinct counts per day: they do not add up, and stay
+    in the per-day rows.)"""
+    totals: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for r in days:
+        t = totals.setdefault(
+            (r["level"], r["category"]),
+            {"level": r["level"], "category": r["category"], "error_count": 0,
+             "resolved_count": 0, "unresolved_count": 0, "days": 0, "_severity": 0.0,
+             "_rated": 0, "codes": set()},
+        )  # fmt: skip
+        t["error_count"] += r["error_count"]
+        t["resolved_count"] += r["resolved_count"]
+        t["unresolved_count"] += r["unresolved_count"]
+        t["days"] += 1
+        if r["avg_severity"] is not None:
+            t["_severity"] += float(r["avg_severity"]) * r["error_count"]
+            t["_rated"] += r["error_count"]
+        t["codes"].update(c for c in (r["error_codes"] or "").split(", ") if c)
+    out = []
+    for t in totals.values():
+        t["avg_severity"] = t.pop("_severity") / t["_rated"] if t["_rated"] else None
+        del t["_rated"]
+        t["codes"] = ", ".join(sorted(t["codes"]))
+        out.append(t)
+    return sorted(out, key=lambda t: (-t["error_count"], t["level"], t["category"] or ""))

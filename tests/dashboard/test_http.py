@@ -31,6 +31,8 @@ PAGES = (
     "/tools",
     "/tools?window=30d&sort=p95.asc",
     "/tools/bcp_0/tool_0",
+    "/budget",
+    "/budget?window=30d",
     "/errors",
     "/errors?q=synthetic",
     "/requests",
@@ -370,6 +372,41 @@ def test_overview_and_tools_equal_the_marts(client_as, analyst_url: str, warehou
     order = re.findall(r'<tr data-tool="([^"]+)" data-bcp="([^"]+)">', html)
     p95s = [expected[(bcp, tool)][2] for tool, bcp in order if (bcp, tool) in expected]
     assert p95s == sorted(p95s)
+
+
+def test_error_budget_and_error_summary_equal_the_marts(
+    client_as, analyst_url: str, warehouse: str
+) -> None:
+    reader = client_as("reader")
+    window = parse_window({"window": "7d"})
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        budget = marts.error_budget(conn, window)
+        latest = conn.execute(
+            "select distinct on (bcp_name, tool_name) bcp_name, tool_name, budget_remaining,"
+            " window_error_calls from analytics.tool_error_budget where day < %s"
+            " order by bcp_name, tool_name, day desc",
+            (window.end,),
+        ).fetchall()
+        days = marts.error_days(conn, window)
+        summed = conn.execute(
+            "select level::text, category, sum(error_count), sum(unresolved_count)"
+            " from analytics.daily_error_summary"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+            " group by 1, 2",
+            (window.start, window.end),
+        ).fetchall()
+    assert budget is not None and latest
+    assert {(b["bcp_name"], b["tool_name"], b["budget_remaining"], b["window_error_calls"])
+            for b in budget} == set(latest)  # fmt: skip
+    remaining = [b["budget_remaining"] for b in budget if b["budget_remaining"] is not None]
+    assert remaining == sorted(remaining)  # most spent first
+    html = reader.get("/budget?window=7d").text
+    assert html.count("<tr data-tool=") == len(latest)
+    totals = {(t["level"], t["category"]): t for t in marts.error_totals(days)}
+    assert {k: (t["error_count"], t["unresolved_count"]) for k, t in totals.items()} == {
+        (level, category): (n, open_) for level, category, n, open_ in summed
+    }
+    assert sum(n for *_, n, _ in summed) > 0
 
 
 def test_an_htmx_request_gets_the_content_region_only(client_as) -> None:
