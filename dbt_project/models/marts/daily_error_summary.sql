@@ -30,18 +30,7 @@ errors as (
         error_rows.severity,
         error_rows.error_code,
         error_rows.occurred_at
-    from {{ ref('stg_mcp__error_logs') }} as error_rows
-    {% if is_incremental() %}
-        inner join pg_temp.mart_rebuild as rebuild_days
-            on
-                error_rows.occurred_at >= rebuild_days.bucket
-                and error_rows.occurred_at < rebuild_days.bucket + interval '1 day'
-    {% endif %}
-    where
-        error_rows.occurred_at is not null
-        {% if is_incremental() %}
-            and {{ mart_rebuild_bounds('error_rows.occurred_at', 'day') }}
-        {% endif %}
+    {{ mart_rows_to_rebuild(ref('stg_mcp__error_logs'), 'error_rows', 'occurred_at', 'day') }}
 ),
 
 final as (

@@ -124,18 +124,7 @@ day_people as (
         calls.operation,
         count(distinct calls.user_id) as unique_users,
         count(distinct calls.session_id) as unique_sessions
-    from {{ ref('stg_mcp__tool_usage_logs') }} as calls
-    {% if is_incremental() %}
-        inner join pg_temp.mart_rebuild as rebuild_days
-            on
-                calls.called_at >= rebuild_days.bucket
-                and calls.called_at < rebuild_days.bucket + interval '1 day'
-    {% endif %}
-    where
-        calls.called_at is not null
-        {% if is_incremental() %}
-            and {{ mart_rebuild_bounds('calls.called_at', 'day') }}
-        {% endif %}
+    {{ mart_rows_to_rebuild(ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'day') }}
     group by
         date_trunc('day', calls.called_at, 'UTC'),
         calls.bcp_name,

@@ -34,18 +34,7 @@ requests as (
         request_rows.response_size_bytes,
         request_rows.user_id,
         request_rows.session_id
-    from {{ ref('stg_mcp__mcp_request_logs') }} as request_rows
-    {% if is_incremental() %}
-        inner join pg_temp.mart_rebuild as rebuild_hours
-            on
-                request_rows.requested_at >= rebuild_hours.bucket
-                and request_rows.requested_at < rebuild_hours.bucket + interval '1 hour'
-    {% endif %}
-    where
-        request_rows.requested_at is not null
-        {% if is_incremental() %}
-            and {{ mart_rebuild_bounds('request_rows.requested_at', 'hour') }}
-        {% endif %}
+    {{ mart_rows_to_rebuild(ref('stg_mcp__mcp_request_logs'), 'request_rows', 'requested_at', 'hour') }}
 ),
 
 request_stats as (

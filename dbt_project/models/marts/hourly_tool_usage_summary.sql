@@ -32,18 +32,7 @@ tool_calls as (
         calls.response_size_bytes,
         calls.user_id,
         calls.session_id
-    from {{ ref('stg_mcp__tool_usage_logs') }} as calls
-    {% if is_incremental() %}
-        inner join pg_temp.mart_rebuild as rebuild_hours
-            on
-                calls.called_at >= rebuild_hours.bucket
-                and calls.called_at < rebuild_hours.bucket + interval '1 hour'
-    {% endif %}
-    where
-        calls.called_at is not null
-        {% if is_incremental() %}
-            and {{ mart_rebuild_bounds('calls.called_at', 'hour') }}
-        {% endif %}
+    {{ mart_rows_to_rebuild(ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'hour') }}
 ),
 
 call_stats as (

@@ -37,18 +37,10 @@ samples_in_scope as (
         metric_samples.aggregation_period,
         metric_samples.metric_value,
         metric_samples.measured_at
-    from {{ ref('stg_mcp__performance_metrics') }} as metric_samples
-    {% if is_incremental() %}
-        inner join pg_temp.mart_rebuild as rebuild_hours
-            on
-                metric_samples.measured_at >= rebuild_hours.bucket
-                and metric_samples.measured_at < rebuild_hours.bucket + interval '1 hour'
-    {% endif %}
-    where
-        metric_samples.aggregation_period <> '1d'
-        {% if is_incremental() %}
-            and {{ mart_rebuild_bounds('metric_samples.measured_at', 'hour') }}
-        {% endif %}
+    {{ mart_rows_to_rebuild(
+        ref('stg_mcp__performance_metrics'), 'metric_samples', 'measured_at', 'hour',
+        condition="metric_samples.aggregation_period <> '1d'"
+    ) }}
     union all
     select
         metric_samples.metric_name,
