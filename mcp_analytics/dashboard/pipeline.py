@@ -18,14 +18,8 @@ from psycopg.rows import dict_row
 from mcp_analytics.dashboard.marts import MARTS
 from mcp_analytics.warehouse.tables import default_partition_rows, partitioned_tables
 
-#: the bucket column of each mart
-_BUCKET = {
-    "hourly_tool_usage_summary": "hour",
-    "daily_tool_usage_summary": "day",
-    "hourly_request_summary": "hour",
-    "daily_error_summary": "day",
-    "performance_metrics_summary": "time_bucket",
-}
+#: the column that dates a mart's rows, by preference
+_BUCKET_COLUMNS = ("hour", "day", "time_bucket")
 
 
 @dataclass
@@ -39,23 +33,45 @@ class MartFreshness:
     oldest_pending: datetime | None = None
 
 
+def _mart_tables(conn: psycopg.Connection) -> dict[str, str | None]:
+    """Tables of schema analytics that dbt refreshes (they carry refreshed_at) -> their bucket
+    column (None when they have none of _BUCKET_COLUMNS)."""
+    rows = conn.execute(
+        """
+        select c.table_name, array_agg(c.column_name::text)
+        from information_schema.columns as c
+        join information_schema.tables as t
+          on t.table_schema = c.table_schema and t.table_name = c.table_name
+        where c.table_schema = 'analytics' and t.table_type = 'BASE TABLE'
+        group by c.table_name
+        having bool_or(c.column_name = 'refreshed_at')
+        """
+    ).fetchall()
+    return {
+        name: next((c for c in _BUCKET_COLUMNS if c in columns), None) for name, columns in rows
+    }
+
+
 def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
-    """Rows, newest bucket, last refresh and dirty buckets waiting, per mart."""
+    """Rows, newest bucket, last refresh and dirty buckets waiting, per mart: the core marts
+    (listed even before dbt builds them) and every other refreshed table of schema analytics."""
     pending = {
         r[0]: (r[1], r[2])
         for r in conn.execute(
             "select mart, count(*), min(queued_at) from mart_dirty_buckets group by mart"
         ).fetchall()
     }
+    tables = _mart_tables(conn)
     out = []
-    for name in MARTS:
+    for name in list(MARTS) + sorted(set(tables) - set(MARTS)):
         waiting, oldest = pending.get(name, (0, None))
-        row = conn.execute("select to_regclass(%s)", (f"analytics.{name}",)).fetchone()
-        if not row or row[0] is None:
+        if name not in tables:
             out.append(MartFreshness(name, False, pending_buckets=waiting, oldest_pending=oldest))
             continue
-        query = sql.SQL("select count(*), max({b}), max(refreshed_at) from analytics.{t}").format(
-            b=sql.Identifier(_BUCKET[name]), t=sql.Identifier(name)
+        bucket = tables[name]
+        query = sql.SQL("select count(*), {b}, max(refreshed_at) from analytics.{t}").format(
+            b=sql.SQL("max({})").format(sql.Identifier(bucket)) if bucket else sql.SQL("null"),
+            t=sql.Identifier(name),
         )
         found = conn.execute(query).fetchone() or (0, None, None)
         out.append(MartFreshness(name, True, found[0], found[1], found[2], waiting, oldest))

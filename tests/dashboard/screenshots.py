@@ -33,6 +33,7 @@ PAGES = {
     "overview": ("/?window=30d", "[data-chart-name=chart-latency][data-drawn=yes]"),
     "tools": ("/tools?window=7d", ".spark[data-drawn=yes]"),
     "tool": (None, "[data-chart-name=chart-distribution][data-drawn=yes]"),
+    "budget": ("/budget?window=30d", ".spark[data-drawn=yes]"),
     "errors": ("/errors?window=7d", "#unresolved"),
     "requests": ("/requests?window=7d", "[data-chart-name=chart-status][data-drawn=yes]"),
     "metrics": ("/metrics?window=24h", "[data-chart][data-drawn=yes]"),
