@@ -1,8 +1,12 @@
-"""The process tree below a pid, from /proc (Linux), for tests that must leave no process."""
+"""Processes in tests: the tree below a pid, from /proc (Linux), for tests that must leave no
+process; a command run for the JSON it prints last."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+from typing import Any
 
 
 def _stat(pid: int | str) -> list[str] | None:
@@ -34,3 +38,13 @@ def alive(pid: int) -> bool:
     """True while `pid` runs (a zombie, exited but not reaped, counts as gone)."""
     fields = _stat(pid)
     return fields is not None and fields[0] != "Z"
+
+
+def run_json(
+    argv: list[str], *, cwd: str | os.PathLike[str] | None = None, timeout: float = 180
+) -> Any:
+    """Run `argv` to its end and return its last line of output read as JSON (what the emitter
+    scripts print last). Fails the test, with the end of stderr, when the command fails."""
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

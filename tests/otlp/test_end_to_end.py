@@ -5,8 +5,6 @@ and tools/list. The rows, then the marts (dbt build), are checked."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 
 from mcp_analytics.dbt.runner import run_dbt
 from tests.helpers.collector import wait_for
+from tests.helpers.processes import run_json
 
 from .conftest import running
 
@@ -22,15 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def emit(receiver_url: str, service: str, mode: str) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.otlp.emitters.sdk_v2", receiver_url, service, mode],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    return run_json(
+        [sys.executable, "-m", "tests.otlp.emitters.sdk_v2", receiver_url, service, mode], cwd=ROOT
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def operations(db: str, service: str) -> dict[tuple[str, str], dict]:

@@ -4,8 +4,6 @@ SDK span's ids and the client's identity."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import psycopg
 import pytest
 
 from tests.helpers.collector import wait_for
+from tests.helpers.processes import run_json
 
 from .conftest import running
 
@@ -20,15 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_emitter(*args: str) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.otlp.emitters.instrumented", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json([sys.executable, "-m", "tests.otlp.emitters.instrumented", *args], cwd=ROOT)
 
 
 def rows(db: str, service: str) -> dict[str, dict]:

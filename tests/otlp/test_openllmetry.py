@@ -10,7 +10,6 @@ under .state/emitters/ with pip from the package index.
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 import venv
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from mcp_analytics.config import settings
 from tests.helpers.collector import wait_for
+from tests.helpers.processes import run_json
 
 from .conftest import running
 
@@ -50,16 +50,11 @@ def test_openllmetry_operations_land_with_the_same_meaning(
 ):
     service = "openllmetry-server"
     with running(bootstrapped_db, tmp_path / "spool") as r:
-        proc = subprocess.run(
-            [str(openllmetry_python), str(HERE / "openllmetry_server.py"), r.url, service],
-            capture_output=True,
-            text=True,
-            timeout=180,
+        seen = run_json(
+            [str(openllmetry_python), str(HERE / "openllmetry_server.py"), r.url, service]
         )
-        assert proc.returncode == 0, proc.stderr[-4000:]
         assert wait_for(lambda: r.sink.queued_rows == 0)
         counts = r.receiver.counts["traces"]
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen == {
         "add": False,
         "explode": True,
