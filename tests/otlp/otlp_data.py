@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -118,14 +119,27 @@ def resource(service: str = "hubspot-crm", **attrs: Any) -> dict[str, Any]:
     return {"service.name": service, **attrs}
 
 
-def traces(*spans: trace_pb2.Span, res: dict[str, Any] | None = None) -> ExportTraceServiceRequest:
-    req = ExportTraceServiceRequest()
-    rs = req.resource_spans.add()
-    rs.resource.attributes.extend(kvs(res if res is not None else resource()))
-    ss = rs.scope_spans.add()
-    ss.scope.name = "mcp-python-sdk"
-    ss.spans.extend(spans)
+_RECORDS = {"spans": "spans", "logs": "log_records", "metrics": "metrics"}
+_Request = TypeVar(
+    "_Request", ExportTraceServiceRequest, ExportLogsServiceRequest, ExportMetricsServiceRequest
+)
+
+
+def _request(
+    req: _Request, signal: str, scope: str, records: Iterable[Any], res: dict[str, Any] | None
+) -> _Request:
+    """`req` with one resource (`res`, default `resource()`) holding one scope named `scope`
+    with `records`; `signal` names the fields: resource_<signal>, scope_<signal>."""
+    group = getattr(req, f"resource_{signal}").add()
+    group.resource.attributes.extend(kvs(res if res is not None else resource()))
+    scoped = getattr(group, f"scope_{signal}").add()
+    scoped.scope.name = scope
+    getattr(scoped, _RECORDS[signal]).extend(records)
     return req
+
+
+def traces(*spans: trace_pb2.Span, res: dict[str, Any] | None = None) -> ExportTraceServiceRequest:
+    return _request(ExportTraceServiceRequest(), "spans", "mcp-python-sdk", spans, res)
 
 
 def log_record(
@@ -151,13 +165,7 @@ def log_record(
 def logs(
     *records: logs_pb2.LogRecord, res: dict[str, Any] | None = None
 ) -> ExportLogsServiceRequest:
-    req = ExportLogsServiceRequest()
-    rl = req.resource_logs.add()
-    rl.resource.attributes.extend(kvs(res if res is not None else resource()))
-    sl = rl.scope_logs.add()
-    sl.scope.name = "app"
-    sl.log_records.extend(records)
-    return req
+    return _request(ExportLogsServiceRequest(), "logs", "app", records, res)
 
 
 def histogram_metric(
@@ -199,10 +207,4 @@ def gauge_metric(
 def metrics(
     *items: metrics_pb2.Metric, res: dict[str, Any] | None = None
 ) -> ExportMetricsServiceRequest:
-    req = ExportMetricsServiceRequest()
-    rm = req.resource_metrics.add()
-    rm.resource.attributes.extend(kvs(res if res is not None else resource()))
-    sm = rm.scope_metrics.add()
-    sm.scope.name = "mcp"
-    sm.metrics.extend(items)
-    return req
+    return _request(ExportMetricsServiceRequest(), "metrics", "mcp", items, res)
