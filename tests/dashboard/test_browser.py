@@ -141,6 +141,31 @@ def test_auto_refresh_replaces_the_content_without_reload_and_pauses(
             )
 
 
+def test_a_session_revoked_elsewhere_sends_the_refreshing_page_to_sign_in(
+    page_as, warehouse: str, base_url: str
+) -> None:
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute(
+            "update system_configuration set config_value = '1000'"
+            " where config_key = 'dashboard.refresh_interval_ms'"
+        )
+    try:
+        page = page_as("admin")
+        page.wait_for_selector(f"[data-chart-name=chart-calls]{DRAWN}")
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+            conn.execute(
+                "update sessions set is_active = false from users"
+                " where users.id = sessions.user_id and users.username = 'admin'"
+            )
+        page.wait_for_url(re.compile(rf"{base_url}/login\?next="), timeout=15000)
+    finally:
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+            conn.execute(
+                "update system_configuration set config_value = '10000'"
+                " where config_key = 'dashboard.refresh_interval_ms'"
+            )
+
+
 def test_open_a_tool_from_the_tools_page(page_as, warehouse: str, base_url: str) -> None:
     page = page_as("reader")
     page.click("nav >> text=Tools")
