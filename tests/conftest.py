@@ -7,7 +7,8 @@ project's embedded server. Helpers live in tests/helpers/.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -54,3 +55,17 @@ def bootstrapped_db(server_url: str) -> Iterator[str]:
 def module_db(server_url: str) -> Iterator[str]:
     """A bootstrapped database shared by one test module (for slower, read-mostly tests)."""
     yield from _database(server_url, bootstrapped=True)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[[str], None]]:
+    """Point the CLI (settings()) at a test database; restores the settings afterwards."""
+
+    def use(url: str) -> None:
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.delenv("MCPA_INGEST_URL", raising=False)
+        monkeypatch.setenv("MCPA_STATE_DIR", str(tmp_path / "state"))
+        settings.cache_clear()
+
+    yield use
+    settings.cache_clear()

@@ -147,20 +147,12 @@ def test_corrupt_gzip_in_the_middle(module_db, tmp_path):
     assert summary.loaded == 50 and summary.rejected == 1, summary.render()
 
 
-def test_a_fatal_error_has_its_own_status(tmp_path, monkeypatch, capsys):
+def test_a_fatal_error_has_its_own_status(tmp_path, cli_env, capsys):
     """The database unreachable: status 3, the summary printed, no traceback, no password."""
-    from mcp_analytics.config import settings as cfg
-
     path = tmp_path / "in.ndjson"
     path.write_text(good("fatal-1") + "\n")
-    monkeypatch.setenv("DATABASE_URL", "postgresql://u:s3cr3t-pw@127.0.0.1:1/nowhere")
-    monkeypatch.delenv("MCPA_INGEST_URL", raising=False)
-    monkeypatch.setenv("MCPA_STATE_DIR", str(tmp_path / "state"))
-    cfg.cache_clear()
-    try:
-        status = main(["ingest", "-q", str(path)])
-    finally:
-        cfg.cache_clear()
+    cli_env("postgresql://u:s3cr3t-pw@127.0.0.1:1/nowhere")
+    status = main(["ingest", "-q", str(path)])
     out, err = capsys.readouterr()
     assert status == EXIT_STOPPED
     assert "loaded 0, duplicates 0, rejected 0" in out

@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from mcp_analytics.cli import main
-from mcp_analytics.config import settings
 from mcp_analytics.otlp.keys import KeyChecker, hash_key
 from mcp_analytics.otlp.receiver import ReceiverConfig, is_loopback
 from tests.helpers.db import scalar
@@ -25,13 +24,9 @@ PB = {"Content-Type": "application/x-protobuf"}
 
 
 @pytest.fixture
-def cli_db(bootstrapped_db, monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", bootstrapped_db)
-    monkeypatch.delenv("MCPA_INGEST_URL", raising=False)
-    monkeypatch.setenv("MCPA_STATE_DIR", str(tmp_path / "state"))
-    settings.cache_clear()
-    yield bootstrapped_db
-    settings.cache_clear()
+def cli_db(bootstrapped_db, cli_env):
+    cli_env(bootstrapped_db)
+    return bootstrapped_db
 
 
 def _create(capsys, name: str) -> str:
