@@ -69,34 +69,20 @@ def test_create_monthly_partitions_moves_rows_waiting_in_default(module_db, dbt_
             "+ interval '5 months', 'YYYY_MM')",
         )
 
-    done = run_operation(
-        module_db,
-        dbt_dirs,
-        "create_monthly_partitions",
-        {"table": "tool_usage_logs", "months_ahead": 5},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "public.tool_usage_logs: 2 partition(s) created" in done.stdout
-    done = run_operation(
-        module_db,
-        dbt_dirs,
-        "create_monthly_partitions",
-        {"table": "public.mcp_request_logs", "months_ahead": 5},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "public.mcp_request_logs: 2 partition(s) created" in done.stdout
+    def upkeep(table: str) -> str:
+        done = run_operation(
+            module_db, dbt_dirs, "create_monthly_partitions", {"table": table, "months_ahead": 5}
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert "public.tool_usage_logs: 2 partition(s) created" in upkeep("tool_usage_logs")
+    assert "public.mcp_request_logs: 2 partition(s) created" in upkeep("public.mcp_request_logs")
     with psycopg.connect(module_db) as conn:  # the rows waiting in DEFAULT moved to their month
         assert scalar(conn, "select count(*) from tool_usage_logs_default") == 0
         assert scalar(conn, f"select count(*) from {target}") == 9
 
-    again = run_operation(
-        module_db,
-        dbt_dirs,
-        "create_monthly_partitions",
-        {"table": "tool_usage_logs", "months_ahead": 5},
-    )
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "public.tool_usage_logs: 0 partition(s) created" in again.stdout
+    assert "public.tool_usage_logs: 0 partition(s) created" in upkeep("tool_usage_logs")
 
     # One table per call: the loop over tables is `mcp-analytics partitions`.
     several = run_operation(
