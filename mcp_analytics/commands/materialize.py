@@ -3,6 +3,9 @@
 Order: observe the raw tables, then the dbt build (models and their tests), then the daily
 maintenance (partition upkeep, retention, archive export) with the custom checks. The runs go
 to the persistent DAGSTER_HOME, so `mcp-analytics ui` then shows a complete graph.
+
+Exit status 1 when a job failed: a step failed, or a check of severity ERROR did (the summary
+names the failed checks); checks of severity WARN are reported and do not fail the run.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def handler(args: argparse.Namespace) -> int:
     dagster_logger.propagate = bool(args.verbose)
 
     failures = 0
+    failed_checks: list[str] = []
     with dg.DagsterInstance.get() as instance, log_path.open("a") as log:
         for name in JOBS:
             started = time.monotonic()
@@ -78,7 +82,10 @@ def handler(args: argparse.Namespace) -> int:
                     instance=instance, raise_on_error=False, run_config=QUIET
                 )
             summary = summarise(result)
-            status = "ok" if result.success else "FAILED"
+            # A failed check of severity ERROR fails the job as a failed step does: a cron job
+            # or CI must notice (WARN-severity checks are reported, and do not).
+            ok = result.success and not summary["failed_checks"]
+            status = "ok" if ok else "FAILED"
             print(
                 f"{name:18} {status:6} {time.monotonic() - started:6.1f} s  "
                 f"observed {summary['observed']}, materialized {summary['materialized']}, "
@@ -86,15 +93,21 @@ def handler(args: argparse.Namespace) -> int:
             )
             for line in summary["problems"]:
                 print(f"    {line}")
-            failures += 0 if result.success else 1
+            failures += 0 if ok else 1
+            failed_checks += summary["failed_checks"]
+    if failed_checks:
+        print(f"failed checks (severity ERROR): {', '.join(failed_checks)}")
     print(f"log: {log_path}")
     print("open the asset graph with `mcp-analytics ui`")
     return 1 if failures else 0
 
 
 def summarise(result) -> dict:
+    """Counts of one job run's events, its problems as lines, and `failed_checks`: the checks of
+    severity ERROR that failed, as `asset:check`."""
     observed = materialized = checks = passed = 0
     problems: list[str] = []
+    failed_checks: list[str] = []
     for event in result.all_events:
         kind = event.event_type_value
         if kind == "ASSET_OBSERVATION":
@@ -108,9 +121,10 @@ def summarise(result) -> dict:
                 passed += 1
             else:
                 severity = getattr(data.severity, "value", data.severity)
-                problems.append(
-                    f"check {data.asset_key.to_user_string()}:{data.check_name} failed ({severity})"
-                )
+                name = f"{data.asset_key.to_user_string()}:{data.check_name}"
+                problems.append(f"check {name} failed ({severity})")
+                if str(severity).upper() == "ERROR":
+                    failed_checks.append(name)
         elif kind == "STEP_FAILURE":
             err = event.event_specific_data.error
             message = err.message.strip().splitlines()[0] if err else "unknown error"
@@ -121,4 +135,5 @@ def summarise(result) -> dict:
         "checks": checks,
         "passed": passed,
         "problems": problems,
+        "failed_checks": failed_checks,
     }
