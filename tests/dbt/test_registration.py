@@ -79,10 +79,16 @@ def _differences(conn: psycopg.Connection) -> int:
     ).fetchone()[0]
 
 
-def test_a_new_mart_registers_itself_and_follows_late_data(module_db: str, tmp_path: Path) -> None:
+def with_new_mart(tmp_path: Path, mart_sql: str) -> Path:
+    """A copy of the dbt project with the mart hourly_failed_calls (`mart_sql`, and its yml)."""
     project = copy_project(tmp_path / "dbt_project")
-    (project / "models" / "marts" / "hourly_failed_calls.sql").write_text(NEW_MART)
+    (project / "models" / "marts" / "hourly_failed_calls.sql").write_text(mart_sql)
     (project / "models" / "marts" / "_hourly_failed_calls.yml").write_text(NEW_MART_YML)
+    return project
+
+
+def test_a_new_mart_registers_itself_and_follows_late_data(module_db: str, tmp_path: Path) -> None:
+    project = with_new_mart(tmp_path, NEW_MART)
     with psycopg.connect(module_db, autocommit=True) as conn:
         _calls(conn, "before-", NOW - timedelta(hours=3), 30)
         assert conn.execute(
@@ -128,11 +134,9 @@ def test_a_new_mart_registers_itself_and_follows_late_data(module_db: str, tmp_p
 
 
 def test_a_mart_without_ledger_sources_is_refused(module_db: str, tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "dbt_project")
-    (project / "models" / "marts" / "hourly_failed_calls.sql").write_text(
-        NEW_MART.replace("        meta={'ledger_sources': ['tool_usage_logs']},\n", "")
+    project = with_new_mart(
+        tmp_path, NEW_MART.replace("        meta={'ledger_sources': ['tool_usage_logs']},\n", "")
     )
-    (project / "models" / "marts" / "_hourly_failed_calls.yml").write_text(NEW_MART_YML)
     proc = run_in(project, module_db, "run", "--select", "+hourly_failed_calls")
     assert proc.returncode != 0
     assert "hourly_failed_calls declares no meta.ledger_sources" in proc.stdout, output(proc)
@@ -141,11 +145,10 @@ def test_a_mart_without_ledger_sources_is_refused(module_db: str, tmp_path: Path
 def test_a_mart_following_a_table_without_triggers_is_refused(
     module_db: str, tmp_path: Path
 ) -> None:
-    project = copy_project(tmp_path / "dbt_project")
-    (project / "models" / "marts" / "hourly_failed_calls.sql").write_text(
-        NEW_MART.replace("'ledger_sources': ['tool_usage_logs']", "'ledger_sources': ['users']")
+    project = with_new_mart(
+        tmp_path,
+        NEW_MART.replace("'ledger_sources': ['tool_usage_logs']", "'ledger_sources': ['users']"),
     )
-    (project / "models" / "marts" / "_hourly_failed_calls.yml").write_text(NEW_MART_YML)
     proc = run_in(project, module_db, "run", "--select", "+hourly_failed_calls")
     assert proc.returncode != 0
     assert "hourly_failed_calls follows users, which is neither a raw table" in proc.stdout, output(
