@@ -62,3 +62,22 @@ def url_as(url: str, user: str, password: str) -> str:
     hostport = parts.netloc.rsplit("@", 1)[-1]
     netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{hostport}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def record_retention_flag(conn: psycopg.Connection) -> None:
+    """A stand-in for the late-data triggers: table flag_seen gets, for each row deleted from
+    tool_usage_logs, the value of the session's `mcp_analytics.retention` setting then."""
+    conn.execute("create table flag_seen (flag text)")
+    conn.execute(
+        """
+        create function record_flag() returns trigger language plpgsql as $$
+        begin
+            insert into flag_seen values (current_setting('mcp_analytics.retention', true));
+            return old;
+        end $$
+        """
+    )
+    conn.execute(
+        "create trigger t after delete on tool_usage_logs "
+        "for each row execute function record_flag()"
+    )

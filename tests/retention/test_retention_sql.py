@@ -7,6 +7,8 @@ import threading
 import psycopg
 import pytest
 
+from tests.helpers.db import record_retention_flag
+
 from .helpers import (
     insert_errors,
     insert_requests,
@@ -310,21 +312,7 @@ def test_schema_qualified_policy_with_time_column(conn):
 
 
 def test_session_flag_is_on_while_deleting_only(conn):
-    # A stand-in for the late-data triggers: record the flag each deleted row sees.
-    conn.execute("create table flag_seen (flag text)")
-    conn.execute(
-        """
-        create function record_flag() returns trigger language plpgsql as $$
-        begin
-            insert into flag_seen values (current_setting('mcp_analytics.retention', true));
-            return old;
-        end $$
-        """
-    )
-    conn.execute(
-        "create trigger t after delete on tool_usage_logs "
-        "for each row execute function record_flag()"
-    )
+    record_retention_flag(conn)
     insert_tool_usage(conn, 3, "3 years", "ancient-")
     retention_rows(conn)
     assert conn.execute("select flag from flag_seen").fetchall() == [("on",)] * 3

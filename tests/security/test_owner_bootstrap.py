@@ -22,7 +22,7 @@ from psycopg import sql
 from mcp_analytics.config import settings
 from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.bootstrap import LEDGER, BootstrapError, bootstrap, discover
-from tests.helpers.db import url_as
+from tests.helpers.db import record_retention_flag, url_as
 
 FLAG = "mcp_analytics.retention"
 
@@ -112,20 +112,7 @@ def test_owner_bootstraps_every_file_and_runs_retention(owner: Owner) -> None:
 
         # A real run as the owner: old rows go, deleting triggers see the flag on, and the
         # caller's own value of the flag is back afterwards.
-        conn.execute("create table flag_seen (flag text)")
-        conn.execute(
-            f"""
-            create function record_flag() returns trigger language plpgsql as $$
-            begin
-                insert into flag_seen values (current_setting('{FLAG}', true));
-                return old;
-            end $$
-            """
-        )
-        conn.execute(
-            "create trigger t after delete on tool_usage_logs "
-            "for each row execute function record_flag()"
-        )
+        record_retention_flag(conn)
         conn.execute(
             "insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,"
             ' duration_ms, success, "timestamp")'
