@@ -3,10 +3,13 @@
 The retention function moves expired partitions/rows into `archive.*` tables and lists them in
 `archive.archived_partitions`. `export_archives()` (`mcp-analytics archive export`, the Dagster
 asset `maintenance/archive_export`) writes each listed table with `exported_at is null` to
-`<archive_dir>/<source_table>/<archive_table>.parquet` as zstd-compressed Parquet (via a
-temporary name, renamed when complete), reads it back and compares it with the database (row
-count, and a checksum of a key column), and only then marks it exported and drops it, in one
-transaction. One export runs at a time (an advisory lock of its own).
+`<archive_dir>/<source_table>/<archive_table>__<UTC time>_<8 hex>.parquet` as zstd-compressed
+Parquet (via a temporary name, linked to its own when complete), reads it back and compares it
+with the database (row count, and a checksum of a key column), and only then marks it exported
+and drops it, in one transaction. A month archived twice has two archive tables of one name:
+each export has a file name of its own and never writes over a file that exists. One export
+runs at a time (an advisory lock of its own). `check_archive_files()` (the Dagster check
+`archive_files_intact`) checks every catalogued export against its file.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -64,15 +69,28 @@ class PendingExport:
         """`schema.table` of the archived table, e.g. `archive.tool_usage_logs_2025_01`."""
         return f"{self.archive_schema}.{self.archive_table}"
 
-    def path(self, archive_dir: Path) -> Path:
-        """Where its Parquet file goes: `<archive_dir>/<source table>/<archive table>.parquet`
-        (the source's schema prefixes the folder when it is not `public`)."""
-        folder = (
+    def folder(self, archive_dir: Path) -> Path:
+        """The folder of its Parquet files: `<archive_dir>/<source table>` (the source's schema
+        prefixes the folder when it is not `public`)."""
+        name = (
             self.source_table
             if self.source_schema in (None, "public")
             else f"{self.source_schema}.{self.source_table}"
         )
-        return archive_dir / folder / f"{self.archive_table}.parquet"
+        return archive_dir / name
+
+    def path(self, archive_dir: Path) -> Path:
+        """What its file is called, as a pattern: `<folder>/<archive table>__*.parquet`. A
+        month archived twice gets two archive tables of one name, so each export names its
+        file uniquely (`unique_path`) and never writes over one."""
+        return self.folder(archive_dir) / f"{self.archive_table}__*.parquet"
+
+    def unique_path(self, archive_dir: Path, now: datetime | None = None) -> Path:
+        """A new file name for its export: `<folder>/<archive table>__<UTC time>_<8 hex>.parquet`
+        (e.g. `tool_usage_logs_2026_08__20261130T023000Z_3f2a9c1e.parquet`)."""
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        name = f"{self.archive_table}__{stamp}_{uuid.uuid4().hex[:8]}.parquet"
+        return self.folder(archive_dir) / name
 
 
 @dataclass(frozen=True)
@@ -303,7 +321,7 @@ def export_one(
     started = time.monotonic()
     say = on_notice or (lambda _message: None)
     schema, table = entry.archive_schema, entry.archive_table
-    path = entry.path(archive_dir)
+    path = entry.unique_path(archive_dir)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     columns = _columns(conn, schema, table)
     key = _checksum_column(columns)
@@ -331,7 +349,13 @@ def export_one(
             f"{entry.archive_name}: Parquet has {file_rows} rows (checksum {file_sum}),"
             f" the table {db_rows} rows (checksum {db_sum}); table kept"
         )
-    partial.replace(path)
+    try:
+        # A hard link is created only where no file is: an archive is never written over.
+        os.link(partial, path)
+    except FileExistsError:
+        raise ArchiveError(f"{path} exists already: refusing to write over it") from None
+    finally:
+        partial.unlink(missing_ok=True)
     with conn.transaction():
         conn.execute(
             f"update {CATALOG} set exported_at = now(), export_path = %s where id = %s",
@@ -414,3 +438,58 @@ def export_archives(
     finally:
         conn.execute(f"select pg_advisory_unlock({_EXPORT_LOCK})")
     return report()
+
+
+@dataclass(frozen=True)
+class ArchiveFileProblem:
+    """A catalogued export whose file is not what the catalog says."""
+
+    catalog_id: int
+    archive_table: str
+    path: str | None
+    problem: str
+
+
+def check_archive_files(conn: psycopg.Connection) -> tuple[int, list[ArchiveFileProblem]]:
+    """Every exported entry of `archive.archived_partitions` against its file: the file exists,
+    is the only entry's, and holds the verified row count (read from the Parquet footer).
+
+    Returns:
+        (entries checked, problems); no problem means every catalogued archive is on disk.
+    """
+    row = conn.execute("select to_regclass(%s)", (CATALOG,)).fetchone()
+    if row is None or row[0] is None:
+        return 0, []
+    entries = conn.execute(
+        "select id, archive_schema || '.' || archive_table, export_path, row_count"
+        f" from {CATALOG} where exported_at is not null order by id"
+    ).fetchall()
+    problems: list[ArchiveFileProblem] = []
+    owners: dict[str, int] = {}
+    for catalog_id, name, path, row_count in entries:
+        if not path:
+            problems.append(ArchiveFileProblem(catalog_id, name, None, "exported, but no path"))
+            continue
+        if path in owners:
+            problems.append(
+                ArchiveFileProblem(
+                    catalog_id, name, path, f"the same file as catalog entry {owners[path]}"
+                )
+            )
+            continue
+        owners[path] = catalog_id
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except FileNotFoundError:
+            problems.append(ArchiveFileProblem(catalog_id, name, path, "file missing"))
+            continue
+        except (OSError, pa.ArrowException) as err:
+            problems.append(ArchiveFileProblem(catalog_id, name, path, f"unreadable: {err}"))
+            continue
+        if rows != row_count:
+            problems.append(
+                ArchiveFileProblem(
+                    catalog_id, name, path, f"{rows} rows in the file, {row_count} catalogued"
+                )
+            )
+    return len(entries), problems

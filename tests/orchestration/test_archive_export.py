@@ -123,7 +123,7 @@ def test_cli_dry_run_lists_then_export_finishes_the_archive(
     listed = {line.split()[0]: line.split() for line in out[2:-1]}
     assert set(listed) == {p.archive_name for p in pending}
     for p in pending:
-        target = folder / p.source_table / f"{p.archive_table}.parquet"
+        target = folder / p.source_table / f"{p.archive_table}__*.parquet"
         assert listed[p.archive_name][1:] == [p.source_table, str(p.row_count), str(target)]
     total = sum(p.row_count for p in pending)
     assert out[-1] == (
@@ -176,5 +176,5 @@ def test_cli_export_stops_at_a_mismatch_after_reporting_what_it_finished(
         left = pending_exports(conn)
         assert left[0].catalog_id == second.catalog_id
         assert conn.execute("select to_regclass(%s)", (second.archive_name,)).fetchone()[0]
-    assert (tmp_path / "elsewhere" / first.source_table / f"{first.archive_table}.parquet").exists()
+    assert list((tmp_path / "elsewhere" / first.source_table).glob(f"{first.archive_table}__*"))
     assert not (tmp_path / "archive").exists()

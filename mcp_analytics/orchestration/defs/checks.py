@@ -8,6 +8,9 @@
   than the table's retention cutoff (it arrived after retention ran: the next run deletes it),
   and no pending ledger bucket older than the cutoff (the mart would rebuild an hour whose raw
   rows are gone).
+- maintenance/archive_export: every archive the catalogue lists as exported is on disk, one
+  file per entry, holding its verified row count (ERROR: rows retention removed exist nowhere
+  else).
 """
 
 from collections.abc import Iterator
@@ -17,9 +20,10 @@ import psycopg
 from psycopg import sql
 
 from mcp_analytics.orchestration.defs.dbt_assets import raw_key
-from mcp_analytics.orchestration.defs.maintenance import PARTITION_UPKEEP, RETENTION
+from mcp_analytics.orchestration.defs.maintenance import ARCHIVE_EXPORT, PARTITION_UPKEEP, RETENTION
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse import db
+from mcp_analytics.warehouse.archive import check_archive_files
 from mcp_analytics.warehouse.retention import (
     late_data_window_hours,
     mart_source_policies,
@@ -140,6 +144,30 @@ def _late_rows_check(table: str) -> dg.AssetChecksDefinition:
     return check
 
 
+@dg.asset_check(
+    asset=ARCHIVE_EXPORT,
+    name="archive_files_intact",
+    description="Every archive the catalogue lists as exported is on disk, one file per entry, "
+    "with the row count retention verified (the rows exist nowhere else).",
+)
+def archive_files_check(postgres: PostgresResource) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        checked, problems = check_archive_files(conn)
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "exports_checked": checked,
+            "problems": dg.MetadataValue.json(
+                [
+                    {"archive": p.archive_table, "file": p.path, "problem": p.problem}
+                    for p in problems[:50]
+                ]
+            ),
+        },
+    )
+
+
 def _checks() -> Iterator[dg.AssetChecksDefinition]:
     for table in partitioned_tables():
         yield _default_check(table.name)
@@ -147,6 +175,7 @@ def _checks() -> Iterator[dg.AssetChecksDefinition]:
         if table.feeds_marts:
             yield _late_rows_check(table.name)
     yield retention_horizon_check
+    yield archive_files_check
 
 
 CHECKS = list(_checks())
