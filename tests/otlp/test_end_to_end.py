@@ -13,6 +13,7 @@ import pytest
 
 from mcp_analytics.dbt.runner import run_dbt
 from tests.helpers.collector import wait_for
+from tests.helpers.db import scalar
 from tests.helpers.processes import run_json
 
 from .conftest import running
@@ -66,13 +67,11 @@ def test_sdk_v2_server_spans_become_operations(bootstrapped_db, tmp_path, mode):
     assert ("tools/list", "tools/list") in ops
     # The SDK's CLIENT spans (the in-process client) are not counted as operations.
     with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
-        client_like = conn.execute(
-            "select count(*) from tool_usage_logs where tool_name like 'MCP send%%'"
-        ).fetchone()[0]
+        client_like = scalar(
+            conn, "select count(*) from tool_usage_logs where tool_name like 'MCP send%%'"
+        )
         # On stateless traffic no session id is invented.
-        sessions = conn.execute(
-            "select count(*) from tool_usage_logs where session_id is not null"
-        ).fetchone()[0]
+        sessions = scalar(conn, "select count(*) from tool_usage_logs where session_id is not null")
     assert client_like == 0 and sessions == 0
 
 

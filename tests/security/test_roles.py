@@ -213,12 +213,10 @@ def test_ingest_writer_path(module_db: str, urls, monkeypatch) -> None:
     assert "analytics.batch_size" in settings_keys
     assert all(k.startswith("analytics.") for k in settings_keys)
     with psycopg.connect(module_db) as owner:
-        count = owner.execute(
-            "select count(*) from tool_usage_logs where execution_id = 'writer-1'"
-        ).fetchone()[0]
-        rejects = owner.execute(
-            "select count(*) from ingest_rejects where reason = 'test'"
-        ).fetchone()[0]
+        count = db.scalar(
+            owner, "select count(*) from tool_usage_logs where execution_id = 'writer-1'"
+        )
+        rejects = db.scalar(owner, "select count(*) from ingest_rejects where reason = 'test'")
     assert count == 1 and rejects == 1
 
 
