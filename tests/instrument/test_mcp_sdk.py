@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from mcp import Client
 from mcp.server import Server
-from mcp.server.mcpserver import MCPServer
 
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.mcp_sdk import CollectorMiddleware, instrument
+from tests.helpers.mcp_servers import demo_server
 
 CLIENT = types.Implementation(name="roundtrip-client", version="9.8.7")
 COLUMNS = (
@@ -37,30 +37,6 @@ def _rows(url: str, bcp: str) -> dict[str, list[dict]]:
         return out
 
 
-def _mcpserver(name: str) -> MCPServer:
-    server = MCPServer(name, version="1.4.2")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        """Add two numbers."""
-        time.sleep(0.005)  # a measurable duration
-        return a + b
-
-    @server.tool()
-    def refuse(reason: str) -> types.CallToolResult:
-        """Answer with an error result (isError), without raising."""
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=f"refused: {reason}")], is_error=True
-        )
-
-    @server.tool()
-    def explode(api_token: str) -> str:
-        """Raise: the SDK turns this into an isError result."""
-        raise RuntimeError("the upstream API is down")
-
-    return server
-
-
 async def _call_all(server, mode: str) -> tuple[list, list]:
     async with Client(server, client_info=CLIENT, mode=mode) as client:
         ok = await client.call_tool("add", {"a": 2, "b": 3})
@@ -72,7 +48,7 @@ async def _call_all(server, mode: str) -> tuple[list, list]:
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 def test_mcpserver_round_trip(bootstrapped_db, tmp_path, mode):
     bcp = f"roundtrip-{mode}"
-    server = _mcpserver(bcp)
+    server = demo_server(bcp, "1.4.2")
     with Collector(bootstrapped_db, batch_size=1000, spool_dir=tmp_path) as collector:
         middleware = instrument(server, collector)
         assert isinstance(middleware, CollectorMiddleware)
@@ -164,7 +140,7 @@ def test_a_broken_collector_never_breaks_the_call():
         def record_tool_call(self, **kwargs):
             raise RuntimeError("collector exploded")
 
-    server = _mcpserver("broken-collector")
+    server = demo_server("broken-collector", "1.4.2")
     instrument(server, Broken())
     with pytest.raises(ValueError):
         instrument(server, Broken())  # twice would record every call twice
@@ -191,7 +167,7 @@ def test_streamable_http_records_the_session_id(bootstrapped_db, tmp_path):
 
     import uvicorn
 
-    server = _mcpserver("http-bcp")
+    server = demo_server("http-bcp", "1.4.2")
     port = _free_port()
     config = uvicorn.Config(
         server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning"

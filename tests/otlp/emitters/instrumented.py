@@ -17,12 +17,13 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.mcp_sdk import instrument
-from tests.otlp.emitters.sdk_v2 import build_server, calls
+from tests.helpers.mcp_servers import demo_server
+from tests.otlp.emitters.sdk_v2 import calls
 
 
 def main() -> None:
     kind, target, service, mode = sys.argv[1:5]
-    server = build_server(service)
+    server = demo_server(service, "2.0.1")
     if kind == "otlp":
         instrument(server, otlp_endpoint=target, capture_content=True)
         seen = asyncio.run(calls(server, mode))

@@ -24,40 +24,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from tests.helpers.mcp_servers import demo_server
+
 CLIENT = types.Implementation(name="e2e-client", version="4.5.6")
-
-
-def build_server(name: str) -> MCPServer:
-    server = MCPServer(name, version="2.0.1")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        """Add two numbers."""
-        return a + b
-
-    @server.tool()
-    def refuse(reason: str) -> types.CallToolResult:
-        """Answer with an isError result."""
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=f"refused: {reason}")], is_error=True
-        )
-
-    @server.tool()
-    def explode() -> str:
-        """Raise an exception."""
-        raise RuntimeError("the upstream API is down")
-
-    @server.prompt()
-    def greet(name: str) -> str:
-        """A greeting prompt."""
-        return f"Say hello to {name}."
-
-    @server.resource("notes://today")
-    def today() -> str:
-        """Today's notes."""
-        return "nothing planned"
-
-    return server
 
 
 async def calls(server: MCPServer, mode: str) -> dict[str, object]:
@@ -85,7 +54,7 @@ def main() -> None:
         BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces"))
     )
     trace.set_tracer_provider(provider)
-    seen = asyncio.run(calls(build_server(service), mode))
+    seen = asyncio.run(calls(demo_server(service, "2.0.1"), mode))
     provider.force_flush()
     provider.shutdown()
     print(json.dumps(seen))
