@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from mcp_analytics.warehouse import db
@@ -42,6 +44,11 @@ class DashboardConfig:
         return cls(admin_url=db.database_url("admin"), analyst_url=db.database_url("analyst"))
 
 
+def _configure(conn: psycopg.Connection) -> None:
+    # jsonb (the marts' latency histograms) parsed by orjson: several times json's speed
+    set_json_loads(orjson.loads, conn)
+
+
 class Pools:
     """The open pools of one app; `close()` when the app stops."""
 
@@ -52,6 +59,7 @@ class Pools:
             min_size=1,
             max_size=config.pool_size,
             kwargs={"autocommit": True, "options": options},
+            configure=_configure,
             open=False,
             name="dashboard-admin",
         )
@@ -64,6 +72,7 @@ class Pools:
                 "autocommit": True,
                 "options": f"{options} -c default_transaction_read_only=on",
             },
+            configure=_configure,
             open=False,
             name="dashboard-analyst",
         )

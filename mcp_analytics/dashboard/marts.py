@@ -17,12 +17,23 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from mcp_analytics.dashboard.cache import CACHE, Source
 from mcp_analytics.dashboard.histograms import bucket_value, merge, quantiles
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
 #: the error classes of the tool marts (docs/analytics.md), in the order pages show them
 ERROR_CLASSES = ("tool_error", "caller_error", "server_error", "transport_error")
+
+
+def _tool_source(window: Window, start: datetime | None = None) -> Source:
+    """What `_tool_calls` reads, as a cache source."""
+    table, column = (
+        ("hourly_tool_usage_summary", "hour")
+        if window.grain == "hour"
+        else ("daily_tool_usage_summary", "day")
+    )
+    return (table, column, start or window.start, window.end)
 
 
 def _tool_calls(window: Window, start: datetime | None = None) -> tuple[sql.Composed, dict]:
@@ -105,12 +116,12 @@ select bucket, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as e
 from ({source}) as calls {where} group by bucket
 """
 
-# Histogram entries summed per group: the input of histograms.quantiles.
-_ENTRIES = """
-select {keys}, e.key::integer as bucket_index, sum(e.value::bigint)::bigint as n
-from ({source}) as calls cross join lateral jsonb_each_text(calls.duration_histogram) as e
+# The rows' histograms with their group keys; merged in Python (psycopg hands jsonb over as
+# dicts), which costs a fraction of expanding them with jsonb_each in the database.
+_GROUPED = """
+select {keys}, calls.duration_histogram
+from ({source}) as calls
 {where}
-group by {keys}, e.key::integer
 """
 
 
@@ -122,16 +133,24 @@ def _histograms(
     where: sql.SQL | None = None,
 ) -> dict[tuple, dict[int, int]]:
     """{group key tuple: merged histogram} of the source rows grouped by `keys`."""
-    query = sql.SQL(_ENTRIES).format(
+    query = sql.SQL(_GROUPED).format(
         keys=sql.SQL(", ").join(sql.SQL("calls.") + sql.Identifier(k) for k in keys),
         source=source,
         where=where or sql.SQL(""),
     )
-    out: dict[tuple, dict[int, int]] = {}
-    cur = conn.execute(query, params)
-    for row in cur:
-        out.setdefault(tuple(row[:-2]), {})[row[-2]] = row[-1]
-    return out
+    merged: dict[tuple, dict[str, int]] = {}
+    for row in conn.execute(query, params):
+        histogram = row[-1]
+        if not histogram:
+            continue
+        key = tuple(row[:-1])
+        into = merged.get(key)
+        if into is None:
+            merged[key] = into = {}
+        get = into.get
+        for index, count in histogram.items():
+            into[index] = get(index, 0) + count
+    return {key: {int(i): n for i, n in h.items()} for key, h in merged.items()}
 
 
 def _series(
@@ -164,10 +183,11 @@ def _series(
 def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None, str | None]:
     """Distinct clients (name and version) seen in the window's days, from
     analytics.daily_client_summary when that mart exists; else (None, why)."""
+    # the catalog, not information_schema (which costs ~10 ms a look)
     have = conn.execute(
-        "select count(*) from information_schema.columns where table_schema = 'analytics'"
-        " and table_name = 'daily_client_summary' and column_name in ('day', 'client_name',"
-        " 'client_version')"
+        "select count(*) from pg_attribute"
+        " where attrelid = to_regclass('analytics.daily_client_summary')"
+        " and attname in ('day', 'client_name', 'client_version') and not attisdropped"
     ).fetchone()
     if not have or have[0] < 3:
         return None, "needs the clients mart (analytics.daily_client_summary), not built yet"
@@ -180,7 +200,7 @@ def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None
     return (int(row[0]) if row else 0), None
 
 
-def overview(conn: psycopg.Connection, window: Window) -> Overview:
+def _overview(conn: psycopg.Connection, window: Window) -> Overview:
     """Calls, errors and p50/p95/p99 of every tool call in the window, and per bucket."""
     points, histogram = _series(conn, window, sql.SQL(""), {})
     p50, p95, p99 = quantiles(histogram, QUANTILES)
@@ -252,7 +272,7 @@ from ({source}) as calls group by 1, 2, 3
 """
 
 
-def tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
+def _tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
     """Every tool with calls in the window or the previous one, by calls descending."""
     source, params = _tool_calls(window, start=window.previous.start)
     params = {**params, "current": window.start}
@@ -317,7 +337,7 @@ group by operation order by calls desc, operation
 """
 
 
-def tool_detail(
+def _tool_detail(
     conn: psycopg.Connection, window: Window, bcp_name: str, tool_name: str
 ) -> ToolDetail | None:
     """One tool over the window; None when the marts hold no row of it at all."""
@@ -404,7 +424,7 @@ class Requests:
     totals: dict[str, int]
 
 
-def requests(conn: psycopg.Connection, window: Window) -> Requests:
+def _requests(conn: psycopg.Connection, window: Window) -> Requests:
     """HTTP requests of the window: per method and path, status classes over time, error types."""
     params = {"start": window.start, "end": window.end}
     paths = _rows(conn, sql.SQL(_REQUEST_TOTALS), params)
@@ -475,7 +495,7 @@ def _average(acc: dict[str, Any]) -> float | None:
     return float(acc["weighted_sum"]) / acc["samples"] if acc["samples"] else None
 
 
-def metrics(conn: psycopg.Connection, window: Window) -> Metrics:
+def _metrics(conn: psycopg.Connection, window: Window) -> Metrics:
     """performance_metrics_summary over the window: per metric and period, and over time."""
     params = {"start": window.start, "end": window.end, "grain": window.grain}
     summary: dict[tuple[str, str], dict[str, Any]] = {}
@@ -617,3 +637,44 @@ def error_totals(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
         t["codes"] = ", ".join(sorted(t["codes"]))
         out.append(t)
     return sorted(out, key=lambda t: (-t["error_count"], t["level"], t["category"] or ""))
+
+
+# ---------------------------------------------------------------------- cached entry points
+
+
+def overview(conn: psycopg.Connection, window: Window) -> Overview:
+    """Calls, errors and p50/p95/p99 of every tool call in the window, and per bucket."""
+    key = ("overview", window)
+    return CACHE.get(conn, key, [_tool_source(window)], lambda: _overview(conn, window))
+
+
+def tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
+    """Every tool with calls in the window or the previous one, by calls descending (a new
+    list each call: callers may sort it)."""
+    source = _tool_source(window, window.previous.start)
+    return list(CACHE.get(conn, ("tools", window), [source], lambda: _tools(conn, window)))
+
+
+def tool_detail(
+    conn: psycopg.Connection, window: Window, bcp_name: str, tool_name: str
+) -> ToolDetail | None:
+    """One tool over the window; None when the marts hold no row of it at all."""
+    key = ("tool", window, bcp_name, tool_name)
+    return CACHE.get(
+        conn,
+        key,
+        [_tool_source(window)],
+        lambda: _tool_detail(conn, window, bcp_name, tool_name),
+    )
+
+
+def requests(conn: psycopg.Connection, window: Window) -> Requests:
+    """HTTP requests of the window: per method and path, status classes over time, error types."""
+    source: Source = ("hourly_request_summary", "hour", window.start, window.end)
+    return CACHE.get(conn, ("requests", window), [source], lambda: _requests(conn, window))
+
+
+def metrics(conn: psycopg.Connection, window: Window) -> Metrics:
+    """performance_metrics_summary over the window: per metric and period, and over time."""
+    source: Source = ("performance_metrics_summary", "time_bucket", window.start, window.end)
+    return CACHE.get(conn, ("metrics", window), [source], lambda: _metrics(conn, window))

@@ -38,13 +38,13 @@ def _mart_tables(conn: psycopg.Connection) -> dict[str, str | None]:
     column (None when they have none of _BUCKET_COLUMNS)."""
     rows = conn.execute(
         """
-        select c.table_name, array_agg(c.column_name::text)
-        from information_schema.columns as c
-        join information_schema.tables as t
-          on t.table_schema = c.table_schema and t.table_name = c.table_name
-        where c.table_schema = 'analytics' and t.table_type = 'BASE TABLE'
-        group by c.table_name
-        having bool_or(c.column_name = 'refreshed_at')
+        select c.relname::text, array_agg(a.attname::text)
+        from pg_class as c
+        join pg_namespace as n on n.oid = c.relnamespace
+        join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        where n.nspname = 'analytics' and c.relkind in ('r', 'p')
+        group by c.relname
+        having bool_or(a.attname = 'refreshed_at')
         """
     ).fetchall()
     return {
