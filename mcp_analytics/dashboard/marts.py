@@ -167,13 +167,15 @@ def _series(
     points = []
     for bucket in window.buckets():
         row = totals.get(bucket)
-        histogram = per_bucket.get((bucket,), {})
+        p50, p95, p99 = quantiles(per_bucket.get((bucket,), {}), QUANTILES)
         points.append(
             Point(
                 bucket,
                 row["calls"] if row else 0,
                 row["errors"] if row else 0,
-                *quantiles(histogram, QUANTILES),
+                p50,
+                p95,
+                p99,
                 classes={c: int(row[c] or 0) for c in ERROR_CLASSES} if row else {},
             )
         )
