@@ -151,9 +151,10 @@ def late_data_window_hours(project_dir: Path | None = None) -> float:
     """The marts' late-data window in hours: how long raw rows must outlive their arrival.
 
     The marts follow a ledger of dirty hours, not a fixed lookback: late rows are absorbed as
-    long as their raw rows outlive the next build. The window the project promises is the one
-    every build re-verifies, the dbt var `mart_exactness_window_hours` in dbt_project.yml
-    (`project_dir`, default the project's dbt project); 48 h when it is missing or 0.
+    long as their raw rows outlive the next build. The window the project promises is the dbt
+    var `mart_exactness_window_hours` in dbt_project.yml (`project_dir`, default the project's
+    dbt project; a historical name: the exactness tests compare what each build rebuilt); 48 h
+    when it is missing or 0.
 
     Raises:
         ValueError: the var is not a number.

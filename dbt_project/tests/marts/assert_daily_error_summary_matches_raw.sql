@@ -14,7 +14,7 @@
         string_agg(distinct error_code, ', ') as error_codes,
         min("timestamp") as first_error,
         max("timestamp") as last_error
-    from {{ source('mcp', 'error_logs') }}
+    from {{ source('mcp', 'error_logs') }} {{ mart_exactness_join('"timestamp"', 'day') }}
     where "timestamp" is not null
     group by 1, 2, 3
 {% endset %}

@@ -1,18 +1,23 @@
 {{ config(meta={'dagster': {'ref': {'name': 'daily_tool_usage_summary'}}}) }}
 
 -- Percentiles from merged hourly histograms are within 1/128 of the exact percentile_cont
--- (plus 1 for the integer rounding of both sides), over the exactness window.
-with exact as (
+-- (plus 1 for the integer rounding of both sides), over the days this build checks
+-- (mart_exactness_buckets).
+with exactness_buckets as (
+    {{ mart_exactness_buckets(ref('daily_tool_usage_summary'), 'day', 'tool_usage_logs') }}
+),
+
+exact as (
     select
-        date_trunc('day', "timestamp", 'UTC') as day,
-        bcp_name,
-        tool_name,
-        operation,
-        percentile_cont(0.5) within group (order by duration_ms) as exact_median,
-        percentile_cont(0.95) within group (order by duration_ms) as exact_p95,
-        percentile_cont(0.99) within group (order by duration_ms) as exact_p99
-    from {{ source('mcp', 'tool_usage_logs') }}
-    where "timestamp" is not null
+        date_trunc('day', calls."timestamp", 'UTC') as day,
+        calls.bcp_name,
+        calls.tool_name,
+        calls.operation,
+        percentile_cont(0.5) within group (order by calls.duration_ms) as exact_median,
+        percentile_cont(0.95) within group (order by calls.duration_ms) as exact_p95,
+        percentile_cont(0.99) within group (order by calls.duration_ms) as exact_p99
+    from {{ source('mcp', 'tool_usage_logs') }} as calls {{ mart_exactness_join('calls."timestamp"', 'day') }}
+    where calls."timestamp" is not null
     group by 1, 2, 3, 4
 ),
 

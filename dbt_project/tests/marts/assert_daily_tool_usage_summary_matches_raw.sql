@@ -37,7 +37,7 @@
                 raw_calls.error_class,
                 {{ var('raw_schema', 'public') }}.mcp_error_class(raw_calls.success, raw_calls.error_code)
             ) as error_class
-        from {{ source('mcp', 'tool_usage_logs') }} as raw_calls
+        from {{ source('mcp', 'tool_usage_logs') }} as raw_calls {{ mart_exactness_join('raw_calls."timestamp"', 'day') }}
     ) as calls
     where "timestamp" is not null
     group by 1, 2, 3, 4

@@ -24,7 +24,7 @@
             min(duration_ms) as min_duration_ms,
             count(distinct user_id) as unique_users,
             count(distinct session_id) as unique_sessions
-        from {{ source('mcp', 'mcp_request_logs') }}
+        from {{ source('mcp', 'mcp_request_logs') }} {{ mart_exactness_join('"timestamp"', 'hour') }}
         where "timestamp" is not null
         group by 1, 2, 3
     ),
@@ -36,7 +36,7 @@
             path,
             error_type,
             count(*) as error_type_count
-        from {{ source('mcp', 'mcp_request_logs') }}
+        from {{ source('mcp', 'mcp_request_logs') }} {{ mart_exactness_join('"timestamp"', 'hour') }}
         where "timestamp" is not null and error_type is not null
         group by 1, 2, 3, 4
     ),

@@ -20,7 +20,8 @@
         percentile_cont(0.95) within group (order by metric_value) as p95_value,
         count(*) as sample_count,
         stddev(metric_value) as stddev_value
-    from {{ source('mcp', 'performance_metrics') }}
+    -- whole days: a '1d' sample's bucket is its day
+    from {{ source('mcp', 'performance_metrics') }} {{ mart_exactness_join('"timestamp"', 'day') }}
     where "timestamp" is not null
     group by 1, 2, 3
 {% endset %}
@@ -29,4 +30,5 @@
     ref('performance_metrics_summary'),
     ['metric_name', 'aggregation_period', 'time_bucket', 'avg_value', 'min_value', 'max_value',
      'p95_value', 'sample_count', 'stddev_value'],
-    reference, 'time_bucket', 'performance_metrics', ['performance_metrics_summary']) }}
+    reference, 'time_bucket', 'performance_metrics', ['performance_metrics_summary'],
+    grain='day') }}
