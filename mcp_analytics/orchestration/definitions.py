@@ -16,6 +16,7 @@ import dagster as dg
 from mcp_analytics.orchestration.defs.backup import BackupResource, backup
 from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.dbt_assets import build_dbt_assets, mart_keys
+from mcp_analytics.orchestration.defs.exactness import marts_exactness_checks
 from mcp_analytics.orchestration.defs.freshness import apply_freshness, source_freshness_checks
 from mcp_analytics.orchestration.defs.maintenance import (
     ArchiveResource,
@@ -54,7 +55,11 @@ def build_definitions(
             archive_export,
             backup,
         ],
-        asset_checks=[*CHECKS, *source_freshness_checks(dbt_models)],
+        asset_checks=[
+            *CHECKS,
+            *source_freshness_checks(dbt_models),
+            *marts_exactness_checks(dbt_models),
+        ],
         jobs=list(jobs.values()),
         schedules=build_schedules(jobs),
         sensors=build_sensors(jobs),

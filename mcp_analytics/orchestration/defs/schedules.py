@@ -13,6 +13,7 @@ import dagster as dg
 from mcp_analytics.config import settings
 from mcp_analytics.orchestration.defs.backup import BACKUP
 from mcp_analytics.orchestration.defs.checks import CHECKS
+from mcp_analytics.orchestration.defs.exactness import marts_exactness_checks
 from mcp_analytics.orchestration.defs.freshness import source_freshness_checks
 from mcp_analytics.orchestration.defs.maintenance import ARCHIVE_EXPORT, PARTITION_UPKEEP, RETENTION
 
@@ -27,8 +28,12 @@ def build_jobs(
     raw_tables: dg.AssetsDefinition, dbt_models: dg.AssetsDefinition
 ) -> dict[str, dg.UnresolvedAssetJobDefinition]:
     """The jobs by name: observe_raw, hourly_marts and daily_maintenance."""
-    # dbt_models also owns the checks of dbt's source tests, which target raw/* keys.
-    dbt = dg.AssetSelection.assets(dbt_models) | dg.AssetSelection.checks(dbt_models)
+    # dbt_models also owns the checks of dbt's source tests, which target raw/* keys; the
+    # marts' whole-history exactness checks run daily, not with every build.
+    dbt = dg.AssetSelection.assets(dbt_models).without_checks() | dg.AssetSelection.checks(
+        dbt_models
+    )
+    exact_over_history = dg.AssetSelection.checks(*marts_exactness_checks(dbt_models))
     jobs = [
         dg.define_asset_job(
             "observe_raw",
@@ -46,10 +51,11 @@ def build_jobs(
         ),
         dg.define_asset_job(
             "daily_maintenance",
-            selection=MAINTENANCE | MAINTENANCE_CHECKS,
+            selection=MAINTENANCE | MAINTENANCE_CHECKS | exact_over_history,
             tags=WRITES_TAG,
             description="Partition upkeep, then retention, then archive export, then a backup "
-            "(one run, in order).",
+            "(one run, in order); after retention, every mart's exactness over its whole "
+            "history (dbt tests with mart_exactness_scope full).",
         ),
     ]
     return {job.name: job for job in jobs}

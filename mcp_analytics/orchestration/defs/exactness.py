@@ -1,0 +1,131 @@
+"""The marts' exactness over their whole history, checked once a day.
+
+Every `dbt build` (the hourly job and the dirty-ledger sensor) runs each mart's exactness tests
+(dbt_project/tests/marts/) on the buckets that build rebuilt plus a small sample, so a build's
+checks cost what changed. The daily maintenance job runs the same tests over the whole history
+within raw retention (dbt var `mart_exactness_scope: full`): the check `exact_over_history` on
+each mart that has tests in tests/marts/, reporting dbt's verdict per test. A wrong value in a
+bucket no build has rebuilt since it went wrong is found there within a day.
+"""
+
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
+
+from mcp_analytics.orchestration.defs.maintenance import RETENTION
+from mcp_analytics.orchestration.lib.dbt_resource import WarehouseDbtResource
+
+#: Name of the check on each mart.
+EXACTNESS_CHECK = "exact_over_history"
+#: Where the exactness tests live in the dbt project.
+TESTS_PATH = "tests/marts/"
+#: The dbt vars of the whole-history run.
+FULL_SCOPE = {"mart_exactness_scope": "full"}
+
+
+def _mart_tests(manifest: Mapping[str, Any]) -> dict[str, list[str]]:
+    """{model unique_id: [names of its tests under tests/marts/]} (a test that refs several
+    models counts for each)."""
+    tests: dict[str, list[str]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "test":
+            continue
+        if not node["original_file_path"].replace("\\", "/").startswith(TESTS_PATH):
+            continue
+        for model in node["depends_on"]["nodes"]:
+            if model.startswith("model."):
+                tests.setdefault(model, []).append(node["name"])
+    return {model: sorted(names) for model, names in sorted(tests.items())}
+
+
+def _check_result(
+    key: dg.AssetKey, tests: list[str], results: Mapping[str, Mapping[str, Any]], failure: str
+) -> dg.AssetCheckResult:
+    """One mart's verdict from dbt's results of its tests, by test name (`failure`: why dbt
+    gave none)."""
+    statuses = {name: results[name]["status"] if name in results else "none" for name in tests}
+    differing = {
+        name: int(results[name].get("failures") or 0) for name in tests if statuses[name] == "fail"
+    }
+    broken = [name for name in tests if statuses[name] not in ("pass", "fail")]
+    if not differing and not broken:
+        description = f"exact over the whole history ({len(tests)} dbt tests)"
+    else:
+        parts = [f"{name}: {rows} rows differ" for name, rows in differing.items()]
+        parts += [
+            f"{name}: {statuses[name]}"
+            + (f" ({results[name].get('message')})" if name in results else f" ({failure})")
+            for name in broken
+        ]
+        description = "; ".join(parts)
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=EXACTNESS_CHECK,
+        passed=not differing and not broken,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description[:2000],
+        metadata={
+            "tests": dg.MetadataValue.json(statuses),
+            "rows_differing": sum(differing.values()),
+            "scope": dg.MetadataValue.json(FULL_SCOPE),
+        },
+    )
+
+
+def marts_exactness_checks(dbt_models: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The `exact_over_history` checks of the marts that have exactness tests.
+
+    One multi-check (empty list when no mart has tests under tests/marts/); running it for a
+    subset of marts runs `dbt test --select <their tests> --vars '{mart_exactness_scope: full}'`
+    once. It comes after retention in a run (retention moves the horizon the tests compare
+    from). Reads the manifest behind `dbt_models`, no database.
+    """
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([dbt_models])
+    tests_of: dict[dg.AssetKey, list[str]] = {}
+    specs = []
+    for model, names in _mart_tests(manifest).items():
+        key = translator.get_asset_key(manifest["nodes"][model])
+        tests_of[key] = names
+        specs.append(
+            dg.AssetCheckSpec(
+                EXACTNESS_CHECK,
+                asset=key,
+                additional_deps=[RETENTION],
+                description="The mart equals a recomputation from the raw rows over its whole "
+                f"history within raw retention: dbt tests {', '.join(names)} with "
+                "mart_exactness_scope full (every build checks only what it rebuilt, and a "
+                "sample).",
+            )
+        )
+    if not specs:
+        return []
+
+    @dg.multi_asset_check(specs=specs, can_subset=True, name="marts_exact_over_history")
+    def marts_exact_over_history(
+        context: dg.AssetCheckExecutionContext, dbt: WarehouseDbtResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        keys = [check.asset_key for check in context.selected_asset_check_keys]
+        selected = sorted({name for key in keys for name in tests_of[key]})
+        # dbt exits 1 when a test fails: the verdicts are in run_results.json either way.
+        with tempfile.TemporaryDirectory(prefix="mcpa-exactness-") as target:
+            invocation = dbt.cli(
+                ["test", "--select", " ".join(selected), "--vars", json.dumps(FULL_SCOPE)],
+                raise_on_error=False,
+                manifest=manifest,
+                dagster_dbt_translator=translator,
+                target_path=Path(target),
+            ).wait()
+            results: dict[str, Mapping[str, Any]] = {}
+            if (Path(target) / "run_results.json").exists():
+                artifact = invocation.get_artifact("run_results.json")
+                results = {r["unique_id"].split(".")[2]: r for r in artifact["results"]}
+            failure = "" if results else str(invocation.get_error() or "no run_results.json")
+        for key in keys:
+            yield _check_result(key, tests_of[key], results, failure)
+
+    return [marts_exact_over_history]
