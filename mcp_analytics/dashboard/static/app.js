@@ -16,7 +16,8 @@
         color: PALETTE,
         grid: { left: 1, right: 1, top: 3, bottom: 3 },
         xAxis: { type: "category", show: false, data: spec.x, boundaryGap: false },
-        yAxis: { type: "value", show: false, min: 0 },
+        // from zero, or lower when a series goes negative (an overspent error budget)
+        yAxis: { type: "value", show: false, min: function (v) { return Math.min(0, v.min); } },
         tooltip: { trigger: "axis", confine: true },
         series: spec.series.map(function (s) {
           return { name: s.name, type: "line", data: s.data, symbol: "none",
