@@ -42,6 +42,13 @@ _TOOL_CALLS = {
     "session_id": _SESSION,
     "response_size_bytes": "case when g %% 7 = 0 then null else (random() * 20000)::integer end",
     "timestamp": _WHEN,
+    # clients on both protocol eras, over both transports; one call in nine says nothing
+    "client_name": "case when g %% 9 <> 0 then (array['claude-code', 'cursor', 'vscode'])"
+    "[1 + g %% 3] end",
+    "client_version": "case when g %% 9 <> 0 then '1.' || (g %% 4) end",
+    "protocol_version": "case when g %% 9 <> 0 then (array['2025-06-18', '2025-11-25',"
+    " '2026-07-28'])[1 + (g / 3) %% 3] end",
+    "transport": "case when g %% 9 <> 0 then (array['pipe', 'tcp'])[1 + g %% 2] end",
 }
 _REQUESTS = {
     "request_id": "%(tag)s::text || '-req-' || g",

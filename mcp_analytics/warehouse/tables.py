@@ -17,7 +17,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-Category = Literal["telemetry", "auth", "config"]
+Category = Literal["telemetry", "auth", "config", "inventory"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class RawTable:
     Attributes:
         name: table name, unqualified.
         category: `telemetry` (written by the collector and the loader), `auth` (users and
-            their sessions) or `config` (settings and retention policies).
+            their sessions), `config` (settings and retention policies) or `inventory` (what
+            MCP servers advertise, written by `mcp-analytics inventory snapshot`).
         time_column: the timestamptz column that dates a row: the partition key, what
             observation reports as newest/oldest and what retention compares by default.
         partitioned: range-partitioned by month on `time_column`, with a DEFAULT partition
@@ -101,6 +102,19 @@ RAW_TABLES: tuple[RawTable, ...] = (
     RawTable("sessions", "auth", "Dashboard sessions (token hashes only)."),
     RawTable("system_configuration", "config", "Key/value settings of the warehouse."),
     RawTable("data_retention_policies", "config", "How long each table keeps its rows."),
+    # bootstrap_sql/082: snapshots of what MCP servers advertise, and each definition version
+    RawTable(
+        "mcp_inventory_snapshots",
+        "inventory",
+        "One row per snapshot of an MCP server's tools, prompts and resources.",
+        time_column="taken_at",
+    ),
+    RawTable(
+        "mcp_definition_versions",
+        "inventory",
+        "Each version of an advertised definition, once per stretch of snapshots.",
+        time_column="last_seen_at",
+    ),
 )
 
 _BY_NAME = {t.name: t for t in RAW_TABLES}

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from tests.dbt.marts_reference import diff_rows
 
-__all__ = ["diff_rows", "BUDGET_COLUMNS", "BUDGET_REFERENCE"]
+__all__ = [
+    "diff_rows",
+    "BUDGET_COLUMNS",
+    "BUDGET_REFERENCE",
+    "CLIENT_COLUMNS",
+    "CLIENT_REFERENCE",
+]
 
 # Tool calls with the class the marts read (stored, else the same rule in SQL).
 CLASSIFIED = """
@@ -64,4 +70,27 @@ select b.day, b.bcp_name, b.tool_name, b.total_calls, b.caller_error_calls, b.to
     w.window_error_calls > (1 - b.slo_target) * w.window_eligible_calls as is_budget_exhausted
 from budget as b
 join windows as w using (day, bcp_name, tool_name)
+"""
+
+CLIENT_COLUMNS = (
+    "day, bcp_name, client_name, client_version, protocol_version, transport, "
+    "is_pre_2026_07_28_protocol, total_calls, successful_calls, failed_calls, tool_error_calls, "
+    "caller_error_calls, server_error_calls, transport_error_calls, avg_duration_ms, "
+    "p95_duration_ms, unique_sessions, first_seen_at, last_seen_at"
+)
+
+CLIENT_REFERENCE = f"""
+select day, bcp_name, client_name, client_version, protocol_version, transport,
+    protocol_version < '2026-07-28',
+    count(*), count(*) filter (where error_class = 'ok'),
+    count(*) filter (where error_class <> 'ok'),
+    count(*) filter (where error_class = 'tool_error'),
+    count(*) filter (where error_class = 'caller_error'),
+    count(*) filter (where error_class = 'server_error'),
+    count(*) filter (where error_class = 'transport_error'),
+    avg(duration_ms)::integer,
+    percentile_cont(0.95) within group (order by duration_ms)::integer,
+    count(distinct session_id), min("timestamp"), max("timestamp")
+from ({CLASSIFIED}) as calls
+group by 1, 2, 3, 4, 5, 6
 """

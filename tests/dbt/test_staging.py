@@ -46,6 +46,16 @@ COLUMNS = {
         "config_key", "config_value", "description", "config_type", "is_encrypted",
         "is_sensitive", "created_at", "updated_at",
     ],
+    "stg_mcp__mcp_inventory_snapshots": [
+        "snapshot_id", "bcp_name", "server_version", "protocol_version", "snapshot_source",
+        "endpoint", "taken_at", "tool_count", "prompt_count", "resource_count",
+        "resource_template_count", "error_message", "is_success",
+    ],
+    "stg_mcp__mcp_definition_versions": [
+        "definition_version_id", "bcp_name", "kind", "definition_name", "fingerprint",
+        "definition", "first_seen_at", "last_seen_at", "first_snapshot_id", "last_snapshot_id",
+        "times_seen",
+    ],
     "stg_mcp__data_retention_policies": [
         "table_name", "retention_days", "archive_before_delete", "is_cleanup_enabled",
         "last_cleanup_at", "last_cleanup_count", "last_cleanup_duration_ms", "cleanup_batch_size",

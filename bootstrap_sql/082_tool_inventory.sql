@@ -1,0 +1,159 @@
+-- Tool inventory and definition drift (docs/analytics.md, "Tool inventory"): what each MCP
+-- server advertises (tools/list, prompts/list, resources/list, resources/templates/list), read
+-- by `mcp-analytics inventory snapshot`, the Dagster inventory asset or the SDK instrumentation,
+-- and stored under the name the server reports for itself.
+--
+-- One row per snapshot, and one row per *version period* of a definition: a definition whose
+-- fingerprint (SHA-256 of its canonical JSON, computed by mcp_analytics/analytics/inventory.py)
+-- is the one the server's previous snapshot had extends that period (last seen, times seen);
+-- anything else opens a new period. So the table holds each version once per stretch of time it
+-- was advertised, whatever the snapshot rate, and a definition changed back is a new period.
+
+create table mcp_inventory_snapshots (
+    id bigint generated always as identity primary key,
+    -- serverInfo.name (null when the snapshot failed before the server named itself)
+    bcp_name varchar(255),
+    server_version varchar(256),
+    protocol_version varchar(50),
+    -- cli | schedule | instrumentation
+    source varchar(20) not null check (source in ('cli', 'schedule', 'instrumentation')),
+    -- the URL (no credentials, no query) or the command the snapshot connected to
+    endpoint text,
+    taken_at timestamp with time zone not null default now(),
+    tools integer,
+    prompts integer,
+    resources integer,
+    resource_templates integer,
+    -- why the snapshot failed; null when it succeeded (then bcp_name is set)
+    error text,
+    check (error is not null or bcp_name is not null)
+);
+
+create index idx_mcp_inventory_snapshots_server on mcp_inventory_snapshots (bcp_name, taken_at desc);
+
+comment on table mcp_inventory_snapshots is
+'What an MCP server advertised, once per snapshot (tools/list, prompts/list, resources/list).';
+
+create table mcp_definition_versions (
+    id bigint generated always as identity primary key,
+    bcp_name varchar(255) not null,
+    -- tool | prompt | resource | resource_template
+    kind varchar(20) not null
+    check (kind in ('tool', 'prompt', 'resource', 'resource_template')),
+    -- tool or prompt name, resource URI, resource template URI template
+    name varchar(1000) not null,
+    fingerprint varchar(64) not null check (fingerprint ~ '^[0-9a-f]{64}$'),
+    -- the fingerprinted fields (a tool's name, description, inputSchema, outputSchema,
+    -- annotations; see inventory.py), as the server sent them
+    definition jsonb not null,
+    first_seen_at timestamp with time zone not null,
+    last_seen_at timestamp with time zone not null,
+    first_snapshot_id bigint not null references mcp_inventory_snapshots (id),
+    last_snapshot_id bigint not null references mcp_inventory_snapshots (id),
+    times_seen integer not null default 1,
+    unique (bcp_name, kind, name, first_snapshot_id)
+);
+
+create index idx_mcp_definition_versions_last on mcp_definition_versions (bcp_name, last_snapshot_id);
+
+comment on table mcp_definition_versions is
+'Each version of an advertised MCP definition, once per stretch of snapshots it was advertised.';
+
+-- Stores one snapshot (p_snapshot: {bcp_name, server_version, protocol_version, source,
+-- endpoint, taken_at, error, definitions: [{kind, name, fingerprint, definition}]}) and returns
+-- its id. Snapshots of one server are stored one at a time (advisory lock), each against the
+-- server's latest earlier snapshot that succeeded. SECURITY DEFINER: the ingest role (the SDK
+-- instrumentation) records what it serves without any right on the tables.
+create function mcp_record_inventory(p_snapshot jsonb)
+returns bigint
+language plpgsql
+security definer
+set search_path = public, pg_temp
+as $$
+declare
+    v_id bigint;
+    v_previous bigint;
+    v_taken timestamp with time zone;
+    v_bcp text := p_snapshot ->> 'bcp_name';
+    v_definitions jsonb := coalesce(p_snapshot -> 'definitions', '[]'::jsonb);
+begin
+    if jsonb_typeof(v_definitions) <> 'array' then
+        raise exception 'mcp_record_inventory: definitions must be an array, got %',
+            jsonb_typeof(v_definitions)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if v_bcp is null and p_snapshot ->> 'error' is null then
+        raise exception 'mcp_record_inventory: a snapshot without an error needs bcp_name'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if v_bcp is not null then
+        perform pg_advisory_xact_lock(hashtext('mcp_analytics.inventory'), hashtext(v_bcp));
+    end if;
+    v_taken := coalesce((p_snapshot ->> 'taken_at')::timestamptz, now());
+
+    select s.id into v_previous
+    from public.mcp_inventory_snapshots as s
+    where s.bcp_name = v_bcp and s.error is null
+    order by s.taken_at desc, s.id desc
+    limit 1;
+
+    insert into public.mcp_inventory_snapshots (
+        bcp_name, server_version, protocol_version, source, endpoint, taken_at, tools, prompts,
+        resources, resource_templates, error
+    )
+    select
+        v_bcp,
+        p_snapshot ->> 'server_version',
+        p_snapshot ->> 'protocol_version',
+        coalesce(p_snapshot ->> 'source', 'cli'),
+        p_snapshot ->> 'endpoint',
+        v_taken,
+        count(*) filter (where d ->> 'kind' = 'tool'),
+        count(*) filter (where d ->> 'kind' = 'prompt'),
+        count(*) filter (where d ->> 'kind' = 'resource'),
+        count(*) filter (where d ->> 'kind' = 'resource_template'),
+        p_snapshot ->> 'error'
+    from jsonb_array_elements(v_definitions) as d
+    returning id into v_id;
+
+    if p_snapshot ->> 'error' is not null then
+        return v_id;
+    end if;
+
+    -- the same version as in the previous snapshot: its period goes on
+    update public.mcp_definition_versions as v
+    set last_seen_at = v_taken, last_snapshot_id = v_id, times_seen = v.times_seen + 1
+    from jsonb_array_elements(v_definitions) as d
+    where
+        v.bcp_name = v_bcp
+        and v.kind = d ->> 'kind'
+        and v.name = d ->> 'name'
+        and v.fingerprint = d ->> 'fingerprint'
+        and v.last_snapshot_id = v_previous;
+
+    -- anything else (new, changed, or back after an absence) opens a period
+    insert into public.mcp_definition_versions (
+        bcp_name, kind, name, fingerprint, definition, first_seen_at, last_seen_at,
+        first_snapshot_id, last_snapshot_id
+    )
+    select v_bcp, d ->> 'kind', d ->> 'name', d ->> 'fingerprint', d -> 'definition', v_taken,
+        v_taken, v_id, v_id
+    from jsonb_array_elements(v_definitions) as d
+    where not exists (
+        select 1
+        from public.mcp_definition_versions as v
+        where
+            v.bcp_name = v_bcp
+            and v.kind = d ->> 'kind'
+            and v.name = d ->> 'name'
+            and v.last_snapshot_id = v_id
+    );
+    return v_id;
+end;
+$$;
+
+revoke execute on function mcp_record_inventory(jsonb) from public;
+grant execute on function mcp_record_inventory(jsonb) to mcp_ingest, mcp_admin;
+
+comment on function mcp_record_inventory(jsonb) is
+'Stores one MCP inventory snapshot and its definitions (version periods); returns its id.';

@@ -1,0 +1,125 @@
+{{
+    config(
+        incremental_strategy='dirty_buckets',
+        incremental_predicates=[
+            "dbt_internal_dest.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
+        ],
+        full_refresh=mart_full_refresh(),
+        meta={'ledger_sources': ['tool_usage_logs']},
+        indexes=[
+            {'columns': ['day', 'bcp_name']},
+            {'columns': ['client_name', 'protocol_version']},
+        ],
+        pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='day') }}",
+        post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
+    )
+}}
+
+-- Who calls each MCP server, per UTC day: the client (name and version, as the client reports
+-- itself: mcp.client.name / the handshake's clientInfo / the 2026-07-28 request _meta), the
+-- protocol version and the transport, with calls, errors by class, latency and when it was
+-- first and last seen that day. Client fields are null where the sender recorded none.
+-- Exact, from the raw rows of each rebuilt day.
+
+with
+
+tool_calls as (
+    select
+        date_trunc('day', calls.called_at, 'UTC') as day,
+        calls.bcp_name,
+        calls.client_name,
+        calls.client_version,
+        calls.protocol_version,
+        calls.transport,
+        calls.called_at,
+        calls.is_success,
+        calls.error_class,
+        calls.duration_ms,
+        calls.session_id
+    from {{ ref('stg_mcp__tool_usage_logs') }} as calls
+    {% if is_incremental() %}
+        inner join pg_temp.mart_rebuild as rebuild_days
+            on
+                calls.called_at >= rebuild_days.bucket
+                and calls.called_at < rebuild_days.bucket + interval '24 hours'
+    {% endif %}
+    where
+        calls.called_at is not null
+        {% if is_incremental() %}
+            and {{ mart_rebuild_bounds('calls.called_at', 'day') }}
+        {% endif %}
+),
+
+client_days as (
+    select
+        day,
+        bcp_name,
+        client_name,
+        client_version,
+        protocol_version,
+        transport,
+        count(*) as total_calls,
+        count(*) filter (where is_success) as successful_calls,
+        count(*) filter (where not is_success) as failed_calls,
+        count(*) filter (where error_class = 'tool_error') as tool_error_calls,
+        count(*) filter (where error_class = 'caller_error') as caller_error_calls,
+        count(*) filter (where error_class = 'server_error') as server_error_calls,
+        count(*) filter (where error_class = 'transport_error') as transport_error_calls,
+        avg(duration_ms)::integer as avg_duration_ms,
+        percentile_cont(0.95) within group (order by duration_ms)::integer as p95_duration_ms,
+        count(distinct session_id) as unique_sessions,
+        min(called_at) as first_seen_at,
+        max(called_at) as last_seen_at
+    from tool_calls
+    group by day, bcp_name, client_name, client_version, protocol_version, transport
+),
+
+final as (
+    select
+        day,
+        bcp_name,
+        client_name,
+        client_version,
+        protocol_version,
+        transport,
+        -- protocol versions are dates (YYYY-MM-DD): 2026-07-28 dropped the initialize handshake
+        -- and the transport session
+        protocol_version < '2026-07-28' as is_pre_2026_07_28_protocol,
+        total_calls,
+        successful_calls,
+        failed_calls,
+        tool_error_calls,
+        caller_error_calls,
+        server_error_calls,
+        transport_error_calls,
+        avg_duration_ms,
+        p95_duration_ms,
+        unique_sessions,
+        first_seen_at,
+        last_seen_at,
+        now() as refreshed_at
+    from client_days
+)
+
+select
+    day,
+    bcp_name,
+    client_name,
+    client_version,
+    protocol_version,
+    transport,
+    is_pre_2026_07_28_protocol,
+    total_calls,
+    successful_calls,
+    failed_calls,
+    tool_error_calls,
+    caller_error_calls,
+    server_error_calls,
+    transport_error_calls,
+    avg_duration_ms,
+    p95_duration_ms,
+    unique_sessions,
+    first_seen_at,
+    last_seen_at,
+    refreshed_at
+from final

@@ -1,0 +1,52 @@
+{{ config(meta={'dagster': {'ref': {'name': 'daily_client_summary'}}}) }}
+
+{% set reference %}
+    select
+        date_trunc('day', calls."timestamp", 'UTC') as day,
+        calls.bcp_name,
+        calls.client_name,
+        calls.client_version,
+        calls.protocol_version,
+        calls.transport,
+        calls.protocol_version < '2026-07-28' as is_pre_2026_07_28_protocol,
+        count(*) as total_calls,
+        count(*) filter (where calls.success) as successful_calls,
+        count(*) filter (where not calls.success) as failed_calls,
+        count(*) filter (where calls.error_class = 'tool_error') as tool_error_calls,
+        count(*) filter (where calls.error_class = 'caller_error') as caller_error_calls,
+        count(*) filter (where calls.error_class = 'server_error') as server_error_calls,
+        count(*) filter (where calls.error_class = 'transport_error') as transport_error_calls,
+        avg(calls.duration_ms)::integer as avg_duration_ms,
+        percentile_cont(0.95) within group (order by calls.duration_ms)::integer
+            as p95_duration_ms,
+        count(distinct calls.session_id) as unique_sessions,
+        min(calls."timestamp") as first_seen_at,
+        max(calls."timestamp") as last_seen_at
+    from (
+        select
+            raw_calls."timestamp",
+            raw_calls.bcp_name,
+            raw_calls.client_name,
+            raw_calls.client_version,
+            raw_calls.protocol_version,
+            raw_calls.transport,
+            raw_calls.success,
+            raw_calls.duration_ms,
+            raw_calls.session_id,
+            coalesce(
+                raw_calls.error_class,
+                {{ var('raw_schema', 'public') }}.mcp_error_class(raw_calls.success, raw_calls.error_code)
+            ) as error_class
+        from {{ source('mcp', 'tool_usage_logs') }} as raw_calls
+        where raw_calls."timestamp" is not null
+    ) as calls
+    group by 1, 2, 3, 4, 5, 6
+{% endset %}
+
+{{ mart_matches_reference(
+    ref('daily_client_summary'),
+    ['day', 'bcp_name', 'client_name', 'client_version', 'protocol_version', 'transport',
+     'is_pre_2026_07_28_protocol', 'total_calls', 'successful_calls', 'failed_calls',
+     'tool_error_calls', 'caller_error_calls', 'server_error_calls', 'transport_error_calls',
+     'avg_duration_ms', 'p95_duration_ms', 'unique_sessions', 'first_seen_at', 'last_seen_at'],
+    reference, 'day', 'tool_usage_logs', ['daily_client_summary']) }}

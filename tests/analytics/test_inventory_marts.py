@@ -1,0 +1,200 @@
+"""analytics.tool_definition_history and analytics.tool_inventory from real snapshots of a real
+MCP server (two versions of its catalog) and tool calls placed around the change: each status,
+the before/after windows, what changed; both equal to a recomputation from the raw tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mcp_analytics.analytics.inventory import fetch, store
+
+from .servers.catalog import NAME, build, serving
+from .warehouse import Warehouse
+
+pytestmark = pytest.mark.slow
+
+HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+FIRST = HOUR - timedelta(days=3, minutes=30)
+CHANGE = HOUR - timedelta(days=1, minutes=30)
+MARTS = ("tool_inventory", "tool_definition_history")
+
+# calls (tool, hours before now, count, failing share as a code) placed around the change
+CALLS = [
+    ("search", 100, 40, "-32603"),  # 4 days before: before the change, inside its window
+    ("search", 20, 60, None),  # after the change's hour (it is 24.5 hours ago)
+    ("search", 2, 20, "-32602"),  # caller errors: left out of the error rate
+    ("create_issue", 200, 10, None),  # 8 days ago: advertised, not called in the window
+    ("legacy_export", 50, 5, None),  # called, then removed from the catalog
+    ("unlisted", 3, 7, "TimeoutError"),  # called, never advertised
+]
+
+HISTORY_REFERENCE = """
+with v as (
+    select v.*, (
+        select count(*) from mcp_definition_versions as e
+        where e.bcp_name = v.bcp_name and e.kind = v.kind and e.name = v.name
+            and (e.first_seen_at, e.first_snapshot_id) <= (v.first_seen_at, v.first_snapshot_id)
+    ) as version_number
+    from mcp_definition_versions as v
+)
+select v.bcp_name, v.kind, v.name, v.version_number, v.fingerprint, p.fingerprint,
+    case when p.fingerprint is null then 'added' when p.fingerprint <> v.fingerprint
+        then 'changed' else 'returned' end,
+    case when p.fingerprint is null then '{}' else coalesce((
+        select array_agg(k order by k) from (
+            select jsonb_object_keys(v.definition) as k
+            union select jsonb_object_keys(p.definition)
+        ) as keys where v.definition -> k is distinct from p.definition -> k
+    ), '{}') end,
+    v.first_seen_at, v.last_seen_at, v.times_seen,
+    v.last_snapshot_id = (
+        select id from mcp_inventory_snapshots as s where s.bcp_name = v.bcp_name
+            and s.error is null order by taken_at desc, id desc limit 1
+    ),
+    v.definition ->> 'description', v.definition
+from v
+left join v as p
+    on p.bcp_name = v.bcp_name and p.kind = v.kind and p.name = v.name
+    and p.version_number = v.version_number - 1
+"""
+
+HISTORY_COLUMNS = (
+    "bcp_name, kind, definition_name, version_number, fingerprint, previous_fingerprint, "
+    "change_kind, changed_fields, first_seen_at, last_seen_at, times_seen, is_current, "
+    "description, definition"
+)
+
+
+def _insert_calls(wh: Warehouse, calls: list[tuple[str, int, int, str | None]], tag: str) -> None:
+    with wh.connect() as conn:
+        for tool, hours_ago, n, code in calls:
+            conn.execute(
+                """
+                insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,
+                    duration_ms, success, error_code, "timestamp")
+                select %(tag)s || %(tool)s || %(h)s || '-' || g, %(bcp)s, %(tool)s,
+                    'tools/call', 10 + g, %(code)s::text is null or g %% 2 = 0,
+                    case when g %% 2 = 1 then %(code)s end,
+                    %(at)s::timestamptz + g * interval '1 second'
+                from generate_series(1, %(n)s) as g
+                """,
+                {
+                    "tag": tag, "tool": tool, "h": hours_ago, "bcp": NAME, "code": code,
+                    "n": n, "at": HOUR - timedelta(hours=hours_ago) + timedelta(minutes=5),
+                },
+            )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def inventoried(warehouse: Warehouse) -> Warehouse:
+    with serving(build("1.0.0")) as url:
+        first = fetch(url)
+    with serving(build("1.1.0", changed=True)) as url:
+        second = fetch(url)
+    with warehouse.connect() as conn:
+        store(conn, first, source="cli", endpoint="test", taken_at=FIRST - timedelta(hours=1))
+        store(conn, first, source="cli", endpoint="test", taken_at=FIRST)
+        store(conn, second, source="schedule", endpoint="test", taken_at=CHANGE)
+        # a failed snapshot later on changes nothing: the latest *successful* one counts
+        store(conn, None, source="schedule", endpoint="test", error="refused")
+    _insert_calls(warehouse, CALLS, "a")
+    warehouse.build(*MARTS)
+    return warehouse
+
+
+def test_the_history_lists_each_version_and_what_changed(inventoried: Warehouse) -> None:
+    assert inventoried.diff(
+        f"select {HISTORY_COLUMNS} from analytics.tool_definition_history", HISTORY_REFERENCE
+    ) == (0, 0)
+    rows = {
+        (name, n): (change, fields, current, seen)
+        for name, n, change, fields, current, seen in inventoried.rows(
+            "select definition_name, version_number, change_kind, changed_fields, is_current,"
+            " times_seen from analytics.tool_definition_history where kind = 'tool'"
+        )
+    }
+    assert rows == {
+        ("search", 1): ("added", [], False, 2),
+        ("search", 2): ("changed", ["description", "inputSchema"], True, 1),
+        ("legacy_export", 1): ("added", [], False, 2),
+        ("create_issue", 1): ("added", [], True, 3),
+        ("archive", 1): ("added", [], True, 1),
+    }
+
+
+def test_the_inventory_gives_each_status_and_the_change_windows(inventoried: Warehouse) -> None:
+    rows = {
+        r[0]: r[1:]
+        for r in inventoried.rows(
+            "select tool_name, status, calls_last_7_days, error_calls_last_7_days,"
+            " calls_before_change, error_rate_before_change, calls_after_change,"
+            " error_rate_after_change, latest_change_at is not null from analytics.tool_inventory"
+        )
+    }
+    assert {t: r[0] for t, r in rows.items()} == {
+        "search": "called",
+        "create_issue": "never_called",
+        "archive": "never_called",
+        "legacy_export": "not_advertised",
+        "unlisted": "not_advertised",
+    }
+    # search: 40 + 60 + 20 calls in the window; 20 server errors (odd of 40) and 10 caller
+    # errors (odd of 20, left out); before the change 40 calls, 20 errors of 40 eligible;
+    # after it 80 calls, no server fault among the 70 eligible
+    assert rows["search"][1:] == (120, 20, 40, 0.5, 80, 0.0, True)
+    assert rows["unlisted"][1:3] == (7, 4)
+    assert rows["create_issue"][1] == 0 and rows["create_issue"][-1] is False
+
+
+def test_the_inventory_equals_a_recomputation_from_raw_rows(inventoried: Warehouse) -> None:
+    as_of = inventoried.scalar("select max(as_of) from analytics.tool_inventory")
+    reference = f"""
+    with latest as (
+        select distinct on (bcp_name) bcp_name, id, taken_at from mcp_inventory_snapshots
+        where error is null order by bcp_name, taken_at desc, id desc
+    ),
+    advertised as (
+        select v.bcp_name, v.name as tool_name, v.fingerprint
+        from mcp_definition_versions as v join latest on latest.bcp_name = v.bcp_name
+            and v.last_snapshot_id = latest.id
+        where v.kind = 'tool'
+    ),
+    calls as (
+        select bcp_name, tool_name, "timestamp",
+            coalesce(error_class, mcp_error_class(success, error_code)) as error_class
+        from tool_usage_logs
+        where bcp_name in (select bcp_name from latest)
+            and (operation = 'tools/call' or operation not like '%%/%%')
+    ),
+    recent as (
+        select bcp_name, tool_name, count(*) as n,
+            count(*) filter (where error_class in
+                ('tool_error', 'server_error', 'transport_error')) as e
+        from calls where "timestamp" >= timestamptz '{as_of.isoformat()}' - interval '167 hours'
+        group by 1, 2
+    )
+    select coalesce(a.bcp_name, r.bcp_name), coalesce(a.tool_name, r.tool_name),
+        case when a.tool_name is null then 'not_advertised'
+             when coalesce(r.n, 0) > 0 then 'called' else 'never_called' end,
+        coalesce(r.n, 0), coalesce(r.e, 0),
+        (select max("timestamp") from calls as c where c.bcp_name = coalesce(a.bcp_name, r.bcp_name)
+            and c.tool_name = coalesce(a.tool_name, r.tool_name)),
+        a.fingerprint
+    from advertised as a full join recent as r using (bcp_name, tool_name)
+    """
+    mart = (
+        "select bcp_name, tool_name, status, calls_last_7_days, error_calls_last_7_days,"
+        " last_called_at, current_fingerprint from analytics.tool_inventory"
+    )
+    assert inventoried.diff(mart, reference) == (0, 0)
+
+
+def test_every_run_rebuilds_the_inventory(inventoried: Warehouse) -> None:
+    _insert_calls(inventoried, [("archive", 0, 3, None)], "b")
+    inventoried.build(*MARTS)
+    status = inventoried.scalar(
+        "select status from analytics.tool_inventory where tool_name = 'archive'"
+    )
+    assert status == "called"
