@@ -2,7 +2,9 @@
     Pre-hook of every incremental mart (docs/dbt.md, "Late data"): takes the locks, then
     snapshots this mart's ledger entries into pg_temp.mart_claimed and the buckets to rebuild
     (truncated to `grain`, none older than the raw retention horizon of `raw_source`) into
-    pg_temp.mart_rebuild. Runs in the model's transaction, so a failed run claims nothing.
+    pg_temp.mart_rebuild, whose bounds mart_rebuild_analyze publishes for the planner; turns
+    nested loops off for the model's transaction. Runs in the model's transaction, so a failed
+    run claims nothing.
 -#}
 {% macro mart_claim_dirty(raw_source, grain='hour') %}
     {%- if grain not in ('hour', 'day') -%}
@@ -23,6 +25,10 @@
     -- two runs of one mart at once would both insert the same buckets
     select pg_advisory_xact_lock(mart_key.classid, mart_key.objid)
     from {{ raw_schema }}.mart_lock_key('{{ this.identifier }}') as mart_key;
+    -- a mart is set-wise aggregation over whole buckets, where a nested loop is never the
+    -- right join, but the one a misestimate picks (joins of aggregates on several keys come
+    -- out at one row): hash and merge joins stay linear whatever the estimates
+    set local enable_nestloop = off;
     create temporary table mart_claimed on commit drop as
     select id, bucket
     from {{ raw_schema }}.mart_dirty_buckets
@@ -31,7 +37,7 @@
     select distinct date_trunc('{{ grain }}', bucket, 'UTC') as bucket
     from pg_temp.mart_claimed
     where date_trunc('{{ grain }}', bucket, 'UTC') >= {{ raw_schema }}.mart_raw_horizon('{{ raw_source }}');
-    analyze pg_temp.mart_rebuild;
+    {{ mart_rebuild_analyze() }}
     create temporary table mart_run_mode on commit drop as
     select {{ 'true' if is_incremental() else 'false' }} as is_incremental;
 {% endmacro %}

@@ -19,5 +19,5 @@
     where
         following.day <= now()
         and following.day not in (select already.bucket from pg_temp.mart_rebuild as already);
-    analyze pg_temp.mart_rebuild;
+    {{ mart_rebuild_analyze() }}
 {% endmacro %}

@@ -21,7 +21,7 @@
             and stale.{{ time_column }} not in (
                 select already.bucket from pg_temp.mart_rebuild as already
             );
-        analyze pg_temp.mart_rebuild;
+        {{ mart_rebuild_analyze() }}
     {%- else -%}
         -- first build: every bucket is computed
         select 1;

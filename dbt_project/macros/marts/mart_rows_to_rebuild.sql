@@ -1,7 +1,9 @@
 {#- The `from` and `where` clauses of a mart's source rows: on a first build every row whose
     time is set, on an incremental run only the rows in the buckets being rebuilt
-    (pg_temp.mart_rebuild, filled by mart_claim_dirty), by a join on the buckets and their
-    bounds as a sargable range (mart_rebuild_bounds). -#}
+    (pg_temp.mart_rebuild, filled by mart_claim_dirty): within their bounds as a sargable
+    range (mart_rebuild_bounds), and whose bucket is one of them, a semi-join on equality
+    the planner hashes. (A join on `time >= bucket and time < bucket + 1 grain` can only be
+    a nested loop: over months of late data, every row against every bucket.) -#}
 {% macro mart_rows_to_rebuild(relation, alias, time_column, grain, condition=none) %}
     {%- do assert_identifier(alias, 'mart_rows_to_rebuild', 'alias') -%}
     {%- do assert_identifier(time_column, 'mart_rows_to_rebuild', 'time_column') -%}
@@ -12,14 +14,11 @@
     {%- set event_time = alias ~ '.' ~ time_column -%}
     {%- set condition = condition or event_time ~ ' is not null' -%}
     from {{ relation }} as {{ alias }}
-    {% if is_incremental() %}
-        inner join pg_temp.mart_rebuild as rebuild_buckets
-            on
-                {{ event_time }} >= rebuild_buckets.bucket
-                and {{ event_time }} < rebuild_buckets.bucket + interval '1 {{ grain }}'
-    {% endif %}
     where {{ condition }}
     {%- if is_incremental() %}
         and {{ mart_rebuild_bounds(event_time, grain) }}
+        and date_trunc('{{ grain }}', {{ event_time }}, 'UTC') in (
+            select rebuild_buckets.bucket from pg_temp.mart_rebuild as rebuild_buckets
+        )
     {%- endif %}
 {%- endmacro %}

@@ -40,14 +40,7 @@ hours as (
         hourly.sum_response_size_bytes,
         hourly.response_size_count,
         hourly.duration_histogram
-    from {{ ref('hourly_tool_usage_summary') }} as hourly
-    {% if is_incremental() %}
-        inner join pg_temp.mart_rebuild as rebuild_days
-            on
-                hourly.hour >= rebuild_days.bucket
-                and hourly.hour < rebuild_days.bucket + interval '1 day'
-        where {{ mart_rebuild_bounds('hourly.hour', 'day') }}
-    {% endif %}
+    {{ mart_rows_to_rebuild(ref('hourly_tool_usage_summary'), 'hourly', 'hour', 'day') }}
 ),
 
 day_totals as (

@@ -48,19 +48,14 @@ samples_in_scope as (
         metric_samples.metric_value,
         metric_samples.measured_at
     from {{ ref('stg_mcp__performance_metrics') }} as metric_samples
-    {% if is_incremental() %}
-        inner join (  -- noqa: ST05
-            select distinct date_trunc('day', rebuilt.bucket, 'UTC') as day_start
-            from pg_temp.mart_rebuild as rebuilt
-        ) as rebuild_days
-            on
-                metric_samples.measured_at >= rebuild_days.day_start
-                and metric_samples.measured_at < rebuild_days.day_start + interval '1 day'
-    {% endif %}
     where
         metric_samples.aggregation_period = '1d'
         {% if is_incremental() %}
             and {{ mart_rebuild_bounds('metric_samples.measured_at', 'hour', truncate_to='day') }}
+            and date_trunc('day', metric_samples.measured_at, 'UTC') in (
+                select date_trunc('day', rebuilt.bucket, 'UTC')
+                from pg_temp.mart_rebuild as rebuilt
+            )
         {% endif %}
 ),
 
