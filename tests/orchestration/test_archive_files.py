@@ -97,4 +97,3 @@ def test_the_check_finds_missing_shared_and_short_files(bootstrapped_db: str, tm
         assert (b.catalog_id, f"{b.rows} rows in the file, {b.rows + 1} catalogued") in [
             (p.catalog_id, p.problem) for p in problems
         ]
-
