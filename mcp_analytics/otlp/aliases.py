@@ -95,7 +95,7 @@ def parse_table(text: str) -> tuple[Alias, ...]:
     except tomllib.TOMLDecodeError as err:
         raise AliasTableError(f"aliases.toml: {err}") from None
     rows = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for i, row in enumerate(data.get("alias", []), 1):
         where = f"aliases.toml: alias #{i}"
         if not isinstance(row.get("name"), str) or not isinstance(row.get("canonical"), str):

@@ -20,6 +20,7 @@ from datetime import datetime
 import psycopg
 
 from mcp_analytics.ingest.redaction import redact_text
+from mcp_analytics.warehouse import db
 
 log = logging.getLogger("mcp_analytics.otlp")
 
@@ -74,11 +75,12 @@ def create_key(conn: psycopg.Connection, name: str) -> NewKey:
     prefix = key[: len(KEY_PREFIX) + 6]
     try:
         with conn.transaction():
-            (key_id,) = conn.execute(
+            key_id = db.scalar(
+                conn,
                 "insert into api_keys (name, key_hash, key_prefix) values (%s, %s, %s)"
                 " returning id",
                 (name, hash_key(key), prefix),
-            ).fetchone()
+            )
     except psycopg.errors.UniqueViolation:
         raise KeyError_(f"a live key named {name!r} exists: revoke it first") from None
     return NewKey(id=key_id, name=name, prefix=prefix, key=key)
@@ -152,7 +154,7 @@ class KeyChecker:
         with self._lock:
             try:
                 conn = self._connection()
-                (valid,) = conn.execute("select api_key_valid(%s)", (digest,)).fetchone()
+                valid = db.scalar(conn, "select api_key_valid(%s)", (digest,))
             except Exception as err:  # noqa: BLE001 - psycopg or db.connect's DatabaseError
                 self._drop()
                 seen = self._seen.get(digest)

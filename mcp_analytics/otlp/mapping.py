@@ -33,7 +33,6 @@ from urllib.parse import parse_qs
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from mcp_analytics.ingest.events import COLUMNS
 from mcp_analytics.otlp.aliases import resolve, resolve_span
 
 UTC = dt.UTC
@@ -51,8 +50,6 @@ _TEMPORALITY = {1: "delta", 2: "cumulative"}
 _NO_RECORDED_VALUE = 1
 # A delta point's window -> the smallest seed aggregation period that holds it.
 _PERIODS = (("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("1d", 86400), ("1w", 604800))
-#: marks a value cut to its column's width (the start of it is kept).
-CUT_MARKER = "…"
 UNKNOWN_SERVICE = "unknown_service"
 
 
@@ -168,22 +165,13 @@ def _int(value: Any) -> int | None:
 
 
 def fit(table: str, column: str, value: Any) -> str | None:
-    """`value` as text cut to the column's width, ending in CUT_MARKER when it was cut."""
-    limit = _LIMITS[table][column]
-    if type(value) is str and len(value) <= limit:
+    """`value` as the text of a label column of `table` (None when it has none).
+
+    A label longer than its column is not cut here: `ingest.events.prepare` cuts it with its
+    marker and keeps the original on the row, as on every other ingest path."""
+    if type(value) is str:
         return value  # the common case, without a call
-    text = _text(value)
-    if text is None:
-        return None
-    if len(text) > limit:
-        return text[: limit - len(CUT_MARKER)] + CUT_MARKER
-    return text
-
-
-_LIMITS = {
-    table: {name: col.max_length or (1 << 62) for name, col in cols.items()}
-    for table, cols in COLUMNS.items()
-}
+    return _text(value)
 
 
 def _ip(value: Any) -> str | None:
@@ -303,7 +291,9 @@ def _map_span(out: Mapped, item: int, span: Any, resource: Resource) -> None:
         failed=failed,
         error_type=error_type,
     )
-    tool_event = _tool_event(s, method, exceptions) if is_operation else None
+    tool_event = (
+        _tool_event(s, method, exceptions) if is_operation and isinstance(method, str) else None
+    )
     if tool_event is not None:
         out.events.append((item, "tool_usage_logs", tool_event))
     if is_http:
@@ -660,7 +650,7 @@ def raw_json(message: Message) -> dict[str, Any]:
 
 def _flatten(value: Any) -> Any:
     if isinstance(value, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if key in ("traceId", "spanId", "parentSpanId") and isinstance(item, str):
                 out[key] = base64.b64decode(item).hex()

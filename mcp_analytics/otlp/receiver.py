@@ -245,7 +245,7 @@ class Receiver:
         response = signal.response()
         rejected = prepared.rejected + refused
         if rejected:
-            partial = response.partial_success  # type: ignore[attr-defined]
+            partial = response.partial_success
             setattr(partial, signal.rejected_field, rejected)
             message = prepared.message()
             if refused:

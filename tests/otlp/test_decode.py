@@ -9,6 +9,7 @@ import zlib
 import pytest
 from google.protobuf import json_format
 
+from mcp_analytics.ingest.events import COLUMNS, CUT_MARK
 from mcp_analytics.otlp.batch import prepare_mapped
 from mcp_analytics.otlp.decode import (
     JSON,
@@ -21,7 +22,7 @@ from mcp_analytics.otlp.decode import (
     inflate,
     media_type,
 )
-from mcp_analytics.otlp.mapping import CUT_MARKER, map_logs, map_metrics, map_traces
+from mcp_analytics.otlp.mapping import map_logs, map_metrics, map_traces
 
 from . import otlp_data as d
 
@@ -286,18 +287,23 @@ def test_ten_thousand_attributes() -> None:
     assert prepared.rejected == 0 and len(prepared.rows["tool_usage_logs"]) == 1
 
 
-def test_labels_longer_than_their_columns_are_cut_with_a_marker() -> None:
-    name = "t" * 128  # MCP allows 128-character tool names; the seed column holds 100
-    span = d.mcp_span(target=name)
+def test_labels_fit_or_are_cut_with_a_marker_and_the_original_kept() -> None:
+    name = "t" * 128  # MCP allows 128-character tool names (060 widened the seed's 100)
+    version = "1.4.2-17-g3f2a9c1-dirty"  # longer than the seed's 20
+    long_path = "r" * 5000  # longer than any label column: cut by prepare, never by the mapper
+    spans = [d.mcp_span(target=name), d.mcp_span(target=long_path)]
     prepared = prepare_mapped(
-        map_traces(
-            d.traces(span, res=d.resource(**{"service.version": "1.4.2-17-g3f2a9c1-dirty"}))
-        ),
+        map_traces(d.traces(*spans, res=d.resource(**{"service.version": version}))),
         source_name="t",
     )
-    row = prepared.rows["tool_usage_logs"][0]
-    assert len(row["tool_name"]) == 100 and row["tool_name"].endswith(CUT_MARKER)
-    assert row["tool_version"].startswith("1.4.2-17-g3f2a9c1") and len(row["tool_version"]) == 20
+    whole, cut = prepared.rows["tool_usage_logs"]
+    assert whole["tool_name"] == name and whole["tool_version"] == version
+    assert whole["original_values"] is None
+    limit = COLUMNS["tool_usage_logs"]["tool_name"].max_length
+    assert limit is not None and len(cut["tool_name"]) == limit and CUT_MARK in cut["tool_name"]
+    originals = cut["original_values"]
+    originals = json.loads(originals) if isinstance(originals, str) else originals
+    assert originals["tool_name"] == long_path
 
 
 def test_span_without_ids_or_ending_before_start_refused_others_kept() -> None:
