@@ -7,9 +7,10 @@ asset `maintenance/archive_export`) writes each listed table with `exported_at i
 Parquet (via a temporary name, linked to its own when complete), reads it back and compares it
 with the database (row count, and a checksum of a key column), and only then marks it exported
 and drops it, in one transaction. A month archived twice has two archive tables of one name:
-each export has a file name of its own and never writes over a file that exists. One export
-runs at a time (an advisory lock of its own). `check_archive_files()` (the Dagster check
-`archive_files_intact`) checks every catalogued export against its file.
+each export has a file name of its own and never writes over a file that exists. One table is
+exported at a time (the table lock `public.archive_export_lock`, which only administrators can
+take). `check_archive_files()` (the Dagster check `archive_files_intact`) checks every
+catalogued export against its file.
 """
 
 from __future__ import annotations
@@ -376,8 +377,29 @@ def export_one(
     )
 
 
-#: Advisory lock key (classid, objid) of the export: two exports never write the same file.
-_EXPORT_LOCK = "hashtext('mcp_analytics'), hashtext('archive_export')"
+#: Held (EXCLUSIVE, for one table's export) so that two exports never export one table twice:
+#: a table (bootstrap_sql/063) which only the owner and mcp_admin can lock, where an advisory
+#: key could be held by any role.
+EXPORT_LOCK = "public.archive_export_lock"
+
+
+def _claim(conn: psycopg.Connection, entry: PendingExport) -> bool:
+    """In the caller's transaction: the export lock, and whether `entry` still waits for its
+    export (another run may have taken it meanwhile).
+
+    Raises:
+        ArchiveError: another export holds the lock.
+    """
+    try:
+        conn.execute(f"lock table {EXPORT_LOCK} in exclusive mode nowait")
+    except psycopg.errors.LockNotAvailable:
+        raise ArchiveError(
+            "another archive export is running; try again when it has finished"
+        ) from None
+    row = conn.execute(
+        f"select exported_at is null from {CATALOG} where id = %s", (entry.catalog_id,)
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def export_archives(
@@ -412,9 +434,6 @@ def export_archives(
     pending = tuple(pending_exports(conn))
     if dry_run:
         return ArchiveReport(archive_dir, True, pending, (), elapsed_ms(started, time.monotonic()))
-    locked = conn.execute(f"select pg_try_advisory_lock({_EXPORT_LOCK})").fetchone()
-    if not locked or not locked[0]:
-        raise ArchiveError("another archive export is running; try again when it has finished")
     done: list[ExportResult] = []
 
     def report() -> ArchiveReport:
@@ -422,21 +441,20 @@ def export_archives(
             archive_dir, False, pending, tuple(done), elapsed_ms(started, time.monotonic())
         )
 
-    try:
-        # Listed again under the lock: an export that finished meanwhile took its tables.
-        pending = tuple(pending_exports(conn))
-        for entry in pending:
-            try:
-                done.append(export_one(conn, entry, archive_dir, on_notice))
-            except ArchiveError as err:
-                err.report = report() if done else None
-                raise
-            except (psycopg.Error, OSError) as err:
-                raise ArchiveError(
-                    f"{entry.archive_name}: {err}; table kept", report() if done else None
-                ) from None
-    finally:
-        conn.execute(f"select pg_advisory_unlock({_EXPORT_LOCK})")
+    for entry in pending:
+        try:
+            # One transaction per table, holding the export lock: an export that finished
+            # meanwhile took its tables, which are skipped.
+            with conn.transaction():
+                if _claim(conn, entry):
+                    done.append(export_one(conn, entry, archive_dir, on_notice))
+        except ArchiveError as err:
+            err.report = report() if done else None
+            raise
+        except (psycopg.Error, OSError) as err:
+            raise ArchiveError(
+                f"{entry.archive_name}: {err}; table kept", report() if done else None
+            ) from None
     return report()
 
 

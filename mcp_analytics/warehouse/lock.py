@@ -1,20 +1,28 @@
-"""The warehouse advisory lock, keyed by the SQL function `warehouse_lock_key()`.
+"""The warehouse lock: a table lock on `public.warehouse_lock` (bootstrap_sql/063).
 
-Every writer of the warehouse holds it: dbt builds shared (the marts' pre-hooks also take it
-shared), retention exclusive (`apply_retention()` takes it per transaction as well). The key is
-read from the database, never restated here, so SQL, dbt and Python cannot disagree on it.
+Every writer of the warehouse holds it: dbt builds SHARE (the marts' pre-hooks take it too, so
+builds run side by side), retention EXCLUSIVE (`apply_retention()` takes it in each of its
+transactions). LOCK TABLE in those modes needs UPDATE, DELETE or TRUNCATE on the table, which
+only its owner and mcp_admin have: an analyst or an ingest login can neither take it nor hold
+up maintenance with it (any role may take any advisory lock, which is what the warehouse used
+before 063). The SQL function `warehouse_lock()` takes it with a bounded wait and names the
+holders when it gives up; this module holds it for a block of Python.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 
 import psycopg
 
-#: The query that yields the key (classid, objid): bootstrap_sql/040_retention.sql.
+from mcp_analytics.warehouse.notices import relay_notices
+
+#: The advisory key 040 declared (`warehouse_lock_key()`). Nothing waits on it since 063; kept
+#: for databases and callers that still read it.
 LOCK_KEY_SQL = "select classid, objid from warehouse_lock_key()"
+#: Session setting `warehouse_lock()` reads for its wait, in seconds (when not given one).
+TIMEOUT_SETTING = "mcp_analytics.warehouse_lock_timeout"
 
 
 class WarehouseBusyError(RuntimeError):
@@ -22,11 +30,11 @@ class WarehouseBusyError(RuntimeError):
 
 
 class LockKeyMissingError(RuntimeError):
-    """The database has no `warehouse_lock_key()`: it was not bootstrapped."""
+    """The database has no `warehouse_lock()`: it was not bootstrapped (063)."""
 
 
 def lock_key(conn: psycopg.Connection) -> tuple[int, int]:
-    """The (classid, objid) pair of the warehouse advisory lock.
+    """The (classid, objid) of 040's advisory key, which nothing waits on since 063.
 
     Raises:
         LockKeyMissingError: `warehouse_lock_key()` does not exist (run `mcp-analytics
@@ -51,42 +59,40 @@ def warehouse_lock(
     shared: bool = False,
     timeout_seconds: float = 3600.0,
     on_wait: Callable[[str], None] | None = None,
-    poll_seconds: float = 0.5,
 ) -> Iterator[None]:
-    """Hold the warehouse lock (session level) on `conn` for the block's duration.
+    """Hold the warehouse lock on `conn` for the block's duration, in one transaction.
 
-    `conn` should be in autocommit mode: the lock outlives the transactions run inside the
-    block. Session advisory locks are re-entrant, so functions called inside that take the
-    same key (`apply_retention()`) do not wait for us.
+    `conn` must be an autocommit connection of its own (the lock lives as long as the
+    transaction this opens: statements run on it inside the block belong to that transaction).
+    Hold it while another process works (a dbt build holds it `shared` this way); work that
+    takes the lock itself, such as `apply_retention()`, needs no holder.
 
     Args:
-        shared: take it shared (dbt builds) rather than exclusive (retention).
+        shared: SHARE (dbt builds) rather than EXCLUSIVE (retention).
         timeout_seconds: give up after waiting this long, in seconds.
-        on_wait: called once with a message when the lock is not free at once.
-        poll_seconds: interval between attempts, in seconds.
+        on_wait: called with the database's message (which names the holders) when the lock
+            is not free at once.
 
     Raises:
-        WarehouseBusyError: still held by another session after `timeout_seconds`.
-        LockKeyMissingError: the database was not bootstrapped.
+        WarehouseBusyError: still held by another session after `timeout_seconds` (the message
+            names it).
+        LockKeyMissingError: the database was not bootstrapped with 063.
     """
-    kind = "_shared" if shared else ""
-    classid, objid = lock_key(conn)
-    deadline = time.monotonic() + timeout_seconds
-    announced = False
-    while not conn.execute(
-        f"select pg_try_advisory_lock{kind}(%s, %s)", (classid, objid)
-    ).fetchone()[0]:  # type: ignore[index]
-        if time.monotonic() > deadline:
-            raise WarehouseBusyError(
-                "another writer (dbt build or retention) still holds the warehouse lock "
-                f"after {timeout_seconds:.0f} s"
+    if not conn.autocommit:
+        raise ValueError("warehouse_lock needs an autocommit connection of its own")
+    with (
+        relay_notices(conn, on_wait),
+        conn.transaction(),
+    ):
+        try:
+            conn.execute(
+                "select warehouse_lock(%s, make_interval(secs => %s))",
+                (shared, timeout_seconds),
             )
-        if on_wait is not None and not announced:
-            on_wait("waiting for the warehouse lock (a dbt build or retention is running)")
-            announced = True
-        time.sleep(poll_seconds)
-    try:
+        except psycopg.errors.UndefinedFunction:
+            raise LockKeyMissingError(
+                "the database has no warehouse_lock() function: run `mcp-analytics bootstrap`"
+            ) from None
+        except psycopg.errors.LockNotAvailable as err:
+            raise WarehouseBusyError(err.diag.message_primary or str(err)) from None
         yield
-    finally:
-        with contextlib.suppress(psycopg.Error):
-            conn.execute(f"select pg_advisory_unlock{kind}(%s, %s)", (classid, objid))

@@ -11,15 +11,16 @@ returns one RetentionReport.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 
-from mcp_analytics.warehouse.lock import LockKeyMissingError, WarehouseBusyError, warehouse_lock
+from mcp_analytics.warehouse.lock import TIMEOUT_SETTING
 from mcp_analytics.warehouse.notices import (
     Notice,
     database_error,
@@ -241,6 +242,21 @@ def _run(
     return results
 
 
+@contextlib.contextmanager
+def _warehouse_wait(conn: psycopg.Connection, seconds: float) -> Iterator[None]:
+    """For the block: the warehouse lock's wait in `conn`'s session (`lock.TIMEOUT_SETTING`),
+    then the session's own setting again."""
+    before = conn.execute("select current_setting(%s, true)", (TIMEOUT_SETTING,)).fetchone()
+    conn.execute("select set_config(%s, %s, false)", (TIMEOUT_SETTING, str(seconds)))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(
+                "select set_config(%s, %s, false)", (TIMEOUT_SETTING, (before or [""])[0] or "")
+            )
+
+
 def apply_retention(
     conn: psycopg.Connection,
     *,
@@ -254,10 +270,12 @@ def apply_retention(
     """Apply the retention policies (all, or the one whose table_name is `table`).
 
     A real run first refuses any policy of a table feeding the marts that is not longer than
-    the late-data window (a dry run reports it instead), then holds the warehouse lock
-    exclusively (waiting up to `lock_timeout_seconds` for running dbt builds). Every policy is
-    checked before anything moves; then, with `per_table`, each table is one transaction;
-    without it (or for one `table`, or a dry run) the whole run is one transaction.
+    the late-data window (a dry run reports it instead). Every policy is checked before
+    anything moves; then, with `per_table`, each table is one transaction; without it (or for
+    one `table`, or a dry run) the whole run is one transaction. Each transaction holds the
+    warehouse lock exclusively (`apply_retention()` takes it, waiting up to
+    `lock_timeout_seconds` for running dbt builds and saying so in a notice), so no build
+    overlaps a table's retention; a build may run between two tables.
 
     Args:
         conn: an autocommit connection (the driver commits its own work).
@@ -290,14 +308,9 @@ def apply_retention(
             horizon_problems=tuple(problems),
         )
 
-    with relay_notices(conn, on_notice):
+    with relay_notices(conn, on_notice), _warehouse_wait(conn, lock_timeout_seconds):
         try:
-            if dry_run:
-                return report(_run(conn, dry_run, table, per_table))
-            with warehouse_lock(conn, timeout_seconds=lock_timeout_seconds, on_wait=on_notice):
-                return report(_run(conn, dry_run, table, per_table))
-        except (WarehouseBusyError, LockKeyMissingError) as err:
-            raise RetentionError(str(err)) from None
+            return report(_run(conn, dry_run, table, per_table))
         except RetentionError as err:
             if err.completed:
                 err.report = report(err.completed)

@@ -63,9 +63,19 @@ def test_triggers_mark_touched_hours_once_per_statement(module_db: str) -> None:
         assert _marks(conn, "daily_error_summary") == [HOUR]
         conn.execute("delete from mart_dirty_buckets")
 
-        # retention's deletes mark nothing
+        # the flag alone (any role can set it) changes nothing since bootstrap_sql/063
         with conn.transaction():
             conn.execute("set local mcp_analytics.retention = 'on'")
+            conn.execute("delete from tool_usage_logs where execution_id = 'bulk-1'")
+        assert _marks(conn, "hourly_tool_usage_summary") == [HOUR]
+        conn.execute("delete from mart_dirty_buckets")
+
+        # retention's deletes mark nothing: the flag and the token apply_retention() writes
+        with conn.transaction():
+            conn.execute("set local mcp_analytics.retention = 'on'")
+            conn.execute(
+                "insert into retention_bypass values (pg_backend_pid(), pg_current_xact_id())"
+            )
             conn.execute("delete from tool_usage_logs")
         assert _marks(conn, "hourly_tool_usage_summary") == []
         # and the flag does not outlive the transaction

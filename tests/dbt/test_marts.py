@@ -328,8 +328,11 @@ def test_retention_deletes_and_buckets_past_the_horizon_are_left_alone(
     with warehouse.connect() as conn:
         before = conn.execute(history, (cutoff,)).fetchall()
         pending = scalar(conn, "select count(*) from mart_dirty_buckets")
-        with conn.transaction():
+        with conn.transaction():  # as apply_retention() deletes: the flag and its token (063)
             conn.execute("set local mcp_analytics.retention = 'on'")
+            conn.execute(
+                "insert into retention_bypass values (pg_backend_pid(), pg_current_xact_id())"
+            )
             conn.execute('delete from tool_usage_logs where "timestamp" < %s', (cutoff,))
         assert scalar(conn, "select count(*) from mart_dirty_buckets") == pending
         # raw retention of 2 days: a late row 2 days and 20 hours old is past the horizon

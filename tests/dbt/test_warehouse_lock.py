@@ -1,4 +1,5 @@
-"""The marts take the warehouse lock with the key that `warehouse_lock_key()` returns."""
+"""The marts take the warehouse lock (bootstrap_sql/063: a table lock only admins can take)
+in their pre-hook: they wait for retention, never for an advisory key anyone can hold."""
 
 from __future__ import annotations
 
@@ -20,22 +21,23 @@ def _run_mart(url: str, target: Path) -> str:
     return ("ok " if proc.returncode == 0 else "failed ") + proc.stdout[-3000:]
 
 
-def test_marts_wait_for_the_key_of_warehouse_lock_key(module_db: str, tmp_path: Path) -> None:
+def test_marts_wait_for_retention_and_for_nobody_else(module_db: str, tmp_path: Path) -> None:
     with psycopg.connect(module_db, autocommit=True) as conn:
-        # Another key than the shipped one: a mart that restated the literal would not see it.
-        conn.execute(
-            "create or replace function warehouse_lock_key(out classid integer, out objid integer)"
-            " language sql immutable as $$ select 4242, 4343 $$"
-        )
         name = conn.execute("select current_database()").fetchone()[0]
         conn.execute(
             sql.SQL("alter database {} set lock_timeout = '2s'").format(sql.Identifier(name))
         )
-    with psycopg.connect(module_db, autocommit=True) as holder:
-        holder.execute("select pg_advisory_lock(4242, 4343)")  # e.g. retention
+    with psycopg.connect(module_db) as retention:
+        retention.execute("select warehouse_lock(false)")  # retention's transaction
         blocked = _run_mart(module_db, tmp_path)
-        holder.execute("select pg_advisory_unlock(4242, 4343)")
+        retention.rollback()
     assert blocked.startswith("failed"), blocked
-    assert "lock timeout" in blocked, blocked
-    released = _run_mart(module_db, tmp_path)
+    assert "warehouse lock: gave up waiting" in blocked, blocked
+    with psycopg.connect(module_db, autocommit=True) as anyone:
+        # the advisory keys the marts used before 063, which any role may take
+        anyone.execute("select pg_advisory_lock(k.classid, k.objid) from warehouse_lock_key() k")
+        anyone.execute(
+            "select pg_advisory_lock(k.classid, k.objid) from mart_lock_key(%s) k", (MART,)
+        )
+        released = _run_mart(module_db, tmp_path)
     assert released.startswith("ok"), released

@@ -97,3 +97,23 @@ def test_the_check_finds_missing_shared_and_short_files(bootstrapped_db: str, tm
         assert (b.catalog_id, f"{b.rows} rows in the file, {b.rows + 1} catalogued") in [
             (p.catalog_id, p.problem) for p in problems
         ]
+
+
+def test_a_low_role_cannot_hold_up_the_export(bootstrapped_db: str, tmp_path: Path) -> None:
+    _archive_the_old_month(bootstrapped_db, 0)
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        # the advisory key the export used before 063, which any role may take
+        conn.execute(
+            "select pg_advisory_lock(hashtext('mcp_analytics'), hashtext('archive_export'))"
+        )
+        with psycopg.connect(bootstrapped_db, autocommit=True) as exporter:
+            assert export_archives(exporter, tmp_path).exported
+    # another export running: refused at once, with a message
+    _archive_the_old_month(bootstrapped_db, 2)
+    with (
+        psycopg.connect(bootstrapped_db) as other,
+        psycopg.connect(bootstrapped_db, autocommit=True) as exporter,
+    ):
+        other.execute("lock table archive_export_lock in exclusive mode")
+        with pytest.raises(ArchiveError, match="another archive export is running"):
+            export_archives(exporter, tmp_path)

@@ -19,7 +19,6 @@ from mcp_analytics.orchestration.definitions import build_definitions
 from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse.backup import read_backup
-from mcp_analytics.warehouse.lock import LOCK_KEY_SQL
 from mcp_analytics.warehouse.tables import partitioned_tables
 from tests.helpers.db import scalar
 from tests.helpers.telemetry import insert_telemetry
@@ -220,9 +219,8 @@ def test_custom_checks_fire_when_broken(defs, instance, module_db):
 
 
 def test_a_writer_waits_for_the_warehouse_lock(defs, instance, module_db):
-    with psycopg.connect(module_db, autocommit=True) as holder:
-        # e.g. retention, which holds the key warehouse_lock_key() gives
-        holder.execute(f"select pg_advisory_lock(k.classid, k.objid) from ({LOCK_KEY_SQL}) as k")
+    with psycopg.connect(module_db) as holder:
+        holder.execute("select warehouse_lock(false)")  # e.g. retention's transaction
         result = run(
             defs, "hourly_marts", instance,
             resources={"postgres": PostgresResource(database_url=module_db,

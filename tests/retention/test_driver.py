@@ -8,7 +8,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mcp_analytics.warehouse.lock import LOCK_KEY_SQL, lock_key
 from mcp_analytics.warehouse.retention import (
     DEFAULT_LATE_DATA_HOURS,
     RetentionError,
@@ -73,31 +72,32 @@ def test_a_longer_window_flags_the_policies_it_outlives(conn: psycopg.Connection
     assert scalar(conn, "select count(*) from tool_usage_logs") == 4
 
 
-def test_retention_holds_the_warehouse_lock_from_the_first_table_to_the_last(
+def _lock_is_free(url_or_conn: psycopg.Connection) -> bool:
+    """Whether a build could take the warehouse lock (shared) at this moment."""
+    with url_or_conn.transaction():
+        try:
+            url_or_conn.execute("lock table warehouse_lock in share mode nowait")
+        except psycopg.errors.LockNotAvailable:
+            return False
+    return True
+
+
+def test_each_table_of_retention_holds_the_warehouse_lock(
     bootstrapped_db: str, conn: psycopg.Connection
 ) -> None:
     insert_errors(conn, 3, "400 days", True, "old")
     insert_tool_usage(conn, 4, "3 years", "ancient-")
-    classid, objid = lock_key(conn)
     seen: list[tuple[str, bool]] = []
     with psycopg.connect(bootstrapped_db, autocommit=True) as build:
 
         def on_notice(message: str) -> None:
             # what a dbt build (shared lock) would find at this point of the run
-            free = build.execute(
-                "select pg_try_advisory_lock_shared(%s, %s)", (classid, objid)
-            ).fetchone()[0]
-            if free:
-                build.execute("select pg_advisory_unlock_shared(%s, %s)", (classid, objid))
-            seen.append((message, free))
+            seen.append((message, _lock_is_free(build)))
 
         report = apply_retention(conn, on_notice=on_notice)
         assert report.rows_deleted == 7
         assert len(seen) > 5 and not any(free for _, free in seen), seen
-        # released afterwards
-        assert build.execute(
-            "select pg_try_advisory_lock_shared(%s, %s)", (classid, objid)
-        ).fetchone()[0]
+        assert _lock_is_free(build)  # released afterwards
 
 
 def test_retention_gives_up_when_a_build_holds_the_lock(
@@ -105,13 +105,17 @@ def test_retention_gives_up_when_a_build_holds_the_lock(
 ) -> None:
     insert_tool_usage(conn, 4, "3 years", "ancient-")
     progress: list[str] = []
-    with psycopg.connect(bootstrapped_db, autocommit=True) as build:
-        build.execute(f"select pg_advisory_lock_shared(k.classid, k.objid) from ({LOCK_KEY_SQL}) k")
-        with pytest.raises(RetentionError, match="still holds the warehouse lock after 1 s"):
+    with psycopg.connect(bootstrapped_db) as build:
+        build.execute("select warehouse_lock(true)")  # a build's transaction
+        pid = build.execute("select pg_backend_pid()").fetchone()[0]
+        with pytest.raises(RetentionError, match="warehouse lock: gave up waiting after 00:00:01"):
             apply_retention(conn, lock_timeout_seconds=1.0, on_notice=progress.append)
-    assert progress == ["waiting for the warehouse lock (a dbt build or retention is running)"]
+        build.rollback()
+    assert progress[0].startswith(
+        f"waiting for the warehouse lock (at most 00:00:01), held by pid {pid} (user "
+    ), progress
     assert scalar(conn, "select count(*) from tool_usage_logs") == 4
     # a dry run changes nothing, so it needs no lock
-    with psycopg.connect(bootstrapped_db, autocommit=True) as build:
-        build.execute(f"select pg_advisory_lock(k.classid, k.objid) from ({LOCK_KEY_SQL}) k")
+    with psycopg.connect(bootstrapped_db) as build:
+        build.execute("select warehouse_lock(false)")
         assert apply_retention(conn, dry_run=True).rows_deleted == 4

@@ -321,22 +321,24 @@ def test_session_flag_is_on_while_deleting_only(conn):
 
 def test_waits_for_the_warehouse_lock_and_runs_serialised(conn, fresh_db):
     insert_tool_usage(conn, 5, "3 years", "ancient-")
-    key = conn.execute("select classid, objid from warehouse_lock_key()").fetchone()
-    with psycopg.connect(fresh_db, autocommit=True) as holder:
-        holder.execute("select pg_advisory_lock(%s, %s)", key)
+    with psycopg.connect(fresh_db) as holder:
+        # a build holds the warehouse lock shared for its transaction (bootstrap_sql/063)
+        holder.execute("select warehouse_lock(true)")
+        holder_pid = scalar(holder, "select pg_backend_pid()")
         conn.execute("set lock_timeout = '200ms'")
-        with pytest.raises(psycopg.errors.LockNotAvailable):
+        with pytest.raises(psycopg.errors.LockNotAvailable, match=f"held by pid {holder_pid}"):
             conn.execute("select * from apply_retention()")
         # dry-run takes no lock
         assert retention_rows(conn, dry_run=True)["tool_usage_logs"]["rows_deleted"] == 5
         conn.execute("reset lock_timeout")
-        holder.execute("select pg_advisory_unlock(%s, %s)", key)
+        holder.rollback()
 
-    # A session that holds the key (shared, as a dbt build driver does) may run retention itself.
-    with psycopg.connect(fresh_db, autocommit=True) as driver:
-        driver.execute("select pg_advisory_lock_shared(%s, %s)", key)
-        driver.execute("set lock_timeout = '2s'")
+    # A transaction that holds the lock shared (as a build driver does) may run retention.
+    with psycopg.connect(fresh_db) as driver:
+        driver.execute("select warehouse_lock(true)")
+        driver.execute("set local lock_timeout = '2s'")
         assert retention_rows(driver)["tool_usage_logs"]["rows_deleted"] == 5
+        driver.commit()
     insert_tool_usage(conn, 5, "3 years", "ancient2-")
 
     # Two runs at once: the second waits for the first and then finds nothing left.

@@ -18,13 +18,11 @@
             ~ "['tool_usage_logs']} to its config") }}
     {%- endif -%}
     {%- set raw_schema = var('raw_schema', 'public') -%}
-    -- the warehouse key (bootstrap_sql/040): retention takes it exclusively; marts share it,
-    -- so they never block each other
-    select pg_advisory_xact_lock_shared(warehouse_key.classid, warehouse_key.objid)
-    from {{ raw_schema }}.warehouse_lock_key() as warehouse_key;
+    -- the warehouse lock (bootstrap_sql/063): retention takes it exclusively; marts share it,
+    -- so they never block each other; a table lock only admins can take (no advisory key)
+    select {{ raw_schema }}.warehouse_lock(true);
     -- two runs of one mart at once would both insert the same buckets
-    select pg_advisory_xact_lock(mart_key.classid, mart_key.objid)
-    from {{ raw_schema }}.mart_lock_key('{{ this.identifier }}') as mart_key;
+    select {{ raw_schema }}.mart_lock('{{ this.identifier }}');
     -- a mart is set-wise aggregation over whole buckets, where a nested loop is never the
     -- right join, but the one a misestimate picks (joins of aggregates on several keys come
     -- out at one row): hash and merge joins stay linear whatever the estimates

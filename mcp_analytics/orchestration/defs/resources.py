@@ -46,12 +46,13 @@ class PostgresResource(dg.ConfigurableResource):
     def warehouse_lock(
         self, log: dg.DagsterLogManager | None = None, *, shared: bool = False
     ) -> Iterator[psycopg.Connection]:
-        """Hold the warehouse advisory lock (`warehouse_lock_key()`) on a connection of our own
-        for the block's duration, and yield that connection.
+        """Hold the warehouse lock (`warehouse.lock`: a table lock only administrators can
+        take) in a transaction on a connection of our own for the block's duration, and yield
+        that connection (statements on it belong to the holding transaction).
 
         dbt builds hold it shared (the marts' pre-hooks take it shared too, so an exclusive
-        hold here would deadlock them); retention holds it exclusive, so it waits for builds
-        and builds wait for it.
+        hold here would deadlock them); retention takes it exclusive in each of its
+        transactions, so it waits for builds and builds wait for it.
 
         Raises:
             WarehouseBusyError (warehouse.lock): not obtained within `lock_timeout_seconds`.
