@@ -51,26 +51,28 @@ def test_each_declared_source_has_a_check_run_with_the_observations(defs: dg.Def
 
 
 def _latest(conn: psycopg.Connection, table: str, age: timedelta) -> None:
-    """One row in `table`, `age` old (the newest of the table)."""
+    """One row in `table`, `age` old (the newest of the table): event time and receipt both, as
+    freshness is measured on receipt (`received_at`)."""
     ts = NOW - age
     if table == "tool_usage_logs":
         conn.execute(
             "insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,"
-            " duration_ms, success, \"timestamp\") values ('fresh-1', 'b', 't', 'o', 1, true, %s)",
-            (ts,),
+            ' duration_ms, success, "timestamp", received_at)'
+            " values ('fresh-1', 'b', 't', 'o', 1, true, %s, %s)",
+            (ts, ts),
         )
     elif table == "mcp_request_logs":
         conn.execute(
             "insert into mcp_request_logs (request_id, method, path, response_status_code,"
-            ' duration_ms, success, "timestamp")'
-            " values ('fresh-1', 'GET', '/', 200, 1, true, %s)",
-            (ts,),
+            ' duration_ms, success, "timestamp", received_at)'
+            " values ('fresh-1', 'GET', '/', 200, 1, true, %s, %s)",
+            (ts, ts),
         )
     else:
         conn.execute(
             "insert into performance_metrics (metric_name, metric_value, aggregation_period,"
-            " \"timestamp\") values ('cpu', 1, '1h', %s)",
-            (ts,),
+            " \"timestamp\", received_at) values ('cpu', 1, '1h', %s, %s)",
+            (ts, ts),
         )
 
 
