@@ -26,7 +26,10 @@
     -- a mart is set-wise aggregation over whole buckets, where a nested loop is never the
     -- right join, but the one a misestimate picks (joins of aggregates on several keys come
     -- out at one row): hash and merge joins stay linear whatever the estimates
-    set local enable_nestloop = off;
+    -- PostgreSQL 18+ only: before it a disabled plan node costs 1e10 instead of being counted,
+    -- and a nested loop the plan cannot avoid (a function scan per row) turns it pathological
+    select set_config('enable_nestloop', 'off', true)
+    where current_setting('server_version_num')::integer >= 180000;
     create temporary table mart_claimed on commit drop as
     select id, bucket
     from {{ raw_schema }}.mart_dirty_buckets
