@@ -86,6 +86,10 @@ def _relations(plan: dict[str, Any]) -> set[str]:
 
 def test_wide_late_range_is_exact_and_planned_as_many_rows(module_db: str, project: Path) -> None:
     url = module_db
+    if scalar(url, "select current_setting('server_version_num')::integer") < 180000:
+        # The marts turn nested loops off on 18+ only (mart_claim_dirty): before 18 a disabled
+        # node costs 1e10 and made the daily tool summary pathological. A known limitation.
+        pytest.skip("wide late-data ranges are planned without loops on PostgreSQL 18+ only")
     with psycopg.connect(url, autocommit=True) as conn:
         for table in ("tool_usage_logs", "mcp_request_logs"):
             conn.execute("select create_monthly_partitions(%s, 1, 3)", (table,))
