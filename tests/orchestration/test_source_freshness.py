@@ -22,7 +22,6 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 pytestmark = pytest.mark.slow
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-NOW = datetime.now(UTC)
 
 
 def _declared() -> set[str]:
@@ -53,7 +52,8 @@ def test_each_declared_source_has_a_check_run_with_the_observations(defs: dg.Def
 def _latest(conn: psycopg.Connection, table: str, age: timedelta) -> None:
     """One row in `table`, `age` old (the newest of the table): event time and receipt both, as
     freshness is measured on receipt (`received_at`)."""
-    ts = NOW - age
+    # Now, not at import: a whole-suite run collects this module many minutes before it runs.
+    ts = datetime.now(UTC) - age
     if table == "tool_usage_logs":
         conn.execute(
             "insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,"
