@@ -9,6 +9,7 @@ from typing import Any
 
 from mcp_analytics.cli import CommandError
 from mcp_analytics.config import settings
+from mcp_analytics.ingest.events import DEFAULT_WINDOW, TimeWindow
 from mcp_analytics.ingest.redaction import RedactionRules, redact_text
 from mcp_analytics.otlp.receiver import (
     DEFAULT_MAX_BODY_BYTES,
@@ -93,7 +94,7 @@ def serve_cmd(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")
     url = db.database_url(role="ingest")
-    redaction = _redaction_setting(url)
+    redaction, window = _ingest_settings(url)
     config = ReceiverConfig(
         max_body_bytes=args.max_body_bytes,
         max_queued_rows=args.max_queued_rows,
@@ -101,12 +102,13 @@ def serve_cmd(args: argparse.Namespace) -> int:
         retry_after_s=max(args.retry_after, 1),
         require_keys=args.require_keys or not is_loopback(args.host),
         rules=RedactionRules.from_config(redaction),
+        window=DEFAULT_WINDOW if window is None else TimeWindow.from_config(window),
     )
     spool_dir = args.spool_dir or settings().spool_dir / "otlp"
     mode = "API keys required" if config.require_keys else "loopback, no key needed"
     print(f"OTLP/HTTP receiver on http://{args.host}:{args.port} ({mode})", flush=True)
     if args.workers > 1:
-        return _serve_workers(args, config, url, spool_dir, redaction)
+        return _serve_workers(args, config, url, spool_dir, redaction, window)
     keys = None
     if config.require_keys:
         keys = KeyChecker(
@@ -129,6 +131,7 @@ def _serve_workers(
     url: str,
     spool_dir: Path,
     redaction: dict[str, Any] | None,
+    window: dict[str, Any] | None,
 ) -> int:
     """uvicorn with N worker processes; each builds its receiver from MCPA_OTLP_SERVE (the
     spool folder is shared: its files are locked while written and while replayed)."""
@@ -145,6 +148,7 @@ def _serve_workers(
             "url": url,
             "spool_dir": str(spool_dir),
             "redaction": redaction,
+            "event_time_window": window,
             "max_body_bytes": config.max_body_bytes,
             "max_queued_rows": config.max_queued_rows,
             "max_spool_bytes": config.max_spool_bytes,
@@ -163,17 +167,35 @@ def _serve_workers(
     return 0
 
 
-def _redaction_setting(url: str) -> dict[str, Any] | None:
-    """The database's analytics.redaction setting, as the collector reads it (None: the
-    default rules, which still redact)."""
+def _ingest_settings(url: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The database's analytics.redaction and analytics.event_time_window settings, read once at
+    start as the collector reads them (None: the default, which still redacts and still keeps
+    the default window). A setting that does not parse is named and its default used."""
     from mcp_analytics.collector.core import read_settings
     from mcp_analytics.warehouse import db
 
     try:
         with db.connection(url, role="ingest", autocommit=True, connect_timeout=5) as conn:
-            value = read_settings(conn).get("analytics.redaction")
-        RedactionRules.from_config(value)  # refused here rather than in every worker
-        return value if isinstance(value, dict) else None
+            values = read_settings(conn)
     except Exception as err:  # noqa: BLE001 - the defaults still redact; say so
+        log.warning(
+            "otlp: default redaction rules and event-time window (%s)", redact_text(str(err))
+        )
+        return None, None
+    redaction = values.get("analytics.redaction")
+    try:
+        RedactionRules.from_config(redaction)  # refused here rather than in every worker
+    except ValueError as err:
         log.warning("otlp: default redaction rules (%s)", redact_text(str(err)))
-        return None
+        redaction = None
+    window = values.get("analytics.event_time_window")
+    try:
+        if window is not None:
+            TimeWindow.from_config(window)
+    except ValueError as err:
+        log.warning("otlp: default event-time window (%s)", err)
+        window = None
+    return (
+        redaction if isinstance(redaction, dict) else None,
+        window if isinstance(window, dict) else None,
+    )

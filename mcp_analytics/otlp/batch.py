@@ -8,13 +8,16 @@ OTLP/JSON as raw text, redacted) and it counts as rejected in the partial-succes
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_analytics.ingest.events import (
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_WINDOW,
     EventError,
+    TimeWindow,
     canonical_json_of_redacted,
     prepare,
 )
@@ -35,6 +38,10 @@ class Prepared:
     dropped: int = 0
     #: the first few reasons, for the partial-success message
     reasons: list[str] = field(default_factory=list)
+    #: values changed to fit, "<table>.<column>: <what>" -> count (stored rows only)
+    altered: Counter[str] = field(default_factory=Counter)
+    #: times stored although ahead of receipt by more than the window's warn_ahead, by column
+    ahead: Counter[str] = field(default_factory=Counter)
 
     @property
     def row_count(self) -> int:
@@ -61,25 +68,43 @@ def prepare_mapped(
     source_name: str,
     rules: RedactionRules = DEFAULT_RULES,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    window: TimeWindow = DEFAULT_WINDOW,
     max_reasons: int = 20,
 ) -> Prepared:
-    """Prepare every event of `mapped`; refuse whole items whose events do not prepare."""
+    """Prepare every event of `mapped`; refuse whole items whose events do not prepare.
+
+    Event times outside `window` (the `analytics.event_time_window` setting, docs/ingest.md
+    "Event times") refuse their item; changed values and times ahead are counted on the result
+    for the items stored, as the loader and the collector count them.
+    """
     out = Prepared(mapped.signal, items=mapped.items, dropped=mapped.dropped)
     refused: dict[int, str] = {r.item: r.reason for r in mapped.refusals}
-    ready: list[tuple[int, str, dict[str, Any]]] = []
+    ready: list[tuple[int, str, dict[str, Any], Counter[str], Counter[str]]] = []
     for item, table, event in mapped.events:
         if item in refused:
             continue
         present = {k: v for k, v in event.items() if v is not None}
+        altered: Counter[str] = Counter()
+        ahead: Counter[str] = Counter()
         try:
-            row = prepare(table, present, rules=rules, max_response_bytes=max_response_bytes)
+            row = prepare(
+                table,
+                present,
+                rules=rules,
+                max_response_bytes=max_response_bytes,
+                window=window,
+                altered=altered,
+                ahead=ahead,
+            )
         except EventError as err:
             refused[item] = f"{table}: {err}"
             continue
-        ready.append((item, table, row))
-    for item, table, row in ready:
+        ready.append((item, table, row, altered, ahead))
+    for item, table, row, altered, ahead in ready:
         if item not in refused:
             out.rows.setdefault(table, []).append(row)
+            out.altered.update(altered)
+            out.ahead.update(ahead)
     for item in sorted(refused):
         reason = refused[item]
         out.rejects.append(

@@ -24,6 +24,7 @@ import ipaddress
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mcp_analytics.ingest.events import DEFAULT_MAX_RESPONSE_BYTES
+from mcp_analytics.ingest.events import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WINDOW, TimeWindow
 from mcp_analytics.ingest.redaction import RedactionRules
 from mcp_analytics.otlp.batch import Prepared, prepare_mapped
 from mcp_analytics.otlp.decode import (
@@ -83,6 +84,8 @@ class ReceiverConfig:
     require_keys: bool = False
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     rules: RedactionRules = field(default_factory=RedactionRules)
+    #: event times accepted around receipt (the database's `analytics.event_time_window`)
+    window: TimeWindow = DEFAULT_WINDOW
 
 
 def is_loopback(host: str) -> bool:
@@ -126,6 +129,9 @@ class Receiver:
             name: {"requests": 0, "items": 0, "dropped": 0, "rejected": 0} for name in SIGNALS
         }
         self.answers: dict[int, int] = {}
+        #: values changed to fit and times ahead of receipt, over the stored rows (as /healthz)
+        self.altered: Counter[str] = Counter()
+        self.ahead: Counter[str] = Counter()
         routes = [Route(s.path, self._handler(s), methods=["POST"]) for s in SIGNALS.values()]
         routes.append(Route("/healthz", self.health, methods=["GET"]))
         self.app = Starlette(routes=routes, lifespan=self._lifespan)
@@ -223,6 +229,7 @@ class Receiver:
             source_name=signal.path,
             rules=self.config.rules,
             max_response_bytes=self.config.max_response_bytes,
+            window=self.config.window,
         )
 
     async def _store(self, signal: Signal, prepared: Prepared, media: str) -> Response:
@@ -238,6 +245,11 @@ class Receiver:
             except SpoolFull as err:
                 return self._busy(503, str(err), media)
             refused = outcome.refused
+        self.altered.update(prepared.altered)
+        if prepared.ahead:
+            # a sender's clock running fast: stored, but worth an operator's look
+            log.warning("otlp: %s time(s) ahead of receipt: %s", signal.name, dict(prepared.ahead))
+            self.ahead.update(prepared.ahead)
         counts["requests"] += 1
         counts["items"] += prepared.items
         counts["dropped"] += prepared.dropped
@@ -284,6 +296,8 @@ class Receiver:
                 "queued_rows": self.sink.queued_rows,
                 "signals": self.counts,
                 "answers": {str(k): v for k, v in sorted(self.answers.items())},
+                "altered": dict(sorted(self.altered.items())),
+                "ahead": dict(sorted(self.ahead.items())),
                 "sink": self.sink.stats,
             }
         )
@@ -329,8 +343,10 @@ def app_from_environment() -> Starlette:
     settings from the JSON in MCPA_OTLP_SERVE, written by the command."""
     settings = json.loads(os.environ[SERVE_ENV])
     rules = RedactionRules.from_config(settings.pop("redaction", None))
+    window_setting = settings.pop("event_time_window", None)
+    window = DEFAULT_WINDOW if window_setting is None else TimeWindow.from_config(window_setting)
     host, url, spool_dir = settings.pop("host"), settings.pop("url"), settings.pop("spool_dir")
-    config = ReceiverConfig(rules=rules, **settings)
+    config = ReceiverConfig(rules=rules, window=window, **settings)
     keys = None
     if config.require_keys or not is_loopback(host):
         from mcp_analytics.warehouse import db
