@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,18 +134,59 @@ def _check_parameter_privileges(conn: psycopg.Connection, pending: list[Migratio
         )
 
 
+#: how long `bootstrap` waits for another bootstrap of the same database before giving up
+DEFAULT_LOCK_WAIT_S = 300.0
+
+
+def _take_lock(
+    conn: psycopg.Connection, wait_s: float, say: Callable[[str], None], poll_s: float = 0.5
+) -> None:
+    """Take the bootstrap lock, waiting at most `wait_s` seconds for another bootstrap (said
+    every 10 s, with its pid); a wait that runs out raises `BootstrapError` naming the holder."""
+    deadline = time.monotonic() + wait_s
+    next_note = time.monotonic()
+    while not db.scalar(conn, "select pg_try_advisory_lock(%s)", (_LOCK_KEY,)):
+        holder = db.scalar(
+            conn,
+            "select string_agg(pid::text, ', ') from pg_catalog.pg_locks"
+            " where locktype = 'advisory' and granted and classid = 0 and objid = %s"
+            " and objsubid = 1 and database = (select oid from pg_catalog.pg_database"
+            " where datname = current_database())",
+            (_LOCK_KEY,),
+        )
+        if time.monotonic() >= deadline:
+            raise BootstrapError(
+                f"another bootstrap of this database (server process {holder or 'unknown'}) held"
+                f" its lock for more than {wait_s:g} s. Nothing was applied. Wait for it to end"
+                " and run again, or end it with pg_terminate_backend(pid) if it is stuck."
+            )
+        if time.monotonic() >= next_note:
+            say(f"waiting for another bootstrap of this database (server process {holder})")
+            next_note = time.monotonic() + 10
+        time.sleep(poll_s)
+
+
 def bootstrap(
     conn: psycopg.Connection,
     directory: Path,
     progress: Callable[[str], None] | None = None,
+    *,
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
 ) -> BootstrapResult:
-    """Apply pending files on `conn` (which must be in autocommit mode)."""
+    """Apply pending files on `conn` (which must be in autocommit mode), one transaction each.
+
+    Waits at most `lock_wait_s` seconds for a concurrent bootstrap of the same database.
+
+    Raises:
+        BootstrapError: not autocommit, an applied file edited, a missing privilege, the lock
+            not free in time, or a file that fails (named; it and later files not applied).
+    """
     if not conn.autocommit:
         raise BootstrapError("bootstrap needs an autocommit connection (one transaction per file)")
     migrations = discover(directory)
     say = progress or (lambda _msg: None)
     # One bootstrap at a time per database: concurrent runs would race on the ledger.
-    conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
+    _take_lock(conn, lock_wait_s, say)
     try:
         done = _applied(conn)
         edited = [

@@ -392,3 +392,42 @@ def test_seed_views_refresh_including_concurrently(bootstrapped_db: str) -> None
         assert len(conn.execute("select * from refresh_analytics_views()").fetchall()) == 3
         total = conn.execute("select sum(total_calls) from hourly_tool_usage_summary").fetchone()[0]
         assert total == 2
+
+
+def test_a_concurrent_bootstrap_waits_a_bounded_time_and_names_the_holder(
+    bootstrapped_db: str, tmp_path: Path
+) -> None:
+    """A second bootstrap waits for the first, saying so, then gives up with the holder's pid;
+    once the lock is free it runs. Through the CLI, the same refusal is one line, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from mcp_analytics.warehouse.bootstrap import _LOCK_KEY
+
+    with psycopg.connect(bootstrapped_db, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
+        pid = holder.info.backend_pid
+        said: list[str] = []
+        with (
+            psycopg.connect(bootstrapped_db, autocommit=True) as conn,
+            pytest.raises(BootstrapError) as refused,
+        ):
+            bootstrap(conn, BOOTSTRAP_DIR, progress=said.append, lock_wait_s=1.5)
+        assert f"server process {pid}" in str(refused.value)
+        assert "Nothing was applied" in str(refused.value)
+        assert said and f"server process {pid}" in said[0]
+        env = {**os.environ, "DATABASE_URL": bootstrapped_db, "MCPA_STATE_DIR": str(tmp_path)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "mcp_analytics.cli", "bootstrap", "--lock-wait", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode != 0
+        assert f"server process {pid}" in proc.stderr + proc.stdout
+        assert "Traceback" not in proc.stderr
+        holder.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        assert bootstrap(conn, BOOTSTRAP_DIR, lock_wait_s=1).applied == []
