@@ -233,8 +233,12 @@ def snapshot_payload(
     endpoint: str,
     taken_at: datetime | None = None,
     error: str | None = None,
+    kinds: Sequence[Kind] | None = None,
 ) -> dict[str, Any]:
-    """The jsonb argument of mcp_record_inventory() for a snapshot (or a failed one)."""
+    """The jsonb argument of mcp_record_inventory() for a snapshot (or a failed one).
+
+    `kinds`: the kinds of definitions the snapshot read (None: all four); the server's other
+    definitions are carried over from its previous snapshot (bootstrap_sql/115)."""
     payload: dict[str, Any] = {
         "source": source,
         "endpoint": endpoint,
@@ -242,6 +246,8 @@ def snapshot_payload(
         "error": error,
         "definitions": [],
     }
+    if kinds is not None:
+        payload["kinds"] = list(kinds)
     if inventory is not None:
         payload.update(
             bcp_name=inventory.bcp_name,
@@ -268,15 +274,17 @@ def store(
     endpoint: str,
     taken_at: datetime | None = None,
     error: str | None = None,
+    kinds: Sequence[Kind] | None = None,
 ) -> int:
     """Record a snapshot (or, with `error`, a failed one) in its own transaction; returns the
-    snapshot's id in mcp_inventory_snapshots.
+    snapshot's id in mcp_inventory_snapshots. `kinds`: as in `snapshot_payload`.
 
     Raises:
-        psycopg.Error: the database refused it (no bootstrap_sql/082: run bootstrap).
+        psycopg.Error: the database refused it (no bootstrap_sql/082: run bootstrap; `kinds`
+            needs 115).
     """
     payload = snapshot_payload(
-        inventory, source=source, endpoint=endpoint, taken_at=taken_at, error=error
+        inventory, source=source, endpoint=endpoint, taken_at=taken_at, error=error, kinds=kinds
     )
     with conn.transaction():
         row = conn.execute(

@@ -18,6 +18,11 @@ from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.dbt_assets import build_dbt_assets, mart_keys
 from mcp_analytics.orchestration.defs.exactness import marts_exactness_checks
 from mcp_analytics.orchestration.defs.freshness import apply_freshness, source_freshness_checks
+from mcp_analytics.orchestration.defs.inventory import (
+    INVENTORY_JOB,
+    build_inventory_schedule,
+    inventory_snapshots,
+)
 from mcp_analytics.orchestration.defs.maintenance import (
     ArchiveResource,
     archive_export,
@@ -54,14 +59,15 @@ def build_definitions(
             retention_after(mart_keys(dbt_models)),
             archive_export,
             backup,
+            inventory_snapshots,
         ],
         asset_checks=[
             *CHECKS,
             *source_freshness_checks(dbt_models),
             *marts_exactness_checks(dbt_models),
         ],
-        jobs=list(jobs.values()),
-        schedules=build_schedules(jobs),
+        jobs=[*jobs.values(), INVENTORY_JOB],
+        schedules=[*build_schedules(jobs), build_inventory_schedule()],
         sensors=build_sensors(jobs),
         resources={
             **build_resources(database_url),
