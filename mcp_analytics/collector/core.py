@@ -50,6 +50,8 @@ CONFIG_REFRESH_S = 60.0
 REPLAY_CHUNK_ROWS = 5000
 #: default bound on what waits in memory (buffered, being written, held), in bytes.
 DEFAULT_MAX_BUFFER_BYTES = 64 << 20
+#: inventory snapshots waiting for the database at most (the oldest give way, counted lost).
+MAX_INVENTORY_PENDING = 256
 
 _live: weakref.WeakSet[Collector] = weakref.WeakSet()
 
@@ -136,6 +138,8 @@ class Collector:
         self._next_replay = 0.0
         self._inflight: threading.Thread | None = None
         self._users = KnownUsers()
+        # What servers advertised (mcp_record_inventory payloads), in the order recorded.
+        self._inventory: deque[dict[str, Any]] = deque()
         # Counters, and the last errors' texts (None until one happens).
         self._stats: dict[str, Any] = {
             "recorded": 0,
@@ -159,6 +163,10 @@ class Collector:
             "altered": Counter(),
             # event times more than the window's warn_ahead ahead of receipt, per column
             "ahead_of_receipt": Counter(),
+            # inventory snapshots (record_inventory): recorded, stored, refused by the database
+            "inventory_recorded": 0,
+            "inventory_written": 0,
+            "inventory_refused": 0,
         }
         self.window = DEFAULT_WINDOW
 
@@ -461,6 +469,56 @@ class Collector:
         }
         self._record("performance_metrics", event)
 
+    def record_inventory(self, snapshot: dict[str, Any]) -> None:
+        """Record what a server advertised: `snapshot` is the argument of
+        mcp_record_inventory() (`analytics.inventory.snapshot_payload`), stored by the
+        background thread in its own transaction. Up to MAX_INVENTORY_PENDING wait while the
+        database is down; past that the oldest gives way (counted in `lost`)."""
+        try:
+            if not self.enabled:
+                with self._cond:
+                    self._stats["dropped_by_disabled"] += 1
+                return
+            self._ensure_started()
+            with self._cond:
+                if len(self._inventory) >= MAX_INVENTORY_PENDING:
+                    self._inventory.popleft()
+                    self._stats["lost"] += 1
+                self._inventory.append(snapshot)
+                self._stats["inventory_recorded"] += 1
+                self._cond.notify_all()
+        except Exception as err:  # noqa: BLE001 - recording must never break the caller
+            log.warning("collector could not record an inventory: %s", redact_text(str(err)))
+
+    def _write_inventory(self) -> None:
+        """Store the waiting inventory snapshots, oldest first; stop at a connection failure
+        (they wait for the next attempt). One the database refuses is logged and dropped."""
+        while True:
+            with self._cond:
+                if not self._inventory:
+                    return
+                snapshot = self._inventory[0]
+            refused = None
+            try:
+                conn = self._link.connection()
+                with conn.transaction():
+                    conn.execute(
+                        "select mcp_record_inventory(%s::jsonb)",
+                        (json.dumps(snapshot, default=str),),
+                    )
+            except psycopg.OperationalError as err:
+                message = self._link.failed(err)
+                with self._cond:
+                    self._stats["last_error"] = message
+                return
+            except psycopg.Error as err:
+                refused = redact_text(f"{type(err).__name__}: {err}")
+                log.warning("collector: the database refused an inventory snapshot: %s", refused)
+            self._link.recovered()
+            with self._cond:
+                self._inventory.popleft()
+                self._stats["inventory_refused" if refused else "inventory_written"] += 1
+
     def _record(self, table: str, event: dict[str, Any]) -> None:
         try:
             if not self.enabled:
@@ -508,6 +566,7 @@ class Collector:
         # afresh. Events buffered before the fork are the parent's to write.
         self._cond = threading.Condition(threading.Lock())
         self._buf.clear()
+        self._inventory.clear()
         self._held.clear()
         self._buf_bytes = self._busy_bytes = self._held_bytes = 0
         self._thread = None
@@ -536,6 +595,9 @@ class Collector:
                     self._handle(take, nbytes)
                 if more:
                     continue
+                if self._inventory and not self._link.backing_off():
+                    self._wait_inflight()
+                    self._write_inventory()
                 # Buffer drained: replay the spool when it is time, refresh settings (both use
                 # the connection, so the write in flight finishes first).
                 force = flush_gen > self._flush_done or stopping
@@ -552,6 +614,10 @@ class Collector:
         finally:
             self._wait_inflight()
             self._give_up_held()
+            with self._cond:
+                # inventory snapshots the database never took (it was down at exit)
+                self._stats["lost"] += len(self._inventory)
+                self._inventory.clear()
             self.spool.close()
             self._link.disconnect()
             with self._cond:
@@ -598,6 +664,8 @@ class Collector:
         if self._stop or self._flush_wanted > self._flush_done:
             return 0
         if len(self._buf) >= self.batch_size:
+            return 0
+        if self._inventory and not self._link.backing_off():
             return 0
         now = time.monotonic()
         waits = [CONFIG_REFRESH_S]

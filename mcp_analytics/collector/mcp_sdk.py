@@ -21,7 +21,13 @@ exporter pointed at `mcp-analytics otlp serve`) sends them enriched.
 
 With a collector, each `tools/call` is also recorded as one `tool_usage_logs` row on the
 collector's thread (never slowing or breaking the call), carrying the span's trace and span
-ids. Column mapping (docs/mcp-sdk.md):
+ids; and the tools/list, prompts/list, resources/list and resources/templates/list results the
+server serves are recorded into the tool inventory (`analytics.inventory`: the same
+definitions and fingerprints as `mcp-analytics inventory snapshot`, under the server's own
+name, source `instrumentation`, one kind per snapshot), when a list differs from the one last
+recorded by this process or `inventory_refresh_s` after it. A paginated list (a cursor in the
+request or the result) is not recorded: no page is the whole list. Column mapping
+(docs/mcp-sdk.md):
 
     bcp_name       the server's name (or `bcp_name=`)
     tool_name      params.name
@@ -55,13 +61,25 @@ import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from opentelemetry import trace
+
+if TYPE_CHECKING:
+    from mcp_analytics.analytics.inventory import Kind
 
 log = logging.getLogger(__name__)
 
 CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
+#: The list methods whose results are recorded into the inventory: kind, result attribute.
+LIST_METHODS: dict[str, tuple[Kind, str]] = {
+    "tools/list": ("tool", "tools"),
+    "prompts/list": ("prompt", "prompts"),
+    "resources/list": ("resource", "resources"),
+    "resources/templates/list": ("resource_template", "resourceTemplates"),
+}
+#: An unchanged list is recorded again after this many seconds (its period's last seen).
+DEFAULT_INVENTORY_REFRESH_S = 3600.0
 
 OperationFn = Callable[[str, Mapping[str, Any] | None], str]
 UserIdFn = Callable[[Any], int | None]
@@ -69,6 +87,10 @@ UserIdFn = Callable[[Any], int | None]
 
 class _Recorder(Protocol):
     def record_tool_call(self, **kwargs: Any) -> str: ...
+
+
+class _InventoryRecorder(Protocol):
+    def record_inventory(self, snapshot: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -103,6 +125,8 @@ class CollectorMiddleware:
         operation: str | OperationFn = "tools/call",
         user_id: UserIdFn | None = None,
         capture_content: bool = False,
+        server_name: str | None = None,
+        inventory_refresh_s: float | None = DEFAULT_INVENTORY_REFRESH_S,
     ) -> None:
         self.collector = collector
         self.bcp_name = bcp_name
@@ -110,12 +134,23 @@ class CollectorMiddleware:
         self.operation = operation
         self.user_id = user_id
         self.capture_content = capture_content
+        #: the name the server reports for itself (serverInfo), the inventory's key
+        self.server_name = server_name or bcp_name
+        #: None: served lists are not recorded into the inventory
+        self.inventory_refresh_s = inventory_refresh_s
+        # kind -> (fingerprints of the list last recorded, time.monotonic() of that record)
+        self._inventory_seen: dict[str, tuple[tuple[str, ...], float]] = {}
 
     async def __call__(self, ctx: Any, call_next: Callable[[Any], Any]) -> Any:
         span = trace.get_current_span()
         identity = _safe(_request_identity, ctx) or {}
         _safe(_enrich_span, span, ctx, identity)
-        if getattr(ctx, "method", None) != "tools/call":
+        method = getattr(ctx, "method", None)
+        if method in LIST_METHODS:
+            listed = await call_next(ctx)
+            _safe(self._record_list, ctx, method, listed, identity)
+            return listed
+        if method != "tools/call":
             return await call_next(ctx)
         started_at = dt.datetime.now(dt.UTC)
         t0 = time.perf_counter()
@@ -183,6 +218,50 @@ class CollectorMiddleware:
         except Exception:  # telemetry must never break the call (logged with its traceback)
             log.warning("mcp-analytics: could not record a tools/call", exc_info=True)
 
+    def _record_list(self, ctx: Any, method: str, result: Any, identity: Mapping[str, Any]) -> None:
+        """Hand a served list to the collector's inventory when it is whole and new (or due
+        for a refresh)."""
+        record = getattr(self.collector, "record_inventory", None)
+        if record is None or self.inventory_refresh_s is None:
+            return
+        params = ctx.params if isinstance(getattr(ctx, "params", None), Mapping) else {}
+        wire = _wire(result)
+        if not isinstance(wire, Mapping) or params.get("cursor") or wire.get("nextCursor"):
+            return
+        from mcp_analytics.analytics.inventory import Inventory, definition_of, snapshot_payload
+
+        kind, attribute = LIST_METHODS[method]
+        items = wire.get(attribute)
+        if not isinstance(items, list):
+            return
+        definitions = tuple(definition_of(kind, item) for item in items)
+        fingerprints = tuple(sorted(f"{d.name}\x00{d.fingerprint}" for d in definitions))
+        now = time.monotonic()
+        seen = self._inventory_seen.get(kind)
+        fresh = seen is not None and now - seen[1] < self.inventory_refresh_s
+        if fresh and seen is not None and seen[0] == fingerprints:
+            return
+        self._inventory_seen[kind] = (fingerprints, now)
+        inventory = Inventory(
+            bcp_name=self.server_name,
+            server_version=self.tool_version,
+            protocol_version=identity.get("protocol_version"),
+            definitions=definitions,
+        )
+        request = getattr(ctx, "request", None)
+        url = getattr(request, "url", None)
+        endpoint = _endpoint(url) if url is not None else "in-process"
+        recorder = cast(_InventoryRecorder, self.collector)
+        recorder.record_inventory(
+            snapshot_payload(
+                inventory,
+                source="instrumentation",
+                endpoint=endpoint,
+                taken_at=dt.datetime.now(dt.UTC),
+                kinds=[kind],
+            )
+        )
+
     def _operation(self, tool: str, arguments: Mapping[str, Any] | None) -> str:
         if callable(self.operation):
             return str(self.operation(tool, arguments))
@@ -200,6 +279,7 @@ def instrument(
     capture_content: bool = False,
     otlp_endpoint: str | None = None,
     otlp_headers: Mapping[str, str] | None = None,
+    inventory_refresh_s: float | None = DEFAULT_INVENTORY_REFRESH_S,
 ) -> CollectorMiddleware:
     """Instrument an `MCPServer` or a low-level `Server`; returns the middleware installed.
 
@@ -208,7 +288,10 @@ def instrument(
     always carry them, redacted). `otlp_endpoint`: send the SDK's spans to an OTLP/HTTP
     receiver (e.g. `http://127.0.0.1:4318`), with `otlp_headers` (an API key); installs an
     OpenTelemetry SDK tracer provider for `service.name` = the server's name when the process
-    has none. Call it once, before the server runs: the middleware goes last in the chain
+    has none. `inventory_refresh_s`: with a collector, the tools/prompts/resources lists the
+    server serves are recorded into the tool inventory under the server's own name when they
+    change, and again this many seconds after (None: never). Call it once, before the server
+    runs: the middleware goes last in the chain
     (innermost), inside the SDK's span, so it times the tool itself. Raises TypeError for an
     object that is not an mcp 2.x server, ValueError when the server is already instrumented.
     """
@@ -228,6 +311,8 @@ def instrument(
         operation=operation,
         user_id=user_id,
         capture_content=capture_content,
+        server_name=getattr(server, "name", None) or name,
+        inventory_refresh_s=inventory_refresh_s,
     )
     chain.append(middleware)
     _capture_tracebacks(server)
@@ -417,6 +502,13 @@ def _request_identity(ctx: Any) -> dict[str, Any]:
         # HTTP transports carry the request; stdio and in-memory ones do not say which.
         "transport": "tcp" if request is not None else None,
     }
+
+
+def _endpoint(url: Any) -> str:
+    """The request's URL without credentials, query or fragment."""
+    from mcp_analytics.analytics.inventory import endpoint_label
+
+    return endpoint_label(str(url))
 
 
 def _is_ip(value: Any) -> bool:
