@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from mcp_analytics import auth
 from mcp_analytics.config import settings
-from mcp_analytics.dashboard import admin, charts, errors, marts, pipeline
+from mcp_analytics.dashboard import admin, charts, clients, errors, inventory, marts, pipeline
 from mcp_analytics.dashboard.db import DashboardConfig, Pools
 from mcp_analytics.dashboard.security import (
     SecurityHeadersMiddleware,
@@ -54,6 +54,8 @@ NAV = (
     ("/", "Overview", "READ_ONLY"),
     ("/tools", "Tools", "READ_ONLY"),
     ("/budget", "Error budget", "READ_ONLY"),
+    ("/clients", "Clients", "READ_ONLY"),
+    ("/inventory", "Inventory", "READ_ONLY"),
     ("/errors", "Errors", "READ_ONLY"),
     ("/requests", "Requests", "READ_ONLY"),
     ("/metrics", "Metrics", "READ_ONLY"),
@@ -89,6 +91,7 @@ def _environment() -> jinja2.Environment:
         chart_spec=charts.spec,
         chart_series=charts.series,
         chart_labels=charts.labels,
+        stacked_series=charts.stacked_series,
         error_day_chart=charts.error_day_chart,
         error_class_series=charts.error_class_series,
         error_totals=marts.error_totals,
@@ -171,7 +174,9 @@ def _analytics(
         context = await in_thread(work)
         if context.get("not_found"):
             return request.app.state.render_refusal(request, viewer, 404, context["not_found"])
-        query = window.query(**{k: v for k, v in request.query_params.items() if k == "sort"})
+        # the page's own parameters (sort, filters) stay in the auto-refresh URL
+        kept = ("sort", "status", *clients.DIMENSIONS)
+        query = window.query(**{k: v for k, v in request.query_params.items() if k in kept})
         return request.app.state.renderer.page(
             request,
             viewer,
@@ -224,15 +229,42 @@ def _tools(conn, window: Window, request: Request) -> dict[str, Any]:
 def _tool(conn, window: Window, request: Request) -> dict[str, Any]:
     bcp, tool = request.path_params["bcp"], request.path_params["tool"]
     detail = marts.tool_detail(conn, window, bcp, tool)
+    advertised = inventory.tool(conn, bcp, tool)
     if detail is None:
-        return {"not_found": f"no tool {tool!r} of {bcp!r} in the marts"}
+        if advertised is None:
+            return {"not_found": f"no tool {tool!r} of {bcp!r} in the marts"}
+        # advertised, never called: the page shows its definitions and no calls
+        detail = marts.ToolDetail(
+            bcp, tool, 0, 0, None, None, None, [marts.Point(b) for b in window.buckets()], [], []
+        )
     with pools(request).admin_conn() as admin_conn:
         tool_errors = errors.unresolved(admin_conn, tool_name=tool, limit=10)
-    return {"tool": detail, "tool_errors": tool_errors}
+    return {"tool": detail, "tool_errors": tool_errors, "inventory": advertised}
 
 
 def _budget(conn, window: Window, request: Request) -> dict[str, Any]:
     return {"budget": marts.error_budget(conn, window)}
+
+
+#: what the Clients page calls each filter
+CLIENT_FILTERS = {
+    "bcp": "server",
+    "client": "client",
+    "client_version": "version",
+    "protocol": "protocol version",
+    "transport": "transport",
+}
+
+
+def _clients(conn, window: Window, request: Request) -> dict[str, Any]:
+    filt = clients.ClientFilter.from_query(request.query_params)
+    data = clients.clients(conn, window, filt)
+    return {
+        "data": data,
+        "filt": filt,
+        "dimension_labels": CLIENT_FILTERS,
+        "day_labels": [d.strftime("%Y-%m-%d") for d in data.days] if data else [],
+    }
 
 
 def _requests(conn, window: Window, request: Request) -> dict[str, Any]:
@@ -248,7 +280,30 @@ tools_page = _analytics("tools.html", _tools)
 tool_page = _analytics("tool.html", _tool)
 requests_page = _analytics("requests.html", _requests)
 budget_page = _analytics("budget.html", _budget)
+clients_page = _analytics("clients.html", _clients)
 metrics_page = _analytics("metrics.html", _metrics)
+
+
+@protected("READ_ONLY")
+async def inventory_page(request: Request, viewer: Viewer) -> Response:
+    await _refresh_ms(request)
+    status = request.query_params.get("status") or None
+    if status is not None and status not in inventory.STATUSES:
+        raise Refused(404, f"no status {status!r}: choose one of {', '.join(inventory.STATUSES)}")
+
+    def work() -> dict[str, Any]:
+        with pools(request).analyst_conn() as conn:
+            state = marts.marts_state(conn)
+            rows = inventory.inventory(conn, status) if state != "missing" else None
+            every = rows if status is None or rows is None else inventory.inventory(conn)
+        counts = inventory.counts(every) if every is not None else {}
+        return {"state": state, "rows": rows, "status_counts": counts}
+
+    context = await in_thread(work)
+    refresh = "/inventory" + (f"?status={status}" if status else "")
+    return request.app.state.renderer.page(
+        request, viewer, "inventory.html", {"status": status, "refresh_url": refresh, **context}
+    )
 
 
 @protected("READ_ONLY")
@@ -661,6 +716,8 @@ def create_app(config: DashboardConfig | None = None) -> Starlette:
         Route("/tools.csv", tools_csv),
         Route("/tools/{bcp}/{tool}", tool_page),
         Route("/budget", budget_page),
+        Route("/clients", clients_page),
+        Route("/inventory", inventory_page),
         Route("/errors", errors_page),
         Route("/errors/{error_id}/resolve", resolve_error, methods=["POST"]),
         Route("/requests", requests_page),

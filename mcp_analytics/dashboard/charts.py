@@ -8,7 +8,7 @@ to ECharts (the drawing is ECharts'). Shape:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,11 @@ def spec(
 
 def series(name: str, data: Sequence[Any], axis: int = 0) -> dict[str, Any]:
     return {"name": name, "data": [_plain(v) for v in data], "axis": axis}
+
+
+def stacked_series(values: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """One series per name of `values` ({name: data per bucket}), in its order."""
+    return [series(name, data) for name, data in values.items()]
 
 
 def _plain(value: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -14,22 +15,40 @@ from psycopg import sql
 from starlette.testclient import TestClient
 
 from mcp_analytics import auth
+from mcp_analytics.analytics.inventory import Inventory, fetch, store
 from mcp_analytics.dashboard import DashboardConfig, create_app
 from mcp_analytics.dbt.runner import run_dbt
 from mcp_analytics.demo.synthetic import load_synthetic
-from tests.dashboard.helpers import USERS, sign_in
+from tests.dashboard.helpers import USERS, inventory_server, sign_in
 from tests.helpers.db import url_as
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def _fetch_in_thread(server) -> Inventory:
+    # a thread of its own: anyio.run refuses one that runs an event loop (Playwright's)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fetch, server).result()
+
+
 @pytest.fixture(scope="module")
 def warehouse(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A bootstrapped database with 3 days of telemetry up to the current hour, built."""
+    """A bootstrapped database with 3 days of telemetry up to the current hour, two inventory
+    snapshots of bcp_0 (a real MCP server in memory), built."""
     with psycopg.connect(module_db, autocommit=True) as conn:
         load_synthetic(conn, start=NOW - timedelta(hours=71), hours=72, seed=0.3)
         for username, (password, role) in USERS.items():
             auth.create_user(conn, username, password, role=role)
+        # bcp_0 advertises tool_0, tool_1 and a tool nobody calls (its tool_2 and tool_3 are
+        # called, not advertised); tool_0's description changes between the two snapshots
+        for hours_ago, description in ((60, "First wording."), (30, "Second wording.")):
+            store(
+                conn,
+                _fetch_in_thread(inventory_server("bcp_0", description)),
+                source="cli",
+                endpoint="memory://bcp_0",
+                taken_at=NOW - timedelta(hours=hours_ago),
+            )
     target = tmp_path_factory.mktemp("dbt_target")
     proc = run_dbt(["run"], url=module_db, target_path=target, capture=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
+from mcp.server.mcpserver import MCPServer
 from starlette.testclient import TestClient
 
 #: username -> (password, role)
@@ -30,3 +32,73 @@ def sign_in(client: TestClient, username: str, password: str):
         "/login",
         data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
     )
+
+
+def inventory_server(name: str, description: str) -> MCPServer:
+    """A real MCP server named `name` advertising tool_0 (its docstring is `description`),
+    tool_1 and unused_tool: tool names the synthetic telemetry calls, and one it never calls."""
+    server = MCPServer(name, version="1.0.0")
+
+    @server.tool(name="tool_0", description=description)
+    def tool_0(x: int) -> int:
+        return x
+
+    @server.tool(name="tool_1")
+    def tool_1(text: str) -> str:
+        """Echo the text."""
+        return text
+
+    @server.tool(name="unused_tool")
+    def unused_tool() -> str:
+        """Nobody calls this."""
+        return "unused"
+
+    return server
+
+
+class _Tables(HTMLParser):
+    """Cells (text) and attributes of each row of the page's tables with an id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[tuple[dict[str, str], list[str]]]] = {}
+        self._table: str | None = None
+        self._row: tuple[dict[str, str], list[str]] | None = None
+        self._cell: list[str] | None = None
+        self._in_head = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "table" and "id" in found:
+            self._table = found["id"]
+            self.tables[self._table] = []
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tr" and self._table and not self._in_head:
+            self._row = (found, [])
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._table = None
+        elif tag == "thead":
+            self._in_head = False
+        elif tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row[1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self._table:
+            self.tables[self._table].append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_rows(html: str, table_id: str) -> list[tuple[dict[str, str], list[str]]]:
+    """(attributes of the <tr>, text of each cell) per body row of the table with `table_id`."""
+    parser = _Tables()
+    parser.feed(html)
+    assert table_id in parser.tables, f"no table #{table_id} in the page"
+    return parser.tables[table_id]

@@ -292,3 +292,64 @@ def test_sign_out(page_as, base_url: str) -> None:
     page.wait_for_url(f"{base_url}/login")
     page.goto(f"{base_url}/tools")
     assert page.url.startswith(f"{base_url}/login?next=")
+
+
+def test_clients_by_protocol_and_transport_and_their_drill_down(
+    page_as, warehouse: str, base_url: str
+) -> None:
+    from mcp_analytics.dashboard.clients import window_days
+
+    page = page_as("reader")
+    page.click("nav >> text=Clients")
+    page.wait_for_selector(f"[data-chart-name=chart-protocols]{DRAWN}")
+    page.wait_for_selector(f"[data-chart-name=chart-transports]{DRAWN}")
+    window = parse_window({"window": "24h"})
+    days = len(window_days(window))
+    protocols, transports = (
+        scalar(
+            warehouse,
+            f"select count(distinct coalesce({column}, '')) from analytics.daily_client_summary"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s",
+            (window.start, window.end),
+        )
+        for column in ("protocol_version", "transport")
+    )
+    # one stacked series per protocol version (and per transport), one point per day
+    assert _points(page, "chart-protocols") == [days] * protocols
+    assert _points(page, "chart-transports") == [days] * transports
+    # drill down: a transport narrows every panel, then a client its day-by-day rows
+    page.click("#by-transport tr[data-key=tcp] a")
+    page.wait_for_url(re.compile(rf"{base_url}/clients\?window=24h&transport=tcp$"))
+    page.wait_for_selector(f"[data-chart-name=chart-transports]{DRAWN}")
+    assert _points(page, "chart-transports") == [days]
+    calls = scalar(
+        warehouse,
+        "select sum(total_calls) from analytics.daily_client_summary"
+        " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+        " and transport = 'tcp'",
+        (window.start, window.end),
+    )
+    assert page.inner_text("#kpi-calls .value") == fmt_int(calls)
+    page.locator("#by-client tbody tr a").first.click()
+    page.wait_for_selector("#client-days")
+    assert "client=" in page.url and "transport=tcp" in page.url
+    assert page.locator("#filters .chip").count() == 3
+
+
+def test_inventory_and_a_tool_definition_history(page_as, base_url: str) -> None:
+    page = page_as("reader")
+    page.click("nav >> text=Inventory")
+    page.wait_for_selector("#inventory")
+    assert page.locator("#inventory tr[data-status=never_called]").count() == 1
+    page.click("#kpi-not_advertised")
+    page.wait_for_url(f"{base_url}/inventory?status=not_advertised")
+    statuses = page.locator("#inventory tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.status)"
+    )
+    assert statuses and set(statuses) == {"not_advertised"}
+    page.goto(f"{base_url}/inventory")
+    page.click("#inventory tr[data-tool=tool_0][data-bcp=bcp_0] a")
+    page.wait_for_selector("#definition-versions")
+    page.wait_for_selector(f"[data-chart-name=chart-calls]{DRAWN}")
+    assert page.locator("#definition-versions tbody tr").count() == 2
+    assert "Second wording." in page.inner_text("#definition-versions tbody tr >> nth=0")

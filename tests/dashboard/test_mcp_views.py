@@ -1,0 +1,206 @@
+"""The MCP-aware pages over HTTP against their marts: Clients (client name and version,
+protocol version and era, transport, server, each a drill-down filter) from
+analytics.daily_client_summary, Inventory and a tool's definitions from analytics.tool_inventory
+and tool_definition_history. Real app, real PostgreSQL, marts built by the real dbt, read as a
+real mcp_analyst login."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+from mcp_analytics.dashboard import clients
+from mcp_analytics.dashboard.charts import fmt_int, fmt_ms, fmt_pct, fmt_time
+from mcp_analytics.dashboard.windows import parse_window
+from tests.dashboard.helpers import table_rows
+
+pytestmark = pytest.mark.slow
+
+_SUMS = """
+select {key}, sum(total_calls), sum(failed_calls), max(p95_duration_ms), max(last_seen_at),
+       count(distinct (client_name, client_version)) filter (where client_name is not null)
+from analytics.daily_client_summary
+where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s {where}
+group by {group}
+"""
+
+
+def _sums(conn, key: str | None, window, where: str = "", **params) -> dict:
+    """{label of key's value: (calls, errors, max p95, last seen, clients)} from the mart."""
+    # key None: the totals of the window (one group)
+    query = _SUMS.format(key=key or "null", group=key or "()", where=where)
+    rows = conn.execute(query, {"start": window.start, "end": window.end, **params}).fetchall()
+    return {clients.label(k): tuple(rest) for k, *rest in rows}
+
+
+def _expect_table(html: str, table_id: str, expected: dict, calls_col: int = 1) -> None:
+    """The table shows one row per group with the mart's calls, errors, p95 and last seen."""
+    rows = table_rows(html, table_id)
+    got = {attrs["data-key"]: cells for attrs, cells in rows}
+    assert got.keys() == expected.keys()
+    for key, (calls, errors, p95, last_seen, n_clients) in expected.items():
+        cells = got[key]
+        assert cells[calls_col] == fmt_int(calls), (table_id, key)
+        assert cells[calls_col + 2] == fmt_int(errors), (table_id, key)
+        assert cells[calls_col + 5] == str(n_clients), (table_id, key)
+        assert cells[calls_col + 6] == fmt_ms(p95), (table_id, key)
+        assert cells[calls_col + 7] == fmt_time(last_seen), (table_id, key)
+
+
+@pytest.mark.parametrize("key", ["24h", "7d", "30d"])
+def test_clients_page_equals_the_mart(client_as, analyst_url: str, key: str) -> None:
+    reader = client_as("reader")
+    window = parse_window({"window": key})
+    html = reader.get(f"/clients?window={key}").text
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        (total,) = _sums(conn, None, window).values()
+        calls, errors, p95, _, n_clients = total
+        classes = conn.execute(
+            "select sum(caller_error_calls), sum(total_calls) filter"
+            " (where is_pre_2026_07_28_protocol) from analytics.daily_client_summary"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s",
+            (window.start, window.end),
+        ).fetchone()
+        by_protocol = _sums(conn, "protocol_version", window)
+        by_transport = _sums(conn, "transport", window)
+        by_server = _sums(conn, "bcp_name", window)
+        per_client = conn.execute(
+            "select client_name, client_version, sum(total_calls), sum(failed_calls)"
+            " from analytics.daily_client_summary"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s group by 1, 2",
+            (window.start, window.end),
+        ).fetchall()
+        data = clients.clients(conn, window, clients.ClientFilter())
+    assert calls > 0 and len(by_protocol) >= 3 and clients.NONE in by_transport
+    caller, pre = classes
+    assert data is not None
+    assert (data.total.calls, data.total.errors, data.total.max_daily_p95) == (calls, errors, p95)
+    assert f'id="kpi-calls"><div class="label">Calls</div><div class="value">{fmt_int(calls)}<' in (
+        html
+    )
+    assert f">{fmt_pct(errors / calls)}<" in html
+    assert f">{fmt_pct((errors - caller) / (calls - caller))}<" in html
+    assert f">{fmt_pct(pre / calls)}<" in html
+    assert f">{n_clients}<" in html
+    _expect_table(html, "by-protocol", by_protocol, calls_col=2)
+    _expect_table(html, "by-transport", by_transport)
+    _expect_table(html, "by-server", by_server)
+    got = {
+        (attrs["data-client"], attrs["data-version"]): (cells[5], cells[6])
+        for attrs, cells in table_rows(html, "by-client")
+    }
+    assert got == {
+        (clients.label(n), clients.label(v)): (fmt_int(c), fmt_int(e)) for n, v, c, e in per_client
+    }
+    # the charts: one point per day the window touches, per protocol version and transport
+    days = len(clients.window_days(window))
+    assert sum(sum(v) for v in data.protocol_series.values()) == calls
+    assert all(len(v) == days for v in data.transport_series.values())
+
+
+def test_clients_drill_down_narrows_every_panel(client_as, analyst_url: str) -> None:
+    reader = client_as("reader")
+    window = parse_window({"window": "7d"})
+    page = reader.get("/clients?window=7d").text
+    # each group's first cell links to the page narrowed to it, the window kept
+    assert 'href="/clients?window=7d&amp;transport=pipe"' in page
+    assert 'href="/clients?window=7d&amp;protocol=2025-06-18"' in page
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        narrowed = _sums(
+            conn,
+            "transport",
+            window,
+            "and protocol_version = %(p)s and client_name is null",
+            p="2025-06-18",
+        )
+        unknown = _sums(conn, None, window, "and client_name is null")
+        cursor_days = conn.execute(
+            "select count(*), sum(total_calls), sum(unique_sessions)"
+            " from analytics.daily_client_summary"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+            " and client_name = 'cursor' and client_version = '1.1'",
+            (window.start, window.end),
+        ).fetchone()
+    # nothing is recorded both without a client and with a protocol version: an empty page
+    html = reader.get(f"/clients?window=7d&protocol=2025-06-18&client={clients.NONE}").text
+    assert not narrowed and "No client recorded a call" in html
+    (none_calls, *_) = next(iter(unknown.values()))
+    html = reader.get(f"/clients?window=7d&client={quote(clients.NONE)}").text
+    assert f'<div class="value">{fmt_int(none_calls)}<' in html
+    assert 'data-filter="client"' in html and "show all" in html
+    # one client and version: the day-by-day rows of the mart, and the filter survives a refresh
+    html = reader.get("/clients?window=7d&client=cursor&client_version=1.1").text
+    rows = table_rows(html, "client-days")
+    assert len(rows) == cursor_days[0] > 0
+    assert sum(int(cells[5].replace(",", "")) for _, cells in rows) == cursor_days[1]
+    assert sum(int(cells[8].replace(",", "")) for _, cells in rows) == cursor_days[2]
+    assert 'data-refresh-url="/clients?window=7d&amp;client=cursor&amp;client_version=1.1"' in html
+    assert {attrs["data-client"] for attrs, _ in table_rows(html, "by-client")} == {"cursor"}
+
+
+def test_inventory_page_equals_the_mart(client_as, analyst_url: str) -> None:
+    reader = client_as("reader")
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        expected = {
+            (bcp, tool): (status, calls)
+            for bcp, tool, status, calls in conn.execute(
+                "select bcp_name, tool_name, status, calls_last_7_days"
+                " from analytics.tool_inventory"
+            )
+        }
+    # every status is there: tool_0 and tool_1 called, unused_tool advertised only, tool_2 and
+    # tool_3 of bcp_0 called without being advertised
+    assert expected[("bcp_0", "unused_tool")] == ("never_called", 0)
+    assert expected[("bcp_0", "tool_0")][0] == "called"
+    assert expected[("bcp_0", "tool_2")][0] == "not_advertised"
+    html = reader.get("/inventory").text
+    rows = table_rows(html, "inventory")
+    got = {
+        (a["data-bcp"], a["data-tool"]): (a["data-status"], int(c[3].replace(",", "")))
+        for a, c in rows
+    }
+    assert got == expected
+    for status in ("called", "never_called", "not_advertised"):
+        n = sum(1 for s, _ in expected.values() if s == status)
+        assert f'id="kpi-{status}" href="/inventory?status={status}"' in html
+        narrowed = table_rows(reader.get(f"/inventory?status={status}").text, "inventory")
+        assert len(narrowed) == n and {a["data-status"] for a, _ in narrowed} == {status}
+    refused = reader.get("/inventory?status=bogus")
+    assert refused.status_code == 404 and "choose one of called" in refused.text
+
+
+def test_tool_page_shows_its_definitions_and_a_never_called_tool_has_a_page(
+    client_as, analyst_url: str
+) -> None:
+    reader = client_as("reader")
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        versions = conn.execute(
+            "select version_number, change_kind, changed_fields, description, is_current"
+            " from analytics.tool_definition_history where bcp_name = 'bcp_0'"
+            " and definition_name = 'tool_0' order by version_number desc"
+        ).fetchall()
+        change = conn.execute(
+            "select latest_change_at, calls_before_change, calls_after_change"
+            " from analytics.tool_inventory where bcp_name = 'bcp_0' and tool_name = 'tool_0'"
+        ).fetchone()
+    assert [v[1] for v in versions] == ["changed", "added"]
+    html = reader.get("/tools/bcp_0/tool_0?window=7d").text
+    rows = table_rows(html, "definition-versions")
+    assert [(c[0], c[1], c[2], c[8], c[7]) for _, c in rows] == [
+        (str(n), kind, ", ".join(fields) or "–", description, "yes" if current else "no")
+        for n, kind, fields, description, current in versions
+    ]
+    assert versions[0][2] == ["description"] and versions[0][3] == "Second wording."
+    assert f"changed {fmt_time(change[0])}: {fmt_int(change[1])} calls" in html
+    assert f"{fmt_int(change[2])} at" in html
+    # advertised, never called: a page with its definition and no calls rather than a 404
+    page = reader.get("/tools/bcp_0/unused_tool")
+    assert page.status_code == 200
+    assert 'data-status="never_called"' in page.text
+    assert '<div class="value">0<' in page.text
+    # a tool of a server without a snapshot says how to take one
+    other = reader.get("/tools/bcp_1/tool_1").text
+    assert "mcp-analytics inventory snapshot URL" in other
+    assert reader.get("/tools/bcp_0/no_such_tool").status_code == 404
