@@ -11,7 +11,10 @@ runs ~6x slower than into a bare table):
    A month whose partition already holds rows is merged row by row instead
    (`insert ... on conflict do nothing`), which is slower but never touches existing data;
 4. sessions, error logs, per-minute metrics (computed from the loaded calls);
-5. last, the late rows (calls of the last three days held back), through the parents.
+5. last, the late rows (calls of the last three days held back), through the parents, and the
+   tool inventory the BCPs advertised at the start, at each release and at the end (through
+   mcp_record_inventory, as the scheduled snapshots store it; only into a database holding no
+   snapshot of these servers yet: snapshots are stored in time order).
 
 A batch is identified by its parameters (seed, span, volume): loading the same batch again is
 skipped; a database that already holds another demo batch is left alone unless `--append`.
@@ -31,8 +34,10 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
+from mcp_analytics.analytics.inventory import Inventory, definition_of, store
 from mcp_analytics.config import settings
 from mcp_analytics.demo.workload import (
+    CATALOGUE,
     ERROR_ROW,
     METRIC_ROW,
     REQUEST_ROW,
@@ -41,6 +46,8 @@ from mcp_analytics.demo.workload import (
     Batch,
     Generator,
     WorkloadSpec,
+    advertised_tools,
+    inventory_snapshots,
 )
 from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.bootstrap import bootstrap
@@ -158,6 +165,7 @@ def load(
         # Late rows arrive after everything else: the last ids, timestamps hours to days old.
         _copy_into(conn, "tool_usage_logs", TOOL_ROW.columns, gen.late_tool, conflict=True)
         _copy_into(conn, "mcp_request_logs", REQUEST_ROW.columns, gen.late_request, conflict=True)
+        snapshots = _store_inventory(conn, spec)
         _remember(conn, spec, gen)
         result.loaded = {
             "tool calls": gen.totals.tool_calls,
@@ -166,10 +174,32 @@ def load(
             "sessions": gen.totals.sessions,
             "metrics": len(metric_lines),
             "late tool calls": gen.totals.late_tool_calls,
+            "inventory snapshots": snapshots,
         }
         result.seconds = time.perf_counter() - started
         _summarise(conn, result)
     return result
+
+
+def _store_inventory(conn: psycopg.Connection, spec: WorkloadSpec) -> int:
+    """Store what the BCPs advertised over the span (workload.inventory_snapshots), unless
+    the database already holds snapshots of them; returns the snapshots stored."""
+    names = [b.name for b in CATALOGUE]
+    known = "select count(*) from mcp_inventory_snapshots where bcp_name = any(%s)"
+    if db.scalar(conn, known, (names,)):
+        return 0
+    taken = inventory_snapshots(spec)
+    for b, v, taken_at in taken:
+        bcp = CATALOGUE[b]
+        inventory = Inventory(
+            bcp_name=bcp.name,
+            server_version=bcp.versions[v],
+            protocol_version="2025-11-25",
+            definitions=tuple(definition_of("tool", d) for d in advertised_tools(b, v)),
+        )
+        endpoint = f"https://{bcp.name}.mcp.example.invalid/mcp"
+        store(conn, inventory, source="schedule", endpoint=endpoint, taken_at=taken_at)
+    return len(taken)
 
 
 def _skip_reason(conn: psycopg.Connection, spec: WorkloadSpec, append: bool) -> str | None:

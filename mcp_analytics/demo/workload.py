@@ -6,8 +6,19 @@ What it models (all from one `random.Random(seed)`, so a seed gives the same dat
   lognormal latency (median, spread) plus a slow tail, a base error rate and an error mix;
 * a few hundred users with Zipf-like activity, each with a preferred MCP client;
 * sessions that start following a weekly and daily rhythm and hold bursts of tool calls;
-* incidents: windows where one BCP fails often and slowly (error bursts), and a deploy per BCP
-  that changes its `tool_version`;
+* incidents: windows where one BCP fails often and slowly (error bursts), before its latest
+  release; releases (deploys) that change each BCP's `tool_version` (hubspot-crm ships three
+  versions), one of them a real regression: hubspot-marketing 2.2.1 makes get_email_stats
+  slower and flakier (what `analytics.tool_regressions` must find);
+* errors of every class (docs/analytics.md): tool errors (results with isError), caller errors
+  (JSON-RPC -32602), server errors (exceptions) and transport errors (timeouts, cancellations);
+* clients on both protocol eras: sessions of pre-2026-07-28 clients (an `mcp-session-id`, an
+  initialize handshake), stateless 2026-07-28 clients (no session id, clientInfo in each
+  request's `_meta`), and a client that upgrades from one to the other mid-span;
+* the tool inventory (`inventory_snapshots`): what each BCP advertised at the start, at each
+  release and now; one tool's definition changes at a release (search_contacts), one is
+  advertised and never called (export_site_backup), one is still served and called but no
+  longer advertised (get_contact_v1);
 * one `mcp_request_logs` row per tool call (same request_id, session, user), plus the
   `initialize` and `tools/list` requests that open each session;
 * `error_logs` rows for failed calls (categories authentication, database, external_api,
@@ -32,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
+from mcp_analytics.analytics.error_classes import error_class
 from mcp_analytics.ingest.events import TABLES
 
 DAY_MS = 86_400_000
@@ -83,7 +95,7 @@ TOOL_ROW = RowFormat("tool_usage_logs", (
     "error_message", "error_stack", "error_code", "duration_ms", "memory_usage_mb",
     "cpu_usage_percent", "success", "tool_version", "user_id", "session_id", "request_id",
     "timestamp", "ip_address", "user_agent", "parameters_hash", "response_size_bytes",
-    "cache_hit",
+    "cache_hit", "client_name", "client_version", "protocol_version", "transport", "error_class",
 ))  # fmt: skip
 REQUEST_ROW = RowFormat("mcp_request_logs", (
     "request_id", "method", "path", "query_params", "request_headers", "request_body",
@@ -124,64 +136,96 @@ class ToolSpec:
     base_error: float  # probability of a failure outside incidents
     response_bytes: int  # median response size
     params: tuple[str, ...]  # argument names drawn for the call
+    #: indexes of the BCP's versions whose tools/list advertises it (None: every version)
+    listed_in: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
 class BcpSpec:
     name: str
     weight: float
-    versions: tuple[str, str]  # before / after the deploy
+    #: its releases in order; the first is live at the start
+    versions: tuple[str, ...]
     tools: tuple[ToolSpec, ...]
+    #: when each later version is deployed, as a fraction of the span (one per version after
+    #: the first)
+    deploys: tuple[float, ...] = ()
 
 
-def _t(name, op, weight, median, sigma, err, size, *params) -> ToolSpec:
-    return ToolSpec(name, op, weight, median, sigma, err, size, params)
+def _t(name, op, weight, median, sigma, err, size, *params, listed_in=None) -> ToolSpec:
+    return ToolSpec(name, op, weight, median, sigma, err, size, params, listed_in)
 
 
 CATALOGUE: tuple[BcpSpec, ...] = (
-    BcpSpec("hubspot-crm", 0.38, ("3.4.2", "3.5.0"), (
+    BcpSpec("hubspot-crm", 0.38, ("3.4.2", "3.5.0", "3.5.1"), (
         _t("search_contacts", "search", 30, 140, 0.55, 0.012, 5200, "query", "limit"),
         _t("get_contact", "read", 22, 55, 0.40, 0.006, 1800, "contact_id"),
         _t("create_contact", "create", 7, 260, 0.45, 0.030, 900, "email", "firstname"),
         _t("update_deal", "update", 8, 310, 0.50, 0.025, 1100, "deal_id", "stage"),
         _t("list_deals", "read", 14, 190, 0.60, 0.010, 7400, "pipeline", "limit"),
         _t("associate_objects", "update", 5, 230, 0.45, 0.020, 400, "from_id", "to_id"),
-    )),
+        # deprecated: gone from tools/list since 3.5.0, still served, still called
+        _t("get_contact_v1", "read", 1.5, 60, 0.40, 0.006, 1700, "contact_id", listed_in=(0,)),
+    ), deploys=(0.35, 0.72)),
     BcpSpec("hubspot-marketing", 0.22, ("2.1.0", "2.2.1"), (
         _t("list_campaigns", "read", 20, 210, 0.50, 0.010, 6100, "status", "limit"),
         _t("get_email_stats", "read", 18, 780, 0.70, 0.015, 3300, "email_id"),
         _t("create_email_draft", "create", 6, 420, 0.50, 0.035, 1500, "name", "template_id"),
         _t("get_form_submissions", "read", 12, 350, 0.65, 0.012, 9800, "form_id", "limit"),
         _t("run_attribution_report", "report", 4, 2600, 0.80, 0.040, 21000, "report", "range"),
-    )),
+    ), deploys=(0.5,)),
     BcpSpec("hubspot-sales", 0.17, ("1.8.4", "1.9.0"), (
         _t("list_sequences", "read", 16, 160, 0.45, 0.008, 2500, "owner_id"),
         _t("enroll_in_sequence", "create", 6, 380, 0.50, 0.040, 600, "sequence_id", "contact_id"),
         _t("get_meeting_links", "read", 10, 95, 0.40, 0.005, 1200, "owner_id"),
         _t("log_call", "create", 9, 240, 0.45, 0.020, 700, "contact_id", "duration"),
-    )),
+    ), deploys=(0.42,)),
     BcpSpec("hubspot-service", 0.15, ("4.0.1", "4.0.3"), (
         _t("search_tickets", "search", 18, 170, 0.55, 0.012, 4800, "query", "status"),
         _t("create_ticket", "create", 6, 330, 0.45, 0.030, 800, "subject", "priority"),
         _t("update_ticket_status", "update", 7, 260, 0.45, 0.020, 500, "ticket_id", "status"),
         _t("get_kb_article", "read", 9, 120, 0.50, 0.006, 6600, "article_id"),
-    )),
+    ), deploys=(0.63,)),
     BcpSpec("hubspot-cms", 0.08, ("1.2.0", "1.3.0"), (
         _t("list_pages", "read", 12, 230, 0.50, 0.010, 8800, "domain", "limit"),
         _t("get_page", "read", 10, 150, 0.45, 0.008, 14000, "page_id"),
         _t("publish_page", "update", 3, 1500, 0.60, 0.050, 700, "page_id"),
         _t("search_blog_posts", "search", 7, 280, 0.60, 0.012, 9100, "query", "limit"),
-    )),
+        # advertised, never called
+        _t("export_site_backup", "report", 0, 3000, 0.50, 0.020, 500, "domain"),
+    ), deploys=(0.55,)),
 )  # fmt: skip
 
-CLIENTS: tuple[tuple[str, str, float], ...] = (
-    ("claude-desktop", "0.12.4", 0.40),
-    ("cursor", "1.4.2", 0.22),
-    ("vscode-copilot", "1.103.0", 0.18),
-    ("claude-code", "1.0.71", 0.12),
-    ("python-mcp-client", "2.3.0", 0.05),
-    ("mcp-inspector", "0.16.2", 0.03),
+#: The real regression: in this BCP's newest version this tool is slower and fails more often
+#: by the server's fault (what analytics.tool_regressions must report, and nothing else).
+REGRESSION = ("hubspot-marketing", "get_email_stats")
+REGRESSION_SLOWDOWN = 1.45
+REGRESSION_EXTRA_ERRORS = 0.05
+#: The tool whose definition changes with the first release of its BCP (inventory drift).
+CHANGED_DEFINITION = ("hubspot-crm", "search_contacts")
+
+STATELESS_PROTOCOL = "2026-07-28"
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    name: str
+    version: str
+    weight: float
+    protocol: str  # the MCP revision it speaks (2026-07-28: stateless, no session id)
+    #: (fraction of the span, version, protocol): the client upgrades then
+    upgrade: tuple[float, str, str] | None = None
+
+
+CLIENTS: tuple[ClientSpec, ...] = (
+    ClientSpec("claude-desktop", "0.12.4", 0.40, "2025-06-18"),
+    ClientSpec("cursor", "1.4.2", 0.22, "2025-11-25", upgrade=(0.6, "1.5.0", STATELESS_PROTOCOL)),
+    ClientSpec("vscode-copilot", "1.103.0", 0.18, "2025-11-25"),
+    ClientSpec("claude-code", "2.1.0", 0.12, STATELESS_PROTOCOL),
+    ClientSpec("python-mcp-client", "2.3.0", 0.05, STATELESS_PROTOCOL),
+    ClientSpec("mcp-inspector", "0.16.2", 0.03, "2025-06-18"),
 )
+CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
 
 
 @dataclass(frozen=True)
@@ -194,11 +238,22 @@ class ErrorKind:
     message: str
     raised: bool  # an exception (stack trace) rather than a tool result with isError
     weight: float
+    #: the call's error_code as the SDK instrumentation records it: "tool_error" for a result
+    #: with isError, the JSON-RPC code of an error answer, the exception's type
+    wire_code: str = "tool_error"
+    #: whether the server logs it to error_logs (a cancellation by the client is not logged)
+    logged: bool = True
+
+    @property
+    def error_class(self) -> str:
+        """Its class (docs/analytics.md), as ingest would compute it."""
+        return error_class(False, self.wire_code)
 
 
 ERROR_KINDS: tuple[ErrorKind, ...] = (
     ErrorKind("INVALID_ARGUMENT", "validation", 400, "warn", 2,
-              "invalid argument '{arg}': value does not match the tool's input schema", False, 34),
+              "invalid argument '{arg}': value does not match the tool's input schema", False, 34,
+              "-32602"),
     ErrorKind("NOT_FOUND", "validation", 404, "warn", 1,
               "object not found for '{arg}'", False, 18),
     ErrorKind("TOKEN_EXPIRED", "authentication", 401, "error", 3,
@@ -206,13 +261,17 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
     ErrorKind("RATE_LIMITED", "external_api", 429, "warn", 3,
               "HubSpot API rate limit reached (100 requests / 10 s)", False, 14),
     ErrorKind("UPSTREAM_TIMEOUT", "external_api", 504, "error", 4,
-              "HubSpot API did not answer within 10 s", True, 12),
+              "HubSpot API did not answer within 10 s", True, 12, "httpx.ReadTimeout"),
     ErrorKind("UPSTREAM_5XX", "external_api", 502, "error", 4,
-              "HubSpot API answered 503 Service Unavailable", True, 6),
+              "HubSpot API answered 503 Service Unavailable", True, 6, "httpx.HTTPStatusError"),
     ErrorKind("DB_POOL_EXHAUSTED", "database", 500, "error", 4,
-              "connection pool exhausted: no connection available within 5 s", True, 4),
+              "connection pool exhausted: no connection available within 5 s", True, 4,
+              "psycopg_pool.PoolTimeout"),
     ErrorKind("DB_DEADLOCK", "database", 500, "fatal", 5,
-              "deadlock detected while updating the cache table", True, 2),
+              "deadlock detected while updating the cache table", True, 2,
+              "psycopg.errors.DeadlockDetected"),
+    ErrorKind("CANCELLED", "external_api", 499, "warn", 1,
+              "request cancelled by the client", False, 4, "-32800", logged=False),
 )  # fmt: skip
 _BY_CODE = {k.code: k for k in ERROR_KINDS}
 _IMPACT = {1: "low", 2: "low", 3: "medium", 4: "high", 5: "critical"}
@@ -397,7 +456,7 @@ class Generator:
         rng = self.rng
 
         # Users: Zipf-like activity, a preferred client and BCP, one or two IP addresses.
-        client_cum = _cum([c[2] for c in CLIENTS])
+        client_cum = _cum([c.weight for c in CLIENTS])
         bcp_cum = _cum([b.weight for b in CATALOGUE])
         self.users = [
             User(
@@ -468,13 +527,26 @@ class Generator:
 
         # Deploys (tool_version changes) and incidents (error bursts with slowdowns).
         span = self.end_ms - self.start_ms
-        self.deploy_ms = [self.start_ms + int(span * rng.uniform(0.3, 0.8)) for _ in CATALOGUE]
+        self.deploy_ms = [[self.start_ms + int(span * f) for f in b.deploys] for b in CATALOGUE]
+        self.upgrade_ms = [
+            self.start_ms + int(span * c.upgrade[0]) if c.upgrade else self.end_ms for c in CLIENTS
+        ]
+        # The regression: a tool of one BCP, in that BCP's newest version.
+        self.regression_tool = next(
+            i for i, (b, t) in enumerate(self.tools) if (CATALOGUE[b].name, t.name) == REGRESSION
+        )
+        self.regression_version = len(CATALOGUE[self.tools[self.regression_tool][0]].versions) - 1
+        self.regression_kind = _BY_CODE["UPSTREAM_5XX"]
+        self.meta_body: dict[tuple[str, str, str], str] = {}
         self.incidents: list[list[Incident]] = [[] for _ in CATALOGUE]
         n_incidents = max(2, round(spec.days / 4))
         for _ in range(n_incidents):
             b = _pick(rng.random, bcp_cum)
-            start = self.start_ms + rng.randrange(max(1, span - HOUR_MS))
             length = rng.randrange(10, 120) * MINUTE_MS
+            # Before the BCP's latest release: an incident is not what a release changed, so
+            # the release comparison sees only the regression built in.
+            latest = self.deploy_ms[b][-1] if self.deploy_ms[b] else self.end_ms - HOUR_MS
+            start = self.start_ms + rng.randrange(max(1, latest - self.start_ms - length))
             kind = _BY_CODE[rng.choice(("UPSTREAM_5XX", "UPSTREAM_TIMEOUT", "RATE_LIMITED",
                                         "DB_POOL_EXHAUSTED", "TOKEN_EXPIRED"))]  # fmt: skip
             self.incidents[b].append(
@@ -605,17 +677,25 @@ class Generator:
         user = self.users[_pick(rand, self.user_cum)]
         anonymous = rand() < 0.04
         user_txt = NULL if anonymous else str(user.id)
-        client_name, client_version, _ = CLIENTS[user.client]
+        client = CLIENTS[user.client]
+        client_name, client_version, protocol = client.name, client.version, client.protocol
+        if client.upgrade is not None and start >= self.upgrade_ms[user.client]:
+            _, client_version, protocol = client.upgrade
+        # 2026-07-28 is stateless: no transport session, no initialize, clientInfo in _meta.
+        stateless = protocol == STATELESS_PROTOCOL
         ua = f"{client_name}/{client_version} (mcp/2.3.0)"
         ip = user.ips[int(rand() * len(user.ips))]
         self._sess_seq += 1
-        sid = f"sess-{self.tag}-{self._sess_seq:06d}"
+        sid = NULL if stateless else f"sess-{self.tag}-{self._sess_seq:06d}"
         self.totals.sessions += 1
-        headers = _json_field({
-            "content-type": "application/json", "mcp-session-id": sid,
-            "authorization": "[REDACTED]", "user-agent": ua,
-            "mcp-protocol-version": "2025-11-25",
-        })  # fmt: skip
+        header_values = {
+            "content-type": "application/json", "authorization": "[REDACTED]",
+            "user-agent": ua, "mcp-protocol-version": protocol,
+        }  # fmt: skip
+        if not stateless:
+            header_values["mcp-session-id"] = sid
+        headers = _json_field(header_values)
+        client_tail = (client_name, client_version, protocol, "tcp")
         tool_line, request_line = TOOL_ROW.line, REQUEST_ROW.line
         focus_slots = self.focus_slots[user.focus]
         tool_slots = self.tool_slots
@@ -626,16 +706,22 @@ class Generator:
         mem_pool, cpu_pool = self.mem_pool, self.cpu_pool
         tag = self.tag
 
-        # The session opens with initialize and tools/list (requests without tool calls).
+        # A session opens with initialize and tools/list (requests without tool calls); a
+        # stateless client only lists the tools.
         t = start
-        for method in ("initialize", "tools/list"):
+        for method in ("tools/list",) if stateless else ("initialize", "tools/list"):
             self._req_seq += 1
             seq = self._req_seq
             dur = int(rng.lognormvariate(2.5, 0.4))
             size = 300 + int(rand() * 3700)
             queue = int(rand() * 3)
+            body = (
+                self._meta_body(method, None, client_name, client_version)
+                if stateless
+                else self.open_body[method]
+            )
             line = request_line((
-                f"rq-{tag}-{seq}", "POST", "/mcp", NULL, headers, self.open_body[method], "200",
+                f"rq-{tag}-{seq}", "POST", "/mcp", NULL, headers, body, "200",
                 NULL, NULL, str(size), str(dur), str(queue), str(dur), "t", NULL, user_txt, sid,
                 ts_text(t), ua, ip, client_version, sid, NULL, NULL,
             ))  # fmt: skip
@@ -655,12 +741,18 @@ class Generator:
             )
             b_idx, tool = tools[tool_i]
             bcp = CATALOGUE[b_idx]
-            after_deploy = t >= self.deploy_ms[b_idx]
-            version = bcp.versions[1] if after_deploy else bcp.versions[0]
+            v = 0
+            for deployed_at in self.deploy_ms[b_idx]:
+                if t >= deployed_at:
+                    v += 1
+            version = bcp.versions[v]
             # Latency: the tool's pool holds lognormal draws with their slow tail already in.
             latency = self.latency_pool[tool_i][int(rand() * POOL)]
-            if after_deploy and b_idx % 2 == 0:
-                latency *= 0.85  # the release made the even BCPs a bit faster
+            if v and b_idx % 2 == 0:
+                latency *= 0.85  # the releases made the even BCPs a bit faster
+            regressed = tool_i == self.regression_tool and v == self.regression_version
+            if regressed:
+                latency *= REGRESSION_SLOWDOWN
             kind = None
             for inc in self.incidents[b_idx]:
                 if inc.start_ms <= t < inc.end_ms:
@@ -670,6 +762,8 @@ class Generator:
                     break
             if kind is None and rand() < tool.base_error:
                 kind = ERROR_KINDS[_pick(rand, self.error_cum)]
+            if kind is None and regressed and rand() < REGRESSION_EXTRA_ERRORS:
+                kind = self.regression_kind
             cache_hit = tool.operation in ("read", "search") and rand() < 0.18
             if cache_hit:
                 latency = latency * 0.08 + 2
@@ -690,7 +784,7 @@ class Generator:
                     eid, bcp.name, tool.name, tool.operation, params,
                     self.response_pool[tool_i][int(rand() * 64)], NULL, NULL, NULL, str(duration),
                     mem, cpu, "t", version, user_txt, sid, rid, ts, ip, ua, phash, str(size),
-                    "t" if cache_hit else "f",
+                    "t" if cache_hit else "f", *client_tail, "ok",
                 ))  # fmt: skip
                 status, success, err_type = 200, "t", NULL
             else:
@@ -700,16 +794,21 @@ class Generator:
                 size = 120
                 call = tool_line((
                     eid, bcp.name, tool.name, tool.operation, params, NULL, message, stack,
-                    kind.code, str(duration), mem, cpu, "f", version, user_txt, sid, rid, ts, ip,
-                    ua, phash, str(size), "f",
+                    kind.wire_code, str(duration), mem, cpu, "f", version, user_txt, sid, rid, ts,
+                    ip, ua, phash, str(size), "f", *client_tail, kind.error_class,
                 ))  # fmt: skip
                 status, success, err_type = kind.status, "f", kind.category
                 self._error_row(kind, message, stack, bcp.name, tool.name, phash, version,
                                 user_txt, sid, rid, eid, t)  # fmt: skip
             queue = int(rand() * 4) if rand() < 0.97 else 20 + int(rand() * 380)
             req_t = t - queue - 1
+            body = (
+                self._meta_body("tools/call", tool.name, client_name, client_version)
+                if stateless
+                else self.request_body[tool_i]
+            )
             req_line = request_line((
-                rid, "POST", "/mcp", NULL, headers, self.request_body[tool_i], str(status), NULL,
+                rid, "POST", "/mcp", NULL, headers, body, str(status), NULL,
                 NULL, str(size + 90), str(duration + queue + 2), str(queue), str(duration + 1),
                 success, err_type, user_txt, sid, ts_text(req_t), ua, ip, client_version, sid,
                 NULL, NULL,
@@ -744,8 +843,23 @@ class Generator:
             if t > last:
                 last = t
 
-        if not anonymous:
+        if not anonymous and not stateless:
             self._session_row(sid, user, start, last, ip, ua, client_name, client_version)
+
+    def _meta_body(self, method: str, tool: str | None, client: str, version: str) -> str:
+        """A 2026-07-28 request's body: clientInfo travels in each request's `_meta`."""
+        key = (method, tool or "", f"{client}/{version}")
+        body = self.meta_body.get(key)
+        if body is None:
+            params: dict[str, object] = {
+                "_meta": {CLIENT_INFO_META: {"name": client, "version": version}}
+            }
+            if tool is not None:
+                params["name"] = tool
+            body = self.meta_body[key] = _json_field(
+                {"jsonrpc": "2.0", "method": method, "params": params}
+            )
+        return body
 
     def _route_request(self, line: str, t: int, out: dict[str, Batch]) -> None:
         key = self.day_month[(t - self.day0_ms) // DAY_MS]
@@ -768,6 +882,8 @@ class Generator:
                    phash: str, version: str, user_txt: str, sid: str, rid: str, eid: str,
                    t: int) -> None:  # fmt: skip
         rng = self.rng
+        if not kind.logged:
+            return
         # Validation noise is mostly not logged as an error; everything else is.
         if kind.category == "validation" and rng.random() > 0.25:
             return
@@ -860,3 +976,64 @@ class Generator:
                 "mcp-server",
             )))  # fmt: skip
         return lines
+
+
+# --------------------------------------------------------------------------- inventory
+
+_DESCRIPTIONS = {
+    "search": "Search HubSpot {what} by text.",
+    "read": "Read HubSpot {what}.",
+    "create": "Create a HubSpot {what} record.",
+    "update": "Update HubSpot {what}.",
+    "report": "Run a HubSpot {what} report.",
+}
+_INTEGER_PARAMS = ("limit", "duration")
+
+
+def tool_definition(bcp_index: int, version_index: int, tool: ToolSpec) -> dict[str, object]:
+    """The tools/list entry (wire form) of `tool` as version `version_index` of BCP
+    `bcp_index` advertises it. CHANGED_DEFINITION gains a `properties` argument and a new
+    description from the BCP's second version on."""
+    bcp = CATALOGUE[bcp_index]
+    what = tool.name.split("_", 1)[-1].replace("_", " ")
+    description = _DESCRIPTIONS[tool.operation].format(what=what)
+    properties: dict[str, object] = {
+        p: {"type": "integer" if p in _INTEGER_PARAMS else "string"} for p in tool.params
+    }
+    if (bcp.name, tool.name) == CHANGED_DEFINITION and version_index >= 1:
+        description = "Search HubSpot contacts by text; returns the requested properties."
+        properties["properties"] = {"type": "array", "items": {"type": "string"}}
+    definition: dict[str, object] = {
+        "name": tool.name,
+        "description": description,
+        "inputSchema": {
+            "type": "object",
+            "properties": properties,
+            "required": [tool.params[0]],
+        },
+    }
+    if tool.operation in ("read", "search", "report"):
+        definition["annotations"] = {"readOnlyHint": True}
+    return definition
+
+
+def advertised_tools(bcp_index: int, version_index: int) -> list[dict[str, object]]:
+    """What version `version_index` of BCP `bcp_index` lists in tools/list (wire form)."""
+    return [
+        tool_definition(bcp_index, version_index, tool)
+        for tool in CATALOGUE[bcp_index].tools
+        if tool.listed_in is None or version_index in tool.listed_in
+    ]
+
+
+def inventory_snapshots(spec: WorkloadSpec) -> list[tuple[int, int, datetime]]:
+    """When the demo's inventory was read: (BCP index, version index, time) at the start, at
+    each release and at the end of the span, in time order."""
+    out = []
+    span = spec.end - spec.start
+    for b, bcp in enumerate(CATALOGUE):
+        out.append((b, 0, spec.start))
+        for v, fraction in enumerate(bcp.deploys, start=1):
+            out.append((b, v, spec.start + span * fraction))
+        out.append((b, len(bcp.versions) - 1, spec.end - timedelta(minutes=1)))
+    return sorted(out, key=lambda s: (s[2], s[0]))

@@ -104,7 +104,7 @@ def test_request_logs_match_the_tool_calls(demo):
            where not exists (
                select 1 from mcp_request_logs as r
                where r.request_id = t.request_id
-                 and r.session_id = t.session_id
+                 and r.session_id is not distinct from t.session_id
                  and r.user_id is not distinct from t.user_id
                  and r.success = t.success
                  and r."timestamp" <= t."timestamp"
