@@ -11,7 +11,9 @@ of the raw rows. Merging and reading in Python avoids one SQL function call per 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
 
 
 def bucket_value(index: int) -> float:
@@ -37,26 +39,24 @@ def merge(histograms: Iterable[Mapping[int, int]]) -> dict[int, int]:
 def quantiles(histogram: Mapping[int, int], qs: Sequence[float]) -> list[float | None]:
     """`mart_hist_quantiles(histogram, qs)`: one value per q in 0..1; Nones when empty.
 
+    Buckets are ordered by index (their representative values rise with it), the order
+    statistics found by bisection in the running counts; only the buckets a quantile lands in
+    are turned into values.
+
     Raises:
         ValueError: a q outside 0..1.
     """
     if any(not 0 <= q <= 1 for q in qs):
         raise ValueError(f"quantiles must be between 0 and 1, got {list(qs)}")
-    cells = sorted((bucket_value(i), n) for i, n in histogram.items() if n)
-    total = sum(n for _, n in cells)
-    if total == 0:
+    indexes = sorted(i for i, n in histogram.items() if n)
+    if not indexes:
         return [None] * len(qs)
-    cumulative, running = [], 0
-    for value, n in cells:
-        running += n
-        cumulative.append((value, running))
+    cumulative = list(accumulate(histogram[i] for i in indexes))
+    total, last = cumulative[-1], len(indexes) - 1
 
     def at_rank(rank: float) -> float:
         # the first bucket whose cumulative count exceeds the 0-based rank
-        for value, cum in cumulative:
-            if cum > rank:
-                return value
-        return cumulative[-1][0]
+        return bucket_value(indexes[min(bisect_right(cumulative, rank), last)])
 
     out: list[float | None] = []
     for q in qs:

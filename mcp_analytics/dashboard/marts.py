@@ -1,10 +1,11 @@
 """What the analytics pages read from the marts (schema `analytics`), window by window.
 
-Counts are sums of the marts' columns. Percentiles over a window merge the marts' latency
-histograms: the database sums the bucket counts set-wise (one pass over the rows' jsonb), and
-`histograms.quantiles` reads them exactly as `mart_hist_quantiles` does, so every percentile
-shown is the documented `mart_hist_quantile(mart_hist_merge(duration_histogram), q)` of the
-window, within 1/128 of the exact percentile of the raw rows (docs/dbt.md).
+Each panel reads the mart rows of its window once (one query) and adds them up here: counts
+are sums of the marts' columns; percentiles over a window merge the rows' latency histograms
+and `histograms.quantiles` reads them exactly as `mart_hist_quantiles` does, so every
+percentile shown is the documented `mart_hist_quantile(mart_hist_merge(duration_histogram), q)`
+of the window, within 1/128 of the exact percentile of the raw rows (docs/dbt.md). Windows of
+days read the daily tool mart (one row per tool, operation and day).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from mcp_analytics.dashboard.cache import CACHE, Source
-from mcp_analytics.dashboard.histograms import bucket_value, merge, quantiles
+from mcp_analytics.dashboard.histograms import bucket_value, quantiles
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -36,9 +37,15 @@ def _tool_source(window: Window, start: datetime | None = None) -> Source:
     return (table, column, start or window.start, window.end)
 
 
-def _tool_calls(window: Window, start: datetime | None = None) -> tuple[sql.Composed, dict]:
-    """Rows of the hourly or daily tool mart in [start or window.start, window.end), with the
-    bucket start as `bucket`."""
+def _tool_calls(
+    window: Window,
+    start: datetime | None = None,
+    condition: sql.Composable | None = None,
+    params: dict | None = None,
+) -> tuple[sql.Composed, dict]:
+    """Rows of the hourly or daily tool mart in [start or window.start, window.end) (and
+    `condition`, on columns of the mart), as the tuples `ToolRows` reads: bucket start, bcp_name,
+    tool_name, operation, calls, failed, the four error classes, sum of durations, histogram."""
     table, column = (
         ("hourly_tool_usage_summary", "hour")
         if window.grain == "hour"
@@ -48,9 +55,66 @@ def _tool_calls(window: Window, start: datetime | None = None) -> tuple[sql.Comp
         "select {col} as bucket, bcp_name, tool_name, operation, total_calls, failed_calls,"
         " tool_error_calls, caller_error_calls, server_error_calls, transport_error_calls,"
         " sum_duration_ms, duration_histogram"
-        " from analytics.{table} where {col} >= %(start)s and {col} < %(end)s"
-    ).format(col=sql.Identifier(column), table=sql.Identifier(table))
-    return query, {"start": start or window.start, "end": window.end}
+        " from analytics.{table} where {col} >= %(start)s and {col} < %(end)s{condition}"
+    ).format(
+        col=sql.Identifier(column),
+        table=sql.Identifier(table),
+        condition=sql.SQL(" and ") + condition if condition is not None else sql.SQL(""),
+    )
+    return query, {"start": start or window.start, "end": window.end, **(params or {})}
+
+
+@dataclass
+class Totals:
+    """Sums of tool-mart rows of one group, and their merged latency histogram."""
+
+    calls: int = 0
+    errors: int = 0
+    sum_ms: int = 0
+    #: failed calls per error class, in ERROR_CLASSES order
+    classes: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    #: bucket index (text, as jsonb keys) -> count; see `histogram()`
+    _histogram: dict[str, int] = field(default_factory=dict)
+
+    def add(self, row: tuple) -> None:
+        """Add a row of `_tool_calls`."""
+        self.calls += row[4]
+        self.errors += row[5]
+        classes = self.classes
+        classes[0] += row[6]
+        classes[1] += row[7]
+        classes[2] += row[8]
+        classes[3] += row[9]
+        self.sum_ms += row[10] or 0
+        histogram = row[11]
+        if histogram:
+            into = self._histogram
+            get = into.get
+            for index, count in histogram.items():
+                into[index] = get(index, 0) + count
+
+    def histogram(self) -> dict[int, int]:
+        """The merged histogram: bucket index -> count."""
+        return {int(i): n for i, n in self._histogram.items()}
+
+    def quantiles(self, qs: tuple[float, ...] = QUANTILES) -> list[float | None]:
+        """`histograms.quantiles` of the merged histogram."""
+        return quantiles(self.histogram(), qs)
+
+    def class_counts(self) -> dict[str, int]:
+        return dict(zip(ERROR_CLASSES, self.classes, strict=True))
+
+
+def _group_rows(rows: Any, key: Any) -> dict[Any, Totals]:
+    """{key(row): Totals of its rows} of `_tool_calls` rows."""
+    groups: dict[Any, Totals] = {}
+    for row in rows:
+        k = key(row)
+        group = groups.get(k)
+        if group is None:
+            groups[k] = group = Totals()
+        group.add(row)
+    return groups
 
 
 def _rows(
@@ -107,79 +171,37 @@ class Overview:
         return _rate(self.errors - caller, self.calls - caller)
 
 
-_BUCKET_TOTALS = """
-select bucket, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors,
-       sum(tool_error_calls)::bigint as tool_error,
-       sum(caller_error_calls)::bigint as caller_error,
-       sum(server_error_calls)::bigint as server_error,
-       sum(transport_error_calls)::bigint as transport_error
-from ({source}) as calls {where} group by bucket
-"""
-
-# The rows' histograms with their group keys; merged in Python (psycopg hands jsonb over as
-# dicts), which costs a fraction of expanding them with jsonb_each in the database.
-_GROUPED = """
-select {keys}, calls.duration_histogram
-from ({source}) as calls
-{where}
-"""
-
-
-def _histograms(
-    conn: psycopg.Connection,
-    source: sql.Composed,
-    params: dict,
-    keys: list[str],
-    where: sql.SQL | None = None,
-) -> dict[tuple, dict[int, int]]:
-    """{group key tuple: merged histogram} of the source rows grouped by `keys`."""
-    query = sql.SQL(_GROUPED).format(
-        keys=sql.SQL(", ").join(sql.SQL("calls.") + sql.Identifier(k) for k in keys),
-        source=source,
-        where=where or sql.SQL(""),
-    )
-    merged: dict[tuple, dict[str, int]] = {}
-    for row in conn.execute(query, params):
-        histogram = row[-1]
-        if not histogram:
-            continue
-        key = tuple(row[:-1])
-        into = merged.get(key)
-        if into is None:
-            merged[key] = into = {}
-        get = into.get
-        for index, count in histogram.items():
-            into[index] = get(index, 0) + count
-    return {key: {int(i): n for i, n in h.items()} for key, h in merged.items()}
-
-
 def _series(
-    conn: psycopg.Connection, window: Window, where: sql.SQL, params: dict
-) -> tuple[list[Point], dict[int, int]]:
-    """One Point per bucket of the window (zeros where no row), and the window's histogram."""
-    source, source_params = _tool_calls(window)
-    all_params = {**source_params, **params}
-    totals = {
-        r["bucket"]: r
-        for r in _rows(conn, sql.SQL(_BUCKET_TOTALS).format(source=source, where=where), all_params)
-    }
-    per_bucket = _histograms(conn, source, all_params, ["bucket"], where)
+    conn: psycopg.Connection,
+    window: Window,
+    condition: sql.Composable | None = None,
+    params: dict | None = None,
+    by_operation: bool = False,
+) -> tuple[list[Point], Totals, dict[str, Totals]]:
+    """One Point per bucket of the window (zeros where no row), the window's totals and, with
+    `by_operation`, totals per operation: one read of the mart's rows."""
+    query, all_params = _tool_calls(window, condition=condition, params=params)
+    rows = conn.execute(query, all_params).fetchall()
+    per_bucket = _group_rows(rows, lambda r: r[0])
+    total = Totals()
     points = []
     for bucket in window.buckets():
-        row = totals.get(bucket)
-        p50, p95, p99 = quantiles(per_bucket.get((bucket,), {}), QUANTILES)
-        points.append(
-            Point(
-                bucket,
-                row["calls"] if row else 0,
-                row["errors"] if row else 0,
-                p50,
-                p95,
-                p99,
-                classes={c: int(row[c] or 0) for c in ERROR_CLASSES} if row else {},
-            )
-        )
-    return points, merge(per_bucket.values())
+        group = per_bucket.get(bucket)
+        if group is None:
+            points.append(Point(bucket))
+            continue
+        p50, p95, p99 = group.quantiles()
+        points.append(Point(bucket, group.calls, group.errors, p50, p95, p99, group.class_counts()))
+        total.calls += group.calls
+        total.errors += group.errors
+        total.sum_ms += group.sum_ms
+        total.classes = [a + b for a, b in zip(total.classes, group.classes, strict=True)]
+        into = total._histogram
+        get = into.get
+        for index, count in group._histogram.items():
+            into[index] = get(index, 0) + count
+    operations = _group_rows(rows, lambda r: r[3]) if by_operation else {}
+    return points, total, operations
 
 
 def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None, str | None]:
@@ -204,12 +226,12 @@ def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None
 
 def _overview(conn: psycopg.Connection, window: Window) -> Overview:
     """Calls, errors and p50/p95/p99 of every tool call in the window, and per bucket."""
-    points, histogram = _series(conn, window, sql.SQL(""), {})
-    p50, p95, p99 = quantiles(histogram, QUANTILES)
+    points, total, _ = _series(conn, window)
+    p50, p95, p99 = total.quantiles()
     clients, note = active_clients(conn, window)
     return Overview(
-        calls=sum(p.calls for p in points),
-        errors=sum(p.errors for p in points),
+        calls=total.calls,
+        errors=total.errors,
         p50=p50,
         p95=p95,
         p99=p99,
@@ -261,49 +283,29 @@ class ToolRow:
         return self.error_rate - self.prev_error_rate
 
 
-_TOOLS = """
-select bcp_name, tool_name, bucket >= %(current)s as current,
-       sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors,
-       sum(sum_duration_ms)::bigint as sum_ms
-from ({source}) as calls group by 1, 2, 3
-"""
-
-_SPARK = """
-select bcp_name, tool_name, bucket, sum(total_calls)::bigint as calls
-from ({source}) as calls group by 1, 2, 3
-"""
-
-
 def _tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
-    """Every tool with calls in the window or the previous one, by calls descending."""
-    source, params = _tool_calls(window, start=window.previous.start)
-    params = {**params, "current": window.start}
-    rows = _rows(conn, sql.SQL(_TOOLS).format(source=source), params)
-    # the "current" flag as a column of the entries: histograms of both windows in one pass
-    flagged = sql.SQL(
-        "select *, bucket >= %(current)s as current from ({source}) as flagged"
-    ).format(source=source)
-    histograms = _histograms(conn, flagged, params, ["bcp_name", "tool_name", "current"])
-    by_tool: dict[tuple[str, str], ToolRow] = {}
-    for r in rows:
-        tool = by_tool.setdefault(
-            (r["bcp_name"], r["tool_name"]), ToolRow(r["bcp_name"], r["tool_name"])
-        )
-        histogram = histograms.get((r["bcp_name"], r["tool_name"], r["current"]), {})
-        (p95,) = quantiles(histogram, (0.95,))
-        if r["current"]:
-            tool.calls, tool.errors, tool.p95 = r["calls"], r["errors"], p95
-            tool.avg_ms = r["sum_ms"] / r["calls"] if r["calls"] else None
-        else:
-            tool.prev_calls, tool.prev_errors, tool.prev_p95 = r["calls"], r["errors"], p95
-    spark_source, spark_params = _tool_calls(window)
+    """Every tool with calls in the window or the previous one, by calls descending: one read
+    of the mart's rows of both windows."""
+    query, params = _tool_calls(window, start=window.previous.start)
+    rows = conn.execute(query, params).fetchall()
+    current = window.start
+    groups = _group_rows(rows, lambda r: (r[1], r[2], r[0] >= current))
     index = {b: i for i, b in enumerate(window.buckets())}
-    for tool in by_tool.values():
-        tool.spark = [0] * len(index)
-    for r in _rows(conn, sql.SQL(_SPARK).format(source=spark_source), spark_params):
-        found = by_tool.get((r["bcp_name"], r["tool_name"]))
-        if found is not None and r["bucket"] in index:
-            found.spark[index[r["bucket"]]] = r["calls"]
+    by_tool: dict[tuple[str, str], ToolRow] = {}
+    for (bcp, name, is_current), group in groups.items():
+        tool = by_tool.get((bcp, name))
+        if tool is None:
+            by_tool[(bcp, name)] = tool = ToolRow(bcp, name, spark=[0] * len(index))
+        (p95,) = group.quantiles((0.95,))
+        if is_current:
+            tool.calls, tool.errors, tool.p95 = group.calls, group.errors, p95
+            tool.avg_ms = group.sum_ms / group.calls if group.calls else None
+        else:
+            tool.prev_calls, tool.prev_errors, tool.prev_p95 = group.calls, group.errors, p95
+    for r in rows:
+        at = index.get(r[0])
+        if at is not None:
+            by_tool[(r[1], r[2])].spark[at] += r[4]
     return sorted(by_tool.values(), key=lambda t: (-t.calls, t.bcp_name, t.tool_name))
 
 
@@ -331,14 +333,6 @@ class ToolDetail:
         return {c: sum(p.classes.get(c, 0) for p in self.series) for c in ERROR_CLASSES}
 
 
-_OPERATIONS = """
-select operation, sum(total_calls)::bigint as calls, sum(failed_calls)::bigint as errors
-from ({source}) as calls
-where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s
-group by operation order by calls desc, operation
-"""
-
-
 def _tool_detail(
     conn: psycopg.Connection, window: Window, bcp_name: str, tool_name: str
 ) -> ToolDetail | None:
@@ -351,31 +345,67 @@ def _tool_detail(
     ).fetchone()
     if not known:
         return None
-    params = {"bcp": bcp_name, "tool": tool_name}
-    where = sql.SQL("where calls.bcp_name = %(bcp)s and calls.tool_name = %(tool)s")
-    points, histogram = _series(conn, window, where, params)
-    p50, p95, p99 = quantiles(histogram, QUANTILES)
-    source, source_params = _tool_calls(window)
-    all_params = {**source_params, **params}
-    by_operation = _histograms(conn, source, all_params, ["operation"], where)
-    operations = _rows(conn, sql.SQL(_OPERATIONS).format(source=source), all_params)
-    for op in operations:
-        op["q"] = quantiles(by_operation.get((op["operation"],), {}), QUANTILES)
+    condition = sql.SQL("bcp_name = %(bcp)s and tool_name = %(tool)s")
+    points, total, by_operation = _series(
+        conn, window, condition, {"bcp": bcp_name, "tool": tool_name}, by_operation=True
+    )
+    p50, p95, p99 = total.quantiles()
+    operations = [
+        {"operation": op, "calls": g.calls, "errors": g.errors, "q": g.quantiles()}
+        for op, g in sorted(by_operation.items(), key=lambda kv: (-kv[1].calls, kv[0]))
+    ]
     return ToolDetail(
         bcp_name=bcp_name,
         tool_name=tool_name,
-        calls=sum(p.calls for p in points),
-        errors=sum(p.errors for p in points),
+        calls=total.calls,
+        errors=total.errors,
         p50=p50,
         p95=p95,
         p99=p99,
         series=points,
-        distribution=[(bucket_value(i), n) for i, n in sorted(histogram.items())],
+        distribution=[(bucket_value(i), n) for i, n in sorted(total.histogram().items())],
         operations=operations,
     )
 
 
 # ------------------------------------------------------------------------------- requests
+
+# The rows' histograms with their group keys; merged in Python (psycopg hands jsonb over as
+# dicts), which costs a fraction of expanding them with jsonb_each in the database.
+_GROUPED = """
+select {keys}, calls.duration_histogram
+from ({source}) as calls
+{where}
+"""
+
+
+def _histograms(
+    conn: psycopg.Connection,
+    source: sql.Composed,
+    params: dict,
+    keys: list[str],
+    where: sql.SQL | None = None,
+) -> dict[tuple, dict[int, int]]:
+    """{group key tuple: merged histogram} of the source rows grouped by `keys`."""
+    query = sql.SQL(_GROUPED).format(
+        keys=sql.SQL(", ").join(sql.SQL("calls.") + sql.Identifier(k) for k in keys),
+        source=source,
+        where=where or sql.SQL(""),
+    )
+    merged: dict[tuple, dict[str, int]] = {}
+    for row in conn.execute(query, params):
+        histogram = row[-1]
+        if not histogram:
+            continue
+        key = tuple(row[:-1])
+        into = merged.get(key)
+        if into is None:
+            merged[key] = into = {}
+        get = into.get
+        for index, count in histogram.items():
+            into[index] = get(index, 0) + count
+    return {key: {int(i): n for i, n in h.items()} for key, h in merged.items()}
+
 
 _REQUEST_SOURCE = (
     "select * from analytics.hourly_request_summary where hour >= %(start)s and hour < %(end)s"
@@ -450,7 +480,8 @@ def _requests(conn: psycopg.Connection, window: Window) -> Requests:
 
 # One pass: per metric, period and chart bucket; the summary adds these up.
 _METRICS = """
-select metric_name, aggregation_period, date_trunc(%(grain)s, time_bucket, 'UTC') as bucket,
+select metric_name, aggregation_period,
+       date_bin(%(step)s::interval, time_bucket, timestamptz '2000-01-01 00:00:00+00') as bucket,
        sum(sample_count)::bigint as samples,
        sum(avg_value * sample_count) as weighted_sum,
        min(min_value) as min_value, max(max_value) as max_value,
@@ -499,7 +530,10 @@ def _average(acc: dict[str, Any]) -> float | None:
 
 def _metrics(conn: psycopg.Connection, window: Window) -> Metrics:
     """performance_metrics_summary over the window: per metric and period, and over time."""
-    params = {"start": window.start, "end": window.end, "grain": window.grain}
+    # date_bin on UTC-aligned steps is date_trunc(grain, time_bucket, 'UTC') at a third of
+    # its cost (no time zone looked up per row)
+    step = "1 hour" if window.grain == "hour" else "1 day"
+    params = {"start": window.start, "end": window.end, "step": step}
     summary: dict[tuple[str, str], dict[str, Any]] = {}
     per_bucket: dict[tuple[str, Any], dict[str, Any]] = {}
     for r in _rows(conn, sql.SQL(_METRICS), params):

@@ -18,7 +18,7 @@ from mcp_analytics.dashboard import marts
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms
 from mcp_analytics.dashboard.web import SESSION_COOKIE
 from mcp_analytics.dashboard.windows import parse_window
-from tests.dashboard.helpers import USERS, csrf_of, sign_in
+from tests.dashboard.helpers import USERS, csrf_of, sign_in, table_rows
 from tests.helpers.db import scalar
 
 pytestmark = pytest.mark.slow
@@ -422,11 +422,31 @@ def test_an_htmx_request_gets_the_content_region_only(client_as) -> None:
         assert "<h1>" in part, path
 
 
-def test_tool_page_and_unknown_tool(client_as) -> None:
+def test_tool_page_and_unknown_tool(client_as, analyst_url: str) -> None:
     reader = client_as("reader")
-    page = reader.get("/tools/bcp_0/tool_0?window=24h")
-    assert page.status_code == 200
-    assert "Latency distribution" in page.text and "By operation" in page.text
+    for key, table, column in (
+        ("24h", "hourly_tool_usage_summary", "hour"),
+        ("30d", "daily_tool_usage_summary", "day"),
+    ):
+        window = parse_window({"window": key})
+        page = reader.get(f"/tools/bcp_0/tool_0?window={key}")
+        assert page.status_code == 200
+        with psycopg.connect(analyst_url, autocommit=True) as conn:
+            by_operation = conn.execute(
+                f"select operation, sum(total_calls), sum(failed_calls),"
+                " mart_hist_quantiles(mart_hist_merge(duration_histogram), array[0.5, 0.95, 0.99])"
+                f" from analytics.{table} where {column} >= %s and {column} < %s"
+                " and bcp_name = 'bcp_0' and tool_name = 'tool_0' group by operation",
+                (window.start, window.end),
+            ).fetchall()
+            detail = marts.tool_detail(conn, window, "bcp_0", "tool_0")
+        assert len(by_operation) == 2  # read and write
+        assert detail.calls == sum(calls for _, calls, _, _ in by_operation)
+        assert sum(n for _, n in detail.distribution) == detail.calls
+        shown = {cells[0]: cells[1:] for _, cells in table_rows(page.text, "operations")}
+        for operation, calls, failed, qs in by_operation:
+            assert shown[operation][:2] == [fmt_int(calls), fmt_int(failed)]
+            assert shown[operation][2:] == [fmt_ms(q) for q in qs]
     assert reader.get("/tools/bcp_0/no_such_tool").status_code == 404
 
 
