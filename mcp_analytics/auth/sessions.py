@@ -8,8 +8,6 @@ telemetry (`session_id` columns) without granting anything.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,10 +15,8 @@ from datetime import datetime
 import psycopg
 
 from mcp_analytics.auth.policy import AuthPolicy, load_policy
+from mcp_analytics.auth.tokens import hash_secret, new_secret, plausible_secret
 from mcp_analytics.warehouse import db
-
-TOKEN_BYTES = 32  # 256 bits
-_MAX_TOKEN_CHARS = 512
 
 
 @dataclass(frozen=True)
@@ -42,13 +38,13 @@ class SessionInfo:
 
 
 def new_token() -> str:
-    """A new session token: TOKEN_BYTES random bytes, URL-safe base64 (43 characters)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A new session token: SECRET_BYTES random bytes, URL-safe base64 (43 characters)."""
+    return new_secret()
 
 
 def hash_token(token: str) -> str:
     """What `sessions.token` stores: the SHA-256 hex digest of the token (64 characters)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hash_secret(token)
 
 
 def create_session(
@@ -91,7 +87,7 @@ def validate_session(conn: psycopg.Connection, token: str) -> SessionInfo | None
 
     Live means: active, not expired, and its user active and not locked.
     """
-    if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS:
+    if not plausible_secret(token):
         return None
     with conn.transaction():
         row = conn.execute(
@@ -113,7 +109,7 @@ def validate_session(conn: psycopg.Connection, token: str) -> SessionInfo | None
 
 def revoke_session(conn: psycopg.Connection, token: str) -> bool:
     """Sign out: the token stops working. True if it was a live session."""
-    if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS:
+    if not plausible_secret(token):
         return False
     with conn.transaction():
         cur = conn.execute(

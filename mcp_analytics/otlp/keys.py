@@ -8,9 +8,7 @@ database function `api_key_valid(hash)` (bootstrap_sql/071) and never reads the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -19,14 +17,13 @@ from datetime import datetime
 
 import psycopg
 
+from mcp_analytics.auth.tokens import hash_secret, new_secret, plausible_secret
 from mcp_analytics.ingest.redaction import redact_text
 from mcp_analytics.warehouse import db
 
 log = logging.getLogger("mcp_analytics.otlp")
 
 KEY_PREFIX = "mcpa_"
-KEY_BYTES = 32  # 256 bits
-_MAX_KEY_CHARS = 512
 #: how long a key seen valid is still accepted while the database cannot be asked (seconds):
 #: an outage must not lock out the senders whose exports are being spooled.
 DEFAULT_OUTAGE_GRACE_S = 3600.0
@@ -58,12 +55,12 @@ class KeyError_(ValueError):
 
 def new_key() -> str:
     """A fresh key: `mcpa_` and 43 URL-safe characters."""
-    return KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+    return new_secret(KEY_PREFIX)
 
 
 def hash_key(key: str) -> str:
     """SHA-256 hex of a key (no salt needed: the key is 256 random bits)."""
-    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+    return hash_secret(key)
 
 
 def create_key(conn: psycopg.Connection, name: str) -> NewKey:
@@ -120,7 +117,7 @@ def bearer_token(header: str | None) -> str | None:
         return None
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > _MAX_KEY_CHARS:
+    if scheme.lower() != "bearer" or not plausible_secret(token):
         return None
     return token
 
