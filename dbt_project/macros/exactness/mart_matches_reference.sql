@@ -32,19 +32,5 @@
         where {{ mart_exactness_filter(time_column, raw_source, pending_marts, grain) }}
     ),
 
-    only_in_mart as (
-        select {{ column_list }} from mart_rows
-        except all
-        select {{ column_list }} from reference_rows
-    ),
-
-    only_in_reference as (
-        select {{ column_list }} from reference_rows
-        except all
-        select {{ column_list }} from mart_rows
-    )
-
-    select 'only in the mart' as side, {{ column_list }} from only_in_mart
-    union all
-    select 'only in the recomputation' as side, {{ column_list }} from only_in_reference
+    {{ mart_differences(columns) }}
 {% endmacro %}

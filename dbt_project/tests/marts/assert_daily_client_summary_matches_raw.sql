@@ -12,10 +12,7 @@
         count(*) as total_calls,
         count(*) filter (where calls.success) as successful_calls,
         count(*) filter (where not calls.success) as failed_calls,
-        count(*) filter (where calls.error_class = 'tool_error') as tool_error_calls,
-        count(*) filter (where calls.error_class = 'caller_error') as caller_error_calls,
-        count(*) filter (where calls.error_class = 'server_error') as server_error_calls,
-        count(*) filter (where calls.error_class = 'transport_error') as transport_error_calls,
+        {{ mart_error_class_counts('calls.error_class') }},
         avg(calls.duration_ms)::integer as avg_duration_ms,
         percentile_cont(0.95) within group (order by calls.duration_ms)::integer
             as p95_duration_ms,
@@ -23,22 +20,9 @@
         min(calls."timestamp") as first_seen_at,
         max(calls."timestamp") as last_seen_at
     from (
-        select
-            raw_calls."timestamp",
-            raw_calls.bcp_name,
-            raw_calls.client_name,
-            raw_calls.client_version,
-            raw_calls.protocol_version,
-            raw_calls.transport,
-            raw_calls.success,
-            raw_calls.duration_ms,
-            raw_calls.session_id,
-            coalesce(
-                raw_calls.error_class,
-                {{ var('raw_schema', 'public') }}.mcp_error_class(raw_calls.success, raw_calls.error_code)
-            ) as error_class
-        from {{ source('mcp', 'tool_usage_logs') }} as raw_calls
-        where raw_calls."timestamp" is not null
+        {{ mart_reference_tool_calls(
+            ['"timestamp"', 'bcp_name', 'client_name', 'client_version', 'protocol_version',
+             'transport', 'success', 'duration_ms', 'session_id']) }}
     ) as calls
     group by 1, 2, 3, 4, 5, 6
 {% endset %}

@@ -2,33 +2,33 @@
 
 -- The history recomputed from the raw inventory tables, independently of the model (counts
 -- instead of window functions), compared both ways.
-with
+{% set reference %}
+    with
 
-versions as (
-    select
-        v.bcp_name,
-        v.kind,
-        v.name,
-        v.fingerprint,
-        v.definition,
-        v.first_seen_at,
-        v.last_seen_at,
-        v.times_seen,
-        v.last_snapshot_id,
-        (
-            select count(*)
-            from {{ source('mcp', 'mcp_definition_versions') }} as earlier
-            where
-                earlier.bcp_name = v.bcp_name
-                and earlier.kind = v.kind
-                and earlier.name = v.name
-                and (earlier.first_seen_at, earlier.first_snapshot_id)
-                <= (v.first_seen_at, v.first_snapshot_id)
-        ) as version_number
-    from {{ source('mcp', 'mcp_definition_versions') }} as v
-),
+    versions as (
+        select
+            v.bcp_name,
+            v.kind,
+            v.name,
+            v.fingerprint,
+            v.definition,
+            v.first_seen_at,
+            v.last_seen_at,
+            v.times_seen,
+            v.last_snapshot_id,
+            (
+                select count(*)
+                from {{ source('mcp', 'mcp_definition_versions') }} as earlier
+                where
+                    earlier.bcp_name = v.bcp_name
+                    and earlier.kind = v.kind
+                    and earlier.name = v.name
+                    and (earlier.first_seen_at, earlier.first_snapshot_id)
+                    <= (v.first_seen_at, v.first_snapshot_id)
+            ) as version_number
+        from {{ source('mcp', 'mcp_definition_versions') }} as v
+    )
 
-reference_rows as (
     select
         versions.bcp_name,
         versions.kind,
@@ -59,117 +59,11 @@ reference_rows as (
             and versions.kind = previous.kind
             and versions.name = previous.name
             and versions.version_number - 1 = previous.version_number
-),
+{% endset %}
 
-mart_rows as (
-    select
-        bcp_name,
-        kind,
-        definition_name,
-        version_number,
-        fingerprint,
-        previous_fingerprint,
-        change_kind,
-        first_seen_at,
-        last_seen_at,
-        times_seen,
-        is_current,
-        definition
-    from {{ ref('tool_definition_history') }}
-),
-
-only_in_mart as (
-    select
-        bcp_name,
-        kind,
-        definition_name,
-        version_number,
-        fingerprint,
-        previous_fingerprint,
-        change_kind,
-        first_seen_at,
-        last_seen_at,
-        times_seen,
-        is_current,
-        definition
-    from mart_rows
-    except all
-    select
-        bcp_name,
-        kind,
-        definition_name,
-        version_number,
-        fingerprint,
-        previous_fingerprint,
-        change_kind,
-        first_seen_at,
-        last_seen_at,
-        times_seen,
-        is_current,
-        definition
-    from reference_rows
-),
-
-only_in_reference as (
-    select
-        bcp_name,
-        kind,
-        definition_name,
-        version_number,
-        fingerprint,
-        previous_fingerprint,
-        change_kind,
-        first_seen_at,
-        last_seen_at,
-        times_seen,
-        is_current,
-        definition
-    from reference_rows
-    except all
-    select
-        bcp_name,
-        kind,
-        definition_name,
-        version_number,
-        fingerprint,
-        previous_fingerprint,
-        change_kind,
-        first_seen_at,
-        last_seen_at,
-        times_seen,
-        is_current,
-        definition
-    from mart_rows
-)
-
-select
-    'only in the mart' as side,
-    only_in_mart.bcp_name,
-    only_in_mart.kind,
-    only_in_mart.definition_name,
-    only_in_mart.version_number,
-    only_in_mart.fingerprint,
-    only_in_mart.previous_fingerprint,
-    only_in_mart.change_kind,
-    only_in_mart.first_seen_at,
-    only_in_mart.last_seen_at,
-    only_in_mart.times_seen,
-    only_in_mart.is_current,
-    only_in_mart.definition
-from only_in_mart
-union all
-select
-    'only in the recomputation' as side,
-    only_in_reference.bcp_name,
-    only_in_reference.kind,
-    only_in_reference.definition_name,
-    only_in_reference.version_number,
-    only_in_reference.fingerprint,
-    only_in_reference.previous_fingerprint,
-    only_in_reference.change_kind,
-    only_in_reference.first_seen_at,
-    only_in_reference.last_seen_at,
-    only_in_reference.times_seen,
-    only_in_reference.is_current,
-    only_in_reference.definition
-from only_in_reference
+{{ mart_equals_reference(
+    ref('tool_definition_history'),
+    ['bcp_name', 'kind', 'definition_name', 'version_number', 'fingerprint',
+     'previous_fingerprint', 'change_kind', 'first_seen_at', 'last_seen_at', 'times_seen',
+     'is_current', 'definition'],
+    reference) }}

@@ -11,34 +11,22 @@
     with
 
     calls as (
-        select
-            date_trunc('day', raw_calls."timestamp", 'UTC') as day,
-            raw_calls.bcp_name,
-            raw_calls.tool_name,
-            coalesce(
-                raw_calls.error_class,
-                {{ raw_schema }}.mcp_error_class(raw_calls.success, raw_calls.error_code)
-            ) as error_class
-        from {{ source('mcp', 'tool_usage_logs') }} as raw_calls
-        where raw_calls."timestamp" is not null
+        {{ mart_reference_tool_calls(['"timestamp"', 'bcp_name', 'tool_name']) }}
     ),
 
     tool_days as (
         select
-            day,
+            date_trunc('day', "timestamp", 'UTC') as day,
             bcp_name,
             tool_name,
             count(*) as total_calls,
-            count(*) filter (where error_class = 'caller_error') as caller_error_calls,
-            count(*) filter (where error_class = 'tool_error') as tool_error_calls,
-            count(*) filter (where error_class = 'server_error') as server_error_calls,
-            count(*) filter (where error_class = 'transport_error') as transport_error_calls,
+            {{ mart_error_class_counts() }},
             count(*) filter (where error_class <> 'caller_error') as eligible_calls,
             count(*) filter (
                 where error_class in ('tool_error', 'server_error', 'transport_error')
             ) as budget_error_calls
         from calls
-        group by day, bcp_name, tool_name
+        group by 1, 2, 3
     ),
 
     windows as (

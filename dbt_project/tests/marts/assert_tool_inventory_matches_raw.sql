@@ -2,177 +2,97 @@
 
 -- Status, usage, last call and current fingerprint recomputed from the raw tables for the
 -- mart's as_of hour, compared both ways.
-with
+{% set reference %}
+    with
 
-as_of as (
-    select max(built.as_of) as as_of_hour from {{ ref('tool_inventory') }} as built
-),
+    as_of as (
+        select max(built.as_of) as as_of_hour from {{ ref('tool_inventory') }} as built
+    ),
 
-latest as (
-    select distinct on (snapshots.bcp_name)
-        snapshots.bcp_name,
-        snapshots.id
-    from {{ source('mcp', 'mcp_inventory_snapshots') }} as snapshots
-    where snapshots.error is null
-    order by snapshots.bcp_name asc, snapshots.taken_at desc, snapshots.id desc
-),
+    latest as (
+        select distinct on (snapshots.bcp_name)
+            snapshots.bcp_name,
+            snapshots.id
+        from {{ source('mcp', 'mcp_inventory_snapshots') }} as snapshots
+        where snapshots.error is null
+        order by snapshots.bcp_name asc, snapshots.taken_at desc, snapshots.id desc
+    ),
 
-advertised as (
+    advertised as (
+        select
+            versions.bcp_name,
+            versions.name as tool_name,
+            versions.fingerprint
+        from {{ source('mcp', 'mcp_definition_versions') }} as versions
+        inner join latest
+            on versions.bcp_name = latest.bcp_name and versions.last_snapshot_id = latest.id
+        where versions.kind = 'tool'
+    ),
+
+    calls as (
+        {{ mart_reference_tool_calls(
+            ['bcp_name', 'tool_name', '"timestamp"'],
+            condition="raw_calls.bcp_name in (select latest.bcp_name from latest)
+                and (raw_calls.operation = 'tools/call' or raw_calls.operation not like '%/%')") }}
+    ),
+
+    recent as (
+        select
+            calls.bcp_name,
+            calls.tool_name,
+            count(*) as calls_last_7_days,
+            count(*) filter (
+                where calls.error_class in ('tool_error', 'server_error', 'transport_error')
+            ) as error_calls_last_7_days
+        from calls
+        cross join as_of
+        where calls."timestamp" >= as_of.as_of_hour - interval '167 hours'
+        group by calls.bcp_name, calls.tool_name
+    ),
+
+    last_calls as (
+        select
+            calls.bcp_name,
+            calls.tool_name,
+            max(calls."timestamp") as last_called_at
+        from calls
+        group by calls.bcp_name, calls.tool_name
+    ),
+
+    inventory as (
+        select
+            coalesce(advertised.bcp_name, recent.bcp_name) as bcp_name,
+            coalesce(advertised.tool_name, recent.tool_name) as tool_name,
+            case
+                when advertised.tool_name is null then 'not_advertised'
+                when coalesce(recent.calls_last_7_days, 0) > 0 then 'called'
+                else 'never_called'
+            end as status,
+            coalesce(recent.calls_last_7_days, 0) as calls_last_7_days,
+            coalesce(recent.error_calls_last_7_days, 0) as error_calls_last_7_days,
+            advertised.fingerprint as current_fingerprint
+        from advertised
+        full outer join recent
+            on advertised.bcp_name = recent.bcp_name and advertised.tool_name = recent.tool_name
+    )
+
     select
-        versions.bcp_name,
-        versions.name as tool_name,
-        versions.fingerprint
-    from {{ source('mcp', 'mcp_definition_versions') }} as versions
-    inner join latest
-        on versions.bcp_name = latest.bcp_name and versions.last_snapshot_id = latest.id
-    where versions.kind = 'tool'
-),
-
-calls as (
-    select
-        raw_calls.bcp_name,
-        raw_calls.tool_name,
-        raw_calls."timestamp",
-        coalesce(
-            raw_calls.error_class,
-            {{ var('raw_schema', 'public') }}.mcp_error_class(raw_calls.success, raw_calls.error_code)
-        ) as error_class
-    from {{ source('mcp', 'tool_usage_logs') }} as raw_calls
-    where
-        raw_calls.bcp_name in (select latest.bcp_name from latest)
-        and (raw_calls.operation = 'tools/call' or raw_calls.operation not like '%/%')
-),
-
-recent as (
-    select
-        calls.bcp_name,
-        calls.tool_name,
-        count(*) as calls_last_7_days,
-        count(*) filter (
-            where calls.error_class in ('tool_error', 'server_error', 'transport_error')
-        ) as error_calls_last_7_days
-    from calls
-    cross join as_of
-    where calls."timestamp" >= as_of.as_of_hour - interval '167 hours'
-    group by calls.bcp_name, calls.tool_name
-),
-
-last_calls as (
-    select
-        calls.bcp_name,
-        calls.tool_name,
-        max(calls."timestamp") as last_called_at
-    from calls
-    group by calls.bcp_name, calls.tool_name
-),
-
-reference_rows as (
-    select
-        coalesce(advertised.bcp_name, recent.bcp_name) as bcp_name,
-        coalesce(advertised.tool_name, recent.tool_name) as tool_name,
-        case
-            when advertised.tool_name is null then 'not_advertised'
-            when coalesce(recent.calls_last_7_days, 0) > 0 then 'called'
-            else 'never_called'
-        end as status,
-        coalesce(recent.calls_last_7_days, 0) as calls_last_7_days,
-        coalesce(recent.error_calls_last_7_days, 0) as error_calls_last_7_days,
-        advertised.fingerprint as current_fingerprint
-    from advertised
-    full outer join recent
-        on advertised.bcp_name = recent.bcp_name and advertised.tool_name = recent.tool_name
-),
-
-reference_with_last as (
-    select
-        reference_rows.bcp_name,
-        reference_rows.tool_name,
-        reference_rows.status,
-        reference_rows.calls_last_7_days,
-        reference_rows.error_calls_last_7_days,
+        inventory.bcp_name,
+        inventory.tool_name,
+        inventory.status,
+        inventory.calls_last_7_days,
+        inventory.error_calls_last_7_days,
         last_calls.last_called_at,
-        reference_rows.current_fingerprint
-    from reference_rows
+        inventory.current_fingerprint
+    from inventory
     left join last_calls
         on
-            reference_rows.bcp_name = last_calls.bcp_name
-            and reference_rows.tool_name = last_calls.tool_name
-),
+            inventory.bcp_name = last_calls.bcp_name
+            and inventory.tool_name = last_calls.tool_name
+{% endset %}
 
-mart_rows as (
-    select
-        bcp_name,
-        tool_name,
-        status,
-        calls_last_7_days,
-        error_calls_last_7_days,
-        last_called_at,
-        current_fingerprint
-    from {{ ref('tool_inventory') }}
-),
-
-only_in_mart as (
-    select
-        bcp_name,
-        tool_name,
-        status,
-        calls_last_7_days,
-        error_calls_last_7_days,
-        last_called_at,
-        current_fingerprint
-    from mart_rows
-    except all
-    select
-        bcp_name,
-        tool_name,
-        status,
-        calls_last_7_days,
-        error_calls_last_7_days,
-        last_called_at,
-        current_fingerprint
-    from reference_with_last
-),
-
-only_in_reference as (
-    select
-        bcp_name,
-        tool_name,
-        status,
-        calls_last_7_days,
-        error_calls_last_7_days,
-        last_called_at,
-        current_fingerprint
-    from reference_with_last
-    except all
-    select
-        bcp_name,
-        tool_name,
-        status,
-        calls_last_7_days,
-        error_calls_last_7_days,
-        last_called_at,
-        current_fingerprint
-    from mart_rows
-)
-
-select
-    'only in the mart' as side,
-    only_in_mart.bcp_name,
-    only_in_mart.tool_name,
-    only_in_mart.status,
-    only_in_mart.calls_last_7_days,
-    only_in_mart.error_calls_last_7_days,
-    only_in_mart.last_called_at,
-    only_in_mart.current_fingerprint
-from only_in_mart
-union all
-select
-    'only in the recomputation' as side,
-    only_in_reference.bcp_name,
-    only_in_reference.tool_name,
-    only_in_reference.status,
-    only_in_reference.calls_last_7_days,
-    only_in_reference.error_calls_last_7_days,
-    only_in_reference.last_called_at,
-    only_in_reference.current_fingerprint
-from only_in_reference
+{{ mart_equals_reference(
+    ref('tool_inventory'),
+    ['bcp_name', 'tool_name', 'status', 'calls_last_7_days', 'error_calls_last_7_days',
+     'last_called_at', 'current_fingerprint'],
+    reference) }}
