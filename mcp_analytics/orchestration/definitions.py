@@ -30,6 +30,7 @@ from mcp_analytics.orchestration.defs.maintenance import (
     retention_after,
 )
 from mcp_analytics.orchestration.defs.raw_assets import build_raw_tables
+from mcp_analytics.orchestration.defs.regressions import REGRESSION_CHECKS
 from mcp_analytics.orchestration.defs.resources import build_resources
 from mcp_analytics.orchestration.defs.schedules import build_jobs, build_schedules
 from mcp_analytics.orchestration.defs.sensors import build_sensors
@@ -65,6 +66,7 @@ def build_definitions(
             *CHECKS,
             *source_freshness_checks(dbt_models),
             *marts_exactness_checks(dbt_models),
+            *REGRESSION_CHECKS,
         ],
         jobs=[*jobs.values(), INVENTORY_JOB],
         schedules=[*build_schedules(jobs), build_inventory_schedule()],

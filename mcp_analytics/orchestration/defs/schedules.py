@@ -16,6 +16,7 @@ from mcp_analytics.orchestration.defs.checks import CHECKS
 from mcp_analytics.orchestration.defs.exactness import marts_exactness_checks
 from mcp_analytics.orchestration.defs.freshness import source_freshness_checks
 from mcp_analytics.orchestration.defs.maintenance import ARCHIVE_EXPORT, PARTITION_UPKEEP, RETENTION
+from mcp_analytics.orchestration.defs.regressions import REGRESSION_CHECKS
 
 WRITES_TAG = {"mcp_analytics/writes": "warehouse"}
 
@@ -44,7 +45,8 @@ def build_jobs(
         ),
         dg.define_asset_job(
             "hourly_marts",
-            selection=dbt,
+            # the regression checks read the marts the build just refreshed
+            selection=dbt | dg.AssetSelection.checks(*REGRESSION_CHECKS),
             tags=WRITES_TAG,
             description="Incremental `dbt build` of staging and marts (dbt tests run as asset "
             "checks).",
