@@ -18,9 +18,6 @@ import psycopg
 
 from mcp_analytics.warehouse.notices import relay_notices
 
-#: The advisory key 040 declared (`warehouse_lock_key()`). Nothing waits on it since 063; kept
-#: for databases and callers that still read it.
-LOCK_KEY_SQL = "select classid, objid from warehouse_lock_key()"
 #: Session setting `warehouse_lock()` reads for its wait, in seconds (when not given one).
 TIMEOUT_SETTING = "mcp_analytics.warehouse_lock_timeout"
 
@@ -31,25 +28,6 @@ class WarehouseBusyError(RuntimeError):
 
 class LockKeyMissingError(RuntimeError):
     """The database has no `warehouse_lock()`: it was not bootstrapped (063)."""
-
-
-def lock_key(conn: psycopg.Connection) -> tuple[int, int]:
-    """The (classid, objid) of 040's advisory key, which nothing waits on since 063.
-
-    Raises:
-        LockKeyMissingError: `warehouse_lock_key()` does not exist (run `mcp-analytics
-            bootstrap`).
-    """
-    try:
-        row = conn.execute(LOCK_KEY_SQL).fetchone()
-    except psycopg.errors.UndefinedFunction:
-        if not conn.autocommit:
-            conn.rollback()
-        raise LockKeyMissingError(
-            "the database has no warehouse_lock_key() function: run `mcp-analytics bootstrap`"
-        ) from None
-    assert row is not None  # a function with OUT parameters always returns one row
-    return int(row[0]), int(row[1])
 
 
 @contextlib.contextmanager
