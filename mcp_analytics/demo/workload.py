@@ -7,9 +7,10 @@ What it models (all from one `random.Random(seed)`, so a seed gives the same dat
 * a few hundred users with Zipf-like activity, each with a preferred MCP client;
 * sessions that start following a weekly and daily rhythm and hold bursts of tool calls;
 * incidents: windows where one BCP fails often and slowly (error bursts), before its latest
-  release; releases (deploys) that change each BCP's `tool_version` (hubspot-crm ships three
-  versions), one of them a real regression: hubspot-marketing 2.2.1 makes get_email_stats
-  slower and flakier (what `analytics.tool_regressions` must find);
+  release and never on the regressed BCP; releases (deploys) that change each BCP's
+  `tool_version` (hubspot-crm ships three versions), one of them a real regression:
+  hubspot-marketing 2.2.1 makes get_email_stats slower and flakier (what
+  `analytics.tool_regressions` must find);
 * errors of every class (docs/analytics.md): tool errors (results with isError), caller errors
   (JSON-RPC -32602), server errors (exceptions) and transport errors (timeouts, cancellations);
 * clients on both protocol eras: sessions of pre-2026-07-28 clients (an `mcp-session-id`, an
@@ -199,7 +200,7 @@ CATALOGUE: tuple[BcpSpec, ...] = (
 #: The real regression: in this BCP's newest version this tool is slower and fails more often
 #: by the server's fault (what analytics.tool_regressions must report, and nothing else).
 REGRESSION = ("hubspot-marketing", "get_email_stats")
-REGRESSION_SLOWDOWN = 1.45
+REGRESSION_SLOWDOWN = 1.6
 REGRESSION_EXTRA_ERRORS = 0.05
 #: The tool whose definition changes with the first release of its BCP (inventory drift).
 CHANGED_DEFINITION = ("hubspot-crm", "search_contacts")
@@ -540,8 +541,12 @@ class Generator:
         self.meta_body: dict[tuple[str, str, str], str] = {}
         self.incidents: list[list[Incident]] = [[] for _ in CATALOGUE]
         n_incidents = max(2, round(spec.days / 4))
+        regressed_bcp = self.tools[self.regression_tool][0]
         for _ in range(n_incidents):
             b = _pick(rng.random, bcp_cum)
+            while b == regressed_bcp:
+                # None on the regressed BCP: its comparison shows what the release changed.
+                b = _pick(rng.random, bcp_cum)
             length = rng.randrange(10, 120) * MINUTE_MS
             # Before the BCP's latest release: an incident is not what a release changed, so
             # the release comparison sees only the regression built in.
