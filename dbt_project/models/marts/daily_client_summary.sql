@@ -36,69 +36,7 @@ tool_calls as (
         calls.error_class,
         calls.duration_ms,
         calls.session_id
-    from {{ ref('stg_mcp__tool_usage_logs') }} as calls
-    {% if is_incremental() %}
-        inner join pg_temp.mart_rebuild as rebuild_days
-            on
-                calls.called_at >= rebuild_days.bucket
-                and calls.called_at < rebuild_days.bucket + interval '24 hours'
-    {% endif %}
-    where
-        calls.called_at is not null
-        {% if is_incremental() %}
-            and {{ mart_rebuild_bounds('calls.called_at', 'day') }}
-        {% endif %}
-),
-
-client_days as (
-    select
-        day,
-        bcp_name,
-        client_name,
-        client_version,
-        protocol_version,
-        transport,
-        count(*) as total_calls,
-        count(*) filter (where is_success) as successful_calls,
-        count(*) filter (where not is_success) as failed_calls,
-        count(*) filter (where error_class = 'tool_error') as tool_error_calls,
-        count(*) filter (where error_class = 'caller_error') as caller_error_calls,
-        count(*) filter (where error_class = 'server_error') as server_error_calls,
-        count(*) filter (where error_class = 'transport_error') as transport_error_calls,
-        avg(duration_ms)::integer as avg_duration_ms,
-        percentile_cont(0.95) within group (order by duration_ms)::integer as p95_duration_ms,
-        count(distinct session_id) as unique_sessions,
-        min(called_at) as first_seen_at,
-        max(called_at) as last_seen_at
-    from tool_calls
-    group by day, bcp_name, client_name, client_version, protocol_version, transport
-),
-
-final as (
-    select
-        day,
-        bcp_name,
-        client_name,
-        client_version,
-        protocol_version,
-        transport,
-        -- protocol versions are dates (YYYY-MM-DD): 2026-07-28 dropped the initialize handshake
-        -- and the transport session
-        protocol_version < '2026-07-28' as is_pre_2026_07_28_protocol,
-        total_calls,
-        successful_calls,
-        failed_calls,
-        tool_error_calls,
-        caller_error_calls,
-        server_error_calls,
-        transport_error_calls,
-        avg_duration_ms,
-        p95_duration_ms,
-        unique_sessions,
-        first_seen_at,
-        last_seen_at,
-        now() as refreshed_at
-    from client_days
+    {{ mart_rows_to_rebuild(ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'day') }}
 )
 
 select
@@ -108,18 +46,18 @@ select
     client_version,
     protocol_version,
     transport,
-    is_pre_2026_07_28_protocol,
-    total_calls,
-    successful_calls,
-    failed_calls,
-    tool_error_calls,
-    caller_error_calls,
-    server_error_calls,
-    transport_error_calls,
-    avg_duration_ms,
-    p95_duration_ms,
-    unique_sessions,
-    first_seen_at,
-    last_seen_at,
-    refreshed_at
-from final
+    -- protocol versions are dates (YYYY-MM-DD): 2026-07-28 dropped the initialize handshake
+    -- and the transport session
+    protocol_version < '2026-07-28' as is_pre_2026_07_28_protocol,
+    count(*) as total_calls,
+    count(*) filter (where is_success) as successful_calls,
+    count(*) filter (where not is_success) as failed_calls,
+    {{ mart_error_class_counts() }},
+    avg(duration_ms)::integer as avg_duration_ms,
+    percentile_cont(0.95) within group (order by duration_ms)::integer as p95_duration_ms,
+    count(distinct session_id) as unique_sessions,
+    min(called_at) as first_seen_at,
+    max(called_at) as last_seen_at,
+    now() as refreshed_at
+from tool_calls
+group by day, bcp_name, client_name, client_version, protocol_version, transport

@@ -15,29 +15,8 @@
 
 with
 
-versions as (
-    select
-        bcp_name,
-        kind,
-        definition_name,
-        fingerprint,
-        definition,
-        first_seen_at,
-        last_seen_at,
-        first_snapshot_id,
-        last_snapshot_id,
-        times_seen
-    from {{ ref('stg_mcp__mcp_definition_versions') }}
-),
-
 latest_snapshots as (
-    select distinct on (bcp_name)
-        bcp_name,
-        snapshot_id,
-        taken_at
-    from {{ ref('stg_mcp__mcp_inventory_snapshots') }}
-    where is_success
-    order by bcp_name asc, taken_at desc, snapshot_id desc
+    {{ mart_latest_snapshots() }}
 ),
 
 ordered as (
@@ -56,7 +35,7 @@ ordered as (
         lag(fingerprint) over definition_versions as previous_fingerprint,
         lag(definition) over definition_versions as previous_definition,
         lag(last_snapshot_id) over definition_versions as previous_last_snapshot_id
-    from versions
+    from {{ ref('stg_mcp__mcp_definition_versions') }}
     window definition_versions as (
         partition by bcp_name, kind, definition_name
         order by first_seen_at, first_snapshot_id

@@ -38,7 +38,11 @@ tool_days as (
         sum(daily.caller_error_calls)::bigint as caller_error_calls,
         sum(daily.tool_error_calls)::bigint as tool_error_calls,
         sum(daily.server_error_calls)::bigint as server_error_calls,
-        sum(daily.transport_error_calls)::bigint as transport_error_calls
+        sum(daily.transport_error_calls)::bigint as transport_error_calls,
+        sum(daily.total_calls - daily.caller_error_calls)::bigint as eligible_calls,
+        sum(
+            daily.tool_error_calls + daily.server_error_calls + daily.transport_error_calls
+        )::bigint as budget_error_calls
     from {{ ref('daily_tool_usage_summary') }} as daily
     {% if is_incremental() %}
         -- the rebuilt days and the 27 before the first of them (its window)
@@ -48,21 +52,6 @@ tool_days as (
             and daily.day <= (select max(bounds.bucket) from pg_temp.mart_rebuild as bounds)
     {% endif %}
     group by daily.day, daily.bcp_name, daily.tool_name
-),
-
-budget_days as (
-    select
-        day,
-        bcp_name,
-        tool_name,
-        total_calls,
-        caller_error_calls,
-        tool_error_calls,
-        server_error_calls,
-        transport_error_calls,
-        total_calls - caller_error_calls as eligible_calls,
-        tool_error_calls + server_error_calls + transport_error_calls as budget_error_calls
-    from tool_days
 ),
 
 -- 28 UTC days ending on the row's day (672 hours: never a local day of 23 or 25 hours)
@@ -80,7 +69,7 @@ rolling_windows as (
         budget_error_calls,
         sum(eligible_calls) over rolling_28_days as window_eligible_calls,
         sum(budget_error_calls) over rolling_28_days as window_error_calls
-    from budget_days
+    from tool_days
     window rolling_28_days as (
         partition by bcp_name, tool_name
         order by day
@@ -88,75 +77,57 @@ rolling_windows as (
     )
 ),
 
-targeted as (
-    select
-        day,
+-- the target of each tool with a rebuilt day (after the windows, which need the days before)
+targets as (
+    select distinct
         bcp_name,
         tool_name,
-        total_calls,
-        caller_error_calls,
-        tool_error_calls,
-        server_error_calls,
-        transport_error_calls,
-        eligible_calls,
-        budget_error_calls,
-        window_eligible_calls,
-        window_error_calls,
         {{ var('raw_schema', 'public') }}.mcp_slo_target(bcp_name, tool_name) as slo_target
-    from rolling_windows
+    from tool_days
     {% if is_incremental() %}
         where day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)
     {% endif %}
-),
-
-final as (
-    select
-        day,
-        bcp_name,
-        tool_name,
-        total_calls,
-        caller_error_calls,
-        tool_error_calls,
-        server_error_calls,
-        transport_error_calls,
-        eligible_calls,
-        budget_error_calls,
-        round(budget_error_calls::numeric / nullif(eligible_calls, 0), 6) as error_rate,
-        slo_target,
-        28 as window_days,
-        window_eligible_calls::bigint as window_eligible_calls,
-        window_error_calls::bigint as window_error_calls,
-        round(window_error_calls::numeric / nullif(window_eligible_calls, 0), 6)
-            as window_error_rate,
-        round((1 - slo_target) * window_eligible_calls, 2) as allowed_error_calls,
-        round(
-            1 - window_error_calls::numeric / nullif((1 - slo_target) * window_eligible_calls, 0),
-            6
-        ) as budget_remaining,
-        window_error_calls > (1 - slo_target) * window_eligible_calls as is_budget_exhausted,
-        now() as refreshed_at
-    from targeted
 )
 
 select
-    day,
-    bcp_name,
-    tool_name,
-    total_calls,
-    caller_error_calls,
-    tool_error_calls,
-    server_error_calls,
-    transport_error_calls,
-    eligible_calls,
-    budget_error_calls,
-    error_rate,
-    slo_target,
-    window_days,
-    window_eligible_calls,
-    window_error_calls,
-    window_error_rate,
-    allowed_error_calls,
-    budget_remaining,
-    is_budget_exhausted,
-    refreshed_at
-from final
+    rolling_windows.day,
+    rolling_windows.bcp_name,
+    rolling_windows.tool_name,
+    rolling_windows.total_calls,
+    rolling_windows.caller_error_calls,
+    rolling_windows.tool_error_calls,
+    rolling_windows.server_error_calls,
+    rolling_windows.transport_error_calls,
+    rolling_windows.eligible_calls,
+    rolling_windows.budget_error_calls,
+    round(
+        rolling_windows.budget_error_calls::numeric / nullif(rolling_windows.eligible_calls, 0),
+        6
+    ) as error_rate,
+    targets.slo_target,
+    28 as window_days,
+    rolling_windows.window_eligible_calls::bigint as window_eligible_calls,
+    rolling_windows.window_error_calls::bigint as window_error_calls,
+    round(
+        rolling_windows.window_error_calls::numeric
+        / nullif(rolling_windows.window_eligible_calls, 0),
+        6
+    ) as window_error_rate,
+    round((1 - targets.slo_target) * rolling_windows.window_eligible_calls, 2)
+        as allowed_error_calls,
+    round(
+        1 - rolling_windows.window_error_calls::numeric
+        / nullif((1 - targets.slo_target) * rolling_windows.window_eligible_calls, 0),
+        6
+    ) as budget_remaining,
+    rolling_windows.window_error_calls
+    > (1 - targets.slo_target) * rolling_windows.window_eligible_calls as is_budget_exhausted,
+    now() as refreshed_at
+from rolling_windows
+inner join targets
+    on
+        rolling_windows.bcp_name = targets.bcp_name
+        and rolling_windows.tool_name = targets.tool_name
+{% if is_incremental() %}
+    where rolling_windows.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)
+{% endif %}

@@ -23,13 +23,7 @@ as_of as (
 ),
 
 latest_snapshots as (
-    select distinct on (bcp_name)
-        bcp_name,
-        snapshot_id,
-        taken_at
-    from {{ ref('stg_mcp__mcp_inventory_snapshots') }}
-    where is_success
-    order by bcp_name asc, taken_at desc, snapshot_id desc
+    {{ mart_latest_snapshots() }}
 ),
 
 tool_versions as (
