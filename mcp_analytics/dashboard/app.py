@@ -25,7 +25,16 @@ from starlette.staticfiles import StaticFiles
 
 from mcp_analytics import auth
 from mcp_analytics.config import settings
-from mcp_analytics.dashboard import admin, charts, clients, errors, inventory, marts, pipeline
+from mcp_analytics.dashboard import (
+    admin,
+    charts,
+    clients,
+    errors,
+    inventory,
+    marts,
+    pipeline,
+    versions,
+)
 from mcp_analytics.dashboard.db import DashboardConfig, Pools
 from mcp_analytics.dashboard.security import (
     SecurityHeadersMiddleware,
@@ -55,6 +64,7 @@ NAV = (
     ("/tools", "Tools", "READ_ONLY"),
     ("/budget", "Error budget", "READ_ONLY"),
     ("/clients", "Clients", "READ_ONLY"),
+    ("/versions", "Releases", "READ_ONLY"),
     ("/inventory", "Inventory", "READ_ONLY"),
     ("/errors", "Errors", "READ_ONLY"),
     ("/requests", "Requests", "READ_ONLY"),
@@ -239,7 +249,13 @@ def _tool(conn, window: Window, request: Request) -> dict[str, Any]:
         )
     with pools(request).admin_conn() as admin_conn:
         tool_errors = errors.unresolved(admin_conn, tool_name=tool, limit=10)
-    return {"tool": detail, "tool_errors": tool_errors, "inventory": advertised}
+    return {
+        "tool": detail,
+        "tool_errors": tool_errors,
+        "inventory": advertised,
+        "versions": versions.versions(conn, window, bcp, tool),
+        "regressions": versions.regressions(conn, bcp, tool),
+    }
 
 
 def _budget(conn, window: Window, request: Request) -> dict[str, Any]:
@@ -267,6 +283,17 @@ def _clients(conn, window: Window, request: Request) -> dict[str, Any]:
     }
 
 
+def _versions(conn, window: Window, request: Request) -> dict[str, Any]:
+    bcp = request.query_params.get("bcp") or None
+    data = versions.versions(conn, window, bcp)
+    return {
+        "data": data,
+        "bcp": bcp,
+        "regressions": versions.regressions(conn, bcp),
+        "day_labels": [d.strftime("%Y-%m-%d") for d in data.days] if data else [],
+    }
+
+
 def _requests(conn, window: Window, request: Request) -> dict[str, Any]:
     return {"data": marts.requests(conn, window)}
 
@@ -281,6 +308,7 @@ tool_page = _analytics("tool.html", _tool)
 requests_page = _analytics("requests.html", _requests)
 budget_page = _analytics("budget.html", _budget)
 clients_page = _analytics("clients.html", _clients)
+versions_page = _analytics("versions.html", _versions)
 metrics_page = _analytics("metrics.html", _metrics)
 
 
@@ -718,6 +746,7 @@ def create_app(config: DashboardConfig | None = None) -> Starlette:
         Route("/budget", budget_page),
         Route("/clients", clients_page),
         Route("/inventory", inventory_page),
+        Route("/versions", versions_page),
         Route("/errors", errors_page),
         Route("/errors/{error_id}/resolve", resolve_error, methods=["POST"]),
         Route("/requests", requests_page),

@@ -23,6 +23,8 @@ from tests.dashboard.helpers import USERS, inventory_server, sign_in
 from tests.helpers.db import url_as
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+#: when bcp_0's version 1.1.0 took over from 1.0.0 in the synthetic telemetry
+RELEASED_AT = NOW - timedelta(hours=36)
 
 
 def _fetch_in_thread(server) -> Inventory:
@@ -37,6 +39,21 @@ def warehouse(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     snapshots of bcp_0 (a real MCP server in memory), built."""
     with psycopg.connect(module_db, autocommit=True) as conn:
         load_synthetic(conn, start=NOW - timedelta(hours=71), hours=72, seed=0.3)
+        # bcp_0 released 1.1.0 36 hours ago, and tool_0 got 4x slower with it (a regression
+        # once 20 calls a side count: the synthetic load has ~60)
+        conn.execute(
+            'update tool_usage_logs set tool_version = case when "timestamp" < %s'
+            " then '1.0.0' else '1.1.0' end,"
+            " duration_ms = case when \"timestamp\" >= %s and tool_name = 'tool_0'"
+            " then duration_ms * 4 else duration_ms end"
+            " where bcp_name = 'bcp_0'",
+            (RELEASED_AT, RELEASED_AT),
+        )
+        conn.execute(
+            "update system_configuration set config_value ="
+            " jsonb_set(config_value, '{min_calls}', '20')"
+            " where config_key = 'analytics.regressions'"
+        )
         for username, (password, role) in USERS.items():
             auth.create_user(conn, username, password, role=role)
         # bcp_0 advertises tool_0, tool_1 and a tool nobody calls (its tool_2 and tool_3 are

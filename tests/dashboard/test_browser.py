@@ -353,3 +353,27 @@ def test_inventory_and_a_tool_definition_history(page_as, base_url: str) -> None
     page.wait_for_selector(f"[data-chart-name=chart-calls]{DRAWN}")
     assert page.locator("#definition-versions tbody tr").count() == 2
     assert "Second wording." in page.inner_text("#definition-versions tbody tr >> nth=0")
+
+
+def test_releases_a_server_and_its_regressed_tool(page_as, warehouse: str, base_url: str) -> None:
+    page = page_as("reader")
+    page.click("nav >> text=Releases")
+    page.wait_for_selector("#regressions tr[data-tool=tool_0]")
+    page.click("#releases tr[data-bcp=bcp_0][data-version='1.1.0'] a")
+    page.wait_for_url(re.compile(rf"{base_url}/versions\?window=24h&bcp=bcp_0$"))
+    page.wait_for_selector(f"[data-chart-name=chart-versions-1]{DRAWN}")
+    versions = scalar(
+        warehouse,
+        "select count(distinct tool_version) from analytics.daily_tool_version_summary"
+        " where bcp_name = 'bcp_0' and day >= date_trunc('day', %s::timestamptz, 'UTC')",
+        (parse_window({"window": "24h"}).start,),
+    )
+    # one stacked series per version of the server, one point per day
+    from mcp_analytics.dashboard.clients import window_days
+
+    days = len(window_days(parse_window({"window": "24h"})))
+    assert _points(page, "chart-versions-1") == [days] * versions
+    page.click("#releases-by-tool tr[data-tool=tool_0][data-version='1.1.0'] td >> nth=1 >> a")
+    page.wait_for_selector("#tool-releases")
+    page.wait_for_selector(f"[data-chart-name=chart-latency]{DRAWN}")
+    assert page.locator("#regressions tr[data-metric=p95_duration_ms]").count() == 1

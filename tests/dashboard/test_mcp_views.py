@@ -204,3 +204,73 @@ def test_tool_page_shows_its_definitions_and_a_never_called_tool_has_a_page(
     other = reader.get("/tools/bcp_1/tool_1").text
     assert "mcp-analytics inventory snapshot URL" in other
     assert reader.get("/tools/bcp_0/no_such_tool").status_code == 404
+
+
+@pytest.mark.parametrize("key", ["7d", "30d"])
+def test_releases_page_equals_the_mart(client_as, analyst_url: str, key: str) -> None:
+    reader = client_as("reader")
+    window = parse_window({"window": key})
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        expected = {
+            (bcp, clients.label(version)): (calls, failed, qs)
+            for bcp, version, calls, failed, qs in conn.execute(
+                "select bcp_name, tool_version, sum(total_calls), sum(failed_calls),"
+                " mart_hist_quantiles(mart_hist_merge(duration_histogram), array[0.5, 0.95, 0.99])"
+                " from analytics.daily_tool_version_summary"
+                " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+                " group by 1, 2",
+                (window.start, window.end),
+            )
+        }
+        regressed = conn.execute(
+            "select bcp_name, tool_name, metric, previous_version, version"
+            " from analytics.tool_regressions where comparison = 'release'"
+        ).fetchall()
+    # bcp_0 has two releases; the others carry no version
+    assert {v for (b, v) in expected if b == "bcp_0"} == {"1.0.0", "1.1.0"}
+    assert ("bcp_1", clients.NONE) in expected
+    assert ("bcp_0", "tool_0", "p95_duration_ms", "1.0.0", "1.1.0") in regressed
+    html = reader.get(f"/versions?window={key}").text
+    rows = table_rows(html, "releases")
+    got = {(a["data-bcp"], a["data-version"]): c for a, c in rows}
+    assert got.keys() == expected.keys()
+    for k, (calls, failed, qs) in expected.items():
+        assert got[k][3:5] == [fmt_int(calls), fmt_int(failed)], k
+        assert got[k][7:10] == [fmt_ms(q) for q in qs], k
+    shown = {
+        (a["data-bcp"], a["data-tool"], a["data-metric"])
+        for a, _ in table_rows(html, "regressions")
+    }
+    assert shown == {(b, t, m) for b, t, m, _, _ in regressed}
+    # newest release first within a server
+    assert [v for b, v in got if b == "bcp_0"] == ["1.1.0", "1.0.0"]
+
+
+def test_releases_of_one_server_and_a_tool_page(client_as, analyst_url: str) -> None:
+    reader = client_as("reader")
+    window = parse_window({"window": "7d"})
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        per_tool = {
+            (tool, version): calls
+            for tool, version, calls in conn.execute(
+                "select tool_name, tool_version, sum(total_calls)"
+                " from analytics.daily_tool_version_summary"
+                " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+                " and bcp_name = 'bcp_0' group by 1, 2",
+                (window.start, window.end),
+            )
+        }
+    html = reader.get("/versions?window=7d&bcp=bcp_0").text
+    assert 'data-filter="bcp"' in html and 'data-chart-name="chart-versions-1"' in html
+    assert 'data-refresh-url="/versions?window=7d&amp;bcp=bcp_0"' in html
+    got = {
+        (a["data-tool"], a["data-version"]): c[3] for a, c in table_rows(html, "releases-by-tool")
+    }
+    assert got == {k: fmt_int(v) for k, v in per_tool.items()}
+    assert {a["data-bcp"] for a, _ in table_rows(html, "releases")} == {"bcp_0"}
+    page = reader.get("/tools/bcp_0/tool_0?window=7d").text
+    versions = {a["data-version"]: c[2] for a, c in table_rows(page, "tool-releases")}
+    assert versions == {v: fmt_int(n) for (t, v), n in per_tool.items() if t == "tool_0"}
+    assert [a["data-metric"] for a, _ in table_rows(page, "regressions")] == ["p95_duration_ms"]
+    quiet = reader.get("/tools/bcp_0/tool_1?window=7d").text
+    assert 'id="no-regressions"' in quiet
