@@ -1,4 +1,4 @@
-"""Test databases and one-value queries.
+"""Test databases, one-value and all-rows queries.
 
 Each test database gets a unique name (mcpa_test_<hex>), so test runs can share a server.
 """
@@ -29,6 +29,13 @@ def scalar(
         return db.scalar(target, query, params)
     with psycopg.connect(target, autocommit=True) as conn:
         return db.scalar(conn, query, params)
+
+
+def rows(url: str, query: QueryNoTemplate, params: Params | None = None) -> list[tuple[Any, ...]]:
+    """Every row of `query`, run on a new autocommit connection to the URL `url` (a
+    statement with `returning` included)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
 
 
 def _admin(url: str) -> psycopg.Connection:

@@ -1,4 +1,5 @@
-"""A little telemetry, row by row at known instants (the orchestration tests)."""
+"""A little telemetry: the smallest valid tool call event, and rows at known instants (the
+orchestration tests)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 TOOLS = ("search", "fetch", "summarise")
+
+#: The smallest valid tool_usage_logs event (every required field), for the ingest tests.
+MINIMAL_TOOL_CALL = {
+    "execution_id": "e",
+    "bcp_name": "b",
+    "tool_name": "t",
+    "operation": "o",
+    "success": True,
+    "duration_ms": 1,
+}
 
 
 def insert_telemetry(

@@ -21,33 +21,33 @@ from mcp_analytics.warehouse.indexes import (
     index_usage,
 )
 from mcp_analytics.warehouse.tables import partitioned_tables
-from tests.helpers.db import scalar
+from tests.helpers.db import rows, scalar
 
 
 def _present(url: str) -> dict[str, set[str]]:
     """index name -> the tables (parent and partitions) that have it or a child of it."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "select coalesce(p.relname, i.relname), t.relname from pg_index as x"
-            " join pg_class as i on i.oid = x.indexrelid join pg_class as t on t.oid = x.indrelid"
-            " left join pg_inherits as h on h.inhrelid = x.indexrelid"
-            " left join pg_class as p on p.oid = h.inhparent"
-            " where t.relnamespace = 'public'::regnamespace"
-        ).fetchall()
+    pairs = rows(
+        url,
+        "select coalesce(p.relname, i.relname), t.relname from pg_index as x"
+        " join pg_class as i on i.oid = x.indexrelid join pg_class as t on t.oid = x.indrelid"
+        " left join pg_inherits as h on h.inhrelid = x.indexrelid"
+        " left join pg_class as p on p.oid = h.inhparent"
+        " where t.relnamespace = 'public'::regnamespace",
+    )
     out: dict[str, set[str]] = {}
-    for index, table in rows:
+    for index, table in pairs:
         out.setdefault(index, set()).add(table)
     return out
 
 
 def _partitions(url: str, table: str) -> set[str]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "select c.relname from pg_inherits as i join pg_class as c on c.oid = i.inhrelid"
-            " where i.inhparent = %s::regclass",
-            (table,),
-        ).fetchall()
-    return {r[0] for r in rows} | {table}
+    children = rows(
+        url,
+        "select c.relname from pg_inherits as i join pg_class as c on c.oid = i.inhrelid"
+        " where i.inhparent = %s::regclass",
+        (table,),
+    )
+    return {r[0] for r in children} | {table}
 
 
 def test_the_catalogue_covers_every_non_unique_index_of_the_telemetry_tables(

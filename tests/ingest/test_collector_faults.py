@@ -26,6 +26,7 @@ from mcp_analytics.config import settings
 from mcp_analytics.ingest.events import prepare
 from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.bootstrap import bootstrap
+from tests.helpers.collector import record_call
 from tests.helpers.db import scalar
 
 
@@ -126,14 +127,7 @@ def later_db(server_url: str) -> Iterator[tuple[str, callable]]:
 
 
 def _call(collector: Collector, i: int, tag: str, pad: int = 1500) -> None:
-    collector.record_tool_call(
-        bcp_name=tag,
-        tool_name="t",
-        operation="o",
-        success=True,
-        duration_ms=i,
-        parameters={"i": i, "pad": "p" * pad},
-    )
+    record_call(collector, tag, i, parameters={"i": i, "pad": "p" * pad})
 
 
 def _spooled(directory: Path) -> tuple[int, int]:
@@ -246,12 +240,10 @@ def test_buffer_bounded_in_bytes_under_eight_threads(bootstrapped_db, tmp_path):
 
     def record(worker: int) -> None:
         for i in range(100):
-            collector.record_tool_call(
-                bcp_name="flood",
-                tool_name="t",
-                operation="o",
-                success=True,
-                duration_ms=i,
+            record_call(
+                collector,
+                "flood",
+                i,
                 execution_id=f"flood-{worker}-{i}",
                 response_data={"content": [{"type": "text", "text": f"{i:05d}" * 4000}]},
             )
@@ -284,12 +276,9 @@ def test_a_result_cut_by_the_caller_is_stored_as_a_marker(bootstrapped_db, tmp_p
     with Collector(
         bootstrapped_db, spool_dir=tmp_path / "spool", max_payload_bytes=100_000
     ) as collector:
-        collector.record_tool_call(
-            bcp_name="big",
-            tool_name="t",
-            operation="o",
-            success=True,
-            duration_ms=1,
+        record_call(
+            collector,
+            "big",
             response_data={"rows": [{"token": "s3cr3t-value", "v": "z" * 500}] * 1000},
         )
         assert collector.flush(timeout=30)

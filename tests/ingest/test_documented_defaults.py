@@ -16,6 +16,7 @@ import psycopg
 from mcp_analytics.cli import main
 from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.redaction import DETECTORS, MARKER, RedactionRules
+from tests.helpers.collector import record_call
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ingest.md"
 CASES = Path(__file__).parent / "cases"
@@ -54,12 +55,8 @@ def test_documented_pii_keys_are_redacted_on_a_fresh_install(
     status = main(["ingest", "-q", str(CASES / "documented-pii-keys.ndjson")])
     assert status == 0, capsys.readouterr()
     with Collector(bootstrapped_db, spool_dir=tmp_path / "spool") as collector:
-        collector.record_tool_call(
-            bcp_name="b",
-            tool_name="t",
-            operation="o",
-            success=True,
-            duration_ms=1,
+        record_call(
+            collector,
             execution_id="ssn-2",
             parameters={"SSN": "987-65-4321", "acctNo": "12345678", "q": "kept"},
             error_message="lookup failed for ssn=987-65-4321 card 4111 1111 1111 1111",

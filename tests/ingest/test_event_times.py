@@ -15,6 +15,7 @@ import pytest
 from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.events import EventError, TimeWindow, prepare
 from mcp_analytics.ingest.loader import load, load_text
+from tests.helpers.collector import record_call
 from tests.helpers.db import scalar
 
 from .test_ingest_role import ingest_url  # noqa: F401 - a fixture
@@ -147,14 +148,7 @@ def test_the_window_is_configured_in_the_database(module_db, ingest_url, tmp_pat
         with Collector(ingest_url, spool_dir=tmp_path / "spool") as c:
             assert c.flush(10)  # settings read
             for delta in (dict(days=2), dict(seconds=-30)):
-                c.record_tool_call(
-                    bcp_name="win",
-                    tool_name="t",
-                    operation="o",
-                    success=True,
-                    duration_ms=1,
-                    timestamp=_ago(**delta),
-                )
+                record_call(c, "win", timestamp=_ago(**delta))
             assert c.flush(10)
             stats = c.stats
         assert stats["rejected"] == 1 and stats["written"] == 1

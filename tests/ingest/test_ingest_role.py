@@ -14,6 +14,7 @@ from psycopg import sql
 from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.loader import load_text
 from mcp_analytics.warehouse import db
+from tests.helpers.collector import record_call
 from tests.helpers.db import scalar
 
 
@@ -49,15 +50,7 @@ def test_collector_as_ingest_role(module_db, ingest_url, tmp_path):
     first_ts = "2026-02-03T04:05:06Z"
     with Collector(ingest_url, spool_dir=tmp_path) as c:
         for i in range(2):
-            c.record_tool_call(
-                bcp_name=tag,
-                tool_name="t",
-                operation="o",
-                success=True,
-                duration_ms=i,
-                execution_id=f"{tag}-{i}",
-                timestamp=first_ts,
-            )
+            record_call(c, tag, i, execution_id=f"{tag}-{i}", timestamp=first_ts)
         c.record_request(
             method="GET",
             path="/",
@@ -71,15 +64,7 @@ def test_collector_as_ingest_role(module_db, ingest_url, tmp_path):
         c.record_metric(metric_name=tag, metric_value=1, aggregation_period="2h")  # invalid
         assert c.flush(10)
         # A retried event (same key) is a duplicate, also without SELECT on the table.
-        c.record_tool_call(
-            bcp_name=tag,
-            tool_name="t",
-            operation="o",
-            success=True,
-            duration_ms=0,
-            execution_id=f"{tag}-0",
-            timestamp=first_ts,
-        )
+        record_call(c, tag, 0, execution_id=f"{tag}-0", timestamp=first_ts)
         assert c.flush(10)
         stats = c.stats
     assert stats["last_error"] is None and stats["retries"] == 0 and stats["spooled"] == 0

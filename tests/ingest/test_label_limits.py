@@ -24,17 +24,11 @@ from mcp_analytics.ingest.events import (
     prepare,
 )
 from mcp_analytics.ingest.loader import load_text
+from tests.helpers.telemetry import MINIMAL_TOOL_CALL
 
 #: The smallest valid event of each table (every required field).
 REQUIRED = {
-    "tool_usage_logs": {
-        "execution_id": "e",
-        "bcp_name": "b",
-        "tool_name": "t",
-        "operation": "o",
-        "success": True,
-        "duration_ms": 1,
-    },
+    "tool_usage_logs": MINIMAL_TOOL_CALL,
     "mcp_request_logs": {
         "request_id": "r",
         "method": "GET",

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.events import prepare
 from mcp_analytics.ingest.redaction import MARKER, MAX_DEPTH, NestingTooDeep, RedactionRules
+from tests.helpers.collector import record_call
 from tests.helpers.db import scalar
+from tests.helpers.telemetry import MINIMAL_TOOL_CALL
 
 R = RedactionRules()
 CASES = Path(__file__).parent / "cases"
@@ -88,15 +90,7 @@ def test_redaction_applies_before_hashing():
 
 
 def _tool(**kw):
-    return {
-        "execution_id": "e",
-        "bcp_name": "b",
-        "tool_name": "t",
-        "operation": "o",
-        "success": True,
-        "duration_ms": 1,
-        **kw,
-    }
+    return {**MINIMAL_TOOL_CALL, **kw}
 
 
 SECRETS = [
@@ -112,12 +106,10 @@ SECRETS = [
 def test_no_secret_reaches_any_table(module_db, tmp_path):
     """Everything the collector stores, dumped as text, contains none of the secrets."""
     with Collector(module_db, batch_size=1000, spool_dir=tmp_path) as c:
-        c.record_tool_call(
-            bcp_name="b",
-            tool_name="t",
-            operation="o",
+        record_call(
+            c,
+            i=3,
             success=False,
-            duration_ms=3,
             parameters={"user": "bob", "password": SECRETS[0], "nested": [{"api_key": SECRETS[1]}]},
             response_data={"headers": {"Authorization": f"Bearer {SECRETS[2]}"}},
             error_message=f"auth failed with Bearer {SECRETS[2]}",

@@ -16,19 +16,20 @@ from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.events import prepare
 from mcp_analytics.ingest.loader import load
 from mcp_analytics.ingest.writer import KnownUsers, write_batch
-from tests.helpers.db import scalar
+from tests.helpers.collector import record_call
+from tests.helpers.db import rows, scalar
 
 TS = "2026-05-06T10:00:00Z"
 
 
 def _users(url: str, n: int) -> list[int]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "insert into users (username, password_hash)"
-            " select 'known_' || g, 'x' from generate_series(1, %s) as g returning id",
-            (n,),
-        ).fetchall()
-    return [r[0] for r in rows]
+    created = rows(
+        url,
+        "insert into users (username, password_hash)"
+        " select 'known_' || g, 'x' from generate_series(1, %s) as g returning id",
+        (n,),
+    )
+    return [r[0] for r in created]
 
 
 def _tool(i: int, user_id: int | None) -> dict:
@@ -172,14 +173,7 @@ def test_collector_stores_and_counts_unknown_user_ids(bootstrapped_db, tmp_path)
     (known,) = _users(bootstrapped_db, 1)
     with Collector(bootstrapped_db, spool_dir=tmp_path / "spool", batch_size=10) as collector:
         for i, uid in enumerate([known, 123_456, None, 123_456]):
-            collector.record_tool_call(
-                bcp_name="c",
-                tool_name="t",
-                operation="o",
-                success=True,
-                duration_ms=i,
-                user_id=uid,
-            )
+            record_call(collector, "c", i, user_id=uid)
         assert collector.flush(timeout=30)
         stats = collector.stats
     assert stats["unmatched_user_ids"] == 2 and stats["rejected"] == 0
