@@ -473,7 +473,8 @@ class Collector:
         """Record what a server advertised: `snapshot` is the argument of
         mcp_record_inventory() (`analytics.inventory.snapshot_payload`), stored by the
         background thread in its own transaction. Up to MAX_INVENTORY_PENDING wait while the
-        database is down; past that the oldest gives way (counted in `lost`)."""
+        database is down; past that the oldest gives way (counted in `lost`). One the database
+        refuses is written to `ingest_rejects` with the reason (`inventory_refused`)."""
         try:
             if not self.enabled:
                 with self._cond:
@@ -499,6 +500,7 @@ class Collector:
                     return
                 snapshot = self._inventory[0]
             refused = None
+            conn: psycopg.Connection | None = None
             try:
                 conn = self._link.connection()
                 with conn.transaction():
@@ -506,14 +508,36 @@ class Collector:
                         "select mcp_record_inventory(%s::jsonb)",
                         (json.dumps(snapshot, default=str),),
                     )
-            except psycopg.OperationalError as err:
+            except psycopg.Error as err:
+                # a dead connection is an outage (retry later), not a refusal of the snapshot
+                lost = conn is None or conn.closed or conn.broken
+                if lost or isinstance(err, psycopg.OperationalError):
+                    message = self._link.failed(err)
+                    with self._cond:
+                        self._stats["last_error"] = message
+                    return
+                refused = redact_text(f"{type(err).__name__}: {err}")
+                log.warning("collector: the database refused an inventory snapshot: %s", refused)
+            except Exception as err:  # noqa: BLE001 - any other failure: keep it, retry later
                 message = self._link.failed(err)
                 with self._cond:
                     self._stats["last_error"] = message
                 return
-            except psycopg.Error as err:
-                refused = redact_text(f"{type(err).__name__}: {err}")
-                log.warning("collector: the database refused an inventory snapshot: %s", refused)
+            if refused is not None and conn is not None:
+                # kept with the reason, as a refused row is
+                reject = RejectRecord(
+                    source="collector",
+                    reason=f"mcp_record_inventory: {refused}",
+                    raw=json.dumps(self.rules.value(snapshot, too_deep=TOO_DEEP), default=str),
+                    target_table="mcp_inventory_snapshots",
+                )
+                try:
+                    write_batch(conn, {}, [reject], reject_source="collector", users=self._users)
+                except Exception as err:  # noqa: BLE001 - an outage: the snapshot waits
+                    message = self._link.failed(err)
+                    with self._cond:
+                        self._stats["last_error"] = message
+                    return
             self._link.recovered()
             with self._cond:
                 self._inventory.popleft()

@@ -149,3 +149,21 @@ def test_kinds_are_checked(bootstrapped_db):
                 assert message in str(err)
             else:
                 raise AssertionError(f"kinds {kinds!r} accepted")
+
+
+def test_a_snapshot_the_database_refuses_is_kept_with_the_reason(bootstrapped_db, tmp_path):
+    with Collector(bootstrapped_db, spool_dir=tmp_path) as collector:
+        collector.record_inventory({"bcp_name": "s", "source": "instrumentation", "kinds": "x"})
+        collector.record_inventory(
+            {"bcp_name": "s", "source": "instrumentation", "definitions": [], "kinds": ["tool"]}
+        )
+        assert collector.flush(timeout=30)
+        stats = collector.stats
+    assert (stats["inventory_refused"], stats["inventory_written"]) == (1, 1)
+    with psycopg.connect(bootstrapped_db) as conn:
+        reason, target = conn.execute(
+            "select reason, target_table from ingest_rejects where source = 'collector'"
+        ).fetchone()
+        snapshots = conn.execute("select count(*) from mcp_inventory_snapshots").fetchone()[0]
+    assert "kinds must be an array" in reason and target == "mcp_inventory_snapshots"
+    assert snapshots == 1  # the good one after it was stored all the same
