@@ -82,6 +82,16 @@ def test_a_damaged_dump_is_refused_before_anything_is_touched(
         restore(fresh_url, dump, build=False)
 
 
+def _backup_then_drop(url: str, server_url: str, folder: Path, role: str) -> Path:
+    """A backup of `url` into `folder`, then the database and `role` dropped: a server that
+    has never seen that role. Returns the dump."""
+    dump = backup(url, folder / f"{role}.dump", directory=folder).backup.dump
+    drop_database(url)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+    return dump
+
+
 def test_missing_group_roles_are_created_and_missing_logins_named(server_url: str, tmp_path: Path):
     suffix = uuid.uuid4().hex[:8]
     group, login = f"mcpa_t_group_{suffix}", f"mcpa_t_login_{suffix}"
@@ -98,10 +108,7 @@ def test_missing_group_roles_are_created_and_missing_logins_named(server_url: st
             )
             conn.execute(sql.SQL("grant select on readings to {}").format(sql.Identifier(group)))
             conn.execute(sql.SQL("grant pg_read_all_stats to {}").format(sql.Identifier(group)))
-        group_dump = backup(url, tmp_path / "group.dump", directory=tmp_path).backup.dump
-        drop_database(url)
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(group)))
+        group_dump = _backup_then_drop(url, server_url, tmp_path, group)
         report = restore(url, group_dump, build=False)
         assert report.ok, report.describe()
         assert f"created role {group} (nologin, as in the backup)" in report.notes
@@ -120,10 +127,7 @@ def test_missing_group_roles_are_created_and_missing_logins_named(server_url: st
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("create role {} login").format(sql.Identifier(login)))
             conn.execute(sql.SQL("grant select on readings to {}").format(sql.Identifier(login)))
-        login_dump = backup(url, tmp_path / "login.dump", directory=tmp_path).backup.dump
-        drop_database(url)
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(login)))
+        login_dump = _backup_then_drop(url, server_url, tmp_path, login)
         with pytest.raises(RestoreError, match=f"login role\\(s\\) this server lacks: {login}"):
             restore(url, login_dump, build=False)
         # nothing was restored: the refusal came before pg_restore

@@ -160,6 +160,27 @@ def _set_wait(url: str, seconds: int) -> None:
         )
 
 
+def _gives_up_behind_open_ingest(
+    url: str, ingest: str, execution_id: str, statement: str
+) -> psycopg.errors.LockNotAvailable:
+    """Run the maintenance `statement` as administrator (lock wait 1 s) while an ingest
+    transaction that wrote `execution_id` stays open: it must give up within 30 s. Returns
+    the error it gave up with."""
+    _set_wait(url, 1)
+    try:
+        with psycopg.connect(ingest) as writer:
+            _insert_call(writer, execution_id)  # and the transaction stays open
+            with psycopg.connect(url, autocommit=True) as admin:
+                started = time.monotonic()
+                with pytest.raises(psycopg.errors.LockNotAvailable) as err:
+                    admin.execute(statement)
+                assert time.monotonic() - started < 30
+            writer.rollback()
+    finally:
+        _set_wait(url, 300)
+    return err.value
+
+
 def test_retention_gives_up_on_a_session_left_in_a_transaction(module_db, make_login):
     ingest = make_login(module_db, "mcp_ingest")
     with psycopg.connect(module_db, autocommit=True) as admin:
@@ -170,22 +191,13 @@ def test_retention_gives_up_on_a_session_left_in_a_transaction(module_db, make_l
             ' duration_ms, success, "timestamp")'
             " values ('old', 'b', 't', 'o', 1, true, now() - interval '13 months')"
         )
-    _set_wait(module_db, 1)
-    try:
-        with psycopg.connect(ingest) as writer:
-            _insert_call(writer, "left-open-1")  # an ingest transaction that never ends
-            with psycopg.connect(module_db, autocommit=True) as admin:
-                started = time.monotonic()
-                with pytest.raises(psycopg.errors.LockNotAvailable) as err:
-                    admin.execute("select * from apply_retention(false, 'tool_usage_logs')")
-                assert time.monotonic() - started < 30
-            writer.rollback()
-    finally:
-        _set_wait(module_db, 300)
-    assert str(err.value).startswith(
+    err = _gives_up_behind_open_ingest(
+        module_db, ingest, "left-open-1", "select * from apply_retention(false, 'tool_usage_logs')"
+    )
+    assert str(err).startswith(
         "retention of tool_usage_logs: gave up after 00:00:01 waiting for a table lock"
     )
-    assert "idle in transaction" in err.value.diag.message_hint
+    assert "idle in transaction" in err.diag.message_hint
     with psycopg.connect(module_db) as admin:  # nothing changed
         assert admin.execute(
             "select count(*) from tool_usage_logs where execution_id = 'old'"
@@ -194,19 +206,10 @@ def test_retention_gives_up_on_a_session_left_in_a_transaction(module_db, make_l
 
 def test_partition_upkeep_gives_up_on_a_held_table_with_a_bounded_wait(module_db, make_login):
     ingest = make_login(module_db, "mcp_ingest")
-    _set_wait(module_db, 1)
-    try:
-        with psycopg.connect(ingest) as writer:
-            _insert_call(writer, "left-open-2")  # and the transaction stays open
-            with psycopg.connect(module_db, autocommit=True) as admin:
-                started = time.monotonic()
-                with pytest.raises(psycopg.errors.LockNotAvailable) as err:
-                    admin.execute("select create_monthly_partitions('tool_usage_logs', 30)")
-                assert time.monotonic() - started < 30
-            writer.rollback()
-    finally:
-        _set_wait(module_db, 300)
-    assert str(err.value).startswith(
+    err = _gives_up_behind_open_ingest(
+        module_db, ingest, "left-open-2", "select create_monthly_partitions('tool_usage_logs', 30)"
+    )
+    assert str(err).startswith(
         "create_monthly_partitions(tool_usage_logs): gave up after 00:00:01 waiting for a lock"
     )
-    assert "maintenance.lock_timeout_seconds" in err.value.diag.message_hint
+    assert "maintenance.lock_timeout_seconds" in err.diag.message_hint
