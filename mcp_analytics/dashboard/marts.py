@@ -10,10 +10,12 @@ days read the daily tool mart (one row per tool, operation and day).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -37,31 +39,34 @@ def _tool_source(window: Window, start: datetime | None = None) -> Source:
     return (table, column, start or window.start, window.end)
 
 
-def _tool_calls(
+#: What the panels read of a tool mart's row, as the tuples `Totals.add` takes: bucket start,
+#: bcp_name, tool_name, operation, calls, failed, the four error classes, sum of durations,
+#: histogram as JSON text (parsed when used: kept rows stay small).
+_TOOL_COLUMNS = (
+    "{col}, bcp_name, tool_name, operation, total_calls, failed_calls, tool_error_calls,"
+    " caller_error_calls, server_error_calls, transport_error_calls, sum_duration_ms,"
+    " duration_histogram::text"
+)
+
+
+def _tool_rows(
+    conn: psycopg.Connection,
     window: Window,
     start: datetime | None = None,
-    condition: sql.Composable | None = None,
-    params: dict | None = None,
-) -> tuple[sql.Composed, dict]:
-    """Rows of the hourly or daily tool mart in [start or window.start, window.end) (and
-    `condition`, on columns of the mart), as the tuples `ToolRows` reads: bucket start, bcp_name,
-    tool_name, operation, calls, failed, the four error classes, sum of durations, histogram."""
-    table, column = (
-        ("hourly_tool_usage_summary", "hour")
-        if window.grain == "hour"
-        else ("daily_tool_usage_summary", "day")
-    )
+    tool: tuple[str, str] | None = None,
+) -> list:
+    """Rows of the hourly or daily tool mart in [start or window.start, window.end), as
+    `_TOOL_COLUMNS`: of every tool through the cache's rows kept per bucket, or of one tool
+    (bcp_name, tool_name) read directly (a few rows)."""
+    table, column = _tool_source(window)[:2]
+    columns = sql.SQL(_TOOL_COLUMNS).format(col=sql.Identifier(column))
+    if tool is None:
+        return CACHE.rows(conn, table, column, start or window.start, window.end, columns)
     query = sql.SQL(
-        "select {col} as bucket, bcp_name, tool_name, operation, total_calls, failed_calls,"
-        " tool_error_calls, caller_error_calls, server_error_calls, transport_error_calls,"
-        " sum_duration_ms, duration_histogram"
-        " from analytics.{table} where {col} >= %(start)s and {col} < %(end)s{condition}"
-    ).format(
-        col=sql.Identifier(column),
-        table=sql.Identifier(table),
-        condition=sql.SQL(" and ") + condition if condition is not None else sql.SQL(""),
-    )
-    return query, {"start": start or window.start, "end": window.end, **(params or {})}
+        "select {columns} from analytics.{table} where {col} >= %s and {col} < %s"
+        " and bcp_name = %s and tool_name = %s"
+    ).format(columns=columns, table=sql.Identifier(table), col=sql.Identifier(column))
+    return conn.execute(query, (start or window.start, window.end, *tool)).fetchall()
 
 
 @dataclass
@@ -75,9 +80,11 @@ class Totals:
     classes: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     #: bucket index (text, as jsonb keys) -> count; see `histogram()`
     _histogram: dict[str, int] = field(default_factory=dict)
+    _quantiles: dict[tuple[float, ...], list[float | None]] = field(default_factory=dict)
 
     def add(self, row: tuple) -> None:
-        """Add a row of `_tool_calls`."""
+        """Add a row of `_TOOL_COLUMNS`."""
+        self._quantiles.clear()
         self.calls += row[4]
         self.errors += row[5]
         classes = self.classes
@@ -86,20 +93,27 @@ class Totals:
         classes[2] += row[8]
         classes[3] += row[9]
         self.sum_ms += row[10] or 0
-        histogram = row[11]
-        if histogram:
-            into = self._histogram
-            get = into.get
-            for index, count in histogram.items():
-                into[index] = get(index, 0) + count
+        histogram = orjson.loads(row[11]) if row[11] else None
+        if not histogram:
+            return
+        into = self._histogram
+        if not into:
+            self._histogram = histogram  # parsed for this row alone: adopted, not copied
+            return
+        get = into.get
+        for index, count in histogram.items():
+            into[index] = get(index, 0) + count
 
     def histogram(self) -> dict[int, int]:
         """The merged histogram: bucket index -> count."""
         return {int(i): n for i, n in self._histogram.items()}
 
     def quantiles(self, qs: tuple[float, ...] = QUANTILES) -> list[float | None]:
-        """`histograms.quantiles` of the merged histogram."""
-        return quantiles(self.histogram(), qs)
+        """`histograms.quantiles` of the merged histogram (computed once per qs)."""
+        found = self._quantiles.get(qs)
+        if found is None:
+            self._quantiles[qs] = found = quantiles(self.histogram(), qs)
+        return found
 
     def class_counts(self) -> dict[str, int]:
         return dict(zip(ERROR_CLASSES, self.classes, strict=True))
@@ -171,19 +185,32 @@ class Overview:
         return _rate(self.errors - caller, self.calls - caller)
 
 
-def _series(
-    conn: psycopg.Connection,
-    window: Window,
-    condition: sql.Composable | None = None,
-    params: dict | None = None,
-    by_operation: bool = False,
-) -> tuple[list[Point], Totals, dict[str, Totals]]:
-    """One Point per bucket of the window (zeros where no row), the window's totals and, with
-    `by_operation`, totals per operation: one read of the mart's rows."""
-    query, all_params = _tool_calls(window, condition=condition, params=params)
-    rows = conn.execute(query, all_params).fetchall()
-    per_bucket = _group_rows(rows, lambda r: r[0])
+def _totals_of(rows: list[tuple]) -> Totals:
+    """Totals of tool-mart rows (`_TOOL_COLUMNS`)."""
     total = Totals()
+    for row in rows:
+        total.add(row)
+    total.quantiles()  # computed once, kept with the bucket
+    return total
+
+
+def _sum(groups: Iterable[Totals]) -> Totals:
+    """One Totals of several (their counts added, their histograms merged)."""
+    total = Totals()
+    into = total._histogram
+    get = into.get
+    for group in groups:
+        total.calls += group.calls
+        total.errors += group.errors
+        total.sum_ms += group.sum_ms
+        total.classes = [a + b for a, b in zip(total.classes, group.classes, strict=True)]
+        for index, count in group._histogram.items():
+            into[index] = get(index, 0) + count
+    return total
+
+
+def _points(window: Window, per_bucket: dict[datetime, Totals]) -> list[Point]:
+    """One Point per bucket of the window, zeros where no row."""
     points = []
     for bucket in window.buckets():
         group = per_bucket.get(bucket)
@@ -192,16 +219,38 @@ def _series(
             continue
         p50, p95, p99 = group.quantiles()
         points.append(Point(bucket, group.calls, group.errors, p50, p95, p99, group.class_counts()))
-        total.calls += group.calls
-        total.errors += group.errors
-        total.sum_ms += group.sum_ms
-        total.classes = [a + b for a, b in zip(total.classes, group.classes, strict=True)]
-        into = total._histogram
-        get = into.get
-        for index, count in group._histogram.items():
-            into[index] = get(index, 0) + count
-    operations = _group_rows(rows, lambda r: r[3]) if by_operation else {}
-    return points, total, operations
+    return points
+
+
+def _series(
+    conn: psycopg.Connection,
+    window: Window,
+    tool: tuple[str, str] | None = None,
+    by_operation: bool = False,
+) -> tuple[list[Point], Totals, dict[str, Totals]]:
+    """One Point per bucket of the window (zeros where no row), the window's totals and, with
+    `by_operation`, totals per operation; of one tool when `tool` is (bcp_name, tool_name)."""
+    if tool is None:
+        # every tool: each bucket's totals are kept with its rows and derived again only when
+        # the bucket is rebuilt
+        table, column = _tool_source(window)[:2]
+        columns = sql.SQL(_TOOL_COLUMNS).format(col=sql.Identifier(column))
+        per_bucket = CACHE.per_bucket(
+            conn, table, column, window.start, window.end, columns, "totals", _totals_of
+        )
+        operations: dict[str, Totals] = {}
+    else:
+        rows = _tool_rows(conn, window, tool=tool)
+        per_bucket = {b: _totals_of(rs) for b, rs in _by_bucket(rows).items()}
+        operations = _group_rows(rows, lambda r: r[3]) if by_operation else {}
+    return _points(window, per_bucket), _sum(per_bucket.values()), operations
+
+
+def _by_bucket(rows: list[tuple]) -> dict[datetime, list[tuple]]:
+    out: dict[datetime, list[tuple]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(row)
+    return out
 
 
 def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None, str | None]:
@@ -283,29 +332,40 @@ class ToolRow:
         return self.error_rate - self.prev_error_rate
 
 
+def _per_tool(rows: list[tuple]) -> dict[tuple[str, str], Totals]:
+    """{(bcp_name, tool_name): Totals} of one bucket's rows."""
+    return _group_rows(rows, lambda r: (r[1], r[2]))
+
+
 def _tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
-    """Every tool with calls in the window or the previous one, by calls descending: one read
-    of the mart's rows of both windows."""
-    query, params = _tool_calls(window, start=window.previous.start)
-    rows = conn.execute(query, params).fetchall()
-    current = window.start
-    groups = _group_rows(rows, lambda r: (r[1], r[2], r[0] >= current))
+    """Every tool with calls in the window or the previous one, by calls descending: each
+    bucket's per-tool totals are kept with its rows and derived again only when it is rebuilt."""
+    table, column = _tool_source(window)[:2]
+    columns = sql.SQL(_TOOL_COLUMNS).format(col=sql.Identifier(column))
+    per_bucket = CACHE.per_bucket(
+        conn, table, column, window.previous.start, window.end, columns, "per_tool", _per_tool
+    )
     index = {b: i for i, b in enumerate(window.buckets())}
+    sides: dict[tuple[str, str, bool], list[Totals]] = {}
     by_tool: dict[tuple[str, str], ToolRow] = {}
-    for (bcp, name, is_current), group in groups.items():
-        tool = by_tool.get((bcp, name))
-        if tool is None:
-            by_tool[(bcp, name)] = tool = ToolRow(bcp, name, spark=[0] * len(index))
-        (p95,) = group.quantiles((0.95,))
+    for bucket, tools in per_bucket.items():
+        at = index.get(bucket)
+        for (bcp, name), group in tools.items():
+            sides.setdefault((bcp, name, bucket >= window.start), []).append(group)
+            tool = by_tool.get((bcp, name))
+            if tool is None:
+                by_tool[(bcp, name)] = tool = ToolRow(bcp, name, spark=[0] * len(index))
+            if at is not None:
+                tool.spark[at] += group.calls
+    for (bcp, name, is_current), groups in sides.items():
+        tool = by_tool[(bcp, name)]
+        total = _sum(groups)
+        (p95,) = total.quantiles((0.95,))
         if is_current:
-            tool.calls, tool.errors, tool.p95 = group.calls, group.errors, p95
-            tool.avg_ms = group.sum_ms / group.calls if group.calls else None
+            tool.calls, tool.errors, tool.p95 = total.calls, total.errors, p95
+            tool.avg_ms = total.sum_ms / total.calls if total.calls else None
         else:
-            tool.prev_calls, tool.prev_errors, tool.prev_p95 = group.calls, group.errors, p95
-    for r in rows:
-        at = index.get(r[0])
-        if at is not None:
-            by_tool[(r[1], r[2])].spark[at] += r[4]
+            tool.prev_calls, tool.prev_errors, tool.prev_p95 = total.calls, total.errors, p95
     return sorted(by_tool.values(), key=lambda t: (-t.calls, t.bcp_name, t.tool_name))
 
 
@@ -345,10 +405,7 @@ def _tool_detail(
     ).fetchone()
     if not known:
         return None
-    condition = sql.SQL("bcp_name = %(bcp)s and tool_name = %(tool)s")
-    points, total, by_operation = _series(
-        conn, window, condition, {"bcp": bcp_name, "tool": tool_name}, by_operation=True
-    )
+    points, total, by_operation = _series(conn, window, (bcp_name, tool_name), by_operation=True)
     p50, p95, p99 = total.quantiles()
     operations = [
         {"operation": op, "calls": g.calls, "errors": g.errors, "q": g.quantiles()}

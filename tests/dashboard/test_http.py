@@ -37,6 +37,8 @@ PAGES = (
     "/clients?window=30d&transport=tcp&client=cursor",
     "/inventory",
     "/inventory?status=never_called",
+    "/versions",
+    "/versions?window=30d&bcp=bcp_0",
     "/errors",
     "/errors?q=synthetic",
     "/requests",
@@ -636,7 +638,7 @@ def _kpi_calls(html: str) -> int:
 
 
 def test_the_page_cache_shows_a_new_build_at_once(
-    client_as, warehouse: str, tmp_path_factory: pytest.TempPathFactory
+    client_as, warehouse: str, analyst_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -664,3 +666,16 @@ def test_the_page_cache_shows_a_new_build_at_once(
     )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert _kpi_calls(reader.get("/?window=24h").text) == before + 7
+    # every page computed from the rows kept per bucket equals one computed from scratch
+    from mcp_analytics.dashboard.cache import CACHE
+
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        for key in ("24h", "7d", "30d"):
+            window = parse_window({"window": key})
+            kept = (marts.overview(conn, window), marts.tools(conn, window))
+            CACHE.enabled = False
+            try:
+                fresh = (marts.overview(conn, window), marts.tools(conn, window))
+            finally:
+                CACHE.enabled = True
+            assert repr(kept) == repr(fresh), key
