@@ -15,7 +15,7 @@ from mcp import Client
 from mcp_analytics.analytics.inventory import fetch_async, store
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.mcp_sdk import instrument
-from tests.analytics.servers.catalog import NAME, build
+from tests.analytics.servers.catalog import NAME, build, serving
 
 
 async def _list(server, *, tools: int = 1, prompts: int = 0) -> None:
@@ -167,3 +167,19 @@ def test_a_snapshot_the_database_refuses_is_kept_with_the_reason(bootstrapped_db
         snapshots = conn.execute("select count(*) from mcp_inventory_snapshots").fetchone()[0]
     assert "kinds must be an array" in reason and target == "mcp_inventory_snapshots"
     assert snapshots == 1  # the good one after it was stored all the same
+
+
+def test_over_streamable_http_the_endpoint_is_the_served_url(bootstrapped_db, tmp_path):
+    server = build("1.0.0")
+    with Collector(bootstrapped_db, spool_dir=tmp_path) as collector:
+        instrument(server, collector)
+        with serving(server) as url:
+            asyncio.run(_list(url, tools=1))
+        assert collector.flush(timeout=30)
+    with psycopg.connect(bootstrapped_db) as conn:
+        row = conn.execute(
+            "select bcp_name, source, endpoint, protocol_version, tools"
+            " from mcp_inventory_snapshots"
+        ).fetchone()
+    assert row[:3] == (NAME, "instrumentation", url)
+    assert row[3] and row[4] == 3
