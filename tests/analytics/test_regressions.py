@@ -520,3 +520,17 @@ def test_equal_to_raw_rows_after_loads_late_rows_new_versions_and_updates(
         "select distinct version, previous_version from analytics.tool_regressions"
         " where bcp_name = 'srv_0' and comparison = 'release' and metric = 'error_rate'"
     ) == [("1.10.1", "1.10.0")]
+
+    # the dbt tests: a build compares week over week, the daily whole-history run everything;
+    # a wrong value in a release row is found by the latter only
+    full = ("--vars", "{mart_exactness_scope: full}")
+    wh.dbt("test", "--select", "assert_tool_regressions_matches_raw", *full)
+    with wh.connect() as conn:
+        conn.execute(
+            "update analytics.tool_regressions set after_value = after_value + 1"
+            " where ctid = (select ctid from analytics.tool_regressions"
+            " where comparison = 'release' and bcp_name = 'srv_0' limit 1)"
+        )
+    wh.dbt("test", "--select", "assert_tool_regressions_matches_raw")
+    wh.dbt("test", "--select", "assert_tool_regressions_matches_raw", *full, expect_ok=False)
+    assert "Got 2 results" in wh.last_output

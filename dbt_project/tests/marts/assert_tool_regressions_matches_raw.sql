@@ -4,7 +4,11 @@
 -- ordered by their first raw call, each side's counts and histogram straight from its rows, the
 -- same rule and thresholds, for the mart's as_of day; compared both ways. Servers with calls
 -- older than the raw retention horizon are left out (their history lives in the marts only).
+-- A build's check (var mart_exactness_scope 'build') compares the week-over-week rows only,
+-- which read the last 14 days of raw rows; the release rows read each version's whole life,
+-- so they are compared by the daily whole-history check (scope 'full').
 {% set raw_schema = var('raw_schema', 'public') %}
+{% set whole_history = 'true' if mart_exactness_scope() == 'full' else 'false' %}
 {% set columns = [
     'comparison', 'bcp_name', 'tool_name', 'metric', 'version', 'previous_version',
     'before_value', 'after_value', 'ratio', 'p_value', 'threshold', 'calls_before',
@@ -24,10 +28,11 @@ thresholds as (
         ) as as_of
 ),
 
+-- the servers (from the version summary, one row per day, tool and version: not a raw scan)
 in_scope as (
-    select distinct raw_calls.bcp_name
-    from {{ source('mcp', 'tool_usage_logs') }} as raw_calls
-    where raw_calls.bcp_name not in (
+    select distinct servers.bcp_name
+    from {{ ref('daily_tool_version_summary') }} as servers
+    where servers.bcp_name not in (
         select old_days.bcp_name
         from {{ ref('daily_tool_version_summary') }} as old_days
         where old_days.day < {{ raw_schema }}.mart_raw_horizon('tool_usage_logs')
@@ -50,6 +55,12 @@ calls as (
     where
         raw_calls."timestamp" is not null
         and raw_calls.bcp_name in (select in_scope.bcp_name from in_scope)
+        and (
+            {{ whole_history }}
+            or raw_calls."timestamp" >= (
+                select weeks.as_of - interval '312 hours' from thresholds as weeks
+            )
+        )
 ),
 
 ranked_versions as (
@@ -81,7 +92,7 @@ sided as (
         on calls.bcp_name = newest.bcp_name and newest.recency = 1
     inner join ranked_versions as previous
         on calls.bcp_name = previous.bcp_name and previous.recency = 2
-    where calls.tool_version in (newest.tool_version, previous.tool_version)
+    where {{ whole_history }} and calls.tool_version in (newest.tool_version, previous.tool_version)
     union all
     select
         'week_over_week' as comparison,
@@ -272,7 +283,9 @@ reference_rows as (
 mart_rows as (
     select {{ columns | join(', ') }}
     from {{ ref('tool_regressions') }}
-    where bcp_name in (select in_scope.bcp_name from in_scope)
+    where
+        bcp_name in (select in_scope.bcp_name from in_scope)
+        and ({{ whole_history }} or comparison = 'week_over_week')
 ),
 
 only_in_mart as (
