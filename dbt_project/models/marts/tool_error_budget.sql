@@ -77,16 +77,23 @@ rolling_windows as (
     )
 ),
 
--- the target of each tool with a rebuilt day (after the windows, which need the days before)
-targets as (
+-- the tools with a rebuilt day, and the target of each, looked up once
+rebuilt_tools as (
     select distinct
         bcp_name,
-        tool_name,
-        {{ var('raw_schema', 'public') }}.mcp_slo_target(bcp_name, tool_name) as slo_target
+        tool_name
     from tool_days
     {% if is_incremental() %}
         where day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)
     {% endif %}
+),
+
+targets as (
+    select
+        bcp_name,
+        tool_name,
+        {{ var('raw_schema', 'public') }}.mcp_slo_target(bcp_name, tool_name) as slo_target
+    from rebuilt_tools
 )
 
 select
