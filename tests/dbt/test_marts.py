@@ -16,9 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mcp_analytics.dbt.runner import run_dbt, run_results
 from mcp_analytics.demo.synthetic import load_synthetic
 from tests.helpers.db import scalar
+from tests.helpers.dbt_project import DbtWarehouse
 
 from .marts_reference import all_mart_diffs
 
@@ -36,20 +36,8 @@ EXACT = {
 
 
 @dataclass
-class Warehouse:
-    url: str
-    target: Path
-
-    def dbt(self, *args: str, expect_ok: bool = True) -> dict:
-        proc = run_dbt(list(args), url=self.url, target_path=self.target, capture=True)
-        if expect_ok:
-            assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-        else:
-            assert proc.returncode != 0, proc.stdout[-3000:]
-        return run_results(self.target) if (self.target / "run_results.json").exists() else {}
-
-    def connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.url, autocommit=True)
+class Warehouse(DbtWarehouse):
+    """dbt on the module's database, with the comparison of every mart to its reference."""
 
     def diffs(self) -> dict[str, tuple[int, int]]:
         with self.connect() as conn:
