@@ -33,6 +33,7 @@ from mcp_analytics.dashboard import (
     inventory,
     marts,
     pipeline,
+    sessions,
     versions,
 )
 from mcp_analytics.dashboard.db import DashboardConfig, Pools
@@ -65,6 +66,7 @@ NAV = (
     ("/budget", "Error budget", "READ_ONLY"),
     ("/clients", "Clients", "READ_ONLY"),
     ("/versions", "Releases", "READ_ONLY"),
+    ("/sessions", "Sessions", "READ_ONLY"),
     ("/inventory", "Inventory", "READ_ONLY"),
     ("/errors", "Errors", "READ_ONLY"),
     ("/requests", "Requests", "READ_ONLY"),
@@ -185,7 +187,7 @@ def _analytics(
         if context.get("not_found"):
             return request.app.state.render_refusal(request, viewer, 404, context["not_found"])
         # the page's own parameters (sort, filters) stay in the auto-refresh URL
-        kept = ("sort", "status", *clients.DIMENSIONS)
+        kept = ("sort", "status", "definition", *clients.DIMENSIONS)
         query = window.query(**{k: v for k, v in request.query_params.items() if k in kept})
         return request.app.state.renderer.page(
             request,
@@ -294,6 +296,16 @@ def _versions(conn, window: Window, request: Request) -> dict[str, Any]:
     }
 
 
+def _sessions(conn, window: Window, request: Request) -> dict[str, Any]:
+    data = sessions.sessions(conn, window, request.query_params)
+    filters = {k: v for k in sessions.FILTERS if (v := request.query_params.get(k))}
+    return {
+        "data": data,
+        "filters": filters,
+        "day_labels": [d.strftime("%Y-%m-%d") for d in data.days] if data else [],
+    }
+
+
 def _requests(conn, window: Window, request: Request) -> dict[str, Any]:
     return {"data": marts.requests(conn, window)}
 
@@ -309,6 +321,7 @@ requests_page = _analytics("requests.html", _requests)
 budget_page = _analytics("budget.html", _budget)
 clients_page = _analytics("clients.html", _clients)
 versions_page = _analytics("versions.html", _versions)
+sessions_page = _analytics("sessions.html", _sessions)
 metrics_page = _analytics("metrics.html", _metrics)
 
 
@@ -747,6 +760,7 @@ def create_app(config: DashboardConfig | None = None) -> Starlette:
         Route("/clients", clients_page),
         Route("/inventory", inventory_page),
         Route("/versions", versions_page),
+        Route("/sessions", sessions_page),
         Route("/errors", errors_page),
         Route("/errors/{error_id}/resolve", resolve_error, methods=["POST"]),
         Route("/requests", requests_page),

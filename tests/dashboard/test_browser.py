@@ -377,3 +377,25 @@ def test_releases_a_server_and_its_regressed_tool(page_as, warehouse: str, base_
     page.wait_for_selector("#tool-releases")
     page.wait_for_selector(f"[data-chart-name=chart-latency]{DRAWN}")
     assert page.locator("#regressions tr[data-metric=p95_duration_ms]").count() == 1
+
+
+def test_sessions_by_definition_and_a_drill_down(page_as, warehouse: str, base_url: str) -> None:
+    from mcp_analytics.dashboard.clients import window_days
+
+    page = page_as("reader")
+    page.click("nav >> text=Sessions")
+    page.wait_for_selector(f"[data-chart-name=chart-sessions]{DRAWN}")
+    window = parse_window({"window": "24h"})
+    definitions = scalar(
+        warehouse,
+        "select count(distinct session_definition) from analytics.daily_session_summary"
+        " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s",
+        (window.start, window.end),
+    )
+    # one stacked series per session definition, one point per day
+    assert _points(page, "chart-sessions") == [len(window_days(window))] * definitions
+    page.click("#session-groups tr[data-definition='idle_gap_30m:v1'] td >> nth=1 >> a")
+    page.wait_for_selector("#session-days")
+    page.wait_for_selector(f"[data-chart-name=chart-sessions]{DRAWN}")
+    assert _points(page, "chart-sessions") == [len(window_days(window))]
+    assert page.locator("#filters .chip").count() == 1

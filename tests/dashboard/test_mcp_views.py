@@ -274,3 +274,50 @@ def test_releases_of_one_server_and_a_tool_page(client_as, analyst_url: str) -> 
     assert [a["data-metric"] for a, _ in table_rows(page, "regressions")] == ["p95_duration_ms"]
     quiet = reader.get("/tools/bcp_0/tool_1?window=7d").text
     assert 'id="no-regressions"' in quiet
+
+
+def test_sessions_page_equals_the_marts(client_as, analyst_url: str) -> None:
+    reader = client_as("reader")
+    window = parse_window({"window": "7d"})
+    bounds = (window.start, window.end)
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        groups = {
+            (bcp, definition): (n, ops)
+            for bcp, definition, n, ops in conn.execute(
+                "select bcp_name, session_definition, sum(sessions), sum(operations)"
+                " from analytics.daily_session_summary"
+                " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+                " group by 1, 2",
+                bounds,
+            )
+        }
+        longest = conn.execute(
+            "select max(duration_ms) from analytics.mcp_sessions"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s",
+            bounds,
+        ).fetchone()[0]
+        idle = conn.execute(
+            "select count(*), sum(operations) from analytics.mcp_sessions"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+            " and session_definition = 'idle_gap_30m:v1' and bcp_name = 'bcp_0'",
+            bounds,
+        ).fetchone()
+    # both definitions: calls with a transport session id, and calls without one
+    assert {d for _, d in groups} == {"transport_id:v1", "idle_gap_30m:v1"}
+    html = reader.get("/sessions?window=7d").text
+    sessions_total = sum(n for n, _ in groups.values())
+    assert f'<div class="value">{fmt_int(sessions_total)}<' in html
+    got = {
+        (a["data-bcp"], a["data-definition"]): (c[2], c[3])
+        for a, c in table_rows(html, "session-groups")
+    }
+    assert got == {k: (fmt_int(n), fmt_int(ops)) for k, (n, ops) in groups.items()}
+    first = table_rows(html, "longest-sessions")[0][1]
+    assert first[6] == fmt_ms(longest)
+    # narrowed to a server and a definition: the mart's own rows of them, day by day
+    page = reader.get("/sessions?window=7d&bcp=bcp_0&definition=idle_gap_30m:v1")
+    days = table_rows(page.text, "session-days")
+    assert sum(int(c[3].replace(",", "")) for _, c in days) == idle[0] > 0
+    assert sum(int(c[4].replace(",", "")) for _, c in days) == idle[1]
+    assert 'data-filter="definition"' in page.text and 'data-filter="bcp"' in page.text
+    assert "definition=idle_gap_30m" in page.text.split('data-refresh-url="', 1)[1].split('"')[0]

@@ -1,0 +1,184 @@
+"""Sessions across the protocol's spec break, per server and session definition.
+
+Read from `analytics.daily_session_summary` (per UTC day of a session's start, server and
+definition: sessions, operations, one-call sessions, sessions continuing the next day, and
+per-day percentiles of operations per session and duration) and `analytics.mcp_sessions` (one
+row per session). Counts are sums of the mart's columns; a day's percentile cannot be added
+across days, so a window shows the highest daily p95 and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from mcp_analytics.dashboard.cache import CACHE, Source
+from mcp_analytics.dashboard.clients import window_days
+from mcp_analytics.dashboard.windows import Window
+
+#: filter key in the URL -> column of the marts
+FILTERS = {"bcp": "bcp_name", "definition": "session_definition"}
+
+_DAYS = """
+select day, bcp_name, session_definition, sessions, operations, single_operation_sessions,
+       sessions_continuing_next_day, p95_operations_per_session, max_operations_per_session,
+       p95_session_duration_seconds, max_session_duration_seconds
+from analytics.daily_session_summary
+where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s {filters}
+order by day, bcp_name, session_definition
+"""
+
+_LONGEST = """
+select day, bcp_name, session_definition, session_id, client_name, client_version,
+       protocol_version, started_at, ended_at, operations, duration_ms
+from analytics.mcp_sessions
+where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s {filters}
+order by duration_ms desc nulls last, started_at, stream_key
+limit %(limit)s
+"""
+
+
+@dataclass
+class SessionGroup:
+    """Sums of daily_session_summary rows of one group (a server and definition, or all)."""
+
+    bcp_name: str | None = None
+    definition: str | None = None
+    sessions: int = 0
+    operations: int = 0
+    single_operation_sessions: int = 0
+    continuing_next_day: int = 0
+    #: highest daily p95 (a p95 cannot be added across days) and the maxima
+    max_daily_p95_operations: float | None = None
+    max_operations: int | None = None
+    max_daily_p95_duration_s: float | None = None
+    max_duration_s: float | None = None
+    days: int = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.sessions += row["sessions"]
+        self.operations += row["operations"]
+        self.single_operation_sessions += row["single_operation_sessions"]
+        self.continuing_next_day += row["sessions_continuing_next_day"]
+        self.days += 1
+        for attr, column in (
+            ("max_daily_p95_operations", "p95_operations_per_session"),
+            ("max_operations", "max_operations_per_session"),
+            ("max_daily_p95_duration_s", "p95_session_duration_seconds"),
+            ("max_duration_s", "max_session_duration_seconds"),
+        ):
+            value, kept = row[column], getattr(self, attr)
+            if value is not None and (kept is None or value > kept):
+                setattr(self, attr, value)
+
+    @property
+    def operations_per_session(self) -> float | None:
+        return self.operations / self.sessions if self.sessions else None
+
+    @property
+    def single_share(self) -> float | None:
+        return self.single_operation_sessions / self.sessions if self.sessions else None
+
+
+@dataclass
+class Sessions:
+    """daily_session_summary over a window's days.
+
+    Attributes:
+        days: the UTC days the window touches.
+        total: sums over every row.
+        groups: per server and definition, most sessions first.
+        series: definition -> sessions per day of `days`.
+        rows: the mart's rows, oldest first.
+        longest: the longest sessions of the window (rows of mcp_sessions).
+    """
+
+    days: list[datetime]
+    total: SessionGroup
+    groups: list[SessionGroup]
+    series: dict[str, list[int]]
+    rows: list[dict[str, Any]]
+    longest: list[dict[str, Any]] = field(default_factory=list)
+
+
+def built(conn: psycopg.Connection) -> bool:
+    """Whether dbt has built both session marts."""
+    row = conn.execute(
+        "select to_regclass('analytics.daily_session_summary') is not null"
+        " and to_regclass('analytics.mcp_sessions') is not null"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _filters(filters: tuple[tuple[str, str], ...]) -> tuple[sql.Composable, dict[str, str]]:
+    parts: list[sql.Composable] = []
+    params: dict[str, str] = {}
+    for key, value in filters:
+        parts.append(
+            sql.SQL(" and {} = {}").format(
+                sql.Identifier(FILTERS[key]), sql.Placeholder(f"f_{key}")
+            )
+        )
+        params[f"f_{key}"] = value
+    return sql.Composed(parts), params
+
+
+def _sessions(
+    conn: psycopg.Connection, window: Window, filters: tuple[tuple[str, str], ...], longest: int
+) -> Sessions:
+    conditions, params = _filters(filters)
+    base = {"start": window.start, "end": window.end, **params}
+    cur = conn.cursor(row_factory=dict_row)
+    rows = cur.execute(sql.SQL(_DAYS).format(filters=conditions), base).fetchall()
+    days = window_days(window)
+    index = {d: i for i, d in enumerate(days)}
+    total = SessionGroup()
+    groups: dict[tuple[str, str], SessionGroup] = {}
+    series: dict[str, list[int]] = {}
+    for r in rows:
+        total.add(r)
+        key = (r["bcp_name"], r["session_definition"])
+        group = groups.get(key)
+        if group is None:
+            groups[key] = group = SessionGroup(*key)
+        group.add(r)
+        per_day = series.setdefault(r["session_definition"], [0] * len(days))
+        if r["day"] in index:
+            per_day[index[r["day"]]] += r["sessions"]
+    top = cur.execute(
+        sql.SQL(_LONGEST).format(filters=conditions), {**base, "limit": longest}
+    ).fetchall()
+    return Sessions(
+        days=days,
+        total=total,
+        groups=sorted(groups.values(), key=lambda g: (-g.sessions, g.bcp_name or "")),
+        series=dict(sorted(series.items())),
+        rows=rows,
+        longest=top,
+    )
+
+
+def sessions(
+    conn: psycopg.Connection,
+    window: Window,
+    params: Mapping[str, str] | None = None,
+    longest: int = 20,
+) -> Sessions | None:
+    """Sessions of the window's days, narrowed by the `FILTERS` keys found in `params`; None
+    when the marts are not built. Cached until their rows change."""
+    if not built(conn):
+        return None
+    filters = tuple((k, params[k]) for k in FILTERS if params and params.get(k))
+    first = window_days(window)[0]
+    sources: list[Source] = [
+        ("daily_session_summary", "day", first, window.end),
+        ("mcp_sessions", "day", first, window.end),
+    ]
+    key = ("sessions", window, filters, longest)
+    return CACHE.get(conn, key, sources, lambda: _sessions(conn, window, filters, longest))
