@@ -15,9 +15,11 @@
 }}
 
 -- Tool calls per UTC day, built from the hourly mart: counts, sums, min and max add up
--- exactly; percentiles come from the merged hourly histograms (within 1/128 of the exact
--- value); distinct users and sessions cannot be merged from hours, so they are counted exactly
--- from the raw rows of the day (a day is only rebuilt while its raw rows are all retained).
+-- exactly, and so do the histograms (the packed ones are numbers: their sum is the day's);
+-- percentiles come from the day's histogram (within 1/128 of the exact value); distinct users
+-- and sessions cannot be merged from hours, so they are counted exactly from the raw rows of
+-- the day (a day is only rebuilt while its raw rows are all retained).
+{%- set raw_schema = var('raw_schema', 'public') %}
 
 with
 
@@ -39,7 +41,9 @@ hours as (
         hourly.min_duration_ms,
         hourly.sum_response_size_bytes,
         hourly.response_size_count,
-        hourly.duration_histogram
+        hourly.duration_histogram_packed,
+        hourly.operation_duration_buckets,
+        hourly.operation_duration_sum_ms
     {{ mart_rows_to_rebuild(ref('hourly_tool_usage_summary'), 'hourly', 'hour', 'day') }}
 ),
 
@@ -60,53 +64,41 @@ day_totals as (
         max(max_duration_ms) as max_duration_ms,
         min(min_duration_ms) as min_duration_ms,
         sum(sum_response_size_bytes)::bigint as sum_response_size_bytes,
-        sum(response_size_count)::bigint as response_size_count
+        sum(response_size_count)::bigint as response_size_count,
+        sum(duration_histogram_packed) as duration_histogram_packed,
+        -- noqa: disable=LT01,LT02
+        array[
+            {%- for error_class in range(1, 6) %}
+            array[
+                {%- for bucket in range(1, 16) %}
+                sum(operation_duration_buckets[{{ error_class }}][{{ bucket }}])
+                {{- ',' if not loop.last }}
+                {%- endfor %}
+            ]{{ ',' if not loop.last }}
+            {%- endfor %}
+        ]::bigint [] as operation_duration_buckets,
+        array[
+            {%- for error_class in range(1, 6) %}
+            sum(operation_duration_sum_ms[{{ error_class }}]){{ ',' if not loop.last }}
+            {%- endfor %}
+        ]::bigint [] as operation_duration_sum_ms
+        -- noqa: enable=LT01,LT02
     from hours
     group by day, bcp_name, tool_name, operation
 ),
 
--- histograms merged set-wise (one pass over all buckets), faster than mart_hist_merge row by row
-hour_buckets as (
-    select
-        hours.day,
-        hours.bcp_name,
-        hours.tool_name,
-        hours.operation,
-        histogram_entry.key::integer as bucket_index,
-        sum(histogram_entry.value::bigint) as bucket_count
-    from hours
-    cross join lateral jsonb_each_text(hours.duration_histogram) as histogram_entry
-    group by
-        hours.day,
-        hours.bcp_name,
-        hours.tool_name,
-        hours.operation,
-        histogram_entry.key::integer
-),
-
-day_histograms as (
-    select
-        day,
-        bcp_name,
-        tool_name,
-        operation,
-        jsonb_object_agg(bucket_index, bucket_count) as duration_histogram
-    from hour_buckets
-    group by day, bcp_name, tool_name, operation
-),
-
--- median, p95 and p99 in one pass over each merged histogram
+-- median, p95 and p99 in one pass over each day's histogram
 day_latency as (
     select
         day,
         bcp_name,
         tool_name,
         operation,
-        duration_histogram,
-        {{ var('raw_schema', 'public') }}.mart_hist_quantiles(
-            duration_histogram, array[0.5, 0.95, 0.99]
+        {{ raw_schema }}.mart_hist_to_jsonb(duration_histogram_packed) as duration_histogram,
+        {{ raw_schema }}.mart_hist_quantiles(
+            duration_histogram_packed, array[0.5, 0.95, 0.99]
         ) as quantiles
-    from day_histograms
+    from day_totals
 ),
 
 day_people as (
@@ -154,6 +146,9 @@ final as (
         day_totals.sum_response_size_bytes,
         day_totals.response_size_count,
         day_latency.duration_histogram,
+        day_totals.duration_histogram_packed,
+        day_totals.operation_duration_buckets,
+        day_totals.operation_duration_sum_ms,
         now() as refreshed_at
     from day_totals
     inner join day_latency
@@ -195,5 +190,8 @@ select
     sum_response_size_bytes,
     response_size_count,
     duration_histogram,
+    duration_histogram_packed,
+    operation_duration_buckets,
+    operation_duration_sum_ms,
     refreshed_at
 from final

@@ -15,8 +15,11 @@
 }}
 
 -- The seed's hourly_tool_usage_summary over the whole history (hours in UTC), plus the failed
--- calls by error class, and the sums and the latency histogram that make days and weeks
--- computable from hours.
+-- calls by error class, and the sums and the latency histograms that make days and weeks
+-- computable from hours: jsonb and packed (bootstrap_sql/011, 105), and the counts in the
+-- semantic conventions' buckets of mcp.server.operation.duration per error class.
+{%- set error_classes = ['ok', 'tool_error', 'caller_error', 'server_error', 'transport_error'] %}
+{%- set raw_schema = var('raw_schema', 'public') %}
 
 with
 
@@ -29,6 +32,7 @@ tool_calls as (
         calls.is_success,
         calls.error_class,
         calls.duration_ms,
+        {{ raw_schema }}.mart_semconv_duration_bucket(calls.duration_ms) as semconv_bucket,
         calls.response_size_bytes,
         calls.user_id,
         calls.session_id
@@ -58,13 +62,77 @@ call_stats as (
         count(distinct session_id) as unique_sessions,
         sum(duration_ms::bigint) as sum_duration_ms,
         sum(response_size_bytes::bigint) as sum_response_size_bytes,
-        count(response_size_bytes) as response_size_count
+        count(response_size_bytes) as response_size_count,
+        -- [error class][semantic-conventions bucket], classes in the order above
+        -- noqa: disable=LT01,LT02
+        array[
+            {%- for error_class in error_classes %}
+            array[
+                {%- for bucket in range(1, 16) %}
+                count(*) filter (
+                    where error_class = '{{ error_class }}' and semconv_bucket = {{ bucket }}
+                ){{ ',' if not loop.last }}
+                {%- endfor %}
+            ]{{ ',' if not loop.last }}
+            {%- endfor %}
+        ]::bigint [] as operation_duration_buckets,
+        array[
+            {%- for error_class in error_classes %}
+            coalesce(sum(duration_ms::bigint) filter (where error_class = '{{ error_class }}'), 0)
+            {{- ',' if not loop.last }}
+            {%- endfor %}
+        ]::bigint [] as operation_duration_sum_ms
+        -- noqa: enable=LT01,LT02
     from tool_calls
     group by hour, bcp_name, tool_name, operation
 ),
 
+bucket_counts as (
+    select
+        hour,
+        bcp_name,
+        tool_name,
+        operation,
+        {{ raw_schema }}.mart_hist_bucket(duration_ms) as bucket_index,
+        count(*) as bucket_count
+    from tool_calls
+    where duration_ms is not null
+    group by hour, bcp_name, tool_name, operation, bucket_index
+),
+
+bucket_steps as (
+    select
+        hour,
+        bcp_name,
+        tool_name,
+        operation,
+        bucket_index,
+        bucket_count,
+        bucket_index - lag(bucket_index) over (
+            partition by hour, bcp_name, tool_name, operation order by bucket_index
+        ) as step
+    from bucket_counts
+),
+
+-- the packed form is mart_hist_pack(indexes, counts) written set-wise (no call per group):
+-- each bucket's 16 digits, highest first, the empty buckets below it as zeros, then the
+-- exponent of the lowest bucket's field
 duration_histograms as (
-    {{ mart_histogram_cte('tool_calls', ['hour', 'bcp_name', 'tool_name', 'operation'], 'duration_ms') }}
+    select
+        hour,
+        bcp_name,
+        tool_name,
+        operation,
+        jsonb_object_agg(bucket_index, bucket_count) as histogram,
+        (
+            string_agg(
+                lpad(bucket_count::text, 16, '0') || repeat('0', 16 * (coalesce(step, 1) - 1)),
+                '' order by bucket_index desc
+            )
+            || 'e' || (16 * (min(bucket_index) + 1665))
+        )::numeric as histogram_packed
+    from bucket_steps
+    group by hour, bcp_name, tool_name, operation
 ),
 
 final as (
@@ -92,6 +160,9 @@ final as (
         call_stats.sum_response_size_bytes,
         call_stats.response_size_count,
         duration_histograms.histogram as duration_histogram,
+        duration_histograms.histogram_packed as duration_histogram_packed,
+        call_stats.operation_duration_buckets,
+        call_stats.operation_duration_sum_ms,
         now() as refreshed_at
     from call_stats
     inner join duration_histograms
@@ -126,5 +197,8 @@ select
     sum_response_size_bytes,
     response_size_count,
     duration_histogram,
+    duration_histogram_packed,
+    operation_duration_buckets,
+    operation_duration_sum_ms,
     refreshed_at
 from final
