@@ -3,8 +3,8 @@
     snapshots this mart's ledger entries into pg_temp.mart_claimed and the buckets to rebuild
     (truncated to `grain`, none older than the raw retention horizon of `raw_source`) into
     pg_temp.mart_rebuild, whose bounds mart_rebuild_analyze publishes for the planner; turns
-    nested loops off for the model's transaction. Runs in the model's transaction, so a failed
-    run claims nothing.
+    nested loops off for the model's transaction unless the model's meta says
+    needs_nested_loops: true. Runs in the model's transaction, so a failed run claims nothing.
 -#}
 {% macro mart_claim_dirty(raw_source, grain='hour') %}
     {%- if grain not in ('hour', 'day') -%}
@@ -23,13 +23,14 @@
     select {{ raw_schema }}.warehouse_lock(true);
     -- two runs of one mart at once would both insert the same buckets
     select {{ raw_schema }}.mart_lock('{{ this.identifier }}');
+    {%- if not (execute and (model.config.get('meta') or {}).get('needs_nested_loops', false)) %}
     -- a mart is set-wise aggregation over whole buckets, where a nested loop is never the
     -- right join, but the one a misestimate picks (joins of aggregates on several keys come
-    -- out at one row): hash and merge joins stay linear whatever the estimates
-    -- PostgreSQL 18+ only: before it a disabled plan node costs 1e10 instead of being counted,
-    -- and a nested loop the plan cannot avoid (a function scan per row) turns it pathological
-    select set_config('enable_nestloop', 'off', true)
-    where current_setting('server_version_num')::integer >= 180000;
+    -- out at one row): hash and merge joins stay linear whatever the estimates. A model whose
+    -- plan cannot avoid one (a lateral function scan per row: before PostgreSQL 18 a disabled
+    -- node costs 1e10, which distorts the rest of the plan) says meta.needs_nested_loops.
+    select set_config('enable_nestloop', 'off', true);
+    {%- endif %}
     create temporary table mart_claimed on commit drop as
     select id, bucket
     from {{ raw_schema }}.mart_dirty_buckets
