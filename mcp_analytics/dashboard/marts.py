@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -427,80 +427,13 @@ def _tool_detail(
 
 # ------------------------------------------------------------------------------- requests
 
-# The rows' histograms with their group keys; merged in Python (psycopg hands jsonb over as
-# dicts), which costs a fraction of expanding them with jsonb_each in the database.
-_GROUPED = """
-select {keys}, calls.duration_histogram
-from ({source}) as calls
-{where}
-"""
-
-
-def _histograms(
-    conn: psycopg.Connection,
-    source: sql.Composed,
-    params: dict,
-    keys: list[str],
-    where: sql.SQL | None = None,
-) -> dict[tuple, dict[int, int]]:
-    """{group key tuple: merged histogram} of the source rows grouped by `keys`."""
-    query = sql.SQL(_GROUPED).format(
-        keys=sql.SQL(", ").join(sql.SQL("calls.") + sql.Identifier(k) for k in keys),
-        source=source,
-        where=where or sql.SQL(""),
-    )
-    merged: dict[tuple, dict[str, int]] = {}
-    for row in conn.execute(query, params):
-        histogram = row[-1]
-        if not histogram:
-            continue
-        key = tuple(row[:-1])
-        into = merged.get(key)
-        if into is None:
-            merged[key] = into = {}
-        get = into.get
-        for index, count in histogram.items():
-            into[index] = get(index, 0) + count
-    return {key: {int(i): n for i, n in h.items()} for key, h in merged.items()}
-
-
-_REQUEST_SOURCE = (
-    "select * from analytics.hourly_request_summary where hour >= %(start)s and hour < %(end)s"
+#: What the Requests page reads of a row of hourly_request_summary (the hour first: rows are
+#: kept per hour by the cache); histogram and error types as JSON text.
+_REQUEST_COLUMNS = (
+    "hour, method, path, total_requests, failed_requests, status_2xx_count, status_3xx_count,"
+    " status_4xx_count, status_5xx_count, status_other_count, sum_duration_ms,"
+    " duration_histogram::text, error_type_counts::text"
 )
-
-_REQUEST_TOTALS = """
-select r.method, r.path,
-       sum(r.total_requests)::bigint as requests,
-       sum(r.failed_requests)::bigint as failed,
-       sum(r.status_2xx_count)::bigint as s2xx,
-       sum(r.status_3xx_count)::bigint as s3xx,
-       sum(r.status_4xx_count)::bigint as s4xx,
-       sum(r.status_5xx_count)::bigint as s5xx,
-       sum(r.status_other_count)::bigint as sother,
-       sum(r.sum_duration_ms)::bigint as sum_ms
-from analytics.hourly_request_summary as r
-where r.hour >= %(start)s and r.hour < %(end)s
-group by r.method, r.path
-order by requests desc, r.method, r.path
-"""
-
-_REQUEST_SERIES = """
-select date_trunc(%(grain)s, hour, 'UTC') as bucket,
-       sum(status_2xx_count)::bigint as s2xx, sum(status_3xx_count)::bigint as s3xx,
-       sum(status_4xx_count)::bigint as s4xx, sum(status_5xx_count)::bigint as s5xx,
-       sum(status_other_count)::bigint as sother
-from analytics.hourly_request_summary
-where hour >= %(start)s and hour < %(end)s
-group by 1 order by 1
-"""
-
-_ERROR_TYPES = """
-select e.key as error_type, sum(e.value::bigint)::bigint as n
-from analytics.hourly_request_summary as r
-cross join lateral jsonb_each_text(r.error_type_counts) as e
-where r.hour >= %(start)s and r.hour < %(end)s
-group by e.key order by n desc, e.key
-"""
 
 STATUS_CLASSES = ("s2xx", "s3xx", "s4xx", "s5xx", "sother")
 
@@ -513,24 +446,94 @@ class Requests:
     totals: dict[str, int]
 
 
+@dataclass
+class _HourRequests:
+    """One hour's requests: per (method, path) the counts (requests, failed, the five status
+    classes), sum of durations and histogram; status classes; error types."""
+
+    paths: dict[tuple[str, str], tuple[list[int], int, dict[str, int]]]
+    status: list[int]
+    error_types: dict[str, int]
+
+
+def _hour_requests(rows: list[tuple]) -> _HourRequests:
+    paths: dict[tuple[str, str], tuple[list[int], int, dict[str, int]]] = {}
+    status = [0] * len(STATUS_CLASSES)
+    types: dict[str, int] = {}
+    for _, method, path, *counts, sum_ms, histogram, error_types in rows:
+        key = (method, path)
+        kept = paths.get(key)
+        merged = orjson.loads(histogram) if histogram else {}
+        if kept is None:
+            paths[key] = (list(counts), sum_ms or 0, merged)
+        else:
+            into = kept[2]
+            for index, n in merged.items():
+                into[index] = into.get(index, 0) + n
+            paths[key] = ([a + b for a, b in zip(kept[0], counts, strict=True)],
+                          kept[1] + (sum_ms or 0), into)  # fmt: skip
+        for i, n in enumerate(counts[2:]):
+            status[i] += n
+        for error_type, n in (orjson.loads(error_types) if error_types else {}).items():
+            types[error_type] = types.get(error_type, 0) + int(n)
+    return _HourRequests(paths, status, types)
+
+
 def _requests(conn: psycopg.Connection, window: Window) -> Requests:
-    """HTTP requests of the window: per method and path, status classes over time, error types."""
-    params = {"start": window.start, "end": window.end}
-    paths = _rows(conn, sql.SQL(_REQUEST_TOTALS), params)
-    source = sql.SQL(_REQUEST_SOURCE).format()
-    histograms = _histograms(conn, source, params, ["method", "path"])
-    for p in paths:
-        p["q"] = quantiles(histograms.get((p["method"], p["path"]), {}), QUANTILES)
-    found = {
-        r["bucket"]: r
-        for r in _rows(conn, sql.SQL(_REQUEST_SERIES), {**params, "grain": window.grain})
+    """HTTP requests of the window: per method and path, status classes over time, error types.
+    Each hour's sums are kept with its rows and derived again only when the hour is rebuilt."""
+    hours = CACHE.per_bucket(
+        conn,
+        "hourly_request_summary",
+        "hour",
+        window.start,
+        window.end,
+        sql.SQL(_REQUEST_COLUMNS),
+        "requests",
+        _hour_requests,
+    )
+    counted = ("requests", "failed", *STATUS_CLASSES)
+    by_path: dict[tuple[str, str], dict[str, Any]] = {}
+    histograms: dict[tuple[str, str], dict[str, int]] = {}
+    per_bucket: dict[datetime, dict[str, Any]] = {
+        b: {"bucket": b, **dict.fromkeys(STATUS_CLASSES, 0)} for b in window.buckets()
     }
-    series = [
-        found.get(b) or {"bucket": b, **dict.fromkeys(STATUS_CLASSES, 0)} for b in window.buckets()
-    ]
-    types = [(r["error_type"], r["n"]) for r in _rows(conn, sql.SQL(_ERROR_TYPES), params)]
-    totals = {k: sum(int(p[k]) for p in paths) for k in ("requests", "failed", *STATUS_CLASSES)}
-    return Requests(paths=paths, series=series, error_types=types, totals=totals)
+    types: dict[str, int] = {}
+    for hour, summary in hours.items():
+        for key, (counts, sum_ms, histogram) in summary.paths.items():
+            p = by_path.get(key)
+            if p is None:
+                by_path[key] = p = {"method": key[0], "path": key[1], "sum_ms": 0}
+                p.update(dict.fromkeys(counted, 0))
+                histograms[key] = {}
+            for name, n in zip(counted, counts, strict=True):
+                p[name] += n
+            p["sum_ms"] += sum_ms
+            into = histograms[key]
+            get = into.get
+            for index, n in histogram.items():
+                into[index] = get(index, 0) + n
+        point = per_bucket.get(hour if window.grain == "hour" else _day_of(hour))
+        if point is not None:
+            for name, n in zip(STATUS_CLASSES, summary.status, strict=True):
+                point[name] += n
+        for error_type, n in summary.error_types.items():
+            types[error_type] = types.get(error_type, 0) + n
+    paths = sorted(by_path.values(), key=lambda p: (-p["requests"], p["method"], p["path"]))
+    for p in paths:
+        merged = histograms[(p["method"], p["path"])]
+        p["q"] = quantiles({int(i): n for i, n in merged.items()}, QUANTILES)
+    return Requests(
+        paths=paths,
+        series=list(per_bucket.values()),
+        error_types=sorted(types.items(), key=lambda kv: (-kv[1], kv[0])),
+        totals={k: sum(int(p[k]) for p in paths) for k in counted},
+    )
+
+
+def _day_of(at: datetime) -> datetime:
+    """Start of the UTC day of `at`, in UTC."""
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 # -------------------------------------------------------------------------------- metrics

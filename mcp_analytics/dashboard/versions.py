@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -25,13 +26,12 @@ from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
 
-_ROWS = """
-select day, bcp_name, tool_name, tool_version, total_calls, failed_calls, tool_error_calls,
-       caller_error_calls, server_error_calls, transport_error_calls, duration_histogram,
-       first_called_at, last_called_at
-from analytics.daily_tool_version_summary
-where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s {filters}
-"""
+#: What the page reads of a row of daily_tool_version_summary (the day first: rows are kept per
+#: day by the cache), as the tuples `Release.add` takes; the histogram as JSON text.
+_COLUMNS = (
+    "day, bcp_name, tool_name, tool_version, total_calls, failed_calls, caller_error_calls,"
+    " duration_histogram::text, first_called_at, last_called_at"
+)
 
 _REGRESSIONS = """
 select comparison, bcp_name, tool_name, metric, version, previous_version, before_value,
@@ -58,21 +58,36 @@ class Release:
     tools: set[str] = field(default_factory=set)
     _histogram: dict[str, int] = field(default_factory=dict)
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.calls += row["total_calls"]
-        self.errors += row["failed_calls"]
-        self.caller_errors += row["caller_error_calls"]
-        self.tools.add(row["tool_name"])
-        first, last = row["first_called_at"], row["last_called_at"]
+    def add(self, row: tuple) -> None:
+        """Add a row of `_COLUMNS`."""
+        self.calls += row[4]
+        self.errors += row[5]
+        self.caller_errors += row[6]
+        self.tools.add(row[2])
+        self._times(row[8], row[9])
+        if row[7]:
+            self._merge(orjson.loads(row[7]))
+
+    def absorb(self, other: Release) -> None:
+        """Add another group's calls (its histogram merged)."""
+        self.calls += other.calls
+        self.errors += other.errors
+        self.caller_errors += other.caller_errors
+        self.tools |= other.tools
+        self._times(other.first_called_at, other.last_called_at)
+        self._merge(other._histogram)
+
+    def _times(self, first: datetime | None, last: datetime | None) -> None:
         if first is not None and (self.first_called_at is None or first < self.first_called_at):
             self.first_called_at = first
         if last is not None and (self.last_called_at is None or last > self.last_called_at):
             self.last_called_at = last
-        histogram = row["duration_histogram"]
-        if histogram:
-            into = self._histogram
-            for index, count in histogram.items():
-                into[index] = into.get(index, 0) + count
+
+    def _merge(self, histogram: dict[str, int]) -> None:
+        into = self._histogram
+        get = into.get
+        for index, count in histogram.items():
+            into[index] = get(index, 0) + count
 
     @property
     def error_rate(self) -> float | None:
@@ -126,37 +141,53 @@ def _newest_first(groups: dict[Any, Release]) -> list[Release]:
     return sorted(ordered, key=lambda r: (r.bcp_name, r.tool_name or ""))
 
 
+def _per_tool_version(rows: list[tuple]) -> dict[tuple[str, str, str], Release]:
+    """{(bcp_name, tool_name, version): Release} of one day's rows."""
+    out: dict[tuple[str, str, str], Release] = {}
+    for row in rows:
+        version = label(row[3])
+        key = (row[1], row[2], version)
+        group = out.get(key)
+        if group is None:
+            out[key] = group = Release(row[1], version, row[2])
+        group.add(row)
+    return out
+
+
 def _versions(
     conn: psycopg.Connection, window: Window, bcp: str | None, tool: str | None
 ) -> Versions:
-    filters: list[sql.Composable] = []
-    if bcp is not None:
-        filters.append(sql.SQL(" and bcp_name = %(bcp)s"))
-    if tool is not None:
-        filters.append(sql.SQL(" and tool_name = %(tool)s"))
-    query = sql.SQL(_ROWS).format(filters=sql.Composed(filters))
-    params = {"start": window.start, "end": window.end, "bcp": bcp, "tool": tool}
-    rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
     days = window_days(window)
+    # each day's per-tool groups are kept with its rows: a build re-derives only its days
+    per_day = CACHE.per_bucket(
+        conn,
+        "daily_tool_version_summary",
+        "day",
+        days[0],
+        window.end,
+        sql.SQL(_COLUMNS),
+        "per_tool_version",
+        _per_tool_version,
+    )
     index = {d: i for i, d in enumerate(days)}
     releases: dict[tuple[str, str], Release] = {}
     by_tool: dict[tuple[str, str, str], Release] = {}
     series: dict[str, dict[str, list[int]]] = {}
-    for r in rows:
-        version = label(r["tool_version"])
-        key = (r["bcp_name"], version)
-        release = releases.get(key)
-        if release is None:
-            releases[key] = release = Release(r["bcp_name"], version)
-        release.add(r)
-        tool_key = (r["bcp_name"], r["tool_name"], version)
-        per_tool = by_tool.get(tool_key)
-        if per_tool is None:
-            by_tool[tool_key] = per_tool = Release(r["bcp_name"], version, r["tool_name"])
-        per_tool.add(r)
-        calls = series.setdefault(r["bcp_name"], {}).setdefault(version, [0] * len(days))
-        if r["day"] in index:
-            calls[index[r["day"]]] += r["total_calls"]
+    for day, groups in per_day.items():
+        for (server, name, version), group in groups.items():
+            if (bcp is not None and server != bcp) or (tool is not None and name != tool):
+                continue
+            release = releases.get((server, version))
+            if release is None:
+                releases[(server, version)] = release = Release(server, version)
+            release.absorb(group)
+            per_tool = by_tool.get((server, name, version))
+            if per_tool is None:
+                by_tool[(server, name, version)] = per_tool = Release(server, version, name)
+            per_tool.absorb(group)
+            calls = series.setdefault(server, {}).setdefault(version, [0] * len(days))
+            if day in index:
+                calls[index[day]] += group.calls
     ordered = _newest_first(releases)
     # each server's series in the order of its versions, newest first
     rank = {(r.bcp_name, r.version): i for i, r in enumerate(ordered)}

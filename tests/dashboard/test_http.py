@@ -39,6 +39,8 @@ PAGES = (
     "/inventory?status=never_called",
     "/versions",
     "/versions?window=30d&bcp=bcp_0",
+    "/sessions",
+    "/sessions?window=30d&definition=transport_id:v1",
     "/errors",
     "/errors?q=synthetic",
     "/requests",
@@ -667,15 +669,64 @@ def test_the_page_cache_shows_a_new_build_at_once(
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert _kpi_calls(reader.get("/?window=24h").text) == before + 7
     # every page computed from the rows kept per bucket equals one computed from scratch
+    from mcp_analytics.dashboard import versions
     from mcp_analytics.dashboard.cache import CACHE
 
     with psycopg.connect(analyst_url, autocommit=True) as conn:
         for key in ("24h", "7d", "30d"):
             window = parse_window({"window": key})
-            kept = (marts.overview(conn, window), marts.tools(conn, window))
+
+            def pages(window=window):
+                return (
+                    marts.overview(conn, window),
+                    marts.tools(conn, window),
+                    marts.requests(conn, window),
+                    versions.versions(conn, window),
+                )
+
+            kept = pages()
             CACHE.enabled = False
             try:
-                fresh = (marts.overview(conn, window), marts.tools(conn, window))
+                fresh = pages()
             finally:
                 CACHE.enabled = True
-            assert repr(kept) == repr(fresh), key
+            assert kept == fresh, key
+
+
+@pytest.mark.parametrize("key", ["24h", "30d"])
+def test_requests_page_equals_the_mart(client_as, analyst_url: str, key: str) -> None:
+    reader = client_as("reader")
+    window = parse_window({"window": key})
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        expected = {
+            (method, path): (n, failed, tuple(qs))
+            for method, path, n, failed, qs in conn.execute(
+                "select method, path, sum(total_requests), sum(failed_requests),"
+                " mart_hist_quantiles(mart_hist_merge(duration_histogram), array[0.5, 0.95, 0.99])"
+                " from analytics.hourly_request_summary where hour >= %s and hour < %s"
+                " group by 1, 2",
+                (window.start, window.end),
+            )
+        }
+        types = dict(
+            conn.execute(
+                "select e.key, sum(e.value::bigint) from analytics.hourly_request_summary as r"
+                " cross join lateral jsonb_each_text(r.error_type_counts) as e"
+                " where r.hour >= %s and r.hour < %s group by 1",
+                (window.start, window.end),
+            ).fetchall()
+        )
+        data = marts.requests(conn, window)
+    assert expected and types
+    got = {
+        (p["method"], p["path"]): (p["requests"], p["failed"], tuple(p["q"])) for p in data.paths
+    }
+    assert got.keys() == expected.keys()
+    for k, (n, failed, qs) in expected.items():
+        assert got[k][:2] == (n, failed)
+        assert got[k][2] == pytest.approx(qs, rel=1e-9)
+    assert dict(data.error_types) == types
+    assert sum(sum(p[c] for c in marts.STATUS_CLASSES) for p in data.series) == sum(
+        n for n, _, _ in expected.values()
+    )
+    assert reader.get(f"/requests?window={key}").status_code == 200
