@@ -6,15 +6,19 @@ day's export wrote, then keeps the newest N backups of its folder and reports th
 """
 
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
 from pydantic import Field
 
 from mcp_analytics.config import settings
-from mcp_analytics.orchestration.defs.dbt_assets import WAREHOUSE_POOL
-from mcp_analytics.orchestration.defs.maintenance import ARCHIVE_EXPORT, GROUP, ArchiveResource
+from mcp_analytics.orchestration.defs.maintenance import (
+    ARCHIVE_EXPORT,
+    GROUP,
+    ArchiveResource,
+    maintenance_asset,
+    report_metadata,
+)
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse.backup import BackupError, backup_and_rotate
 
@@ -35,13 +39,10 @@ class BackupResource(dg.ConfigurableResource):
         return self.keep if self.keep is not None else settings().backup_keep
 
 
-@dg.asset(
-    key=BACKUP,
-    group_name=GROUP,
+# Reads only, but its table locks would stall retention's detaches: one at a time.
+@maintenance_asset(
+    BACKUP,
     deps=[ARCHIVE_EXPORT],
-    # Reads only, but its table locks would stall retention's detaches: one at a time.
-    pool=WAREHOUSE_POOL,
-    kinds={"postgres"},
     description="A full pg_dump backup of the warehouse with its manifest (rows per table, "
     "bootstrap ledger, archive catalogue and files, marts), then only the newest N backups "
     "of the folder are kept; reports the size of each. Restore: `mcp-analytics restore`.",
@@ -64,7 +65,6 @@ def backup(
     except (BackupError, ValueError) as err:
         raise dg.Failure(f"backup failed: {err}") from None
     context.log.info(report.describe())
-    metadata: dict[str, Any] = dict(report.as_metadata())
+    metadata = report_metadata(report)
     metadata["backup_path"] = dg.MetadataValue.path(str(report.written.backup.dump))
-    metadata["report"] = dg.MetadataValue.md(f"```\n{report.describe()}\n```")
     return dg.MaterializeResult(metadata=metadata)

@@ -13,7 +13,7 @@
   else).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 import psycopg
@@ -57,13 +57,22 @@ def retention_horizon_check(postgres: PostgresResource) -> dg.AssetCheckResult:
     )
 
 
+def _raw_table_check(
+    table: str, name: str, after: dg.AssetKey, description: str
+) -> Callable[[Callable[..., dg.AssetCheckResult]], dg.AssetChecksDefinition]:
+    """The decorator of check `name` on raw table `table`, run after the asset `after`."""
+    return dg.asset_check(
+        asset=raw_key(table), name=name, description=description, additional_deps=[after]
+    )
+
+
 def _default_check(table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=raw_key(table),
-        name="default_partition_empty",
-        description=f"No rows wait in the DEFAULT partition of {table} (a month without "
-        "partition); partition upkeep moves them into their month.",
-        additional_deps=[PARTITION_UPKEEP],
+    @_raw_table_check(
+        table,
+        "default_partition_empty",
+        PARTITION_UPKEEP,
+        f"No rows wait in the DEFAULT partition of {table} (a month without partition); "
+        "partition upkeep moves them into their month.",
     )
     def check(postgres: PostgresResource) -> dg.AssetCheckResult:
         with postgres.connection() as conn:
@@ -106,12 +115,12 @@ def _pending_ledger_buckets_past_cutoff(conn: psycopg.Connection, table: str, da
 
 
 def _late_rows_check(table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=raw_key(table),
-        name="no_rows_past_retention_cutoff",
-        description=f"No row of {table} is older than its retention cutoff: such rows arrived "
-        "later than the late-data mechanism can absorb before retention removes them.",
-        additional_deps=[RETENTION],
+    @_raw_table_check(
+        table,
+        "no_rows_past_retention_cutoff",
+        RETENTION,
+        f"No row of {table} is older than its retention cutoff: such rows arrived later than "
+        "the late-data mechanism can absorb before retention removes them.",
     )
     def check(postgres: PostgresResource) -> dg.AssetCheckResult:
         with postgres.connection() as conn:

@@ -9,9 +9,7 @@ bucket no build has rebuilt since it went wrong is found there within a day.
 """
 
 import json
-import tempfile
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -111,20 +109,14 @@ def marts_exactness_checks(dbt_models: dg.AssetsDefinition) -> list[dg.AssetChec
     ) -> Iterator[dg.AssetCheckResult]:
         keys = [check.asset_key for check in context.selected_asset_check_keys]
         selected = sorted({name for key in keys for name in tests_of[key]})
-        # dbt exits 1 when a test fails: the verdicts are in run_results.json either way.
-        with tempfile.TemporaryDirectory(prefix="mcpa-exactness-") as target:
-            invocation = dbt.cli(
-                ["test", "--select", " ".join(selected), "--vars", json.dumps(FULL_SCOPE)],
-                raise_on_error=False,
-                manifest=manifest,
-                dagster_dbt_translator=translator,
-                target_path=Path(target),
-            ).wait()
-            results: dict[str, Mapping[str, Any]] = {}
-            if (Path(target) / "run_results.json").exists():
-                artifact = invocation.get_artifact("run_results.json")
-                results = {r["unique_id"].split(".")[2]: r for r in artifact["results"]}
-            failure = "" if results else str(invocation.get_error() or "no run_results.json")
+        verdicts, error = dbt.artifact_results(
+            ["test", "--select", " ".join(selected), "--vars", json.dumps(FULL_SCOPE)],
+            "run_results.json",
+            manifest=manifest,
+            dagster_dbt_translator=translator,
+        )
+        results = {r["unique_id"].split(".")[2]: r for r in verdicts}
+        failure = "" if results else str(error or "no run_results.json")
         for key in keys:
             yield _check_result(key, tests_of[key], results, failure)
 

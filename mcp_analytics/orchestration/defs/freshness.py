@@ -10,10 +10,8 @@
   materializations (a missed hourly build, a missed daily maintenance run).
 """
 
-import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -143,22 +141,16 @@ def source_freshness_checks(dbt_models: dg.AssetsDefinition) -> list[dg.AssetChe
         context: dg.AssetCheckExecutionContext, dbt: WarehouseDbtResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = [sources[check.asset_key] for check in context.selected_asset_check_keys]
-        # dbt exits 1 when a source is stale: its verdicts are in sources.json either way.
-        with tempfile.TemporaryDirectory(prefix="mcpa-freshness-") as target:
-            invocation = dbt.cli(
-                ["source", "freshness", "--select", " ".join(sel for _, sel in selected)],
-                raise_on_error=False,
-                manifest=manifest,
-                dagster_dbt_translator=translator,
-                target_path=Path(target),
-            ).wait()
-            results: dict[str, Mapping[str, Any]] = {}
-            if (Path(target) / "sources.json").exists():
-                artifact = invocation.get_artifact("sources.json")
-                results = {r["unique_id"]: r for r in artifact["results"]}
-            # dbt leaves a source it could not measure out of sources.json: say why
-            missing = any(uid not in results for uid, _ in selected)
-            failure = str(invocation.get_error() or "not in sources.json") if missing else ""
+        verdicts, error = dbt.artifact_results(
+            ["source", "freshness", "--select", " ".join(sel for _, sel in selected)],
+            "sources.json",
+            manifest=manifest,
+            dagster_dbt_translator=translator,
+        )
+        results = {r["unique_id"]: r for r in verdicts}
+        # dbt leaves a source it could not measure out of sources.json: say why
+        missing = any(uid not in results for uid, _ in selected)
+        failure = str(error or "not in sources.json") if missing else ""
         for check in context.selected_asset_check_keys:
             unique_id = sources[check.asset_key][0]
             yield _check_result(check.asset_key, results.get(unique_id), failure)

@@ -46,7 +46,26 @@ class RetentionConfig(dg.Config):
     dry_run: bool = Field(default=False, description="report what would go, change nothing")
 
 
-def _metadata(report: OperationReport) -> dict[str, Any]:
+def maintenance_asset(
+    key: dg.AssetKey,
+    *,
+    deps: Sequence[dg.AssetKey],
+    description: str,
+    kinds: frozenset[str] = frozenset({"postgres"}),
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """The decorator of a maintenance asset: group `maintenance`, one run at a time in the
+    warehouse pool (its locks would stall the others), after `deps`."""
+    return dg.asset(
+        key=key,
+        group_name=GROUP,
+        deps=list(deps),
+        pool=WAREHOUSE_POOL,
+        kinds=set(kinds),
+        description=description,
+    )
+
+
+def report_metadata(report: OperationReport) -> dict[str, Any]:
     """The report's numbers, and its text as a code block (what the CLI prints)."""
     metadata: dict[str, Any] = dict(report.as_metadata())
     metadata["report"] = dg.MetadataValue.md(f"```\n{report.describe()}\n```")
@@ -56,7 +75,7 @@ def _metadata(report: OperationReport) -> dict[str, Any]:
 def _failure(err: RetentionError | PartitionError | ArchiveError) -> dg.Failure:
     """A Dagster failure that still records what the run finished before it stopped."""
     done = err.report
-    return dg.Failure(str(err), metadata=_metadata(done) if done is not None else None)
+    return dg.Failure(str(err), metadata=report_metadata(done) if done is not None else None)
 
 
 R = TypeVar("R", bound=OperationReport)
@@ -72,12 +91,9 @@ def _run(postgres: PostgresResource, operation: Callable[[Connection], R]) -> R:
             raise _failure(err) from None
 
 
-@dg.asset(
-    key=PARTITION_UPKEEP,
-    group_name=GROUP,
+@maintenance_asset(
+    PARTITION_UPKEEP,
     deps=[raw_key(t.name) for t in partitioned_tables()],
-    pool=WAREHOUSE_POOL,
-    kinds={"postgres"},
     description="Creates the monthly partitions of the current month and the next ones "
     "(create_monthly_partitions), moving rows that wait in the DEFAULT partitions.",
 )
@@ -90,15 +106,12 @@ def partition_upkeep(
             conn, months_ahead=config.months_ahead, on_notice=context.log.info
         ),
     )
-    return dg.MaterializeResult(metadata=_metadata(report))
+    return dg.MaterializeResult(metadata=report_metadata(report))
 
 
-@dg.asset(
-    key=RETENTION,
-    group_name=GROUP,
+@maintenance_asset(
+    RETENTION,
     deps=[PARTITION_UPKEEP],  # and every mart: see retention_after()
-    pool=WAREHOUSE_POOL,
-    kinds={"postgres"},
     description="Applies data_retention_policies (apply_retention): expired partitions are "
     "detached (and archived first where the policy says so), other tables cleaned in batches. "
     "Runs after the marts so that they summarise rows before the rows go; refuses a policy not "
@@ -119,7 +132,7 @@ def retention(
     context.log.info(
         f"retention: {report.rows_deleted} rows deleted, {report.rows_archived} archived"
     )
-    return dg.MaterializeResult(metadata=_metadata(report))
+    return dg.MaterializeResult(metadata=report_metadata(report))
 
 
 def retention_after(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -130,12 +143,10 @@ def retention_after(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     return retention.map_asset_specs(lambda spec: spec.merge_attributes(deps=list(marts)))
 
 
-@dg.asset(
-    key=ARCHIVE_EXPORT,
-    group_name=GROUP,
+@maintenance_asset(
+    ARCHIVE_EXPORT,
     deps=[RETENTION],
-    pool=WAREHOUSE_POOL,
-    kinds={"parquet"},
+    kinds=frozenset({"parquet"}),
     description="Writes every archived table not yet exported to zstd Parquet, reads it back "
     "and verifies row count and key checksum, then drops it from the archive schema.",
 )
@@ -145,6 +156,6 @@ def archive_export(
     report = _run(
         postgres, lambda conn: export_archives(conn, archive.path(), on_notice=context.log.info)
     )
-    metadata = _metadata(report)
+    metadata = report_metadata(report)
     metadata["archive_dir"] = dg.MetadataValue.path(str(report.directory))
     return dg.MaterializeResult(metadata=metadata)

@@ -68,26 +68,18 @@ def build_schedules(
 ) -> list[dg.ScheduleDefinition]:
     """The three schedules, at the times of settings() (read when called)."""
     cfg = settings()
+
+    def running(name: str, job: str, cron: str) -> dg.ScheduleDefinition:
+        return dg.ScheduleDefinition(
+            name=name,
+            job=jobs[job],
+            cron_schedule=cron,
+            execution_timezone=cfg.schedule_timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        )
+
     return [
-        dg.ScheduleDefinition(
-            name="raw_observation_schedule",
-            job=jobs["observe_raw"],
-            cron_schedule=cfg.hourly_build_cron,
-            execution_timezone=cfg.schedule_timezone,
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-        ),
-        dg.ScheduleDefinition(
-            name="hourly_marts_schedule",
-            job=jobs["hourly_marts"],
-            cron_schedule=cfg.hourly_build_cron,
-            execution_timezone=cfg.schedule_timezone,
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-        ),
-        dg.ScheduleDefinition(
-            name="daily_maintenance_schedule",
-            job=jobs["daily_maintenance"],
-            cron_schedule=cfg.daily_maintenance_cron,
-            execution_timezone=cfg.schedule_timezone,
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-        ),
+        running("raw_observation_schedule", "observe_raw", cfg.hourly_build_cron),
+        running("hourly_marts_schedule", "hourly_marts", cfg.hourly_build_cron),
+        running("daily_maintenance_schedule", "daily_maintenance", cfg.daily_maintenance_cron),
     ]

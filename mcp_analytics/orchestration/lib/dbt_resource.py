@@ -16,9 +16,11 @@ inside an installed package.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from dagster import AssetExecutionContext, OpExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource
@@ -118,6 +120,33 @@ class WarehouseDbtResource(DbtCliResource):
             cli_version=self._cli_version,
             dbt_project=params.dbt_project,
         )
+
+    def artifact_results(
+        self,
+        args: Sequence[str],
+        artifact: str,
+        *,
+        manifest: DbtManifestParam,
+        dagster_dbt_translator: DagsterDbtTranslator,
+    ) -> tuple[list[Mapping[str, Any]], BaseException | None]:
+        """Run `dbt <args>` to its end in a throwaway target folder and read its verdicts.
+
+        dbt exits 1 when a test fails or a source is stale, so its exit status raises nothing:
+        the verdicts are the `results` of `artifact` (`run_results.json`, `sources.json`),
+        empty when dbt wrote no such file. Returns them with the invocation's error, if any.
+        """
+        with tempfile.TemporaryDirectory(prefix="mcpa-dbt-") as target:
+            invocation = self.cli(
+                args,
+                raise_on_error=False,
+                manifest=manifest,
+                dagster_dbt_translator=dagster_dbt_translator,
+                target_path=Path(target),
+            ).wait()
+            results: list[Mapping[str, Any]] = []
+            if (Path(target) / artifact).exists():
+                results = list(invocation.get_artifact(artifact)["results"])  # type: ignore[arg-type]
+            return results, invocation.get_error()
 
 
 def build_dbt_resource(database_url: str | None = None) -> WarehouseDbtResource:
