@@ -4,6 +4,7 @@ the server's version."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,19 +22,24 @@ DEBIAN_15 = Path("/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture
-def cli_env(bootstrapped_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def loaded_db(
+    cli_env: Callable[[str], None],
+    bootstrapped_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """The CLI on a test database holding 8 hours of synthetic telemetry, its backups in
+    tmp_path."""
     with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
         start = datetime.now(UTC) - timedelta(hours=10)
         load_synthetic(conn, start=start, hours=8, calls=200, requests=100, errors=20, metrics=40)
-    monkeypatch.setenv("DATABASE_URL", bootstrapped_db)
     monkeypatch.setenv("MCPA_BACKUP_DIR", str(tmp_path / "backups"))
-    settings.cache_clear()
-    yield bootstrapped_db
-    settings.cache_clear()
+    cli_env(bootstrapped_db)
+    return bootstrapped_db
 
 
 def test_backup_prints_what_it_wrote_and_restore_refuses_then_forces(
-    cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    loaded_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     assert main(["backup"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -54,13 +60,13 @@ def test_backup_prints_what_it_wrote_and_restore_refuses_then_forces(
     assert main(["restore", str(dump)]) == 2
     err = capsys.readouterr().err
     assert "restore failed: database" in err and "--force" in err and "Traceback" not in err
-    with psycopg.connect(cli_env, autocommit=True) as conn:
+    with psycopg.connect(loaded_db, autocommit=True) as conn:
         conn.execute("delete from tool_usage_logs")
     assert main(["restore", str(dump), "--force", "--no-build"]) == 0
     captured = capsys.readouterr()
     assert "verified: every check holds" in captured.out
     assert "dropping and recreating database" in captured.err
-    assert scalar(cli_env, "select count(*) from tool_usage_logs") == 200
+    assert scalar(loaded_db, "select count(*) from tool_usage_logs") == 200
 
 
 def test_failures_are_one_clear_line_without_secrets(

@@ -3,6 +3,7 @@ the library and from `mcp-analytics archive export` (an operator without Dagster
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from mcp_analytics.cli import main
-from mcp_analytics.config import settings
 from mcp_analytics.warehouse import archive
 from mcp_analytics.warehouse.archive import (
     ArchiveVerificationError,
@@ -96,13 +96,16 @@ def test_a_mismatch_keeps_the_archive_and_writes_no_file(bootstrapped_db: str, t
 
 
 @pytest.fixture
-def cli_db(bootstrapped_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """DATABASE_URL and MCPA_ARCHIVE_DIR for the CLI: the test database, a folder of tmp_path."""
-    monkeypatch.setenv("DATABASE_URL", bootstrapped_db)
+def cli_db(
+    cli_env: Callable[[str], None],
+    bootstrapped_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """The CLI on the test database (cli_env), MCPA_ARCHIVE_DIR a folder of tmp_path."""
     monkeypatch.setenv("MCPA_ARCHIVE_DIR", str(tmp_path / "archive"))
-    settings.cache_clear()
-    yield bootstrapped_db
-    settings.cache_clear()
+    cli_env(bootstrapped_db)
+    return bootstrapped_db
 
 
 def test_cli_dry_run_lists_then_export_finishes_the_archive(

@@ -16,25 +16,10 @@ import psycopg
 import pytest
 
 from mcp_analytics import cli
-from mcp_analytics.config import settings
 from tests.helpers.processes import alive, descendants
 from tests.helpers.telemetry import insert_telemetry
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def project_env(bootstrapped_db: str, tmp_path: Path, monkeypatch) -> dict[str, str]:
-    """DATABASE_URL = the test database, state (DAGSTER_HOME, archive) in tmp_path."""
-    values = {"DATABASE_URL": bootstrapped_db, "MCPA_STATE_DIR": str(tmp_path / "state")}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    # set by the command itself: registered here so that monkeypatch restores them
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "state" / "dagster"))
-    monkeypatch.setenv("MCPA_DAGSTER_PG_URL", "")
-    settings.cache_clear()
-    yield values
-    settings.cache_clear()
 
 
 def test_materialize_runs_every_job_into_the_persistent_instance(

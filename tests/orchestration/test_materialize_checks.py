@@ -3,29 +3,13 @@ fails, as it does for a failed step: a cron job or CI notices."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import psycopg
 import pytest
 
 from mcp_analytics import cli
-from mcp_analytics.config import settings
 from tests.helpers.telemetry import insert_telemetry
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def project_env(bootstrapped_db: str, tmp_path: Path, monkeypatch) -> dict[str, str]:
-    """DATABASE_URL = the test database, state (DAGSTER_HOME, archive) in tmp_path."""
-    values = {"DATABASE_URL": bootstrapped_db, "MCPA_STATE_DIR": str(tmp_path / "state")}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "state" / "dagster"))
-    monkeypatch.setenv("MCPA_DAGSTER_PG_URL", "")
-    settings.cache_clear()
-    yield values
-    settings.cache_clear()
 
 
 def test_a_failed_error_check_fails_the_run_and_is_named(project_env, bootstrapped_db, capsys):
