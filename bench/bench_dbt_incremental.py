@@ -5,7 +5,8 @@ Markdown). On a throwaway bootstrapped database:
 
 1. `--rows` tool calls and as many HTTP requests over `--days` days ending an hour ago (plus
    errors and metric samples), generated in SQL;
-2. `dbt run --select marts --full-refresh` (allowed with the var) — the baseline;
+2. `dbt run --select marts --full-refresh` (allowed with the var) — the baseline; every model
+   under models/marts is measured, the newest ones too;
 3. one new hour of data at the same rate, then `dbt run --select marts` (incremental);
 4. the ratio of the marts' own execution times (dbt's target/run_results.json, hooks
    included) of (3) to (2). Target: <= 5 %. Both runs use `--threads 1 --log-level-file none`.
@@ -32,13 +33,6 @@ from bench.common import table, throwaway_db
 from mcp_analytics.dbt.runner import model_timings, run_dbt
 from mcp_analytics.demo.synthetic import Shape, load_synthetic
 
-MARTS = (
-    "hourly_tool_usage_summary",
-    "hourly_request_summary",
-    "daily_error_summary",
-    "performance_metrics_summary",
-    "daily_tool_usage_summary",
-)
 TARGET_RATIO = 0.05
 
 
@@ -63,8 +57,9 @@ def _dbt(url: str, target: Path, *args: str) -> dict[str, float]:
     proc = run_dbt([*args, *DBT_FLAGS], url=url, target_path=target, capture=True)
     if proc.returncode != 0:
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-4000:]}")
-    timings = model_timings(target)
-    return {m: timings[m] for m in MARTS if m in timings}
+    # every model the selection ran: a mart added to models/marts is measured without a change
+    # here (the staging views are run, and measured, only by the `staging` selection)
+    return model_timings(target)
 
 
 def bench_incremental(rows: int, days: int) -> str:
@@ -113,7 +108,7 @@ def bench_incremental(rows: int, days: int) -> str:
         "",
     ]
     body = []
-    for mart in MARTS:
+    for mart in sorted(full, key=lambda m: -full[m]):
         body.append(
             [
                 mart,
