@@ -16,10 +16,10 @@
 }}
 
 -- Tool calls per UTC day and server version (tool_version: the collector's and loader's
--- field, OTLP's resource attribute service.version): calls, failures by error class, latency
--- histogram and p95, first and last call. What release comparisons add up
--- (tool_regressions). Calls that carry no version keep a null tool_version. Exact, from the
--- raw rows of each rebuilt day.
+-- field, OTLP's resource attribute service.version): calls, failures by error class,
+-- latency histogram (jsonb and packed, bootstrap_sql/011 and 105) and p95, first and last
+-- call: what release comparisons add up (tool_regressions). Calls that carry no version keep
+-- a null tool_version. Exact, from the raw rows of each rebuilt day.
 
 with
 
@@ -72,6 +72,9 @@ version_days as (
         sum(transport_error_calls)::bigint as transport_error_calls,
         sum(sum_duration_ms)::bigint as sum_duration_ms,
         jsonb_object_agg(bucket_index, total_calls) as duration_histogram,
+        {{ var('raw_schema', 'public') }}.mart_hist_pack(
+            array_agg(bucket_index), array_agg(total_calls)
+        ) as duration_histogram_packed,
         min(first_called_at) as first_called_at,
         max(last_called_at) as last_called_at
     from bucket_counts
@@ -94,6 +97,7 @@ final as (
         {{ var('raw_schema', 'public') }}.mart_hist_quantile(duration_histogram, 0.95)::integer
             as p95_duration_ms,
         duration_histogram,
+        duration_histogram_packed,
         first_called_at,
         last_called_at,
         now() as refreshed_at
@@ -114,6 +118,7 @@ select
     sum_duration_ms,
     p95_duration_ms,
     duration_histogram,
+    duration_histogram_packed,
     first_called_at,
     last_called_at,
     refreshed_at

@@ -18,6 +18,9 @@
             jsonb_object_agg(calls.bucket_index, calls.bucket_calls), 0.95
         )::integer as p95_duration_ms,
         jsonb_object_agg(calls.bucket_index, calls.bucket_calls) as duration_histogram,
+        {{ raw_schema }}.mart_hist_pack(
+            array_agg(calls.bucket_index), array_agg(calls.bucket_calls)
+        ) as duration_histogram_packed,
         min(calls.first_called_at) as first_called_at,
         max(calls.last_called_at) as last_called_at
     from (
@@ -55,6 +58,7 @@
     ref('daily_tool_version_summary'),
     ['day', 'bcp_name', 'tool_name', 'tool_version', 'total_calls', 'failed_calls',
      'tool_error_calls', 'caller_error_calls', 'server_error_calls', 'transport_error_calls',
-     'sum_duration_ms', 'p95_duration_ms', 'duration_histogram', 'first_called_at',
+     'sum_duration_ms', 'p95_duration_ms', 'duration_histogram', 'duration_histogram_packed',
+     'first_called_at',
      'last_called_at'],
     reference, 'day', 'tool_usage_logs', ['daily_tool_version_summary']) }}
