@@ -910,8 +910,8 @@ def load(
 
     Raises:
         ValueError: an unknown `table`, `batch_rows` < 1 (before anything is loaded).
-        FileNotFoundError, PermissionError: a source missing or unreadable (before anything
-            is loaded).
+        FileNotFoundError, IsADirectoryError, PermissionError: a source missing, a folder or
+            unreadable (before anything is loaded).
         LoadError: the load stopped midway (the database unreachable or gone, a read error);
             its `summary` counts what was committed.
         LoadInterrupted: a signal stopped it (with `stop_on_signals`, or SIGINT); its
@@ -924,6 +924,10 @@ def load(
     for source in sources:
         if str(source) == "-":
             continue
+        if Path(source).is_dir():
+            raise IsADirectoryError(
+                f"{source} is a folder, not a file: name the files in it (e.g. {source}/*.jsonl)"
+            )
         if not Path(source).is_file():
             raise FileNotFoundError(f"no such file: {source}")
         if not os.access(source, os.R_OK):

@@ -161,6 +161,15 @@ def test_a_fatal_error_has_its_own_status(tmp_path, cli_env, capsys):
     assert main(["ingest", str(tmp_path / "missing.ndjson")]) == EXIT_USAGE
 
 
+def test_a_folder_is_named_as_one(tmp_path, capsys):
+    """A folder given for a file: a one-line usage error that says it is a folder, not missing."""
+    status = main(["ingest", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == EXIT_USAGE
+    assert f"{tmp_path} is a folder, not a file" in err and "no such file" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_exit_statuses_are_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["ingest", "--help"])
