@@ -174,14 +174,17 @@ async def fetch_async(
     except TimeoutError:
         raise InventoryError(f"no complete answer within {timeout:g} s") from None
     except Exception as err:  # any failure of the client is the snapshot's
-        raise InventoryError(f"{type(err).__name__}: {_cause(err)}") from err
+        raise InventoryError(_cause(err)) from err
 
 
 def _cause(err: BaseException) -> str:
     # anyio task groups wrap the transport's error: the innermost says what happened
     while isinstance(err, BaseExceptionGroup) and err.exceptions:
         err = err.exceptions[0]
-    return str(err) or type(err).__name__
+    text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    if type(err).__name__ == "ConnectError":
+        return f"{text} (is the server running and listening at that URL?)"
+    return text
 
 
 def _unique(definitions: Iterable[Definition]) -> tuple[Definition, ...]:
