@@ -99,13 +99,14 @@ class RestoreReport:
 def user_objects(conn: psycopg.Connection, limit: int = 5) -> tuple[int, list[str]]:
     """(how many, the first `limit` names of) relations, routines and schemas other than
     `public` in the database: an empty database has none."""
+    # executed without parameters, so `%` reaches the server as written (no `%%`)
     query = f"""
         select kind || ' ' || name from (
-            select 'relation' as kind, format('%%I.%%I', n.nspname, c.relname) as name
+            select 'relation' as kind, format('%I.%I', n.nspname, c.relname) as name
             from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
             where {USER_SCHEMA} and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
             union all
-            select 'function', format('%%I.%%I', n.nspname, p.proname)
+            select 'function', format('%I.%I', n.nspname, p.proname)
             from pg_proc as p join pg_namespace as n on n.oid = p.pronamespace
             where {USER_SCHEMA}
             union all
