@@ -97,14 +97,46 @@ def libpq_params(url: str) -> dict[str, str]:
     return params
 
 
+def _setting_of(target: str) -> str | None:
+    """The environment variable `target` was read from, if any (for what to check)."""
+    cfg = settings()
+    for name, value in (
+        ("DATABASE_URL", cfg.database_url),
+        ("MCPA_INGEST_URL", cfg.ingest_url),
+        ("MCPA_ANALYST_URL", cfg.analyst_url),
+    ):
+        if value and value == target:
+            return name
+    return None
+
+
 def connect(url: str | None = None, *, role: Role = "admin", **kwargs) -> psycopg.Connection:
-    """Open a psycopg connection; errors never carry the password."""
+    """Open a psycopg connection.
+
+    Raises:
+        DatabaseError: unreachable, refused or not a connection string: one line, the
+            password masked, naming the environment variable the string came from.
+    """
     target = url or database_url(role)
     kwargs.setdefault("connect_timeout", 10)
     try:
         return psycopg.connect(target, **kwargs)
     except psycopg.OperationalError as err:
-        raise DatabaseError(redact_text(str(err))) from None
+        setting = _setting_of(target)
+        hint = f" (check {setting}, or unset it to use the embedded server)" if setting else ""
+        raise DatabaseError(_one_line(redact_text(str(err))) + hint) from None
+    except psycopg.ProgrammingError as err:  # libpq could not parse the string
+        setting = _setting_of(target) or "the connection string"
+        raise DatabaseError(
+            f"{setting} is not a PostgreSQL connection string ({_one_line(redact_text(str(err)))}):"
+            " expected postgresql://user@host:5432/dbname (password after user:) or"
+            " 'host=... port=... user=... dbname=...'"
+        ) from None
+
+
+def _one_line(text: str) -> str:
+    # libpq adds its hint on an indented second line
+    return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
 @contextlib.contextmanager

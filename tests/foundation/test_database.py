@@ -93,6 +93,34 @@ def test_unreachable_database_error_never_shows_the_password(tmp_path: Path) -> 
         assert 'connection to server at "127.0.0.1", port 9 failed' in output, output
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("notaurl", "DATABASE_URL is not a PostgreSQL connection string"),
+        (
+            "mysql://u:TopSecret123@localhost/x",
+            "DATABASE_URL is not a PostgreSQL connection string",
+        ),
+        ("postgresql://u:TopSecret123@127.0.0.1:9/x?connect_timeout=2", "check DATABASE_URL"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_naming_the_variable(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    env = {**os.environ, "DATABASE_URL": url, "MCPA_STATE_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcp_analytics.cli", "users", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    err = proc.stderr.strip()
+    assert err.startswith("mcp-analytics: error: ") and says in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "TopSecret123" not in err
+
+
 def test_cli_without_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "bootstrap" in capsys.readouterr().out
