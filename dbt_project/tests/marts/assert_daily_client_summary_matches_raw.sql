@@ -22,7 +22,7 @@
     from (
         {{ mart_reference_tool_calls(
             ['"timestamp"', 'bcp_name', 'client_name', 'client_version', 'protocol_version',
-             'transport', 'success', 'duration_ms', 'session_id']) }}
+             'transport', 'success', 'duration_ms', 'session_id'], 'day') }}
     ) as calls
     group by 1, 2, 3, 4, 5, 6
 {% endset %}

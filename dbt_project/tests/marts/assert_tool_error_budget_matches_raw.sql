@@ -7,11 +7,25 @@
     + interval '672 hours'
 {%- endset -%}
 
+-- A checked day's window reads the 27 days before it: on a build's check (not the whole
+-- history), only the raw rows of the checked days' windows are read, not every row.
+{%- set in_checked_windows -%}
+    exists (
+        select 1
+        from exactness_buckets as checked
+        where
+            raw_calls."timestamp" >= checked.exactness_bucket - interval '648 hours'
+            and raw_calls."timestamp" < checked.exactness_bucket + interval '24 hours'
+    )
+{%- endset %}
+
 {% set reference %}
     with
 
     calls as (
-        {{ mart_reference_tool_calls(['"timestamp"', 'bcp_name', 'tool_name']) }}
+        {{ mart_reference_tool_calls(
+            ['"timestamp"', 'bcp_name', 'tool_name'],
+            condition=none if mart_exactness_scope() == 'full' else in_checked_windows) }}
     ),
 
     tool_days as (
