@@ -21,7 +21,7 @@ from mcp_analytics.warehouse.report import text_table
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "indexes",
-        help="the raw tables' indexes: what each costs and uses it; full or lean profile",
+        help="the raw tables' indexes: what each costs and what uses it; full or lean profile",
         description="The index profiles of the raw telemetry tables (docs/indexes.md): `full` "
         "is the seed's set, what bootstrap creates; `lean` leaves out the indexes that no "
         "build, retention, dashboard page or documented drill-down uses.",
