@@ -86,6 +86,13 @@ DONE = {
 }
 
 
+#: what a non-HTML answer says before the first build (the pages show the same words)
+NOT_BUILT = (
+    "The marts are not built yet: build them with `mcp-analytics build` (or run the demo,"
+    " `make demo`), then try again.\n"
+)
+
+
 class MissingAssetsError(RuntimeError):
     """The vendored browser libraries are absent (the message says how to get them)."""
 
@@ -167,10 +174,13 @@ async def _refresh_ms(request: Request) -> None:
 
 
 def _analytics(
-    template: str, load: Callable[[Any, Window, Request], dict[str, Any]]
+    template: str,
+    load: Callable[[Any, Window, Request], dict[str, Any]],
+    params: Callable[[Request], dict[str, Any]] | None = None,
 ) -> Callable[[Request], Any]:
     """A page of analytics: the window from the query, the marts' state, `load` on the
-    analyst connection, auto-refresh of its content."""
+    analyst connection, auto-refresh of its content. `params` gives the page's own parameters
+    from the query (filters the template shows even when the marts are not built yet)."""
 
     @protected("READ_ONLY")
     async def endpoint(request: Request, viewer: Viewer) -> Response:
@@ -184,6 +194,8 @@ def _analytics(
                 return {"state": state, **data}
 
         context = await in_thread(work)
+        if params is not None:
+            context = {**params(request), **context}
         if context.get("not_found"):
             return request.app.state.render_refusal(request, viewer, 404, context["not_found"])
         # the page's own parameters (sort, filters) stay in the auto-refresh URL
@@ -274,34 +286,41 @@ CLIENT_FILTERS = {
 }
 
 
-def _clients(conn, window: Window, request: Request) -> dict[str, Any]:
+def _clients_params(request: Request) -> dict[str, Any]:
     filt = clients.ClientFilter.from_query(request.query_params)
-    data = clients.clients(conn, window, filt)
+    return {"filt": filt, "dimension_labels": CLIENT_FILTERS}
+
+
+def _clients(conn, window: Window, request: Request) -> dict[str, Any]:
+    data = clients.clients(conn, window, _clients_params(request)["filt"])
     return {
         "data": data,
-        "filt": filt,
-        "dimension_labels": CLIENT_FILTERS,
         "day_labels": [d.strftime("%Y-%m-%d") for d in data.days] if data else [],
     }
 
 
+def _versions_params(request: Request) -> dict[str, Any]:
+    return {"bcp": request.query_params.get("bcp") or None}
+
+
 def _versions(conn, window: Window, request: Request) -> dict[str, Any]:
-    bcp = request.query_params.get("bcp") or None
+    bcp = _versions_params(request)["bcp"]
     data = versions.versions(conn, window, bcp)
     return {
         "data": data,
-        "bcp": bcp,
         "regressions": versions.regressions(conn, bcp),
         "day_labels": [d.strftime("%Y-%m-%d") for d in data.days] if data else [],
     }
 
 
+def _sessions_params(request: Request) -> dict[str, Any]:
+    return {"filters": {k: v for k in sessions.FILTERS if (v := request.query_params.get(k))}}
+
+
 def _sessions(conn, window: Window, request: Request) -> dict[str, Any]:
     data = sessions.sessions(conn, window, request.query_params)
-    filters = {k: v for k in sessions.FILTERS if (v := request.query_params.get(k))}
     return {
         "data": data,
-        "filters": filters,
         "day_labels": [d.strftime("%Y-%m-%d") for d in data.days] if data else [],
     }
 
@@ -319,9 +338,9 @@ tools_page = _analytics("tools.html", _tools)
 tool_page = _analytics("tool.html", _tool)
 requests_page = _analytics("requests.html", _requests)
 budget_page = _analytics("budget.html", _budget)
-clients_page = _analytics("clients.html", _clients)
-versions_page = _analytics("versions.html", _versions)
-sessions_page = _analytics("sessions.html", _sessions)
+clients_page = _analytics("clients.html", _clients, _clients_params)
+versions_page = _analytics("versions.html", _versions, _versions_params)
+sessions_page = _analytics("sessions.html", _sessions, _sessions_params)
 metrics_page = _analytics("metrics.html", _metrics)
 
 
@@ -351,11 +370,15 @@ async def inventory_page(request: Request, viewer: Viewer) -> Response:
 async def tools_csv(request: Request, viewer: Viewer) -> Response:
     window, _ = _window(request)
 
-    def work() -> list:
+    def work() -> list | None:
         with pools(request).analyst_conn() as conn:
+            if marts.marts_state(conn) == "missing":
+                return None
             return _sorted_tools(conn, window, request)[0]
 
     rows = await in_thread(work)
+    if rows is None:
+        return PlainTextResponse(NOT_BUILT, status_code=503)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(

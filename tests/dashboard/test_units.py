@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,6 +17,7 @@ from starlette.testclient import TestClient
 
 from mcp_analytics.dashboard import DashboardConfig, create_app
 from mcp_analytics.dashboard.histograms import bucket_value, merge, quantiles
+from mcp_analytics.dashboard.security import HEADERS
 from mcp_analytics.dashboard.windows import WindowError, parse_window
 from tests.dashboard.helpers import USERS, sign_in
 
@@ -76,22 +81,89 @@ def test_windows() -> None:
             parse_window(bad, NOW)
 
 
+def test_the_docs_list_the_headers_sent(bootstrapped_db: str) -> None:
+    """docs/dashboard.md's block of headers is, name for name and value for value, what a page
+    is sent (no security header missing from the doc, none in the doc that is not sent)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "dashboard.md").read_text()
+    block = re.search(r"\*\*Headers\*\*.*?```text\n(.*?)```", doc, re.S)
+    assert block, "no block of headers in docs/dashboard.md"
+    documented = dict(
+        line.strip().split(": ", 1) for line in block.group(1).splitlines() if line.strip()
+    )
+    app = create_app(DashboardConfig(admin_url=bootstrapped_db, analyst_url=bootstrapped_db))
+    with TestClient(app, follow_redirects=False) as client:
+        page = client.get("/login")
+    assert page.status_code == 200
+    sent = {name: page.headers.get(name) for name in (*HEADERS, "cache-control")}
+    assert {k.lower(): v for k, v in documented.items()} == sent
+
+
+def test_the_package_leaves_vendor_to_python_m() -> None:
+    """`make vendor` runs `python -m mcp_analytics.dashboard.vendor`: the package must not import
+    `vendor` itself first, or runpy warns (RuntimeWarning: found in sys.modules)."""
+    probe = (
+        "import sys, mcp_analytics.dashboard as d;"
+        "assert 'mcp_analytics.dashboard.vendor' not in sys.modules;"
+        "assert callable(d.create_app) and 'mcp_analytics.dashboard.vendor' in sys.modules"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+#: GET routes that are not pages of the marts, and what each answers before the first build
+NOT_PAGES = {"/login": 303, "/healthz": 200, "/favicon.ico": 204}
+#: pages that read no mart (the administration pages read the seed's tables only)
+NO_MARTS = ("/admin/retention", "/admin/config", "/admin/users")
+#: a filter of each page's own, so the filters' chips and links render too
+PAGE_QUERY = {
+    "/clients": "?window=30d&transport=tcp&client=cursor",
+    "/versions": "?window=30d&bcp=bcp_0",
+    "/sessions": "?window=30d&definition=transport_id:v1",
+    "/inventory": "?status=never_called",
+    "/errors": "?q=synthetic",
+    "/tools": "?sort=p95.asc",
+}
+
+
 def test_a_fresh_install_says_what_to_do(bootstrapped_db: str) -> None:
+    from starlette.routing import Route
+
     from mcp_analytics import auth
 
     with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
-        auth.create_user(conn, "reader", USERS["reader"][0])
+        auth.create_user(conn, "root", USERS["root"][0], role=USERS["root"][1])
     app = create_app(DashboardConfig(admin_url=bootstrapped_db, analyst_url=bootstrapped_db))
+    # every GET route the app has, so a page added later is covered without editing this list
+    paths = [
+        r.path.replace("{bcp}", "bcp_0").replace("{tool}", "tool_0")
+        for r in app.routes
+        if isinstance(r, Route) and "GET" in (r.methods or ())
+    ]
+    assert {"/", "/clients", "/versions", "/sessions", "/inventory", "/budget"} <= set(paths)
     with TestClient(app, follow_redirects=False) as client:
-        assert sign_in(client, "reader", USERS["reader"][0]).status_code == 303
-        for path in ("/", "/tools", "/requests", "/metrics", "/errors"):
-            page = client.get(path)
-            assert page.status_code == 200, path
-            assert "not built yet" in page.text and "mcp-analytics build" in page.text, path
-        pipeline = client.get("/pipeline").text
-        assert pipeline.count("not built yet") == 5
+        assert sign_in(client, "root", USERS["root"][0]).status_code == 303
+        for path in paths:
+            for url in {path, path + PAGE_QUERY.get(path, "")}:
+                for headers in ({}, {"HX-Request": "true"}):  # the whole page and its region
+                    page = client.get(url, headers=headers)
+                    if path in NOT_PAGES:
+                        assert page.status_code == NOT_PAGES[path], url
+                    elif path == "/tools.csv":
+                        assert page.status_code == 503, url
+                        assert page.text.startswith("The marts are not built yet"), url
+                    elif path in NO_MARTS:
+                        assert page.status_code == 200, url
+                    elif path == "/pipeline":
+                        assert page.status_code == 200, url
+                        assert page.text.count("not built yet") == 5, url
+                    else:
+                        assert page.status_code == 200, (url, page.text[-2000:])
+                        assert "The marts are not built yet" in page.text, url
+                        assert "mcp-analytics build" in page.text, url
     # a bad window is explained, and the default one shown
     with TestClient(app, follow_redirects=False) as client:
-        sign_in(client, "reader", USERS["reader"][0])
+        sign_in(client, "root", USERS["root"][0])
         page = client.get("/?window=5y")
         assert page.status_code == 200 and "unknown window" in page.text
