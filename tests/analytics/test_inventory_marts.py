@@ -4,6 +4,7 @@ the before/after windows, what changed; both equal to a recomputation from the r
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -198,3 +199,47 @@ def test_every_run_rebuilds_the_inventory(inventoried: Warehouse) -> None:
         "select status from analytics.tool_inventory where tool_name = 'archive'"
     )
     assert status == "called"
+
+
+def test_a_snapshot_between_build_and_test_does_not_fail_the_tests(
+    inventoried: Warehouse,
+) -> None:
+    """`dbt build` rebuilds the marts, then tests them: a snapshot recorded in between (here
+    the catalog changed back, so new versions open and unchanged ones are extended) is not
+    what the marts read, and their exactness tests compare only against the snapshots they
+    did read. A wrong mart row still fails them."""
+    tests = ("assert_tool_definition_history_matches_raw", "assert_tool_inventory_matches_raw")
+    inventoried.build(*MARTS)
+    versions_before = inventoried.scalar("select count(*) from mcp_definition_versions")
+    with serving(build("1.0.0")) as url:
+        again = fetch(url)
+    with inventoried.connect() as conn:
+        store(conn, again, source="schedule", endpoint="test")
+    # the race is real: the raw tables moved on after the rebuild (new and extended versions)
+    assert inventoried.scalar("select count(*) from mcp_definition_versions") > versions_before
+    assert (
+        inventoried.scalar(
+            "select count(*) from mcp_definition_versions as v"
+            " where v.last_snapshot_id = (select max(id) from mcp_inventory_snapshots)"
+            " and v.first_snapshot_id < v.last_snapshot_id"
+        )
+        > 0
+    )
+    inventoried.dbt("test", "--select", *tests)
+
+    with inventoried.connect() as conn:
+        conn.execute(
+            "update analytics.tool_definition_history set times_seen = times_seen + 1"
+            " where ctid = (select ctid from analytics.tool_definition_history"
+            " where not is_current limit 1)"
+        )
+        conn.execute(
+            "update analytics.tool_inventory set current_fingerprint = repeat('0', 64)"
+            " where status = 'called'"
+        )
+    for test in tests:
+        inventoried.dbt("test", "--select", test, expect_ok=False)
+        assert re.search(r"Got \d+ results?", inventoried.last_output), test
+
+    # the next build reads the new snapshot and both tests pass on it
+    inventoried.build(*MARTS)

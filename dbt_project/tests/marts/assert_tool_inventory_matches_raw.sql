@@ -1,12 +1,25 @@
 {{ config(meta={'dagster': {'ref': {'name': 'tool_inventory'}}}) }}
 
 -- Status, usage, last call and current fingerprint recomputed from the raw tables for the
--- mart's as_of hour, compared both ways.
+-- mart's as_of hour, compared both ways, as of the snapshots the model read: one recorded
+-- between the mart's rebuild and this test (taken after its refreshed_at) is left out, and a
+-- version that snapshot extended (last_snapshot_id moved on) counts as listed by the latest
+-- snapshot the model read if it was open then.
 {% set reference %}
     with
 
     as_of as (
-        select max(built.as_of) as as_of_hour from {{ ref('tool_inventory') }} as built
+        select
+            max(built.as_of) as as_of_hour,
+            max(built.refreshed_at) as refreshed_at
+        from {{ ref('tool_inventory') }} as built
+    ),
+
+    seen_snapshots as (
+        select snapshots.id
+        from {{ source('mcp', 'mcp_inventory_snapshots') }} as snapshots
+        cross join as_of
+        where snapshots.taken_at <= as_of.refreshed_at
     ),
 
     latest as (
@@ -14,7 +27,9 @@
             snapshots.bcp_name,
             snapshots.id
         from {{ source('mcp', 'mcp_inventory_snapshots') }} as snapshots
-        where snapshots.error is null
+        where
+            snapshots.error is null
+            and snapshots.id in (select seen_snapshots.id from seen_snapshots)
         order by snapshots.bcp_name asc, snapshots.taken_at desc, snapshots.id desc
     ),
 
@@ -25,7 +40,17 @@
             versions.fingerprint
         from {{ source('mcp', 'mcp_definition_versions') }} as versions
         inner join latest
-            on versions.bcp_name = latest.bcp_name and versions.last_snapshot_id = latest.id
+            on
+                versions.bcp_name = latest.bcp_name
+                and (
+                    versions.last_snapshot_id = latest.id
+                    or (
+                        versions.first_snapshot_id <= latest.id
+                        and versions.last_snapshot_id not in (
+                            select seen_snapshots.id from seen_snapshots
+                        )
+                    )
+                )
         where versions.kind = 'tool'
     ),
 
