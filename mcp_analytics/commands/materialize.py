@@ -102,6 +102,26 @@ def handler(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+#: the most lines of a failed step's message shown (dbt's error lines can run long)
+MAX_FAILURE_LINES = 40
+
+
+def step_failure_message(error) -> str:
+    """The useful text of a failed step's `SerializableErrorInfo` (or None): its message's
+    non-blank lines (for a dbt step: the command, its exit code and dbt's own error lines,
+    which name the failing nodes), the later ones indented under the first, at most
+    MAX_FAILURE_LINES, connection-string passwords masked (redact_text)."""
+    from mcp_analytics.ingest.redaction import redact_text
+
+    if error is None or not (error.message or "").strip():
+        return "unknown error"
+    lines = [line.rstrip() for line in redact_text(error.message).splitlines() if line.strip()]
+    if len(lines) > MAX_FAILURE_LINES:
+        dropped = len(lines) - MAX_FAILURE_LINES
+        lines = [*lines[:MAX_FAILURE_LINES], f"... {dropped} more lines in the log"]
+    return "\n        ".join(lines)
+
+
 def summarise(result) -> dict:
     """Counts of one job run's events, its problems as lines, and `failed_checks`: the checks of
     severity ERROR that failed, as `asset:check`."""
@@ -127,8 +147,7 @@ def summarise(result) -> dict:
                     failed_checks.append(name)
         elif kind == "STEP_FAILURE":
             err = event.event_specific_data.error
-            message = err.message.strip().splitlines()[0] if err else "unknown error"
-            problems.append(f"step {event.step_key} failed: {message}")
+            problems.append(f"step {event.step_key} failed: {step_failure_message(err)}")
     return {
         "observed": observed,
         "materialized": materialized,

@@ -28,3 +28,20 @@ def test_a_failed_error_check_fails_the_run_and_is_named(project_env, bootstrapp
     assert " FAILED " in line, out
     assert "check raw/tool_usage_logs:default_partition_empty failed (ERROR)" in out
     assert "failed checks (severity ERROR): raw/tool_usage_logs:default_partition_empty" in out, out
+
+
+def test_a_failed_dbt_step_shows_the_failing_node_and_dbt_error(
+    project_env, bootstrapped_db, capsys
+):
+    """A dbt step that fails is shown with dbt's own error lines (the failing node named, the
+    database's message), not only the first line of dagster-dbt's exception."""
+    insert_telemetry(bootstrapped_db, hours=2, per_hour=6)
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        # a raw column the staging model reads is gone: dbt fails on that model
+        conn.execute("alter table mcp_inventory_snapshots rename column error to error_gone")
+    assert cli.main(["materialize"]) == 1
+    out = capsys.readouterr().out
+    step = next(x for x in out.splitlines() if "step dbt_" in x and " failed: " in x)
+    assert "DagsterDbtCliRuntimeError" in step, out
+    assert "stg_mcp__mcp_inventory_snapshots" in out, out
+    assert "error" in out.split(step, 1)[1] and "does not exist" in out, out
