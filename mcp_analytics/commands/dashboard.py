@@ -13,6 +13,7 @@ import argparse
 from mcp_analytics.cli import CommandError
 from mcp_analytics.extras import MissingExtraError, require_warehouse
 from mcp_analytics.ingest.redaction import redact_url
+from mcp_analytics.port_check import ensure_port_free
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +46,7 @@ def handler(args: argparse.Namespace) -> int:
         raise CommandError("--ssl-certfile and --ssl-keyfile go together")
     if not 0 < args.port < 65536:
         raise CommandError(f"--port must be between 1 and 65535, got {args.port}")
+    ensure_port_free(args.host, args.port)
     config = DashboardConfig.from_settings()
     try:
         app = create_app(config)

@@ -16,6 +16,7 @@ from pathlib import Path
 from mcp_analytics.cli import CommandError
 from mcp_analytics.extras import MissingExtraError, require_warehouse
 from mcp_analytics.ingest.redaction import redact_url
+from mcp_analytics.port_check import ensure_port_free
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,6 +67,7 @@ def handler(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise CommandError(f"--port must be between 1 and 65535, got {args.port}")
+    ensure_port_free(args.host, args.port)
     token = _token(args.token_file)
     if token is None and not _is_loopback(args.host):
         raise CommandError(

@@ -19,6 +19,7 @@ from mcp_analytics.otlp.receiver import (
     is_loopback,
 )
 from mcp_analytics.otlp.sink import DEFAULT_MAX_SPOOL_BYTES
+from mcp_analytics.port_check import ensure_port_free
 
 log = logging.getLogger("mcp_analytics.otlp")
 
@@ -91,6 +92,7 @@ def serve_cmd(args: argparse.Namespace) -> int:
             raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 < args.port < 65536:
         raise CommandError("--port must be between 1 and 65535")
+    ensure_port_free(args.host, args.port)
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")
     url = db.database_url(role="ingest")
