@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import time
 
 from mcp_analytics.cli import CommandError
@@ -102,6 +103,8 @@ def handler(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+_ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
 #: the most lines of a failed step's message shown (dbt's error lines can run long)
 MAX_FAILURE_LINES = 40
 
@@ -115,7 +118,8 @@ def step_failure_message(error) -> str:
 
     if error is None or not (error.message or "").strip():
         return "unknown error"
-    lines = [line.rstrip() for line in redact_text(error.message).splitlines() if line.strip()]
+    text = _ANSI_COLOUR.sub("", redact_text(error.message))  # dbt colours its error lines
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
     if len(lines) > MAX_FAILURE_LINES:
         dropped = len(lines) - MAX_FAILURE_LINES
         lines = [*lines[:MAX_FAILURE_LINES], f"... {dropped} more lines in the log"]

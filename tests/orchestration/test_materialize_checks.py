@@ -43,5 +43,6 @@ def test_a_failed_dbt_step_shows_the_failing_node_and_dbt_error(
     out = capsys.readouterr().out
     step = next(x for x in out.splitlines() if "step dbt_" in x and " failed: " in x)
     assert "DagsterDbtCliRuntimeError" in step, out
+    assert "\x1b[" not in out, out  # dbt's colour codes left out
     assert "stg_mcp__mcp_inventory_snapshots" in out, out
     assert "error" in out.split(step, 1)[1] and "does not exist" in out, out
