@@ -50,9 +50,13 @@ LABELS = [
 ]
 
 
+# One base for the module: a stamp written and the same stamp read back must be equal, also
+# when a second passes between them on a slow machine.
+_BASE = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+
+
 def _stamp(i: int) -> str:
-    base = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
-    return (base + dt.timedelta(milliseconds=i)).isoformat()
+    return (_BASE + dt.timedelta(milliseconds=i)).isoformat()
 
 
 def _row(conn: psycopg.Connection, table: str, column: str, stamp: str) -> tuple:
