@@ -23,14 +23,14 @@
     select {{ raw_schema }}.warehouse_lock(true);
     -- two runs of one mart at once would both insert the same buckets
     select {{ raw_schema }}.mart_lock('{{ this.identifier }}');
-    {%- if not (execute and (model.config.get('meta') or {}).get('needs_nested_loops', false)) %}
+{%- if not (execute and (model.config.get('meta') or {}).get('needs_nested_loops', false)) %}
     -- a mart is set-wise aggregation over whole buckets, where a nested loop is never the
     -- right join, but the one a misestimate picks (joins of aggregates on several keys come
     -- out at one row): hash and merge joins stay linear whatever the estimates. A model whose
     -- plan cannot avoid one (a lateral function scan per row: before PostgreSQL 18 a disabled
     -- node costs 1e10, which distorts the rest of the plan) says meta.needs_nested_loops.
     select set_config('enable_nestloop', 'off', true);
-    {%- endif %}
+{%- endif %}
     create temporary table mart_claimed on commit drop as
     select id, bucket
     from {{ raw_schema }}.mart_dirty_buckets
