@@ -34,7 +34,7 @@ def old_warehouse(server_url: str, tmp_path: Path):
     before the widths were widened; the dbt project needs 063's warehouse lock); its URL."""
     before = tmp_path / "bootstrap_sql"
     before.mkdir()
-    for path in sorted(settings().bootstrap_dir.glob("0*.sql")):
+    for path in sorted(settings().bootstrap_dir.glob("[0-9][0-9][0-9]_*.sql")):
         if path.name[:3] != "060":
             shutil.copy(path, before / path.name)
     name = f"mcpa_test_{secrets.token_hex(6)}"
