@@ -154,3 +154,34 @@ def test_a_mart_following_a_table_without_triggers_is_refused(
     assert "hourly_failed_calls follows users, which is neither a raw table" in proc.stdout, output(
         proc
     )
+
+
+@pytest.mark.parametrize(("opted_out", "expected"), [(False, "off"), (True, "on")])
+def test_a_mart_runs_without_nested_loops_unless_its_meta_keeps_them(
+    module_db: str, tmp_path: Path, opted_out: bool, expected: str
+) -> None:
+    """mart_claim_dirty turns nested loops off for the model's transaction; a model whose
+    config says meta.needs_nested_loops keeps the server's setting (docs/dbt.md)."""
+    mart = NEW_MART.replace(
+        "count(*) filter (where not calls.is_success) as failed_calls\n",
+        "count(*) filter (where not calls.is_success) as failed_calls,\n"
+        "    current_setting('enable_nestloop') as nestloop\n",
+    )
+    if opted_out:
+        mart = mart.replace(
+            "meta={'ledger_sources': ['tool_usage_logs']}",
+            "meta={'ledger_sources': ['tool_usage_logs'], 'needs_nested_loops': true}",
+        )
+    project = with_new_mart(tmp_path, mart)
+    (project / "models" / "marts" / "_hourly_failed_calls.yml").write_text(
+        NEW_MART_YML + "      - name: nestloop\n        data_type: text\n"
+    )
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        conn.execute("drop table if exists analytics.hourly_failed_calls")
+        _calls(conn, f"nestloop-{opted_out}-", NOW - timedelta(hours=5), 6)
+    proc = run_in(project, module_db, "run", "--select", "+hourly_failed_calls")
+    assert proc.returncode == 0, output(proc)
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        seen = conn.execute("select distinct nestloop from analytics.hourly_failed_calls")
+        assert seen.fetchall() == [(expected,)]
+        conn.execute("drop table analytics.hourly_failed_calls")
