@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        module.register(sub)
+        # a module without register() is shared code of the commands, not a command
+        if hasattr(module, "register"):
+            module.register(sub)
     return parser
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.common import add_flags, progress, run_report
 from mcp_analytics.config import settings
-from mcp_analytics.warehouse import db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,9 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "count and key checksum with the table, then mark it exported and drop it. Progress "
         "goes to stderr, the report to stdout.",
     )
-    export.add_argument(
-        "--dry-run", action="store_true", help="list what would be exported, change nothing"
-    )
+    add_flags(export, {"--dry-run": "list what would be exported, change nothing"})
     export.add_argument(
         "--dir",
         type=Path,
@@ -38,10 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=run_export)
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_export(args: argparse.Namespace) -> int:
     # pyarrow comes with the warehouse extra: imported only when an export runs.
     from mcp_analytics.warehouse.archive import ArchiveError, export_archives
@@ -49,12 +42,8 @@ def run_export(args: argparse.Namespace) -> int:
     directory = (args.dir or settings().archive_dir or Path("archive")).resolve()
     if directory.exists() and not directory.is_dir():
         raise CommandError(f"--dir {directory} is not a folder")
-    with db.connection(autocommit=True) as conn:
-        try:
-            report = export_archives(conn, directory, dry_run=args.dry_run, on_notice=_progress)
-        except ArchiveError as err:
-            if err.report is not None:
-                print(err.report.describe())
-            raise CommandError(f"archive export stopped: {err}") from None
-    print(report.describe())
-    return 0
+    return run_report(
+        lambda conn: export_archives(conn, directory, dry_run=args.dry_run, on_notice=progress),
+        ArchiveError,
+        lambda err: f"archive export stopped: {err}",
+    )

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.common import add_flags, print_report, progress
 from mcp_analytics.config import settings
 from mcp_analytics.ingest.redaction import redact_url
 from mcp_analytics.warehouse import db
@@ -29,12 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the .dump file or a folder for it (default: MCPA_BACKUP_DIR, "
         "$MCPA_STATE_DIR/backups, with a dated name)",
     )
-    only = backup.add_mutually_exclusive_group()
-    only.add_argument("--schema-only", action="store_true", help="the schema, no rows")
-    only.add_argument(
-        "--data-only",
-        action="store_true",
-        help="the rows, no schema (restored into a database at the same bootstrap ledger)",
+    add_flags(
+        backup.add_mutually_exclusive_group(),
+        {
+            "--schema-only": "the schema, no rows",
+            "--data-only": "the rows, no schema (restored into a database at the same "
+            "bootstrap ledger)",
+        },
     )
     backup.set_defaults(func=run_backup)
 
@@ -48,21 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fails. See docs/backup.md.",
     )
     restore.add_argument("path", type=Path, metavar="PATH", help="the backup's .dump file")
-    restore.add_argument(
-        "--force",
-        action="store_true",
-        help="replace a database that is not empty (dropped and recreated: all in it is lost)",
-    )
-    restore.add_argument(
-        "--no-build",
-        action="store_true",
-        help="skip `dbt build` and the comparison of the marts after it",
+    add_flags(
+        restore,
+        {
+            "--force": "replace a database that is not empty (dropped and recreated: all in it "
+            "is lost)",
+            "--no-build": "skip `dbt build` and the comparison of the marts after it",
+        },
     )
     restore.set_defaults(func=run_restore)
-
-
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def run_backup(args: argparse.Namespace) -> int:
@@ -70,18 +64,18 @@ def run_backup(args: argparse.Namespace) -> int:
 
     cfg = settings()
     mode: Mode = "schema-only" if args.schema_only else "data-only" if args.data_only else "full"
-    try:
-        result = backup(
+    print_report(
+        lambda: backup(
             db.database_url(),
             args.path,
             directory=cfg.backup_dir,
             mode=mode,
             archive_dir=cfg.archive_dir,
             prefer_embedded=cfg.uses_embedded,
-        )
-    except BackupError as err:
-        raise CommandError(f"backup failed: {err}") from None
-    print(result.describe())
+        ),
+        BackupError,
+        lambda err: f"backup failed: {err}",
+    )
     return 0
 
 
@@ -90,17 +84,17 @@ def run_restore(args: argparse.Namespace) -> int:
 
     cfg = settings()
     url = db.database_url()
-    _progress(f"restoring {args.path} into {redact_url(url)}")
-    try:
-        report = restore(
+    progress(f"restoring {args.path} into {redact_url(url)}")
+    report = print_report(
+        lambda: restore(
             url,
             args.path,
             force=args.force,
             build=not args.no_build,
             prefer_embedded=cfg.uses_embedded,
-            on_progress=_progress,
-        )
-    except RestoreError as err:
-        raise CommandError(f"restore failed: {err}") from None
-    print(report.describe())
+            on_progress=progress,
+        ),
+        RestoreError,
+        lambda err: f"restore failed: {err}",
+    )
     return 0 if report.ok else 1

@@ -10,6 +10,7 @@ import argparse
 import shlex
 
 from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.common import add_flags
 from mcp_analytics.dbt.env import DbtNotFoundError, dbt_env
 from mcp_analytics.dbt.runner import run_dbt
 from mcp_analytics.ingest.redaction import redact_text
@@ -46,10 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dbt-env",
         help='print `export` lines to run dbt by hand: eval "$(mcp-analytics dbt-env)"',
     )
-    env.add_argument(
-        "--show-password",
-        action="store_true",
-        help="print the database password in clear (it is masked otherwise)",
+    add_flags(
+        env, {"--show-password": "print the database password in clear (it is masked otherwise)"}
     )
     env.set_defaults(func=print_env)
 

@@ -9,6 +9,7 @@ import argparse
 from datetime import UTC, datetime, timedelta
 
 from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.common import add_flags, print_report
 from mcp_analytics.demo.loader import DemoError, load
 from mcp_analytics.demo.workload import WorkloadSpec, default_end
 from mcp_analytics.warehouse import db
@@ -33,10 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="end of the span, ISO 8601 (default: now, truncated to the hour, UTC)",
     )
     parser.add_argument("--users", type=int, default=300, help="demo users (default 300)")
-    parser.add_argument(
-        "--append",
-        action="store_true",
-        help="add this batch even when the database already holds another demo batch",
+    add_flags(
+        parser,
+        {"--append": "add this batch even when the database already holds another demo batch"},
     )
     parser.set_defaults(func=run)
 
@@ -62,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
     spec = WorkloadSpec(
         days=args.days, tool_calls=args.tool_calls, seed=args.seed, end=end, users=args.users
     )
-    try:
-        result = load(db.database_url(), spec, append=args.append, say=print)
-    except DemoError as err:
-        raise CommandError(str(err)) from None
-    print(result.describe())
+    print_report(
+        lambda: load(db.database_url(), spec, append=args.append, say=print), DemoError, str
+    )
     return 0

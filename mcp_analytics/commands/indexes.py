@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.common import progress, run_report
 from mcp_analytics.warehouse import db
 from mcp_analytics.warehouse.indexes import (
     PROFILES,
@@ -76,12 +76,8 @@ def run_status(_args: argparse.Namespace) -> int:
 
 
 def run_profile(args: argparse.Namespace) -> int:
-    with db.connection(autocommit=True) as conn:
-        try:
-            report = apply_profile(
-                conn, args.name, on_notice=lambda line: print(line, file=sys.stderr, flush=True)
-            )
-        except IndexProfileError as err:
-            raise CommandError(f"indexes profile {args.name}: {err}") from None
-    print(report.describe())
-    return 0
+    return run_report(
+        lambda conn: apply_profile(conn, args.name, on_notice=progress),
+        IndexProfileError,
+        lambda err: f"indexes profile {args.name}: {err}",
+    )

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.common import add_flags
 from mcp_analytics.warehouse import db
 
 
@@ -36,11 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     snap.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="give up after S seconds (30)"
     )
-    snap.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_flags(snap, {"--json": "print the result as one JSON object"})
     snap.set_defaults(func=snapshot_cmd)
     show = actions.add_parser("show", help="the definitions each server advertises now")
     show.add_argument("server", nargs="?", help="only this server (its own name)")
-    show.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_flags(show, {"--json": "one JSON object per line"})
     show.set_defaults(func=show_cmd)
 
 

@@ -5,9 +5,9 @@ A key is printed once, by `create`, and stored only as its SHA-256."""
 from __future__ import annotations
 
 import argparse
-import json
 
 from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.common import add_flags, print_json_lines
 from mcp_analytics.otlp import keys as api_keys
 from mcp_analytics.warehouse import db
 
@@ -19,8 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("name", help="what the key is for, e.g. the server sending with it")
     create.set_defaults(func=create_cmd)
     listing = actions.add_parser("list", help="list keys (never the keys themselves)")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.add_argument("--live", action="store_true", help="only keys not revoked")
+    add_flags(listing, {"--json": "one JSON object per line", "--live": "only keys not revoked"})
     listing.set_defaults(func=list_cmd)
     revoke = actions.add_parser("revoke", help="revoke a key: it stops working at once")
     revoke.add_argument("key", metavar="NAME_OR_ID")
@@ -46,20 +45,10 @@ def list_cmd(args: argparse.Namespace) -> int:
     with db.connection(autocommit=True) as conn:
         keys = api_keys.list_keys(conn, include_revoked=not args.live)
     if args.json:
-        for k in keys:
-            print(
-                json.dumps(
-                    {
-                        "id": k.id,
-                        "name": k.name,
-                        "prefix": k.prefix,
-                        "created_at": k.created_at.isoformat(),
-                        "created_by": k.created_by,
-                        "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
-                        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
-                    }
-                )
-            )
+        print_json_lines(
+            keys,
+            ("id", "name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"),
+        )
         return 0
     if not keys:
         print("no API keys")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from mcp_analytics.cli import CommandError
-from mcp_analytics.warehouse import db
+from mcp_analytics.commands.common import add_flags, progress, run_report
 from mcp_analytics.warehouse.partitions import PartitionError, upkeep_partitions
 from mcp_analytics.warehouse.retention import RetentionError, apply_retention
 
@@ -19,9 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "not longer than the marts' late-data window, holds the warehouse lock, commits one "
         "table at a time. Progress goes to stderr, the report to stdout.",
     )
-    retention.add_argument(
-        "--dry-run", action="store_true", help="report what would go, change nothing"
-    )
+    add_flags(retention, {"--dry-run": "report what would go, change nothing"})
     retention.add_argument(
         "--table", metavar="NAME", help="only the policy whose table_name is NAME"
     )
@@ -59,43 +55,35 @@ def _months(text: str) -> int:
     return value
 
 
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_retention(args: argparse.Namespace) -> int:
-    with db.connection(autocommit=True) as conn:
-        try:
-            report = apply_retention(
-                conn, dry_run=args.dry_run, table=args.table, on_notice=_progress
-            )
-        except RetentionError as err:
-            if not err.completed:
-                raise CommandError(f"retention failed, nothing was changed: {err}") from None
-            if err.report is not None:
-                print(err.report.describe())
-            done = ", ".join(r.table_name for r in err.completed)
-            raise CommandError(
-                f"retention stopped: {err}; the table(s) above were already done ({done}), "
-                "the failing one was left unchanged"
-            ) from None
-    print(report.describe())
-    return 0
+    return run_report(
+        lambda conn: apply_retention(
+            conn, dry_run=args.dry_run, table=args.table, on_notice=progress
+        ),
+        RetentionError,
+        _retention_failed,
+    )
+
+
+def _retention_failed(err: RetentionError) -> str:
+    if not err.completed:
+        return f"retention failed, nothing was changed: {err}"
+    done = ", ".join(r.table_name for r in err.completed)
+    return (
+        f"retention stopped: {err}; the table(s) above were already done ({done}), "
+        "the failing one was left unchanged"
+    )
 
 
 def run_partitions(args: argparse.Namespace) -> int:
-    with db.connection(autocommit=True) as conn:
-        try:
-            report = upkeep_partitions(
-                conn,
-                args.table,
-                months_ahead=args.months_ahead,
-                months_behind=args.months_behind,
-                on_notice=_progress,
-            )
-        except PartitionError as err:
-            if err.report is not None:
-                print(err.report.describe())
-            raise CommandError(f"partition upkeep failed: {err}") from None
-    print(report.describe())
-    return 0
+    return run_report(
+        lambda conn: upkeep_partitions(
+            conn,
+            args.table,
+            months_ahead=args.months_ahead,
+            months_behind=args.months_behind,
+            on_notice=progress,
+        ),
+        PartitionError,
+        lambda err: f"partition upkeep failed: {err}",
+    )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
+from dataclasses import replace
 
 from mcp_analytics import auth
 from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.common import add_flags, print_json_lines
 from mcp_analytics.warehouse import db
 
 
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.set_defaults(func=create_cmd)
 
     listing = actions.add_parser("list", help="list users (never their password hashes)")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_flags(listing, {"--json": "one JSON object per line"})
     listing.set_defaults(func=list_cmd)
 
     for name, func, text in (
@@ -122,21 +123,21 @@ def create_cmd(args: argparse.Namespace) -> int:
 def list_cmd(args: argparse.Namespace) -> int:
     users = _run(auth.list_users)
     if args.json:
-        for u in users:
-            print(
-                json.dumps(
-                    {
-                        "id": u.id,
-                        "username": u.username,
-                        "email": u.email,
-                        "role": u.role,
-                        "is_active": u.is_active,
-                        "locked_until": u.locked_until.isoformat() if u.locked else None,
-                        "login_attempts": u.login_attempts,
-                        "last_login": u.last_login.isoformat() if u.last_login else None,
-                    }
-                )
-            )
+        # a lockout that has run out is no lockout
+        shown = [replace(u, locked_until=u.locked_until if u.locked else None) for u in users]
+        print_json_lines(
+            shown,
+            (
+                "id",
+                "username",
+                "email",
+                "role",
+                "is_active",
+                "locked_until",
+                "login_attempts",
+                "last_login",
+            ),
+        )
         return 0
     header = f"{'id':>5}  {'username':<24} {'role':<11} {'state':<8} {'last login':<20} email"
     print(header)
