@@ -301,36 +301,7 @@ class Collector:
         The last seven fields are the OTLP columns (bootstrap_sql/070): the calling client, the
         protocol, and the call's OpenTelemetry span (hex ids) when it was traced."""
         execution_id = execution_id or str(uuid.uuid4())
-        event = {
-            "execution_id": execution_id,
-            "bcp_name": bcp_name,
-            "tool_name": tool_name,
-            "operation": operation,
-            "success": success,
-            "duration_ms": duration_ms,
-            "parameters": parameters,
-            "response_data": response_data,
-            "error_message": _text(error_message),
-            "error_stack": _text(error_stack),
-            "error_code": error_code,
-            "user_id": user_id,
-            "session_id": session_id,
-            "request_id": request_id,
-            "timestamp": timestamp or _now(),
-            "ip_address": ip_address,
-            "user_agent": user_agent,
-            "tool_version": tool_version,
-            "cache_hit": cache_hit,
-            "memory_usage_mb": memory_usage_mb,
-            "cpu_usage_percent": cpu_usage_percent,
-            "client_name": client_name,
-            "client_version": client_version,
-            "protocol_version": protocol_version,
-            "transport": transport,
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "parent_span_id": parent_span_id,
-        }
+        event = _event(locals(), texts=("error_message", "error_stack"))
         self._record("tool_usage_logs", event)
         return execution_id
 
@@ -364,32 +335,7 @@ class Collector:
     ) -> str:
         """Record one HTTP request (`mcp_request_logs`); returns its request_id."""
         request_id = request_id or str(uuid.uuid4())
-        event = {
-            "request_id": request_id,
-            "method": method,
-            "path": path,
-            "response_status_code": response_status_code,
-            "duration_ms": duration_ms,
-            "success": success,
-            "query_params": query_params,
-            "request_headers": _plain_headers(request_headers),
-            "request_body": request_body,
-            "response_data": response_data,
-            "response_headers": _plain_headers(response_headers),
-            "response_size_bytes": response_size_bytes,
-            "queue_time_ms": queue_time_ms,
-            "processing_time_ms": processing_time_ms,
-            "error_type": error_type,
-            "user_id": user_id,
-            "session_id": session_id,
-            "timestamp": timestamp or _now(),
-            "user_agent": user_agent,
-            "ip_address": ip_address,
-            "client_version": client_version,
-            "correlation_id": correlation_id,
-            "trace_id": trace_id,
-            "span_id": span_id,
-        }
+        event = _event(locals(), headers=("request_headers", "response_headers"))
         self._record("mcp_request_logs", event)
         return request_id
 
@@ -418,28 +364,7 @@ class Collector:
         last_occurrence: dt.datetime | str | None = None,
     ) -> None:
         """Record one application error (`error_logs`)."""
-        event = {
-            "level": level,
-            "message": _text(message),
-            "stack_trace": _text(stack_trace),
-            "error_code": error_code,
-            "context": context,
-            "tool_context": tool_context,
-            "user_id": user_id,
-            "session_id": session_id,
-            "request_id": request_id,
-            "execution_id": execution_id,
-            "timestamp": timestamp or _now(),
-            "category": category,
-            "severity": severity,
-            "impact_level": impact_level,
-            "environment": environment,
-            "service_version": service_version,
-            "deployment_id": deployment_id,
-            "occurrence_count": occurrence_count,
-            "first_occurrence": first_occurrence,
-            "last_occurrence": last_occurrence,
-        }
+        event = _event(locals(), texts=("message", "stack_trace"))
         self._record("error_logs", event)
 
     def record_metric(
@@ -456,17 +381,7 @@ class Collector:
         environment: str | None = None,
     ) -> None:
         """Record one metric sample (`performance_metrics`)."""
-        event = {
-            "metric_name": metric_name,
-            "metric_value": metric_value,
-            "aggregation_period": aggregation_period,
-            "labels": labels,
-            "timestamp": timestamp or _now(),
-            "measurement_type": measurement_type,
-            "unit": unit,
-            "service": service,
-            "environment": environment,
-        }
+        event = _event(locals())
         self._record("performance_metrics", event)
 
     def record_inventory(self, snapshot: dict[str, Any]) -> None:
@@ -1034,6 +949,22 @@ def _positive_int(value: Any, fallback: int) -> int:
     return (
         value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else fallback
     )
+
+
+def _event(
+    arguments: dict[str, Any], *, texts: tuple[str, ...] = (), headers: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The event of a `record_*` call from its arguments (`locals()` on entry): each keyword
+    argument is a column of its table, so the signature is the one list of them. `timestamp`
+    defaults to now, the `texts` arguments become str (an exception object, for instance), the
+    `headers` plain dicts."""
+    event = {name: value for name, value in arguments.items() if name != "self"}
+    event["timestamp"] = event["timestamp"] or _now()
+    for name in texts:
+        event[name] = _text(event[name])
+    for name in headers:
+        event[name] = _plain_headers(event[name])
+    return event
 
 
 def _text(value: Any) -> Any:
