@@ -70,7 +70,7 @@ def build_definitions(
         ],
         jobs=[*jobs.values(), INVENTORY_JOB],
         schedules=[*build_schedules(jobs), build_inventory_schedule()],
-        sensors=build_sensors(jobs),
+        sensors=build_sensors(jobs, dbt_models),
         resources={
             **build_resources(database_url),
             "archive": ArchiveResource(directory=archive_dir),
