@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mcp_analytics.config import settings
 from mcp_analytics.dbt.env import dbt_env, dbt_executable, offline_url
+from mcp_analytics.dbt.partial_parse import reuse_parse
 from mcp_analytics.ingest.redaction import redact_text
 
 # Folders dbt writes to or installs into: their changes never make the manifest stale.
@@ -64,14 +65,17 @@ def ensure_manifest() -> Path:
         if _is_current(manifest, project_dir):
             return manifest
         env = dbt_env(offline_url(), target_path=target_dir, log_path=cfg.dbt_log_dir)
+        args = ["parse", "--quiet"]
+        state = reuse_parse(env, args)
         proc = subprocess.run(
-            [dbt_executable(), "parse", "--quiet"],
+            [dbt_executable(), *args],
             cwd=project_dir,
             env=env,
             capture_output=True,
             text=True,
             check=False,
         )
+        state.keep(target_dir)
         if proc.returncode != 0 or not manifest.exists():
             raise ManifestError(
                 "dbt parse failed:\n" + redact_text((proc.stdout + proc.stderr)[-4000:])

@@ -3,7 +3,8 @@
 A subprocess, not dbt's in-process `dbtRunner`: dbt keeps global state (flags, adapters,
 logging) per process, so two invocations in one process (tests, the CLI, Dagster) can leak into
 each other. Executable and environment come from `mcp_analytics.dbt.env`; `target_path` keeps
-parallel runs (one per test database) from overwriting each other's artifacts.
+parallel runs (one per test database) from overwriting each other's artifacts, and the state
+of dbt's last parse is kept across target folders (`mcp_analytics.dbt.partial_parse`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_analytics.dbt.env import dbt_env, dbt_executable
+from mcp_analytics.dbt.partial_parse import reuse_parse
 
 
 def run_dbt(
@@ -31,7 +33,8 @@ def run_dbt(
         DbtNotFoundError: dbt is not installed.
     """
     env = dbt_env(url, target_path=target_path, log_path=log_path)
-    return subprocess.run(
+    state = reuse_parse(env, args)
+    proc = subprocess.run(
         [dbt_executable(), *args],
         env=env,
         cwd=env["DBT_PROJECT_DIR"],
@@ -39,6 +42,8 @@ def run_dbt(
         capture_output=capture,
         check=False,
     )
+    state.keep(Path(env["DBT_PROJECT_DIR"], env["DBT_TARGET_PATH"]))
+    return proc
 
 
 def run_results(target_path: Path) -> dict[str, Any]:

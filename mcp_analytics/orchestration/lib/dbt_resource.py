@@ -10,20 +10,21 @@ event stream) but hands `mcp_analytics.dbt.env.dbt_env()` to the dbt process dir
 Two deliberate differences: no in-process dbt adapter is opened (it renders the profile from
 `os.environ`, and serves only `fetch_column_metadata`/`fetch_row_counts`, which the project does
 not use), and each invocation's target folder lies under `settings().dbt_target_dir`, never
-inside an installed package.
+inside an installed package; dbt's parse is kept across those folders
+(`mcp_analytics.dbt.partial_parse`), so an invocation re-parses only what changed.
 """
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, OpExecutionContext
-from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource
+from dagster_dbt import DagsterDbtTranslator, DbtCliEventMessage, DbtCliInvocation, DbtCliResource
 from dagster_dbt.asset_utils import (
     DBT_INDIRECT_SELECTION_ENV,
     extract_runtime_selection_from_args,
@@ -35,8 +36,7 @@ from pydantic import Field
 
 from mcp_analytics.config import settings
 from mcp_analytics.dbt.env import dbt_env, dbt_executable
-
-_PARTIAL_PARSE = "partial_parse.msgpack"
+from mcp_analytics.dbt.partial_parse import ParseState, reuse_parse
 
 
 def _invocation_target(context: OpExecutionContext | AssetExecutionContext | None) -> Path:
@@ -44,13 +44,22 @@ def _invocation_target(context: OpExecutionContext | AssetExecutionContext | Non
     name = uuid.uuid4().hex[:7]
     if context is not None:
         name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{name}"
-    target = settings().dbt_target_dir / name
-    # dbt re-parses only what changed when it finds the last parse's state.
-    parsed = settings().dbt_target_dir / _PARTIAL_PARSE
-    if parsed.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(parsed, target / _PARTIAL_PARSE)
-    return target
+    return settings().dbt_target_dir / name
+
+
+@dataclass
+class _KeepingParseInvocation(DbtCliInvocation):
+    """A dbt invocation that keeps the state of dbt's parse for the next one when it ends
+    (`mcp_analytics.dbt.partial_parse`); `wait()` and `stream()` both read these events."""
+
+    parse_state: ParseState | None = None
+
+    def stream_raw_events(self) -> Iterator[DbtCliEventMessage]:
+        try:
+            yield from super().stream_raw_events()
+        finally:
+            if self.parse_state is not None:
+                self.parse_state.keep(self.target_path)
 
 
 class WarehouseDbtResource(DbtCliResource):
@@ -101,14 +110,10 @@ class WarehouseDbtResource(DbtCliResource):
             env[DBT_INDIRECT_SELECTION_ENV] = params.indirect_selection
         profile_args = [*(["--profile", self.profile] if self.profile else [])]
         profile_args += ["--target", self.target] if self.target else []
-        return DbtCliInvocation.run(
-            args=[
-                self.dbt_executable,
-                *self.global_config_flags,
-                *cleaned_args,
-                *profile_args,
-                *params.selection_args,
-            ],
+        dbt_args = [*self.global_config_flags, *cleaned_args, *profile_args]
+        state = reuse_parse(env, dbt_args)
+        invocation = _KeepingParseInvocation.run(
+            args=[self.dbt_executable, *dbt_args, *params.selection_args],
             env=env,
             manifest=params.manifest,
             dagster_dbt_translator=params.dagster_dbt_translator,
@@ -120,6 +125,8 @@ class WarehouseDbtResource(DbtCliResource):
             cli_version=self._cli_version,
             dbt_project=params.dbt_project,
         )
+        invocation.parse_state = state
+        return invocation
 
     def artifact_results(
         self,
