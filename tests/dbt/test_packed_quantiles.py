@@ -1,50 +1,33 @@
 """Quantiles of packed histograms by arithmetic (bootstrap_sql/116) against 105's unpacking.
 
 105's `mart_hist_quantiles(numeric, float8[])` is created again in the test database under
-pg_temp, from the bootstrap file's own text, so that the replacement is compared value for value
-with what it replaced, on random histograms (hypothesis) over the whole bucket range, with
-counts up to the documented limit; and with exact `percentile_cont` over random raw values.
+pg_temp, from the bootstrap file's own text (as bench_percentiles does), so that the
+replacement is compared value for value with what it replaced, on random histograms
+(hypothesis) over the whole bucket range, with counts up to the documented limit; and with
+exact `percentile_cont` over random raw values.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap_sql"
+from bench.bench_percentiles import unpacking_quantiles_sql
+
 LOWEST, HIGHEST = -1665, 1663
 # the total a packed histogram's quantiles are exact for (116): fewer than 10^16 - 1 values
 MAX_TOTAL = 10**16 - 2
 
 
-def _old_functions() -> list[str]:
-    """105's unpack and quantiles, renamed into pg_temp."""
-    text = (BOOTSTRAP / "105_packed_histograms.sql").read_text()
-    found = [
-        re.search(rf"create function {name}\(h numeric.*?\n\$\$;\n", text, re.S)
-        for name in ("mart_hist_unpack", "mart_hist_quantiles")
-    ]
-    assert all(found), "105's mart_hist_unpack or mart_hist_quantiles(numeric) not found"
-    return [
-        m.group(0)
-        .replace("create function mart_hist_", "create function pg_temp.old_hist_")
-        .replace("public.mart_hist_unpack(", "pg_temp.old_hist_unpack(")
-        for m in found
-        if m
-    ]
-
-
 @pytest.fixture(scope="module")
 def conn(module_db: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(module_db, autocommit=True) as connection:
-        for definition in _old_functions():
+        for definition in unpacking_quantiles_sql():
             connection.execute(definition)
         yield connection
 
