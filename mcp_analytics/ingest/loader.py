@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, cast
@@ -89,6 +89,25 @@ class TableCounts:
     #: rows whose key a stored row with other values holds: in the rejects, not stored.
     conflicts: int = 0
 
+    def describe(self) -> str:
+        """`loaded N, duplicates N, rejected N` and `, conflicts N` when there are any."""
+        conflicts = f", conflicts {self.conflicts}" if self.conflicts else ""
+        return (
+            f"loaded {self.loaded}, duplicates {self.duplicates}, rejected {self.rejected}"
+            f"{conflicts}"
+        )
+
+
+class _Total:
+    """A LoadSummary attribute named after a TableCounts field: that field of every table
+    added up."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, summary: LoadSummary, owner: type | None = None) -> int:
+        return int(getattr(summary.total, self.name))
+
 
 @dataclass
 class LoadSummary:
@@ -106,35 +125,25 @@ class LoadSummary:
     def counts(self, table: str) -> TableCounts:
         return self.tables.setdefault(table, TableCounts())
 
-    @property
-    def loaded(self) -> int:
-        return sum(c.loaded for c in self.tables.values())
+    loaded = _Total()
+    duplicates = _Total()
+    rejected = _Total()
+    conflicts = _Total()
 
     @property
-    def duplicates(self) -> int:
-        return sum(c.duplicates for c in self.tables.values())
-
-    @property
-    def rejected(self) -> int:
-        return sum(c.rejected for c in self.tables.values())
-
-    @property
-    def conflicts(self) -> int:
-        return sum(c.conflicts for c in self.tables.values())
+    def total(self) -> TableCounts:
+        """The counts of every table added up."""
+        return TableCounts(
+            **{
+                f.name: sum(getattr(c, f.name) for c in self.tables.values())
+                for f in fields(TableCounts)
+            }
+        )
 
     def render(self) -> str:
-        conflicts = f", conflicts {self.conflicts}" if self.conflicts else ""
-        lines = [
-            f"loaded {self.loaded}, duplicates {self.duplicates}, rejected {self.rejected}"
-            f"{conflicts} ({self.lines} lines read)"
-        ]
-        for name in sorted(self.tables):
-            c = self.tables[name]
-            conflicts = f", conflicts {c.conflicts}" if c.conflicts else ""
-            lines.append(
-                f"  {name}: loaded {c.loaded}, duplicates {c.duplicates}, rejected {c.rejected}"
-                f"{conflicts}"
-            )
+        total = self.total
+        lines = [f"{total.describe()} ({self.lines} lines read)"]
+        lines += [f"  {name}: {self.tables[name].describe()}" for name in sorted(self.tables)]
         if self.altered:
             lines.append(f"altered to fit: {sum(self.altered.values())} value(s)")
             lines += [f"  {what}: {n}" for what, n in sorted(self.altered.items())]
@@ -145,9 +154,9 @@ class LoadSummary:
                 " clock running fast?), stored as sent"
             )
             lines += [f"  {what}: {n}" for what, n in sorted(self.ahead.items())]
-        if (self.rejected or self.conflicts) and self.rejects_path:
+        if (total.rejected or total.conflicts) and self.rejects_path:
             lines.append(f"rejected lines written to {self.rejects_path}")
-        unmatched = sum(c.unmatched_user_ids for c in self.tables.values())
+        unmatched = total.unmatched_user_ids
         if unmatched:
             lines.append(
                 f"{unmatched} row(s) with a user_id not in users: stored with user_id null,"
