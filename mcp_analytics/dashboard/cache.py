@@ -58,7 +58,7 @@ class MartCache:
         self.max_rows = max_rows
         self.enabled = True
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        # (database, table, select list, bucket) -> (version, rows): see rows()
+        # (database, table, select list, bucket) -> (version, rows): see _bucket_rows()
         self._buckets: OrderedDict[tuple, tuple[Any, list[tuple]]] = OrderedDict()
         # (database, table, select list), name, bucket -> (version, value): see per_bucket()
         self._derived: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
@@ -97,14 +97,27 @@ class MartCache:
         start: datetime,
         end: datetime,
         columns: sql.Composable,
+        group: sql.Composable | None = None,
     ) -> tuple[tuple, dict[datetime, tuple[Any, list[tuple]]]]:
-        """(where the rows come from, {bucket: (version, rows)}) of the window; see rows()."""
+        """(where the rows come from, {bucket: (version, rows)}) of the window: the rows of
+        analytics.`table` whose `column` (an hour or a day) is in [start, end), as `columns`
+        (a select list whose first column is `column`, grouped by `group` when given), kept
+        per bucket with its version (count and max(refreshed_at) of its rows) and fetched
+        again only for the buckets that changed: after an hourly build, the rebuilt hour or
+        day."""
         col, tab = sql.Identifier(column), sql.Identifier(table)
         info = conn.info
-        where = (info.host, info.port, info.dbname, table, columns.as_string(conn))
+        grouped = sql.SQL(" group by {}").format(group) if group is not None else sql.SQL("")
+        where = (
+            info.host,
+            info.port,
+            info.dbname,
+            table,
+            sql.Composed([columns, grouped]).as_string(conn),
+        )
         if not self.enabled:
-            query = sql.SQL("select {} from analytics.{} where {} >= %s and {} < %s").format(
-                columns, tab, col, col
+            query = sql.SQL("select {} from analytics.{} where {} >= %s and {} < %s{}").format(
+                columns, tab, col, col, grouped
             )
             fresh: dict[datetime, tuple[Any, list[tuple]]] = {}
             for row in conn.execute(query, (start, end)):
@@ -129,8 +142,8 @@ class MartCache:
                     missing[bucket] = (count, refreshed)
         if missing:
             fetched: dict[datetime, list[tuple]] = {b: [] for b in missing}
-            query = sql.SQL("select {} from analytics.{} where {} = any(%s)").format(
-                columns, tab, col
+            query = sql.SQL("select {} from analytics.{} where {} = any(%s){}").format(
+                columns, tab, col, grouped
             )
             for row in conn.execute(query, (list(missing),)):
                 fetched.setdefault(row[0], []).append(row)
@@ -148,27 +161,6 @@ class MartCache:
                     self._kept_rows -= len(dropped)
         return where, out
 
-    def rows(
-        self,
-        conn: psycopg.Connection,
-        table: str,
-        column: str,
-        start: datetime,
-        end: datetime,
-        columns: sql.Composable,
-    ) -> list[tuple]:
-        """The rows of analytics.`table` whose `column` (a bucket: hour or day) is in
-        [start, end), as `columns` (a select list whose first column is `column`), in no
-        particular order. Rows are kept per bucket with its version (count and
-        max(refreshed_at) of its rows) and fetched again only for the buckets that changed:
-        after an hourly build, the rebuilt hour or day.
-
-        Raises:
-            psycopg.Error: the mart cannot be read.
-        """
-        _, buckets = self._bucket_rows(conn, table, column, start, end, columns)
-        return [row for _, rows in buckets.values() for row in rows]
-
     def per_bucket(
         self,
         conn: psycopg.Connection,
@@ -179,14 +171,17 @@ class MartCache:
         columns: sql.Composable,
         name: str,
         derive: Callable[[list[tuple]], T],
+        group: sql.Composable | None = None,
     ) -> dict[datetime, T]:
-        """{bucket: derive(its rows)} of the window (rows as in rows()); each value is kept
-        under `name` with its bucket's version, so only changed buckets are derived again.
+        """{bucket: derive(its rows)} of the window (rows as in _bucket_rows(); with `group`, the
+        select list's aggregates grouped by it, which must start with the bucket column); each
+        value is kept under `name` with its bucket's version, so only changed buckets are read
+        and derived again.
 
         Raises:
             psycopg.Error: the mart cannot be read.
         """
-        where, buckets = self._bucket_rows(conn, table, column, start, end, columns)
+        where, buckets = self._bucket_rows(conn, table, column, start, end, columns, group)
         out: dict[datetime, T] = {}
         for bucket, (version, rows) in buckets.items():
             key = (where, name, bucket)

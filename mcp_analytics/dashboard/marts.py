@@ -1,27 +1,28 @@
 """What the analytics pages read from the marts (schema `analytics`), window by window.
 
-Each panel reads the mart rows of its window once (one query) and adds them up here: counts
-are sums of the marts' columns; percentiles over a window merge the rows' latency histograms
-and `histograms.quantiles` reads them exactly as `mart_hist_quantiles` does, so every
-percentile shown is the documented `mart_hist_quantile(mart_hist_merge(duration_histogram), q)`
-of the window, within 1/128 of the exact percentile of the raw rows (docs/dbt.md). Windows of
-days read the daily tool mart (one row per tool, operation and day).
+Each panel asks PostgreSQL for the sums of the groups it shows (a bucket of the chart, a tool,
+an operation): counts are sums of the marts' columns, and a group's latency histogram is the
+sum of its rows' packed histograms (`duration_histogram_packed`, added up by the database's
+numeric addition), whose percentiles `histograms.Histogram` reads exactly as
+`mart_hist_quantiles` does. So every percentile shown is the documented
+`mart_hist_quantile(mart_hist_merge(duration_histogram), q)` of the window, within 1/128 of the
+exact percentile of the raw rows (docs/dbt.md). Windows of days read the daily tool mart (one
+row per tool, operation and day).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from mcp_analytics.dashboard.cache import CACHE, Source
-from mcp_analytics.dashboard.histograms import bucket_value, quantiles
+from mcp_analytics.dashboard.histograms import Histogram, bucket_value, packed_text
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -30,7 +31,7 @@ ERROR_CLASSES = ("tool_error", "caller_error", "server_error", "transport_error"
 
 
 def _tool_source(window: Window, start: datetime | None = None) -> Source:
-    """What `_tool_calls` reads, as a cache source."""
+    """What the tool panels read, as a cache source: (table, bucket column, start, end)."""
     table, column = (
         ("hourly_tool_usage_summary", "hour")
         if window.grain == "hour"
@@ -39,34 +40,18 @@ def _tool_source(window: Window, start: datetime | None = None) -> Source:
     return (table, column, start or window.start, window.end)
 
 
-#: What the panels read of a tool mart's row, as the tuples `Totals.add` takes: bucket start,
-#: bcp_name, tool_name, operation, calls, failed, the four error classes, sum of durations,
-#: histogram as JSON text (parsed when used: kept rows stay small).
-_TOOL_COLUMNS = (
-    "{col}, bcp_name, tool_name, operation, total_calls, failed_calls, tool_error_calls,"
-    " caller_error_calls, server_error_calls, transport_error_calls, sum_duration_ms,"
-    " duration_histogram::text"
+_COUNT_SUMS = (
+    "sum(total_calls)::bigint, sum(failed_calls)::bigint, sum(tool_error_calls)::bigint,"
+    " sum(caller_error_calls)::bigint, sum(server_error_calls)::bigint,"
+    " sum(transport_error_calls)::bigint, coalesce(sum(sum_duration_ms), 0)::bigint, "
 )
-
-
-def _tool_rows(
-    conn: psycopg.Connection,
-    window: Window,
-    start: datetime | None = None,
-    tool: tuple[str, str] | None = None,
-) -> list:
-    """Rows of the hourly or daily tool mart in [start or window.start, window.end), as
-    `_TOOL_COLUMNS`: of every tool through the cache's rows kept per bucket, or of one tool
-    (bcp_name, tool_name) read directly (a few rows)."""
-    table, column = _tool_source(window)[:2]
-    columns = sql.SQL(_TOOL_COLUMNS).format(col=sql.Identifier(column))
-    if tool is None:
-        return CACHE.rows(conn, table, column, start or window.start, window.end, columns)
-    query = sql.SQL(
-        "select {columns} from analytics.{table} where {col} >= %s and {col} < %s"
-        " and bcp_name = %s and tool_name = %s"
-    ).format(columns=columns, table=sql.Identifier(table), col=sql.Identifier(column))
-    return conn.execute(query, (start or window.start, window.end, *tool)).fetchall()
+#: What a panel reads of a group of tool-mart rows, as `Totals.of` takes them: calls, failed,
+#: the four error classes, sum of durations, and the group's histogram added up by PostgreSQL
+#: (the sum of its rows' packed histograms, as `packed_text`): for groups of many rows.
+TOOL_SUMS = sql.SQL(_COUNT_SUMS + packed_text("sum(duration_histogram_packed)"))
+#: The same for groups of a few rows (one tool's): their jsonb histograms joined, fewer bytes
+#: than a packed sum's digits and no numeric additions.
+TOOL_SUMS_FEW = sql.SQL(_COUNT_SUMS + "string_agg(duration_histogram::text, ' ')")
 
 
 @dataclass
@@ -78,57 +63,29 @@ class Totals:
     sum_ms: int = 0
     #: failed calls per error class, in ERROR_CLASSES order
     classes: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-    #: bucket index (text, as jsonb keys) -> count; see `histogram()`
-    _histogram: dict[str, int] = field(default_factory=dict)
-    _quantiles: dict[tuple[float, ...], list[float | None]] = field(default_factory=dict)
+    histogram: Histogram = field(default_factory=Histogram)
 
-    def add(self, row: tuple) -> None:
-        """Add a row of `_TOOL_COLUMNS`."""
-        self._quantiles.clear()
-        self.calls += row[4]
-        self.errors += row[5]
-        classes = self.classes
-        classes[0] += row[6]
-        classes[1] += row[7]
-        classes[2] += row[8]
-        classes[3] += row[9]
-        self.sum_ms += row[10] or 0
-        histogram = orjson.loads(row[11]) if row[11] else None
-        if not histogram:
-            return
-        into = self._histogram
-        if not into:
-            self._histogram = histogram  # parsed for this row alone: adopted, not copied
-            return
-        get = into.get
-        for index, count in histogram.items():
-            into[index] = get(index, 0) + count
+    @classmethod
+    def of(cls, sums: Sequence[Any]) -> Totals:
+        """The Totals of one row of `TOOL_SUMS` or `TOOL_SUMS_FEW`."""
+        calls, errors, *classes, sum_ms, packed = sums
+        return cls(calls or 0, errors or 0, sum_ms, [n or 0 for n in classes],
+                   Histogram.parse(packed))  # fmt: skip
 
-    def histogram(self) -> dict[int, int]:
-        """The merged histogram: bucket index -> count."""
-        return {int(i): n for i, n in self._histogram.items()}
+    def add(self, other: Totals) -> None:
+        """Add another group's counts and histogram."""
+        self.calls += other.calls
+        self.errors += other.errors
+        self.sum_ms += other.sum_ms
+        self.classes = [a + b for a, b in zip(self.classes, other.classes, strict=True)]
+        self.histogram.add(other.histogram)
 
     def quantiles(self, qs: tuple[float, ...] = QUANTILES) -> list[float | None]:
-        """`histograms.quantiles` of the merged histogram (computed once per qs)."""
-        found = self._quantiles.get(qs)
-        if found is None:
-            self._quantiles[qs] = found = quantiles(self.histogram(), qs)
-        return found
+        """`mart_hist_quantiles` of the merged histogram."""
+        return self.histogram.quantiles(qs)
 
     def class_counts(self) -> dict[str, int]:
         return dict(zip(ERROR_CLASSES, self.classes, strict=True))
-
-
-def _group_rows(rows: Any, key: Any) -> dict[Any, Totals]:
-    """{key(row): Totals of its rows} of `_tool_calls` rows."""
-    groups: dict[Any, Totals] = {}
-    for row in rows:
-        k = key(row)
-        group = groups.get(k)
-        if group is None:
-            groups[k] = group = Totals()
-        group.add(row)
-    return groups
 
 
 def _rows(
@@ -185,27 +142,11 @@ class Overview:
         return _rate(self.errors - caller, self.calls - caller)
 
 
-def _totals_of(rows: list[tuple]) -> Totals:
-    """Totals of tool-mart rows (`_TOOL_COLUMNS`)."""
-    total = Totals()
-    for row in rows:
-        total.add(row)
-    total.quantiles()  # computed once, kept with the bucket
-    return total
-
-
 def _sum(groups: Iterable[Totals]) -> Totals:
     """One Totals of several (their counts added, their histograms merged)."""
     total = Totals()
-    into = total._histogram
-    get = into.get
     for group in groups:
-        total.calls += group.calls
-        total.errors += group.errors
-        total.sum_ms += group.sum_ms
-        total.classes = [a + b for a, b in zip(total.classes, group.classes, strict=True)]
-        for index, count in group._histogram.items():
-            into[index] = get(index, 0) + count
+        total.add(group)
     return total
 
 
@@ -222,35 +163,22 @@ def _points(window: Window, per_bucket: dict[datetime, Totals]) -> list[Point]:
     return points
 
 
-def _series(
-    conn: psycopg.Connection,
-    window: Window,
-    tool: tuple[str, str] | None = None,
-    by_operation: bool = False,
-) -> tuple[list[Point], Totals, dict[str, Totals]]:
-    """One Point per bucket of the window (zeros where no row), the window's totals and, with
-    `by_operation`, totals per operation; of one tool when `tool` is (bcp_name, tool_name)."""
-    if tool is None:
-        # every tool: each bucket's totals are kept with its rows and derived again only when
-        # the bucket is rebuilt
-        table, column = _tool_source(window)[:2]
-        columns = sql.SQL(_TOOL_COLUMNS).format(col=sql.Identifier(column))
-        per_bucket = CACHE.per_bucket(
-            conn, table, column, window.start, window.end, columns, "totals", _totals_of
-        )
-        operations: dict[str, Totals] = {}
-    else:
-        rows = _tool_rows(conn, window, tool=tool)
-        per_bucket = {b: _totals_of(rs) for b, rs in _by_bucket(rows).items()}
-        operations = _group_rows(rows, lambda r: r[3]) if by_operation else {}
-    return _points(window, per_bucket), _sum(per_bucket.values()), operations
+def _bucket_totals(rows: list[tuple]) -> Totals:
+    """The Totals of a bucket's one row of (bucket, `TOOL_SUMS`)."""
+    return Totals.of(rows[0][1:])
 
 
-def _by_bucket(rows: list[tuple]) -> dict[datetime, list[tuple]]:
-    out: dict[datetime, list[tuple]] = {}
-    for row in rows:
-        out.setdefault(row[0], []).append(row)
-    return out
+def _series(conn: psycopg.Connection, window: Window) -> tuple[list[Point], Totals]:
+    """One Point per bucket of the window (zeros where no row) and the window's totals, of
+    every tool: each bucket's sums (one grouped row) are kept with the bucket's version and
+    read again only when it is rebuilt."""
+    table, column = _tool_source(window)[:2]
+    col = sql.Identifier(column)
+    per_bucket = CACHE.per_bucket(
+        conn, table, column, window.start, window.end,
+        sql.SQL("{}, {}").format(col, TOOL_SUMS), "totals", _bucket_totals, group=col,
+    )  # fmt: skip
+    return _points(window, per_bucket), _sum(per_bucket.values())
 
 
 def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None, str | None]:
@@ -275,7 +203,7 @@ def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None
 
 def _overview(conn: psycopg.Connection, window: Window) -> Overview:
     """Calls, errors and p50/p95/p99 of every tool call in the window, and per bucket."""
-    points, total, _ = _series(conn, window)
+    points, total = _series(conn, window)
     p50, p95, p99 = total.quantiles()
     clients, note = active_clients(conn, window)
     return Overview(
@@ -332,40 +260,98 @@ class ToolRow:
         return self.error_rate - self.prev_error_rate
 
 
-def _per_tool(rows: list[tuple]) -> dict[tuple[str, str], Totals]:
-    """{(bcp_name, tool_name): Totals} of one bucket's rows."""
-    return _group_rows(rows, lambda r: (r[1], r[2]))
+#: the tool-mart columns a window's pieces read (summed by TOOL_SUMS)
+_PIECE_COLUMNS = (
+    "bcp_name, tool_name, total_calls, failed_calls, tool_error_calls, caller_error_calls,"
+    " server_error_calls, transport_error_calls, sum_duration_ms, duration_histogram_packed"
+)
+
+
+def _pieces(start: datetime, end: datetime) -> list[tuple[str, str, datetime, datetime]]:
+    """[start, end) (whole hours) as the tool-mart ranges that cover it with the fewest rows:
+    its whole UTC days from the daily mart (which adds up its hours), the hours before the
+    first and after the last from the hourly mart. (table, column, from, to) each."""
+    first = _midnight(start + timedelta(hours=23))
+    last = _midnight(end)
+    if first >= last:
+        return [("hourly_tool_usage_summary", "hour", start, end)]
+    pieces = [("daily_tool_usage_summary", "day", first, last)]
+    if start < first:
+        pieces.append(("hourly_tool_usage_summary", "hour", start, first))
+    if last < end:
+        pieces.append(("hourly_tool_usage_summary", "hour", last, end))
+    return pieces
+
+
+def _midnight(at: datetime) -> datetime:
+    """The start of the UTC day of `at`."""
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _side_sums(window: Window) -> tuple[sql.Composed, list[Any]]:
+    """A query of (bcp_name, tool_name, current, TOOL_SUMS...) per tool and side of the window
+    (the window or the previous one), reading whole days from the daily mart, and its
+    parameters."""
+    parts, params = [], []
+    for side_start, side_end, current in (
+        (window.previous.start, window.start, False),
+        (window.start, window.end, True),
+    ):
+        for table, column, lo, hi in _pieces(side_start, side_end):
+            parts.append(
+                sql.SQL(
+                    "select {current} as is_current, {columns} from analytics.{table}"
+                    " where {col} >= %s and {col} < %s"
+                ).format(
+                    current=sql.Literal(current),
+                    columns=sql.SQL(_PIECE_COLUMNS),
+                    table=sql.Identifier(table),
+                    col=sql.Identifier(column),
+                )
+            )
+            params += [lo, hi]
+    query = sql.SQL(
+        "select bcp_name, tool_name, is_current, {sums} from ({pieces}) as piece group by 1, 2, 3"
+    ).format(sums=TOOL_SUMS, pieces=sql.SQL(" union all ").join(parts))
+    return query, params
+
+
+#: per tool and bucket of the window: its calls (the sparkline)
+_TOOL_SPARKS = """
+select bcp_name, tool_name, {col}, sum(total_calls)::bigint
+from analytics.{table}
+where {col} >= %(start)s and {col} < %(end)s
+group by 1, 2, 3
+"""
 
 
 def _tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
     """Every tool with calls in the window or the previous one, by calls descending: each
-    bucket's per-tool totals are kept with its rows and derived again only when it is rebuilt."""
+    side's sums and histogram added up by PostgreSQL (two groups per tool; whole days read
+    from the daily mart), the sparklines' calls per bucket in a second query."""
     table, column = _tool_source(window)[:2]
-    columns = sql.SQL(_TOOL_COLUMNS).format(col=sql.Identifier(column))
-    per_bucket = CACHE.per_bucket(
-        conn, table, column, window.previous.start, window.end, columns, "per_tool", _per_tool
-    )
+    names = {"col": sql.Identifier(column), "table": sql.Identifier(table), "sums": TOOL_SUMS}
+    params = {"start": window.start, "previous": window.previous.start, "end": window.end}
     index = {b: i for i, b in enumerate(window.buckets())}
-    sides: dict[tuple[str, str, bool], list[Totals]] = {}
     by_tool: dict[tuple[str, str], ToolRow] = {}
-    for bucket, tools in per_bucket.items():
-        at = index.get(bucket)
-        for (bcp, name), group in tools.items():
-            sides.setdefault((bcp, name, bucket >= window.start), []).append(group)
-            tool = by_tool.get((bcp, name))
-            if tool is None:
-                by_tool[(bcp, name)] = tool = ToolRow(bcp, name, spark=[0] * len(index))
-            if at is not None:
-                tool.spark[at] += group.calls
-    for (bcp, name, is_current), groups in sides.items():
-        tool = by_tool[(bcp, name)]
-        total = _sum(groups)
+
+    def tool(bcp: str, name: str) -> ToolRow:
+        found = by_tool.get((bcp, name))
+        if found is None:
+            by_tool[(bcp, name)] = found = ToolRow(bcp, name, spark=[0] * len(index))
+        return found
+
+    for bcp, name, is_current, *sums in conn.execute(*_side_sums(window)):
+        row, total = tool(bcp, name), Totals.of(sums)
         (p95,) = total.quantiles((0.95,))
         if is_current:
-            tool.calls, tool.errors, tool.p95 = total.calls, total.errors, p95
-            tool.avg_ms = total.sum_ms / total.calls if total.calls else None
+            row.calls, row.errors, row.p95 = total.calls, total.errors, p95
+            row.avg_ms = total.sum_ms / total.calls if total.calls else None
         else:
-            tool.prev_calls, tool.prev_errors, tool.prev_p95 = total.calls, total.errors, p95
+            row.prev_calls, row.prev_errors, row.prev_p95 = total.calls, total.errors, p95
+    for bcp, name, bucket, calls in conn.execute(sql.SQL(_TOOL_SPARKS).format(**names), params):
+        if bucket in index:
+            tool(bcp, name).spark[index[bucket]] += calls
     return sorted(by_tool.values(), key=lambda t: (-t.calls, t.bcp_name, t.tool_name))
 
 
@@ -393,6 +379,15 @@ class ToolDetail:
         return {c: sum(p.classes.get(c, 0) for p in self.series) for c in ERROR_CLASSES}
 
 
+#: one tool's sums per bucket, and per operation (bucket null) over the window
+_TOOL_DETAIL = """
+select {col}, operation, {sums}
+from analytics.{table}
+where {col} >= %(start)s and {col} < %(end)s and bcp_name = %(bcp)s and tool_name = %(tool)s
+group by grouping sets (({col}), (operation))
+"""
+
+
 def _tool_detail(
     conn: psycopg.Connection, window: Window, bcp_name: str, tool_name: str
 ) -> ToolDetail | None:
@@ -405,7 +400,20 @@ def _tool_detail(
     ).fetchone()
     if not known:
         return None
-    points, total, by_operation = _series(conn, window, (bcp_name, tool_name), by_operation=True)
+    table, column = _tool_source(window)[:2]
+    per_bucket: dict[datetime, Totals] = {}
+    by_operation: dict[str, Totals] = {}
+    for bucket, operation, *sums in conn.execute(
+        sql.SQL(_TOOL_DETAIL).format(
+            col=sql.Identifier(column), table=sql.Identifier(table), sums=TOOL_SUMS_FEW
+        ),
+        {"start": window.start, "end": window.end, "bcp": bcp_name, "tool": tool_name},
+    ):
+        if bucket is not None:
+            per_bucket[bucket] = Totals.of(sums)
+        else:
+            by_operation[operation] = Totals.of(sums)
+    points, total = _points(window, per_bucket), _sum(per_bucket.values())
     p50, p95, p99 = total.quantiles()
     operations = [
         {"operation": op, "calls": g.calls, "errors": g.errors, "q": g.quantiles()}
@@ -420,22 +428,45 @@ def _tool_detail(
         p95=p95,
         p99=p99,
         series=points,
-        distribution=[(bucket_value(i), n) for i, n in sorted(total.histogram().items())],
+        distribution=[(bucket_value(i), n) for i, n in total.histogram.buckets().items()],
         operations=operations,
     )
 
 
 # ------------------------------------------------------------------------------- requests
 
-#: What the Requests page reads of a row of hourly_request_summary (the hour first: rows are
-#: kept per hour by the cache); histogram and error types as JSON text.
-_REQUEST_COLUMNS = (
-    "hour, method, path, total_requests, failed_requests, status_2xx_count, status_3xx_count,"
-    " status_4xx_count, status_5xx_count, status_other_count, sum_duration_ms,"
-    " duration_histogram::text, error_type_counts::text"
+STATUS_CLASSES = ("s2xx", "s3xx", "s4xx", "s5xx", "sother")
+_STATUS_SUMS = (
+    "sum(status_2xx_count)::bigint, sum(status_3xx_count)::bigint,"
+    " sum(status_4xx_count)::bigint, sum(status_5xx_count)::bigint,"
+    " sum(status_other_count)::bigint"
+)
+_REQUESTS_WHERE = (
+    " from analytics.hourly_request_summary where hour >= %(start)s and hour < %(end)s"
 )
 
-STATUS_CLASSES = ("s2xx", "s3xx", "s4xx", "s5xx", "sother")
+# Per method and path: the counts, and the rows' jsonb histograms as one text (the request
+# mart has no packed histogram), read in one pass by Histogram.from_jsonb.
+_REQUEST_PATHS = (
+    "select method, path, sum(total_requests)::bigint, sum(failed_requests)::bigint, "
+    + _STATUS_SUMS
+    + ", coalesce(sum(sum_duration_ms), 0)::bigint, string_agg(duration_histogram::text, ' ')"
+    + _REQUESTS_WHERE
+    + " group by 1, 2"
+)
+# Per chart bucket: the status classes (date_bin: UTC steps without a time zone lookup).
+_REQUEST_BUCKETS = (
+    "select date_bin(%(step)s::interval, hour, timestamptz '2000-01-01 00:00:00+00'), "
+    + _STATUS_SUMS
+    + _REQUESTS_WHERE
+    + " group by 1"
+)
+_REQUEST_ERROR_TYPES = (
+    "select e.key, sum(e.value::bigint)::bigint"
+    " from analytics.hourly_request_summary as r"
+    " cross join lateral jsonb_each_text(r.error_type_counts) as e"
+    " where r.hour >= %(start)s and r.hour < %(end)s group by 1"
+)
 
 
 @dataclass
@@ -446,94 +477,31 @@ class Requests:
     totals: dict[str, int]
 
 
-@dataclass
-class _HourRequests:
-    """One hour's requests: per (method, path) the counts (requests, failed, the five status
-    classes), sum of durations and histogram; status classes; error types."""
-
-    paths: dict[tuple[str, str], tuple[list[int], int, dict[str, int]]]
-    status: list[int]
-    error_types: dict[str, int]
-
-
-def _hour_requests(rows: list[tuple]) -> _HourRequests:
-    paths: dict[tuple[str, str], tuple[list[int], int, dict[str, int]]] = {}
-    status = [0] * len(STATUS_CLASSES)
-    types: dict[str, int] = {}
-    for _, method, path, *counts, sum_ms, histogram, error_types in rows:
-        key = (method, path)
-        kept = paths.get(key)
-        merged = orjson.loads(histogram) if histogram else {}
-        if kept is None:
-            paths[key] = (list(counts), sum_ms or 0, merged)
-        else:
-            into = kept[2]
-            for index, n in merged.items():
-                into[index] = into.get(index, 0) + n
-            paths[key] = ([a + b for a, b in zip(kept[0], counts, strict=True)],
-                          kept[1] + (sum_ms or 0), into)  # fmt: skip
-        for i, n in enumerate(counts[2:]):
-            status[i] += n
-        for error_type, n in (orjson.loads(error_types) if error_types else {}).items():
-            types[error_type] = types.get(error_type, 0) + int(n)
-    return _HourRequests(paths, status, types)
-
-
 def _requests(conn: psycopg.Connection, window: Window) -> Requests:
-    """HTTP requests of the window: per method and path, status classes over time, error types.
-    Each hour's sums are kept with its rows and derived again only when the hour is rebuilt."""
-    hours = CACHE.per_bucket(
-        conn,
-        "hourly_request_summary",
-        "hour",
-        window.start,
-        window.end,
-        sql.SQL(_REQUEST_COLUMNS),
-        "requests",
-        _hour_requests,
-    )
+    """HTTP requests of the window: per method and path (counts, status classes, average and
+    p50/p95/p99 of the merged histograms), status classes per bucket, error types."""
+    params = {"start": window.start, "end": window.end, "step": f"1 {window.grain}"}
     counted = ("requests", "failed", *STATUS_CLASSES)
-    by_path: dict[tuple[str, str], dict[str, Any]] = {}
-    histograms: dict[tuple[str, str], dict[str, int]] = {}
+    paths = []
+    for method, path, *counts, sum_ms, histograms in conn.execute(_REQUEST_PATHS, params):
+        row = {"method": method, "path": path, "sum_ms": sum_ms}
+        row.update(zip(counted, counts, strict=True))
+        row["q"] = Histogram.from_jsonb([histograms]).quantiles(QUANTILES)
+        paths.append(row)
+    paths.sort(key=lambda p: (-p["requests"], p["method"], p["path"]))
     per_bucket: dict[datetime, dict[str, Any]] = {
         b: {"bucket": b, **dict.fromkeys(STATUS_CLASSES, 0)} for b in window.buckets()
     }
-    types: dict[str, int] = {}
-    for hour, summary in hours.items():
-        for key, (counts, sum_ms, histogram) in summary.paths.items():
-            p = by_path.get(key)
-            if p is None:
-                by_path[key] = p = {"method": key[0], "path": key[1], "sum_ms": 0}
-                p.update(dict.fromkeys(counted, 0))
-                histograms[key] = {}
-            for name, n in zip(counted, counts, strict=True):
-                p[name] += n
-            p["sum_ms"] += sum_ms
-            into = histograms[key]
-            get = into.get
-            for index, n in histogram.items():
-                into[index] = get(index, 0) + n
-        point = per_bucket.get(hour if window.grain == "hour" else _day_of(hour))
-        if point is not None:
-            for name, n in zip(STATUS_CLASSES, summary.status, strict=True):
-                point[name] += n
-        for error_type, n in summary.error_types.items():
-            types[error_type] = types.get(error_type, 0) + n
-    paths = sorted(by_path.values(), key=lambda p: (-p["requests"], p["method"], p["path"]))
-    for p in paths:
-        merged = histograms[(p["method"], p["path"])]
-        p["q"] = quantiles({int(i): n for i, n in merged.items()}, QUANTILES)
+    for bucket, *counts in conn.execute(_REQUEST_BUCKETS, params):
+        if bucket in per_bucket:
+            per_bucket[bucket].update(zip(STATUS_CLASSES, counts, strict=True))
+    types = conn.execute(_REQUEST_ERROR_TYPES, params).fetchall()
     return Requests(
         paths=paths,
         series=list(per_bucket.values()),
-        error_types=sorted(types.items(), key=lambda kv: (-kv[1], kv[0])),
+        error_types=sorted(types, key=lambda kv: (-kv[1], kv[0])),
         totals={k: sum(int(p[k]) for p in paths) for k in counted},
     )
-
-
-def _day_of(at: datetime) -> datetime:
-    """Start of the UTC day of `at`, in UTC."""
-    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 # -------------------------------------------------------------------------------- metrics
@@ -747,8 +715,12 @@ def overview(conn: psycopg.Connection, window: Window) -> Overview:
 def tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
     """Every tool with calls in the window or the previous one, by calls descending (a new
     list each call: callers may sort it)."""
-    source = _tool_source(window, window.previous.start)
-    return list(CACHE.get(conn, ("tools", window), [source], lambda: _tools(conn, window)))
+    sources = [
+        *_pieces(window.previous.start, window.start),
+        *_pieces(window.start, window.end),
+        _tool_source(window),  # the sparklines
+    ]
+    return list(CACHE.get(conn, ("tools", window), sources, lambda: _tools(conn, window)))
 
 
 def tool_detail(

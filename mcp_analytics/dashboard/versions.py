@@ -4,8 +4,9 @@ Read from `analytics.daily_tool_version_summary` (per UTC day, server, tool and 
 — `tool_version`, OTLP's `service.version` — with calls, errors by class and a latency
 histogram) and `analytics.tool_regressions` (the tools whose newest release, or whose last
 week, is worse than the one before, by the rule in docs/analytics.md). Counts are sums of the
-mart's columns; a group's percentiles merge its rows' histograms and are read as
-`mart_hist_quantiles` reads them (`histograms.quantiles`), so they equal the documented SQL.
+mart's columns; a group's histogram is the sum of its rows' packed histograms, added up by
+PostgreSQL, and its percentiles are read as `mart_hist_quantiles` reads them
+(`histograms.Histogram`), so they equal the documented SQL.
 """
 
 from __future__ import annotations
@@ -14,23 +15,38 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from mcp_analytics.dashboard.cache import CACHE, Source
 from mcp_analytics.dashboard.clients import label, window_days
-from mcp_analytics.dashboard.histograms import quantiles
+from mcp_analytics.dashboard.histograms import Histogram, packed_text
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
 
-#: What the page reads of a row of daily_tool_version_summary (the day first: rows are kept per
-#: day by the cache), as the tuples `Release.add` takes; the histogram as JSON text.
-_COLUMNS = (
-    "day, bcp_name, tool_name, tool_version, total_calls, failed_calls, caller_error_calls,"
-    " duration_histogram::text, first_called_at, last_called_at"
+# The rows of the window's days, of one server and one tool when given.
+_WHERE = """
+from analytics.daily_tool_version_summary
+where day >= %(start)s and day < %(end)s
+  and (%(bcp)s::text is null or bcp_name = %(bcp)s)
+  and (%(tool)s::text is null or tool_name = %(tool)s)
+"""
+
+# Per server, tool and version: the sums, the first and last call and the histogram added up
+# by PostgreSQL (packed); a server's version adds up its tools here.
+_GROUPS = (
+    "select bcp_name, tool_name, tool_version, sum(total_calls)::bigint,"
+    " sum(failed_calls)::bigint, sum(caller_error_calls)::bigint, min(first_called_at),"
+    " max(last_called_at), "
+    + packed_text("sum(duration_histogram_packed)")
+    + _WHERE
+    + "group by 1, 2, 3"
+)
+
+# Calls per server, version and day (the chart).
+_SERIES = (
+    "select bcp_name, tool_version, day, sum(total_calls)::bigint" + _WHERE + "group by 1, 2, 3"
 )
 
 _REGRESSIONS = """
@@ -56,38 +72,7 @@ class Release:
     first_called_at: datetime | None = None
     last_called_at: datetime | None = None
     tools: set[str] = field(default_factory=set)
-    _histogram: dict[str, int] = field(default_factory=dict)
-
-    def add(self, row: tuple) -> None:
-        """Add a row of `_COLUMNS`."""
-        self.calls += row[4]
-        self.errors += row[5]
-        self.caller_errors += row[6]
-        self.tools.add(row[2])
-        self._times(row[8], row[9])
-        if row[7]:
-            self._merge(orjson.loads(row[7]))
-
-    def absorb(self, other: Release) -> None:
-        """Add another group's calls (its histogram merged)."""
-        self.calls += other.calls
-        self.errors += other.errors
-        self.caller_errors += other.caller_errors
-        self.tools |= other.tools
-        self._times(other.first_called_at, other.last_called_at)
-        self._merge(other._histogram)
-
-    def _times(self, first: datetime | None, last: datetime | None) -> None:
-        if first is not None and (self.first_called_at is None or first < self.first_called_at):
-            self.first_called_at = first
-        if last is not None and (self.last_called_at is None or last > self.last_called_at):
-            self.last_called_at = last
-
-    def _merge(self, histogram: dict[str, int]) -> None:
-        into = self._histogram
-        get = into.get
-        for index, count in histogram.items():
-            into[index] = get(index, 0) + count
+    histogram: Histogram = field(default_factory=Histogram)
 
     @property
     def error_rate(self) -> float | None:
@@ -100,9 +85,21 @@ class Release:
         eligible = self.calls - self.caller_errors
         return (self.errors - self.caller_errors) / eligible if eligible else None
 
+    def absorb(self, other: Release) -> None:
+        """Add another group's calls, tools, first and last call and histogram."""
+        self.calls += other.calls
+        self.errors += other.errors
+        self.caller_errors += other.caller_errors
+        self.tools |= other.tools
+        firsts = [t for t in (self.first_called_at, other.first_called_at) if t is not None]
+        lasts = [t for t in (self.last_called_at, other.last_called_at) if t is not None]
+        self.first_called_at = min(firsts, default=None)
+        self.last_called_at = max(lasts, default=None)
+        self.histogram.add(other.histogram)
+
     def quantiles(self) -> list[float | None]:
         """p50, p95, p99 of the group's merged histogram (ms)."""
-        return quantiles({int(i): n for i, n in self._histogram.items()}, QUANTILES)
+        return self.histogram.quantiles(QUANTILES)
 
 
 @dataclass
@@ -141,53 +138,36 @@ def _newest_first(groups: dict[Any, Release]) -> list[Release]:
     return sorted(ordered, key=lambda r: (r.bcp_name, r.tool_name or ""))
 
 
-def _per_tool_version(rows: list[tuple]) -> dict[tuple[str, str, str], Release]:
-    """{(bcp_name, tool_name, version): Release} of one day's rows."""
-    out: dict[tuple[str, str, str], Release] = {}
-    for row in rows:
-        version = label(row[3])
-        key = (row[1], row[2], version)
-        group = out.get(key)
-        if group is None:
-            out[key] = group = Release(row[1], version, row[2])
-        group.add(row)
-    return out
-
-
 def _versions(
     conn: psycopg.Connection, window: Window, bcp: str | None, tool: str | None
 ) -> Versions:
     days = window_days(window)
-    # each day's per-tool groups are kept with its rows: a build re-derives only its days
-    per_day = CACHE.per_bucket(
-        conn,
-        "daily_tool_version_summary",
-        "day",
-        days[0],
-        window.end,
-        sql.SQL(_COLUMNS),
-        "per_tool_version",
-        _per_tool_version,
-    )
-    index = {d: i for i, d in enumerate(days)}
+    params = {
+        "start": days[0],
+        "end": window.end,
+        "bcp": bcp,
+        "tool": tool,
+    }
     releases: dict[tuple[str, str], Release] = {}
     by_tool: dict[tuple[str, str, str], Release] = {}
+    for server, name, version, calls, errors, caller, first, last, packed in conn.execute(
+        _GROUPS, params
+    ):
+        histogram = Histogram.parse(packed)
+        group = Release(
+            server, label(version), name, calls, errors, caller, first, last, {name}, histogram
+        )
+        by_tool[(server, name, group.version)] = group
+        release = releases.get((server, group.version))
+        if release is None:
+            releases[(server, group.version)] = release = Release(server, group.version)
+        release.absorb(group)
+    index = {d: i for i, d in enumerate(days)}
     series: dict[str, dict[str, list[int]]] = {}
-    for day, groups in per_day.items():
-        for (server, name, version), group in groups.items():
-            if (bcp is not None and server != bcp) or (tool is not None and name != tool):
-                continue
-            release = releases.get((server, version))
-            if release is None:
-                releases[(server, version)] = release = Release(server, version)
-            release.absorb(group)
-            per_tool = by_tool.get((server, name, version))
-            if per_tool is None:
-                by_tool[(server, name, version)] = per_tool = Release(server, version, name)
-            per_tool.absorb(group)
-            calls = series.setdefault(server, {}).setdefault(version, [0] * len(days))
-            if day in index:
-                calls[index[day]] += group.calls
+    for server, version, day, calls in conn.execute(_SERIES, params):
+        per_day = series.setdefault(server, {}).setdefault(label(version), [0] * len(days))
+        if day in index:
+            per_day[index[day]] += calls
     ordered = _newest_first(releases)
     # each server's series in the order of its versions, newest first
     rank = {(r.bcp_name, r.version): i for i, r in enumerate(ordered)}

@@ -8,6 +8,8 @@ import csv
 import hashlib
 import io
 import re
+from dataclasses import replace
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import psycopg
@@ -17,7 +19,7 @@ from starlette.testclient import TestClient
 from mcp_analytics.dashboard import marts
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms
 from mcp_analytics.dashboard.web import SESSION_COOKIE
-from mcp_analytics.dashboard.windows import parse_window
+from mcp_analytics.dashboard.windows import Window, parse_window
 from tests.dashboard.helpers import USERS, csrf_of, sign_in, table_rows
 from tests.helpers.db import scalar
 
@@ -352,17 +354,17 @@ def test_overview_and_tools_equal_the_marts(client_as, analyst_url: str, warehou
             assert len(overview.series) == len(window.buckets())
             assert sum(p.calls for p in overview.series) == calls
 
+        # a window of hours longer than a day: its whole days from the daily mart, the edge
+        # hours from the hourly one; the same numbers as the hourly rows, whether it ends at
+        # midnight or not (the data: the last 72 hours)
+        week = parse_window({"window": "7d"})
+        for end in [week.end - timedelta(hours=shift) for shift in (0, 7, 13)] + [
+            week.end.replace(hour=0)
+        ]:
+            window = replace(week, start=end - timedelta(hours=50), end=end)
+            _tools_equal_the_hourly_mart(conn, window)
         window = parse_window({"window": "24h"})
-        expected = {
-            (bcp, tool): (n, failed, p95)
-            for bcp, tool, n, failed, p95 in conn.execute(
-                "select bcp_name, tool_name, sum(total_calls), sum(failed_calls),"
-                " mart_hist_quantile(mart_hist_merge(duration_histogram), 0.95)"
-                " from analytics.hourly_tool_usage_summary where hour >= %s and hour < %s"
-                " group by 1, 2",
-                (window.start, window.end),
-            )
-        }
+        expected = _hourly_per_tool(conn, window.start, window.end)
     body = reader.get("/tools.csv?window=24h")
     assert body.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(body.text)))
@@ -629,6 +631,37 @@ def test_super_admin_manages_users(client_as, warehouse: str, app) -> None:
     assert myself.status_code == 400 and "yourself" in myself.text
     last = root.post("/admin/users/root/role", data={"role": "ADMIN", "csrf_token": token})
     assert last.status_code == 400 and "last active SUPER_ADMIN" in last.text
+
+
+def _hourly_per_tool(
+    conn: psycopg.Connection, start: datetime, end: datetime
+) -> dict[tuple[str, str], tuple[int, int, float]]:
+    """(calls, failed, p95 by the documented SQL) per tool of the hourly rows in [start, end)."""
+    return {
+        (bcp, tool): (n, failed, p95)
+        for bcp, tool, n, failed, p95 in conn.execute(
+            "select bcp_name, tool_name, sum(total_calls), sum(failed_calls),"
+            " mart_hist_quantile(mart_hist_merge(duration_histogram), 0.95)"
+            " from analytics.hourly_tool_usage_summary where hour >= %s and hour < %s"
+            " group by 1, 2",
+            (start, end),
+        )
+    }
+
+
+def _tools_equal_the_hourly_mart(conn: psycopg.Connection, window: Window) -> None:
+    """marts.tools of `window` against the hourly rows of the window and the previous one."""
+    got = {(t.bcp_name, t.tool_name): t for t in marts.tools(conn, window)}
+    for start, end, side in (
+        (window.start, window.end, lambda t: (t.calls, t.errors, t.p95)),
+        (window.previous.start, window.start, lambda t: (t.prev_calls, t.prev_errors, t.prev_p95)),
+    ):
+        expected = _hourly_per_tool(conn, start, end)
+        assert expected, (window, start)
+        assert {k for k, t in got.items() if side(t)[0]} == expected.keys()
+        for tool, (calls, failed, p95) in expected.items():
+            assert side(got[tool])[:2] == (calls, failed)
+            assert side(got[tool])[2] == pytest.approx(p95, rel=1e-9)
 
 
 def _kpi_calls(html: str) -> int:

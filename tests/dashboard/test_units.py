@@ -16,7 +16,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from mcp_analytics.dashboard import DashboardConfig, create_app
-from mcp_analytics.dashboard.histograms import bucket_value, merge, quantiles
+from mcp_analytics.dashboard.histograms import (
+    Histogram,
+    bucket_value,
+    merge,
+    packed_text,
+    quantiles,
+)
 from mcp_analytics.dashboard.security import HEADERS
 from mcp_analytics.dashboard.windows import WindowError, parse_window
 from tests.dashboard.helpers import USERS, sign_in
@@ -48,6 +54,48 @@ def test_percentiles_are_the_sql_functions_bit_for_bit(bootstrapped_db: str) -> 
     assert quantiles({}, [0.5]) == [None]
     with pytest.raises(ValueError, match="between 0 and 1"):
         quantiles({1: 1}, [1.5])
+
+
+def test_sums_added_up_by_the_database_read_as_the_sql_functions_read_them(
+    bootstrapped_db: str,
+) -> None:
+    """What the pages read of a group (packed histograms summed by PostgreSQL and sent as
+    packed_text, or jsonb histograms joined by string_agg) is the merged histogram, and its
+    quantiles are mart_hist_quantiles' on the packed sum, to the bit; negative buckets (which
+    the shortened text cannot carry) are sent whole."""
+    rng = random.Random(11)
+    query = (
+        f"select {packed_text('sum(mart_hist_from_jsonb(h))')}, string_agg(h::text, ' '),"
+        " mart_hist_quantiles(sum(mart_hist_from_jsonb(h)), %s)"
+        " from unnest(%s::jsonb[]) as h"
+    )
+    with psycopg.connect(bootstrapped_db) as conn:
+        for trial in range(120):
+            low = -60 if trial % 4 == 0 else 0
+            parts = [
+                {
+                    rng.randrange(low, 1600): rng.randrange(1, 10**6)
+                    for _ in range(rng.randrange(1, 40))
+                }
+                for _ in range(rng.randrange(1, 6))
+            ]
+            qs = [0.0, 0.5, 0.95, 0.99, 1.0, rng.random()]
+            packed, joined, expected = conn.execute(
+                query, (qs, [json.dumps(p) for p in parts])
+            ).fetchone()
+            assert packed.startswith("n") == (low < 0 and min(min(p) for p in parts) < 0)
+            merged = dict(sorted(merge(parts).items()))
+            for histogram in (Histogram.parse(packed), Histogram.parse(joined)):
+                assert histogram.buckets() == merged
+                assert histogram.quantiles(qs) == expected
+            added = Histogram()
+            for part in parts:
+                added.add(Histogram.from_jsonb([json.dumps(part)]))
+            assert added == Histogram.parse(packed)
+        empty = conn.execute(f"select {packed_text('sum(h)')} from (select null::numeric as h)")
+        assert Histogram.parse(empty.fetchone()[0]).quantiles([0.5]) == [None]
+    with pytest.raises(ValueError, match="not a packed histogram"):
+        Histogram.parse("12a4")
 
 
 NOW = datetime(2026, 11, 30, 17, 42, tzinfo=UTC)
