@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -88,16 +88,22 @@ class AliasTableError(ValueError):
     """aliases.toml is malformed; the message names the row."""
 
 
-def parse_table(text: str) -> tuple[Alias, ...]:
-    """Rows of an alias table in TOML text; raises AliasTableError naming a bad row."""
+def _rows(text: str, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The [[`kind`]] rows of an alias table in TOML text, each with where it stands for an
+    error message ("aliases.toml: alias #3"); raises AliasTableError on bad TOML."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise AliasTableError(f"aliases.toml: {err}") from None
+    for i, row in enumerate(data.get(kind, []), 1):
+        yield f"aliases.toml: {kind} #{i}", row
+
+
+def parse_table(text: str) -> tuple[Alias, ...]:
+    """Rows of an alias table in TOML text; raises AliasTableError naming a bad row."""
     rows = []
     seen: set[tuple[str, str, str]] = set()
-    for i, row in enumerate(data.get("alias", []), 1):
-        where = f"aliases.toml: alias #{i}"
+    for where, row in _rows(text, "alias"):
         if not isinstance(row.get("name"), str) or not isinstance(row.get("canonical"), str):
             raise AliasTableError(f"{where}: needs string `name` and `canonical`")
         scope = row.get("scope", "span")
@@ -126,13 +132,8 @@ def parse_table(text: str) -> tuple[Alias, ...]:
 
 def parse_span_names(text: str) -> tuple[SpanName, ...]:
     """The [[span_name]] rows of an alias table; raises AliasTableError naming a bad row."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise AliasTableError(f"aliases.toml: {err}") from None
     rows = []
-    for i, row in enumerate(data.get("span_name", []), 1):
-        where = f"aliases.toml: span_name #{i}"
+    for where, row in _rows(text, "span_name"):
         if not isinstance(row.get("pattern"), str) or not isinstance(row.get("set"), dict):
             raise AliasTableError(f"{where}: needs a string `pattern` and a `set` table")
         try:
