@@ -84,16 +84,16 @@ class Settings:
     def dbt_target_dir(self) -> Path:
         """dbt's target/ (manifest, run results): the project's own in a checkout, else in
         the state folder, so that nothing is written inside an installed package."""
-        if self.packaged:
-            return self.state_dir / "dbt" / "target"
-        return self.dbt_project_dir / "target"
+        return self._dbt_output_dir / "target"
 
     @property
     def dbt_log_dir(self) -> Path:
         """dbt's logs/, placed like `dbt_target_dir`."""
-        if self.packaged:
-            return self.state_dir / "dbt" / "logs"
-        return self.dbt_project_dir / "logs"
+        return self._dbt_output_dir / "logs"
+
+    @property
+    def _dbt_output_dir(self) -> Path:
+        return self.state_dir / "dbt" if self.packaged else self.dbt_project_dir
 
     @property
     def pgdata_dir(self) -> Path:
@@ -134,6 +134,13 @@ def _positive_int(name: str, default: int) -> int:
     return value
 
 
+def _folder(name: str) -> Path | None:
+    """The absolute folder the environment variable `name` names, or None when it is unset
+    or empty."""
+    text = os.environ.get(name)
+    return Path(text).resolve() if text else None
+
+
 def load_settings() -> Settings:
     """Settings from the environment (MCPA_*, DATABASE_URL, XDG_STATE_HOME); raises nothing."""
     root, packaged = _project_root()
@@ -152,13 +159,9 @@ def load_settings() -> Settings:
         daily_maintenance_cron=os.environ.get("MCPA_DAILY_CRON") or "30 2 * * *",
         schedule_timezone=os.environ.get("MCPA_SCHEDULE_TZ") or "UTC",
         marts_sensor_interval_s=_positive_int("MCPA_MARTS_SENSOR_INTERVAL", 60),
-        backup_dir_override=Path(os.environ["MCPA_BACKUP_DIR"]).resolve()
-        if os.environ.get("MCPA_BACKUP_DIR")
-        else None,
+        backup_dir_override=_folder("MCPA_BACKUP_DIR"),
         backup_keep=_positive_int("MCPA_BACKUP_KEEP", 7),
-        spool_dir_override=Path(os.environ["MCPA_SPOOL_DIR"]).resolve()
-        if os.environ.get("MCPA_SPOOL_DIR")
-        else None,
+        spool_dir_override=_folder("MCPA_SPOOL_DIR"),
     )
 
 
