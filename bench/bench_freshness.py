@@ -12,8 +12,9 @@ days) and its marts:
   (`build_definitions`), a persistent local instance (SQLite in a temporary folder), the
   sensor evaluated once every `minimum_interval_seconds` (`--interval`, default the sensor's
   own: MCPA_MARTS_SENSOR_INTERVAL, 60 s) with its cursor carried from tick to tick, and each
-  run it asks for executed (`hourly_marts`, checks included) in a thread of its own, so a
-  tick during a build sees the run in flight and skips, as under the daemon;
+  run it asks for executed as asked (the marts the ledger has work for and their checks, a
+  subset of `hourly_marts`) in a thread of its own, so a tick during a build sees the run in
+  flight and skips, as under the daemon;
 - `--batches` batches of `--spans` tool calls, one every `--spacing` seconds (jittered, so
   receipts fall at every phase of the sensor's interval), alternately through the receiver
   (OTLP/HTTP protobuf spans: received when the POST is answered 200) and through the
@@ -30,6 +31,7 @@ execution does not pay); the tick cadence and the sensor's own logic are the sam
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import sys
@@ -94,6 +96,50 @@ def _spans(server: str, n: int) -> bytes:
     return request.SerializeToString()
 
 
+def progress(line: str) -> None:
+    """A progress line on stderr (stdout is the Markdown report)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def evaluate_sensor(
+    sensor: dg.SensorDefinition, url: str, instance: dg.DagsterInstance, cursor: str | None
+) -> dg.SensorResult | dg.SkipReason:
+    """One tick of `sensor` on the database `url`, as the daemon would evaluate it."""
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"postgres": PostgresResource(database_url=url)},
+    )
+    return sensor(context)
+
+
+def execute_request(
+    job: dg.JobDefinition, request: dg.RunRequest, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
+    """Execute what `request` asks of `job` in this process: the request's assets and checks
+    when it names them (the sensor's runs), else the whole job."""
+    if request.asset_selection is not None:
+        job = job.get_subset(
+            asset_selection=set(request.asset_selection),
+            asset_check_selection=set(request.asset_check_keys or ()),
+        )
+    # dagster-dbt echoes dbt's log lines on stdout: keep them off the Markdown report
+    with contextlib.redirect_stdout(sys.stderr):
+        return job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config=QUIET,
+            tags={**request.tags, "dagster/run_key": request.run_key or ""},
+        )
+
+
+def selected_marts(request: dg.RunRequest) -> str:
+    """`N marts, M checks` of a run request (`whole job` when it selects nothing itself)."""
+    if request.asset_selection is None:
+        return "whole job"
+    return f"{len(request.asset_selection)} marts, {len(request.asset_check_keys or ())} checks"
+
+
 class Driver:
     """The daemon's part: sensor ticks at a fixed cadence, requested runs in their own thread."""
 
@@ -106,6 +152,7 @@ class Driver:
         self.url = url
         self.cursor: str | None = None
         self.builds: list[float] = []
+        self.selections: list[str] = []
         self.failures: list[str] = []
         self.ticks = 0
         self._stop = threading.Event()
@@ -130,12 +177,7 @@ class Driver:
 
     def _tick(self) -> None:
         self.ticks += 1
-        context = dg.build_sensor_context(
-            instance=self.instance,
-            cursor=self.cursor,
-            resources={"postgres": PostgresResource(database_url=self.url)},
-        )
-        result = self.sensor(context)
+        result = evaluate_sensor(self.sensor, self.url, self.instance, self.cursor)
         if not isinstance(result, dg.SensorResult):
             return
         self.cursor = result.cursor
@@ -145,14 +187,13 @@ class Driver:
             run.start()
 
     def _execute(self, request: dg.RunRequest) -> None:
+        what = selected_marts(request)
+        self.selections.append(what)
+        progress(f"freshness: tick {self.ticks}: build of {what} started")
         t0 = time.perf_counter()
-        outcome = self.job.execute_in_process(
-            instance=self.instance,
-            raise_on_error=False,
-            run_config=QUIET,
-            tags={**request.tags, "dagster/run_key": request.run_key or ""},
-        )
+        outcome = execute_request(self.job, request, self.instance)
         self.builds.append(time.perf_counter() - t0)
+        progress(f"freshness: build of {what} took {self.builds[-1]:.0f} s")
         if not outcome.success:
             self.failures.append(outcome.run_id)
 
@@ -219,7 +260,7 @@ def run(history: int, batches: int, spacing: float, spans: int, interval: float 
     prefix = f"fresh_{random.randrange(10**6):06d}_"
     with throwaway_db("mcpa_bench_fresh") as url, tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        print(f"freshness: demo history of {history:,} calls", flush=True)
+        progress(f"freshness: demo history of {history:,} calls")
         load_demo(url, WorkloadSpec(days=30, tool_calls=history, seed=42, end=default_end()))
         proc = run_dbt(["run"], url=url, target_path=tmpdir / "target", capture=True)
         if proc.returncode:
@@ -236,7 +277,7 @@ def run(history: int, batches: int, spacing: float, spans: int, interval: float 
         with receiver(url, tmpdir / "state") as (base, _proc):
             watcher.start()
             driver.start()
-            print(f"freshness: sensor every {driver.interval:.0f} s; {batches} batches", flush=True)
+            progress(f"freshness: sensor every {driver.interval:.0f} s; {batches} batches")
             for k in range(batches):
                 time.sleep(spacing * random.uniform(0.5, 1.5))
                 server = f"{prefix}{k:02d}"
@@ -245,6 +286,7 @@ def run(history: int, batches: int, spacing: float, spans: int, interval: float 
                     _send(base, collector, server, spans, via_otlp),
                     "OTLP" if via_otlp else "collector",
                 )
+                progress(f"freshness: batch {k + 1}/{batches} received ({received[server][1]})")
             deadline = time.monotonic() + max(600.0, 5 * driver.interval)
             while set(received) - set(watcher.seen) and time.monotonic() < deadline:
                 time.sleep(1)
@@ -266,7 +308,8 @@ def run(history: int, batches: int, spacing: float, spans: int, interval: float 
     out = [
         f"{batches} batches of {spans} calls, one every ~{spacing:.0f} s, over a {history:,}-call "
         f"history; sensor interval {driver.interval:.0f} s, {driver.ticks} ticks, "
-        f"{len(driver.builds)} builds (hourly_marts, checks included): median "
+        f"{len(driver.builds)} builds ({'; '.join(sorted(set(driver.selections))) or 'none'},"
+        f" checks included): median "
         f"{statistics.median(driver.builds) if driver.builds else float('nan'):.1f} s, max "
         f"{max(driver.builds, default=float('nan')):.1f} s"
         + (f"; FAILED runs: {driver.failures}" if driver.failures else ""),
