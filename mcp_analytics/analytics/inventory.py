@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict, Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -229,24 +229,31 @@ def endpoint_label(target: str | StdioServerParameters) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def snapshot_payload(
-    inventory: Inventory | None,
-    *,
-    source: Source,
-    endpoint: str,
-    taken_at: datetime | None = None,
-    error: str | None = None,
-    kinds: Sequence[Kind] | None = None,
-) -> dict[str, Any]:
-    """The jsonb argument of mcp_record_inventory() for a snapshot (or a failed one).
+class SnapshotFields(TypedDict, total=False):
+    """What a snapshot records besides its definitions: the keyword arguments of
+    `snapshot_payload` and `store`."""
 
-    `kinds`: the kinds of definitions the snapshot read (None: all four); the server's other
-    definitions are carried over from its previous snapshot (bootstrap_sql/115)."""
+    source: Required[Source]
+    endpoint: Required[str]
+    #: when it was read (absent or None: the database's now())
+    taken_at: datetime | None
+    #: why the server could not be read: a failed snapshot
+    error: str | None
+    #: the kinds of definitions the snapshot read (absent or None: all four); the server's
+    #: other definitions are carried over from its previous snapshot (bootstrap_sql/115)
+    kinds: Sequence[Kind] | None
+
+
+def snapshot_payload(
+    inventory: Inventory | None, **snapshot: Unpack[SnapshotFields]
+) -> dict[str, Any]:
+    """The jsonb argument of mcp_record_inventory() for a snapshot (or a failed one)."""
+    taken_at, kinds = snapshot.get("taken_at"), snapshot.get("kinds")
     payload: dict[str, Any] = {
-        "source": source,
-        "endpoint": endpoint,
+        "source": snapshot["source"],
+        "endpoint": snapshot["endpoint"],
         "taken_at": taken_at.isoformat() if taken_at else None,
-        "error": error,
+        "error": snapshot.get("error"),
         "definitions": [],
     }
     if kinds is not None:
@@ -270,25 +277,16 @@ def snapshot_payload(
 
 
 def store(
-    conn: psycopg.Connection,
-    inventory: Inventory | None,
-    *,
-    source: Source,
-    endpoint: str,
-    taken_at: datetime | None = None,
-    error: str | None = None,
-    kinds: Sequence[Kind] | None = None,
+    conn: psycopg.Connection, inventory: Inventory | None, **snapshot: Unpack[SnapshotFields]
 ) -> int:
     """Record a snapshot (or, with `error`, a failed one) in its own transaction; returns the
-    snapshot's id in mcp_inventory_snapshots. `kinds`: as in `snapshot_payload`.
+    snapshot's id in mcp_inventory_snapshots.
 
     Raises:
         psycopg.Error: the database refused it (no bootstrap_sql/082: run bootstrap; `kinds`
             needs 115).
     """
-    payload = snapshot_payload(
-        inventory, source=source, endpoint=endpoint, taken_at=taken_at, error=error, kinds=kinds
-    )
+    payload = snapshot_payload(inventory, **snapshot)
     with conn.transaction():
         row = conn.execute(
             "select mcp_record_inventory(%s::jsonb)", (orjson.dumps(payload).decode(),)
