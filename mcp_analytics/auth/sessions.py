@@ -82,28 +82,43 @@ def create_session(
     return NewSession(id=session_id, user_id=user_id, expires_at=expires_at, token=token)
 
 
+#: last_accessed is written at most this often per session: a page view reads the session
+#: without writing (and without a commit to wait for) while its last write is this recent
+TOUCH_INTERVAL = "1 minute"
+
+
 def validate_session(conn: psycopg.Connection, token: str) -> SessionInfo | None:
-    """The live session this token opens, or None; touches last_accessed.
+    """The live session this token opens, or None; touches last_accessed when its last
+    touch is older than TOUCH_INTERVAL. One statement.
 
     Live means: active, not expired, and its user active and not locked.
     """
     if not plausible_secret(token):
         return None
-    with conn.transaction():
-        row = conn.execute(
-            """
-            update sessions as s set last_accessed = now()
-            from users as u
+    row = conn.execute(
+        f"""
+        with live as (
+            select s.id, s.user_id, u.username, u.role::text as role, s.expires_at,
+                   s.last_accessed
+            from sessions as s
+            join users as u on u.id = s.user_id
             where s.token = %s
-              and u.id = s.user_id
               and s.is_active is true
               and s.expires_at > now()
               and u.is_active is true
               and (u.locked_until is null or u.locked_until <= now())
-            returning s.id, s.user_id, u.username, u.role::text, s.expires_at
-            """,
-            (hash_token(token),),
-        ).fetchone()
+        ),
+        touched as (
+            update sessions as s set last_accessed = now()
+            from live
+            where s.id = live.id
+              and (live.last_accessed is null
+                   or live.last_accessed < now() - interval '{TOUCH_INTERVAL}')
+        )
+        select id, user_id, username, role, expires_at from live
+        """,
+        (hash_token(token),),
+    ).fetchone()
     return SessionInfo(*row) if row else None
 
 

@@ -94,6 +94,35 @@ def test_a_forged_or_expired_session_is_no_session(
         assert response.headers["location"].startswith("/login")
 
 
+def test_a_page_view_writes_the_session_at_most_once_a_minute(app, warehouse: str) -> None:
+    """Each request checks the session, but writes its last access only when the last write
+    is a minute old: page views within the minute read it and write nothing."""
+    with TestClient(app, follow_redirects=False) as client:
+        assert sign_in(client, "reader", USERS["reader"][0]).status_code == 303
+        hashed = hashlib.sha256(client.cookies[SESSION_COOKIE].encode()).hexdigest()
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+
+            def last_access_after_a_view(age: str) -> tuple[bool, bool]:
+                """(the row was written, last_accessed moved on) by a view `age` after it."""
+                before = conn.execute(
+                    "update sessions set last_accessed = now() - %s::interval where token = %s"
+                    " returning last_accessed, xmin::text",
+                    (age, hashed),
+                ).fetchone()
+                assert client.get("/healthz").status_code == 200  # no session check
+                assert client.get("/tools").status_code == 200
+                after = conn.execute(
+                    "select last_accessed, xmin::text from sessions where token = %s", (hashed,)
+                ).fetchone()
+                return after != before, after[0] > before[0]
+
+            assert last_access_after_a_view("30 seconds") == (False, False)
+            assert last_access_after_a_view("61 seconds") == (True, True)
+            # a revoked session is refused at once, whatever its last access
+            conn.execute("update sessions set is_active = false where token = %s", (hashed,))
+        assert client.get("/tools").status_code == 303
+
+
 # ------------------------------------------------------------------ sign-in, cookie, logout
 
 
