@@ -225,9 +225,9 @@ def build_sensors(
                 dg.RunRequest(
                     run_key=f"ledger-{newest}",
                     tags=tags,
-                    asset_selection=sorted(selection.marts, key=lambda k: k.path),
+                    asset_selection=sorted(selection.marts, key=lambda k: k.to_user_string()),
                     asset_check_keys=sorted(
-                        selection.checks, key=lambda c: (c.asset_key.path, c.name)
+                        selection.checks, key=lambda c: (c.asset_key.to_user_string(), c.name)
                     ),
                 )
             ],

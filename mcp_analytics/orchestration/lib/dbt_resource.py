@@ -112,7 +112,7 @@ class WarehouseDbtResource(DbtCliResource):
         profile_args += ["--target", self.target] if self.target else []
         dbt_args = [*self.global_config_flags, *cleaned_args, *profile_args]
         state = reuse_parse(env, dbt_args)
-        invocation = _KeepingParseInvocation.run(
+        invocation = _KeepingParseInvocation.run(  # returns an instance of its class
             args=[self.dbt_executable, *dbt_args, *params.selection_args],
             env=env,
             manifest=params.manifest,
@@ -125,6 +125,7 @@ class WarehouseDbtResource(DbtCliResource):
             cli_version=self._cli_version,
             dbt_project=params.dbt_project,
         )
+        assert isinstance(invocation, _KeepingParseInvocation)
         invocation.parse_state = state
         return invocation
 
