@@ -310,10 +310,6 @@ class WorkloadSpec:
         raw = f"{self.seed}|{self.days}|{self.tool_calls}|{self.end.isoformat()}|{self.users}"
         return hashlib.sha256(raw.encode()).hexdigest()[:8]
 
-    def first_execution_id(self) -> str:
-        """The execution_id of the batch's first call (a rerun finds its batch by it)."""
-        return f"ex-{self.tag}-1"
-
 
 def default_end() -> datetime:
     """Now, truncated to the hour: two runs within the same hour describe the same batch."""
@@ -827,11 +823,7 @@ class Generator:
                 self.totals.late_tool_calls += 1
                 self.totals.late_requests += 1
             else:
-                key = self.day_month[(t - self.day0_ms) // DAY_MS]
-                batch = out.get(key)
-                if batch is None:
-                    batch = out[key] = Batch()
-                batch.tool.append(call)
+                self._batch(out, t).tool.append(call)
                 self._route_request(req_line, req_t, out)
                 # Metrics see the calls that arrived on time (late ones were not there yet).
                 hour = self.hour_stats.get((b_idx, t // HOUR_MS))
@@ -867,11 +859,15 @@ class Generator:
         return body
 
     def _route_request(self, line: str, t: int, out: dict[str, Batch]) -> None:
-        key = self.day_month[(t - self.day0_ms) // DAY_MS]
+        self._batch(out, t).request.append(line)
+
+    def _batch(self, out: dict[str, Batch], ms: int) -> Batch:
+        """The batch in `out` of the month of `ms` (created when first needed)."""
+        key = self.month_key(ms)
         batch = out.get(key)
         if batch is None:
             batch = out[key] = Batch()
-        batch.request.append(line)
+        return batch
 
     def _ts(self, ms: int) -> str:
         # Formatting numbers is the slowest part of generation: minutes and "SS.mmm+00" tails
