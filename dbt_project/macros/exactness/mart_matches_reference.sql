@@ -1,35 +1,38 @@
 {#-
     Body of a singular test: the mart's rows equal a recomputation from the raw rows
-    (`reference_sql`), compared with except all both ways over the buckets of this build's check
-    (mart_exactness_buckets: those the mart's last run rebuilt and a sample; the whole history
-    with var mart_exactness_scope 'full') within mart_exactness_filter. `reference_sql` may
-    join `mart_exactness_join` on its raw rows so that it reads only those buckets. Returns one
-    row per difference, labelled with the side it is only in.
+    (`reference_sql`), compared with except all both ways where `checked` says
+    (mart_exactness_checked: the buckets the mart's last run rebuilt and a sample, or the whole
+    history with var mart_exactness_scope 'full'). `reference_sql` should read its raw rows
+    under mart_exactness_where too, so that it reads only those buckets. Returns one row per
+    difference, labelled with the side it is only in.
 -#}
-{% macro mart_matches_reference(
-    mart, columns, reference_sql, time_column, raw_source, pending_marts, grain=none
-) %}
+{% macro mart_matches_reference(mart, columns, reference_sql, checked) %}
     {%- if columns is string or columns is not iterable or not columns -%}
         {{ exceptions.raise_compiler_error(
             'mart_matches_reference: columns must be a non-empty list of columns, got '
             ~ columns) }}
     {%- endif -%}
-    {%- set grain = mart_exactness_grain(grain, time_column) -%}
     {%- set column_list = columns | join(', ') -%}
-    with exactness_buckets as (
-        {{ mart_exactness_buckets(mart, time_column, raw_source, grain) }}
+    {%- set condition = mart_exactness_where(checked.time_column, checked) -%}
+    -- compared: scope {{ checked.scope }}, {{ checked.ranges | length }} range(s) of whole
+    -- {{ checked.grain }}s; the sample is seeded with '{{ checked.seed }}' (to rerun a failure
+    -- on the same buckets, set var mart_exactness_sample_seed to it)
+    with mart_rows as (
+        select {{ column_list }}
+        from {{ mart }}
+        where {{ condition }}
     ),
 
-    mart_rows as (
-        select {{ column_list }}
-        from {{ mart }} {{ mart_exactness_join(time_column, grain) }}
-        where {{ mart_exactness_filter(time_column, raw_source, pending_marts, grain) }}
+    -- materialized: the filter below is not pushed into the recomputation, whose raw rows are
+    -- already restricted (a per-row date_trunc of every condition would cost more than the read)
+    recomputed as materialized (
+        {{ reference_sql }}
     ),
 
     reference_rows as (
         select {{ column_list }}
-        from ({{ reference_sql }}) as reference
-        where {{ mart_exactness_filter(time_column, raw_source, pending_marts, grain) }}
+        from recomputed
+        where {{ condition }}
     ),
 
     {{ mart_differences(columns) }}

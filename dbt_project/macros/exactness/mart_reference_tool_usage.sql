@@ -1,14 +1,16 @@
 {#-
-    The tool usage summary recomputed from the raw calls, per `grain` ('hour' or 'day', UTC),
-    bcp_name, tool_name and operation, over the buckets this build's check compares: the
+    The tool usage summary recomputed from the raw calls, per UTC hour or day (the grain of
+    `checked`, mart_exactness_checked), bcp_name, tool_name and operation, over what it compares: the
     columns of hourly_tool_usage_summary and daily_tool_usage_summary, with the exact median
     and p95 when `percentiles` (the daily mart merges histograms: its percentiles have their
     own bounded check).
 -#}
-{% macro mart_reference_tool_usage(grain, percentiles=true) %}
+{% macro mart_reference_tool_usage(checked, percentiles=true) %}
+    {%- set grain = checked.grain -%}
     {%- if grain not in ('hour', 'day') -%}
         {{ exceptions.raise_compiler_error(
-            "mart_reference_tool_usage: grain must be 'hour' or 'day', got " ~ grain) }}
+            'mart_reference_tool_usage: checked must be what mart_exactness_checked returns, got '
+            ~ checked) }}
     {%- endif -%}
     select
         date_trunc('{{ grain }}', calls."timestamp", 'UTC') as {{ grain }},
@@ -34,7 +36,7 @@
     from (
         {{ mart_reference_tool_calls(
             ['"timestamp"', 'bcp_name', 'tool_name', 'operation', 'success', 'duration_ms',
-             'response_size_bytes', 'user_id', 'session_id'], grain) }}
+             'response_size_bytes', 'user_id', 'session_id'], checked) }}
     ) as calls
     group by 1, 2, 3, 4
 {% endmacro %}

@@ -1,5 +1,7 @@
 {{ config(meta={'dagster': {'ref': {'name': 'daily_client_summary'}}}) }}
 
+{% set checked = mart_exactness_checked(
+    ref('daily_client_summary'), 'day', 'tool_usage_logs', ['daily_client_summary']) %}
 {% set reference %}
     select
         date_trunc('day', calls."timestamp", 'UTC') as day,
@@ -22,7 +24,7 @@
     from (
         {{ mart_reference_tool_calls(
             ['"timestamp"', 'bcp_name', 'client_name', 'client_version', 'protocol_version',
-             'transport', 'success', 'duration_ms', 'session_id'], 'day') }}
+             'transport', 'success', 'duration_ms', 'session_id'], checked) }}
     ) as calls
     group by 1, 2, 3, 4, 5, 6
 {% endset %}
@@ -33,4 +35,4 @@
      'is_pre_2026_07_28_protocol', 'total_calls', 'successful_calls', 'failed_calls',
      'tool_error_calls', 'caller_error_calls', 'server_error_calls', 'transport_error_calls',
      'avg_duration_ms', 'p95_duration_ms', 'unique_sessions', 'first_seen_at', 'last_seen_at'],
-    reference, 'day', 'tool_usage_logs', ['daily_client_summary']) }}
+    reference, checked) }}

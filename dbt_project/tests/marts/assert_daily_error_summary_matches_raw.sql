@@ -1,5 +1,7 @@
 {{ config(meta={'dagster': {'ref': {'name': 'daily_error_summary'}}}) }}
 
+{% set checked = mart_exactness_checked(
+    ref('daily_error_summary'), 'day', 'error_logs', ['daily_error_summary']) %}
 {% set reference %}
     select
         date_trunc('day', "timestamp", 'UTC') as day,
@@ -14,8 +16,8 @@
         string_agg(distinct error_code, ', ') as error_codes,
         min("timestamp") as first_error,
         max("timestamp") as last_error
-    from {{ source('mcp', 'error_logs') }} {{ mart_exactness_join('"timestamp"', 'day') }}
-    where "timestamp" is not null
+    from {{ source('mcp', 'error_logs') }}
+    where "timestamp" is not null and {{ mart_exactness_where('"timestamp"', checked) }}
     group by 1, 2, 3
 {% endset %}
 
@@ -24,4 +26,4 @@
     ['day', 'level', 'category', 'error_count', 'affected_users', 'affected_sessions',
      'resolved_count', 'unresolved_count', 'avg_severity', 'error_codes', 'first_error',
      'last_error'],
-    reference, 'day', 'error_logs', ['daily_error_summary']) }}
+    reference, checked) }}

@@ -2,12 +2,11 @@
 
 -- Percentiles from merged hourly histograms are within 1/128 of the exact percentile_cont
 -- (plus 1 for the integer rounding of both sides), over the days this build checks
--- (mart_exactness_buckets).
-with exactness_buckets as (
-    {{ mart_exactness_buckets(ref('daily_tool_usage_summary'), 'day', 'tool_usage_logs') }}
-),
-
-exact as (
+-- (mart_exactness_checked).
+{% set checked = mart_exactness_checked(
+    ref('daily_tool_usage_summary'), 'day', 'tool_usage_logs',
+    ['hourly_tool_usage_summary', 'daily_tool_usage_summary']) %}
+with exact as (
     select
         date_trunc('day', calls."timestamp", 'UTC') as day,
         calls.bcp_name,
@@ -16,8 +15,8 @@ exact as (
         percentile_cont(0.5) within group (order by calls.duration_ms) as exact_median,
         percentile_cont(0.95) within group (order by calls.duration_ms) as exact_p95,
         percentile_cont(0.99) within group (order by calls.duration_ms) as exact_p99
-    from {{ source('mcp', 'tool_usage_logs') }} as calls {{ mart_exactness_join('calls."timestamp"', 'day') }}
-    where calls."timestamp" is not null
+    from {{ source('mcp', 'tool_usage_logs') }} as calls
+    where calls."timestamp" is not null and {{ mart_exactness_where('calls."timestamp"', checked) }}
     group by 1, 2, 3, 4
 ),
 
@@ -31,8 +30,7 @@ daily as (
         p95_duration_ms,
         p99_duration_ms
     from {{ ref('daily_tool_usage_summary') }}
-    where {{ mart_exactness_filter('day', 'tool_usage_logs',
-        ['hourly_tool_usage_summary', 'daily_tool_usage_summary']) }}
+    where {{ mart_exactness_where('day', checked) }}
 )
 
 select

@@ -1,6 +1,8 @@
 {{ config(meta={'dagster': {'ref': {'name': 'daily_tool_version_summary'}}}) }}
 
 {% set raw_schema = var('raw_schema', 'public') %}
+{% set checked = mart_exactness_checked(
+    ref('daily_tool_version_summary'), 'day', 'tool_usage_logs', ['daily_tool_version_summary']) %}
 {% set reference %}
     select
         calls.day,
@@ -41,14 +43,15 @@
             min(raw_calls."timestamp") as first_called_at,
             max(raw_calls."timestamp") as last_called_at
         from {{ source('mcp', 'tool_usage_logs') }} as raw_calls
-        {{ mart_exactness_join('raw_calls."timestamp"', 'day') }}
         cross join lateral (
             select coalesce(
                 raw_calls.error_class,
                 {{ raw_schema }}.mcp_error_class(raw_calls.success, raw_calls.error_code)
             ) as error_class
         ) as classified
-        where raw_calls."timestamp" is not null
+        where
+            raw_calls."timestamp" is not null
+            and {{ mart_exactness_where('raw_calls."timestamp"', checked) }}
         group by 1, 2, 3, 4, 5
     ) as calls
     group by 1, 2, 3, 4
@@ -61,4 +64,4 @@
      'sum_duration_ms', 'p95_duration_ms', 'duration_histogram', 'duration_histogram_packed',
      'first_called_at',
      'last_called_at'],
-    reference, 'day', 'tool_usage_logs', ['daily_tool_version_summary']) }}
+    reference, checked) }}

@@ -1,5 +1,7 @@
 {{ config(meta={'dagster': {'ref': {'name': 'hourly_request_summary'}}}) }}
 
+{% set checked = mart_exactness_checked(
+    ref('hourly_request_summary'), 'hour', 'mcp_request_logs', ['hourly_request_summary']) %}
 {% set reference %}
     with per_group as (
         select
@@ -24,8 +26,8 @@
             min(duration_ms) as min_duration_ms,
             count(distinct user_id) as unique_users,
             count(distinct session_id) as unique_sessions
-        from {{ source('mcp', 'mcp_request_logs') }} {{ mart_exactness_join('"timestamp"', 'hour') }}
-        where "timestamp" is not null
+        from {{ source('mcp', 'mcp_request_logs') }}
+        where "timestamp" is not null and {{ mart_exactness_where('"timestamp"', checked) }}
         group by 1, 2, 3
     ),
 
@@ -36,8 +38,10 @@
             path,
             error_type,
             count(*) as error_type_count
-        from {{ source('mcp', 'mcp_request_logs') }} {{ mart_exactness_join('"timestamp"', 'hour') }}
-        where "timestamp" is not null and error_type is not null
+        from {{ source('mcp', 'mcp_request_logs') }}
+        where
+            "timestamp" is not null and error_type is not null
+            and {{ mart_exactness_where('"timestamp"', checked) }}
         group by 1, 2, 3, 4
     ),
 
@@ -83,4 +87,4 @@
      'status_other_count', 'error_type_counts', 'avg_duration_ms', 'median_duration_ms',
      'p95_duration_ms', 'p99_duration_ms', 'max_duration_ms', 'min_duration_ms',
      'unique_users', 'unique_sessions'],
-    reference, 'hour', 'mcp_request_logs', ['hourly_request_summary']) }}
+    reference, checked) }}

@@ -1,5 +1,8 @@
 {{ config(meta={'dagster': {'ref': {'name': 'performance_metrics_summary'}}}) }}
 
+{% set checked = mart_exactness_checked(
+    ref('performance_metrics_summary'), 'time_bucket', 'performance_metrics',
+    ['performance_metrics_summary'], grain='day') %}
 {% set reference %}
     select
         metric_name,
@@ -21,8 +24,8 @@
         count(*) as sample_count,
         stddev(metric_value) as stddev_value
     -- whole days: a '1d' sample's bucket is its day
-    from {{ source('mcp', 'performance_metrics') }} {{ mart_exactness_join('"timestamp"', 'day') }}
-    where "timestamp" is not null
+    from {{ source('mcp', 'performance_metrics') }}
+    where "timestamp" is not null and {{ mart_exactness_where('"timestamp"', checked) }}
     group by 1, 2, 3
 {% endset %}
 
@@ -30,5 +33,4 @@
     ref('performance_metrics_summary'),
     ['metric_name', 'aggregation_period', 'time_bucket', 'avg_value', 'min_value', 'max_value',
      'p95_value', 'sample_count', 'stddev_value'],
-    reference, 'time_bucket', 'performance_metrics', ['performance_metrics_summary'],
-    grain='day') }}
+    reference, checked) }}

@@ -7,25 +7,19 @@
     + interval '672 hours'
 {%- endset -%}
 
--- A checked day's window reads the 27 days before it: on a build's check (not the whole
--- history), only the raw rows of the checked days' windows are read, not every row.
-{%- set in_checked_windows -%}
-    exists (
-        select 1
-        from exactness_buckets as checked
-        where
-            raw_calls."timestamp" >= checked.exactness_bucket - interval '648 hours'
-            and raw_calls."timestamp" < checked.exactness_bucket + interval '24 hours'
-    )
-{%- endset %}
+{%- set checked = mart_exactness_checked(
+    ref('tool_error_budget'), 'day', 'tool_usage_logs',
+    ['hourly_tool_usage_summary', 'daily_tool_usage_summary', 'tool_error_budget']) %}
 
 {% set reference %}
     with
 
     calls as (
+        -- a checked day's window reads the 27 days before it: only the raw rows of the
+        -- checked days' windows are read
         {{ mart_reference_tool_calls(
             ['"timestamp"', 'bcp_name', 'tool_name'],
-            condition=none if mart_exactness_scope() == 'full' else in_checked_windows) }}
+            condition=mart_exactness_where('raw_calls."timestamp"', checked, lookback_hours=648)) }}
     ),
 
     tool_days as (
@@ -107,5 +101,4 @@
      'server_error_calls', 'transport_error_calls', 'eligible_calls', 'budget_error_calls',
      'error_rate', 'slo_target', 'window_days', 'window_eligible_calls', 'window_error_calls',
      'window_error_rate', 'allowed_error_calls', 'budget_remaining', 'is_budget_exhausted'],
-    reference, 'day', 'tool_usage_logs',
-    ['hourly_tool_usage_summary', 'daily_tool_usage_summary', 'tool_error_budget']) }}
+    reference, checked) }}

@@ -1,0 +1,192 @@
+{#-
+    What an exactness check of this build compares, read once when the test runs (dbt's
+    `execute`), so that the comparison filters on literal time ranges: PostgreSQL prunes
+    partitions and reads index ranges at plan time, and a check costs the buckets it compares,
+    not the history. Build scope: the buckets the mart's last run rebuilt (public.mart_last_rebuilt,
+    written by its post-hook) and a seeded sample of var mart_exactness_sample_buckets others
+    drawn from every bucket between the mart's oldest (or the raw retention horizon of
+    `raw_source`) and its newest (so a bucket missing from the mart can be drawn too); buckets
+    older than the horizon or on a day with ledger entries still pending for `pending_marts` are
+    left out; adjacent buckets merge into ranges (gaps and islands), at most 50 of them (beyond,
+    the ranges span the smallest gaps and the exact buckets are listed too). Full scope (var
+    mart_exactness_scope 'full'): the whole history newer than the horizon, pending days left out.
+    Returns a dict for mart_exactness_where: time_column, grain, scope, horizon (text), ranges and pending
+    ([start, end) pairs of epoch seconds), buckets (epoch seconds, or none), seed.
+-#}
+{% macro mart_exactness_checked(mart, time_column, raw_source, pending_marts, grain=none) %}
+    {%- if pending_marts is string or pending_marts is not iterable or not pending_marts -%}
+        {{ exceptions.raise_compiler_error(
+            'mart_exactness_checked: pending_marts must be a non-empty list of marts, got '
+            ~ pending_marts) }}
+    {%- endif -%}
+    {%- for pending_mart in pending_marts -%}
+        {%- do assert_identifier(pending_mart, 'mart_exactness_checked', 'pending_marts') -%}
+    {%- endfor -%}
+    {%- do assert_identifier(time_column, 'mart_exactness_checked', 'time_column') -%}
+    {%- do assert_identifier(raw_source, 'mart_exactness_checked', 'raw_source') -%}
+    {%- set grain = mart_exactness_grain(grain, time_column) -%}
+    {%- set scope = mart_exactness_scope() -%}
+    {%- set sample_size = var('mart_exactness_sample_buckets', 3) -%}
+    {%- if sample_size is not number or sample_size is boolean
+          or sample_size != sample_size | int or sample_size < 0 -%}
+        {{ exceptions.raise_compiler_error(
+            'mart_exactness_checked: var mart_exactness_sample_buckets must be a whole number '
+            ~ 'of buckets (0 = no sample), got ' ~ sample_size) }}
+    {%- endif -%}
+    {%- set seed = ((var('mart_exactness_sample_seed', '') or '') | string or invocation_id) -%}
+    {%- set checked = {
+        'time_column': time_column, 'grain': grain, 'scope': scope, 'horizon': '-infinity', 'ranges': [], 'pending': [],
+        'buckets': none, 'seed': seed} -%}
+    {%- if not execute -%}
+        {{ return(checked) }}
+    {%- endif -%}
+    {%- set raw_schema = var('raw_schema', 'public') -%}
+    {%- set mart_name = mart_exactness_mart_name(mart) -%}
+    {%- set relation = mart if mart is not string else ref(mart_name) -%}
+    {%- set step = 3600 if grain == 'hour' else 86400 -%}
+    {%- set max_ranges = 50 -%}
+    {%- set query -%}
+        with horizon as (
+            select {{ raw_schema }}.mart_raw_horizon('{{ raw_source }}') as horizon
+        ),
+
+        pending_days as (
+            select distinct
+                extract(epoch from date_trunc('day', pending.bucket, 'UTC'))::bigint as day_start
+            from {{ raw_schema }}.mart_dirty_buckets as pending
+            where pending.mart in ('{{ pending_marts | join("', '") }}')
+        ),
+
+        {% if scope == 'full' -%}
+        checked_buckets as (
+            select null::bigint as bucket_start
+            where false
+        ),
+        {%- else -%}
+        rebuilt as (
+            select date_trunc('{{ grain }}', last_rebuilt.bucket, 'UTC') as bucket
+            from {{ raw_schema }}.mart_last_rebuilt as last_rebuilt
+            where last_rebuilt.mart = '{{ mart_name }}'
+        ),
+
+        sampled as (
+            select sampled.bucket
+            from generate_series(
+                (
+                    select
+                        date_trunc(
+                            '{{ grain }}',
+                            greatest(min(oldest.{{ time_column }}), (select horizon from horizon)),
+                            'UTC'
+                        )
+                    from {{ relation }} as oldest
+                ),
+                (select max(newest.{{ time_column }}) from {{ relation }} as newest),
+                interval '1 {{ grain }}'
+            ) as sampled (bucket)
+            order by md5('{{ seed | replace("'", "''") }}/' || extract(epoch from sampled.bucket)::text)
+            limit {{ sample_size | int }}
+        ),
+
+        checked_buckets as (
+            select distinct extract(epoch from candidates.bucket)::bigint as bucket_start
+            from (
+                select rebuilt.bucket from rebuilt
+                union all
+                select sampled.bucket from sampled
+            ) as candidates
+            where
+                candidates.bucket >= date_trunc('{{ grain }}', (select horizon from horizon), 'UTC')
+                and extract(epoch from date_trunc('day', candidates.bucket, 'UTC'))::bigint
+                not in (select pending_days.day_start from pending_days)
+        ),
+        {%- endif %}
+
+        -- adjacent buckets form one island
+        islands as (
+            select
+                min(numbered.bucket_start) as range_start,
+                max(numbered.bucket_start) + {{ step }} as range_end,
+                array_agg(numbered.bucket_start order by numbered.bucket_start) as buckets
+            from (
+                select
+                    checked_buckets.bucket_start,
+                    checked_buckets.bucket_start
+                    - {{ step }} * row_number() over (order by checked_buckets.bucket_start)
+                    as island
+                from checked_buckets
+            ) as numbered
+            group by numbered.island
+        ),
+
+        -- at most {{ max_ranges }} ranges: split at the largest gaps between islands
+        gaps as (
+            select
+                islands.range_start,
+                islands.range_end,
+                islands.range_start
+                - lag(islands.range_end) over (order by islands.range_start) as gap
+            from islands
+        ),
+
+        ranked_gaps as (
+            select
+                gaps.range_start,
+                gaps.range_end,
+                row_number() over (order by gaps.gap desc nulls first, gaps.range_start)
+                    as gap_rank
+            from gaps
+        ),
+
+        ranges as (
+            select
+                min(grouped.range_start) as range_start,
+                max(grouped.range_end) as range_end,
+                count(*) as island_count
+            from (
+                select
+                    ranked_gaps.range_start,
+                    ranked_gaps.range_end,
+                    count(*) filter (where ranked_gaps.gap_rank <= {{ max_ranges }})
+                        over (order by ranked_gaps.range_start) as range_number
+                from ranked_gaps
+            ) as grouped
+            group by grouped.range_number
+        )
+
+        select
+            'horizon' as kind,
+            horizon.horizon::text as horizon,
+            null::bigint as range_start,
+            null::bigint as range_end
+        from horizon
+        union all
+        select 'pending', null, pending_days.day_start, pending_days.day_start + 86400
+        from pending_days
+        union all
+        select 'range', null, ranges.range_start, ranges.range_end
+        from ranges
+        union all
+        select 'bucket', null, unnest(islands.buckets), null
+        from islands
+        where (select count(*) from islands) > {{ max_ranges }}
+        order by 1, 3
+    {%- endset -%}
+    {%- set rows = run_query(query).rows -%}
+    {%- set buckets = [] -%}
+    {%- for row in rows -%}
+        {%- if row[0] == 'horizon' -%}
+            {%- do checked.update({'horizon': row[1]}) -%}
+        {%- elif row[0] == 'pending' -%}
+            {%- do checked.pending.append([row[2] | int, row[3] | int]) -%}
+        {%- elif row[0] == 'range' -%}
+            {%- do checked.ranges.append([row[2] | int, row[3] | int]) -%}
+        {%- else -%}
+            {%- do buckets.append(row[2] | int) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if buckets -%}
+        {%- do checked.update({'buckets': buckets}) -%}
+    {%- endif -%}
+    {{ return(checked) }}
+{% endmacro %}
