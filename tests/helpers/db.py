@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 from psycopg.abc import Params, QueryNoTemplate
+from psycopg.types.json import Jsonb
 
 from mcp_analytics.warehouse import db
 
@@ -36,6 +37,23 @@ def rows(url: str, query: QueryNoTemplate, params: Params | None = None) -> list
     statement with `returning` included)."""
     with psycopg.connect(url, autocommit=True) as conn:
         return conn.execute(query, params).fetchall()
+
+
+def set_config(target: str | psycopg.Connection, key: str, value: Any) -> None:
+    """Set system_configuration's `key` to `value` (stored as jsonb: a number, string, list
+    or dict), on a connection or on a new autocommit connection to the URL `target`.
+
+    Raises:
+        LookupError: no row has that key (the bootstrap seeds every key the code reads).
+    """
+    query = "update system_configuration set config_value = %s where config_key = %s"
+    if isinstance(target, psycopg.Connection):
+        updated = target.execute(query, (Jsonb(value), key)).rowcount
+    else:
+        with psycopg.connect(target, autocommit=True) as conn:
+            updated = conn.execute(query, (Jsonb(value), key)).rowcount
+    if updated != 1:
+        raise LookupError(f"system_configuration has no key {key!r}")
 
 
 def _admin(url: str) -> psycopg.Connection:

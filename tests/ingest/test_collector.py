@@ -7,12 +7,10 @@ import os
 import time
 import uuid
 
-import psycopg
-
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.core import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL_MS
 from tests.helpers.collector import record_call, wait_for
-from tests.helpers.db import scalar
+from tests.helpers.db import scalar, set_config
 
 UNREACHABLE = "postgresql://postgres@/nowhere?host=/nonexistent-mcpa-socket&port=1"
 
@@ -49,21 +47,13 @@ def test_flush_by_time(module_db, tmp_path):
 
 
 def test_settings_come_from_system_configuration(bootstrapped_db, tmp_path):
-    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
-        conn.execute(
-            "update system_configuration set config_value = '3'"
-            " where config_key = 'analytics.batch_size'"
-        )
+    set_config(bootstrapped_db, "analytics.batch_size", 3)
     c = Collector(bootstrapped_db, spool_dir=tmp_path, flush_interval_ms=3_600_000).start()
     try:
         assert wait_for(lambda: c.batch_size == 3)
         _calls(c, "cfg", 3)
         assert wait_for(lambda: _rows(bootstrapped_db, "cfg") == 3)
-        with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
-            conn.execute(
-                "update system_configuration set config_value = 'false'"
-                " where config_key = 'analytics.enabled'"
-            )
+        set_config(bootstrapped_db, "analytics.enabled", False)
         c._refresh_config(force=True)  # normally every minute
         assert not c.enabled
         _calls(c, "cfg", 2)

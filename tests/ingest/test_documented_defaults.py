@@ -17,6 +17,7 @@ from mcp_analytics.cli import main
 from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.redaction import DETECTORS, MARKER, RedactionRules
 from tests.helpers.collector import record_call
+from tests.helpers.db import set_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ingest.md"
 CASES = Path(__file__).parent / "cases"
@@ -82,11 +83,7 @@ def test_a_configured_row_is_left_alone_by_064(bootstrapped_db):
         Path(__file__).resolve().parents[2] / "bootstrap_sql" / "064_redaction_defaults.sql"
     ).read_text()
     with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
-        conn.execute(
-            "update system_configuration set config_value = %s"
-            " where config_key = 'analytics.redaction'",
-            (json.dumps(chosen),),
-        )
+        set_config(conn, "analytics.redaction", chosen)
         conn.execute(sql)
         value = conn.execute(
             "select config_value from system_configuration where config_key = 'analytics.redaction'"

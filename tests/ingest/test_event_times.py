@@ -16,7 +16,7 @@ from mcp_analytics.collector import Collector
 from mcp_analytics.ingest.events import EventError, TimeWindow, prepare
 from mcp_analytics.ingest.loader import load, load_text
 from tests.helpers.collector import record_call
-from tests.helpers.db import scalar
+from tests.helpers.db import scalar, set_config
 
 from .test_ingest_role import ingest_url  # noqa: F401 - a fixture
 
@@ -123,12 +123,8 @@ def test_every_time_of_an_event_is_checked():
 
 
 def test_the_window_is_configured_in_the_database(module_db, ingest_url, tmp_path):  # noqa: F811
-    with psycopg.connect(module_db, autocommit=True) as conn:
-        conn.execute(
-            "update system_configuration set config_value = %s"
-            " where config_key = 'analytics.event_time_window'",
-            (json.dumps({"max_age_days": 1, "max_ahead_seconds": 60, "warn_ahead_seconds": 1}),),
-        )
+    window = {"max_age_days": 1, "max_ahead_seconds": 60, "warn_ahead_seconds": 1}
+    set_config(module_db, "analytics.event_time_window", window)
     try:
         lines = [_tool(_ago(days=2)), _tool(_ago(minutes=-5)), _tool(_ago(seconds=-30))]
         summary = load_text(
@@ -154,20 +150,8 @@ def test_the_window_is_configured_in_the_database(module_db, ingest_url, tmp_pat
         assert stats["rejected"] == 1 and stats["written"] == 1
         assert stats["ahead_of_receipt"] == {"tool_usage_logs.timestamp": 1}
     finally:
-        with psycopg.connect(module_db, autocommit=True) as conn:
-            conn.execute(
-                "update system_configuration set config_value = %s"
-                " where config_key = 'analytics.event_time_window'",
-                (
-                    json.dumps(
-                        {
-                            "max_age_days": 3650,
-                            "max_ahead_seconds": 86400,
-                            "warn_ahead_seconds": 300,
-                        }
-                    ),
-                ),
-            )
+        window = {"max_age_days": 3650, "max_ahead_seconds": 86400, "warn_ahead_seconds": 300}
+        set_config(module_db, "analytics.event_time_window", window)
 
 
 @pytest.mark.parametrize(

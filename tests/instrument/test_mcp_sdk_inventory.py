@@ -16,6 +16,7 @@ from mcp_analytics.analytics.inventory import fetch_async, store
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.mcp_sdk import instrument
 from tests.analytics.servers.catalog import NAME, build, serving
+from tests.helpers.db import rows
 
 
 async def _list(server, *, tools: int = 1, prompts: int = 0) -> None:
@@ -27,11 +28,11 @@ async def _list(server, *, tools: int = 1, prompts: int = 0) -> None:
 
 
 def _snapshots(url: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "select id, bcp_name, server_version, source, endpoint, tools, prompts, resources"
-            " from mcp_inventory_snapshots order by id"
-        ).fetchall()
+    return rows(
+        url,
+        "select id, bcp_name, server_version, source, endpoint, tools, prompts, resources"
+        " from mcp_inventory_snapshots order by id",
+    )
 
 
 def _current(url: str, snapshot_id: int) -> set[tuple]:

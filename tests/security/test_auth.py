@@ -14,6 +14,7 @@ import pytest
 
 from mcp_analytics import auth
 from mcp_analytics.auth import passwords
+from tests.helpers.db import set_config
 
 PASSWORD = "correct horse battery"
 
@@ -60,13 +61,6 @@ def plain_user(conn: psycopg.Connection, username: str) -> int:
     ).fetchone()[0]
 
 
-def set_config(conn: psycopg.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "update system_configuration set config_value = %s::jsonb where config_key = %s",
-        (value, key),
-    )
-
-
 def test_create_user_stores_only_a_cost_12_hash(conn) -> None:
     user = auth.create_user(conn, "alice", PASSWORD, email="alice@example.org")
     assert (user.username, user.role, user.is_active) == ("alice", "READ_ONLY", True)
@@ -103,8 +97,8 @@ def test_authenticate_success_sets_last_login_and_resets_counter(conn) -> None:
 
 
 def test_lockout_after_max_attempts_then_expiry_and_unlock(conn) -> None:
-    set_config(conn, "auth.max_login_attempts", "3")
-    set_config(conn, "auth.lockout_duration_minutes", "30")
+    set_config(conn, "auth.max_login_attempts", 3)
+    set_config(conn, "auth.lockout_duration_minutes", 30)
     user = auth.create_user(conn, "dave", PASSWORD)
     for expected in (1, 2, 3):
         with pytest.raises(auth.AuthenticationError):
@@ -134,7 +128,7 @@ def test_lockout_after_max_attempts_then_expiry_and_unlock(conn) -> None:
 
 
 def test_a_lapsed_lock_starts_a_fresh_count(conn) -> None:
-    set_config(conn, "auth.max_login_attempts", "2")
+    set_config(conn, "auth.max_login_attempts", 2)
     auth.create_user(conn, "erin", PASSWORD)
     conn.execute(
         "update users set login_attempts = 2, locked_until = now() - interval '1 minute'"
@@ -214,7 +208,7 @@ def test_weak_hashes_are_upgraded_at_login(conn) -> None:
 
 
 def test_session_tokens_are_random_256_bits_and_stored_hashed(conn) -> None:
-    set_config(conn, "auth.session_timeout_hours", "2")
+    set_config(conn, "auth.session_timeout_hours", 2)
     uid = plain_user(conn, "kim")
     one = auth.create_session(conn, uid, ip_address="10.0.0.1", user_agent="pytest")
     two = auth.create_session(conn, uid)
@@ -296,11 +290,11 @@ def test_login_opens_a_session_and_password_change_ends_it(conn) -> None:
 
 def test_auth_settings_are_validated(conn) -> None:
     assert auth.load_policy(conn) == auth.AuthPolicy()  # the seed's defaults
-    set_config(conn, "auth.max_login_attempts", '"many"')
+    set_config(conn, "auth.max_login_attempts", "many")
     with pytest.raises(auth.AuthConfigError):
         auth.load_policy(conn)
-    set_config(conn, "auth.max_login_attempts", "4")
-    set_config(conn, "auth.session_timeout_hours", "0")
+    set_config(conn, "auth.max_login_attempts", 4)
+    set_config(conn, "auth.session_timeout_hours", 0)
     with pytest.raises(auth.AuthConfigError):
         auth.load_policy(conn)
     conn.execute(

@@ -9,6 +9,8 @@ import time
 import psycopg
 import pytest
 
+from tests.helpers.db import set_config
+
 HOUR = "2026-11-30 10:00:00+00"
 
 
@@ -107,20 +109,14 @@ def test_retention_gives_up_on_a_held_warehouse_lock_and_names_the_holder(module
         build.execute("select warehouse_lock(true)")
         pid = build.execute("select pg_backend_pid()").fetchone()[0]
         with psycopg.connect(module_db, autocommit=True) as maintenance:
-            maintenance.execute(
-                "update system_configuration set config_value = '1'"
-                " where config_key = 'maintenance.warehouse_lock_timeout_seconds'"
-            )
+            set_config(maintenance, "maintenance.warehouse_lock_timeout_seconds", 1)
             try:
                 started = time.monotonic()
                 with pytest.raises(psycopg.errors.LockNotAvailable) as err:
                     maintenance.execute("select * from apply_retention()")
                 waited = time.monotonic() - started
             finally:
-                maintenance.execute(
-                    "update system_configuration set config_value = '3600'"
-                    " where config_key = 'maintenance.warehouse_lock_timeout_seconds'"
-                )
+                set_config(maintenance, "maintenance.warehouse_lock_timeout_seconds", 3600)
     message = str(err.value)
     assert message.startswith("warehouse lock: gave up waiting after 00:00:01")
     assert f"held by pid {pid} (user " in message and "a dbt build" in message
@@ -152,12 +148,7 @@ def test_builds_share_the_lock_and_retention_waits_for_them(module_db):
 
 
 def _set_wait(url: str, seconds: int) -> None:
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(
-            "update system_configuration set config_value = %s"
-            " where config_key = 'maintenance.lock_timeout_seconds'",
-            (str(seconds),),
-        )
+    set_config(url, "maintenance.lock_timeout_seconds", seconds)
 
 
 def _gives_up_behind_open_ingest(
