@@ -17,8 +17,10 @@ from mcp_analytics.analytics.inventory import definition_of, fingerprint
 from mcp_analytics.cli import main
 from mcp_analytics.config import settings
 from mcp_analytics.ingest.events import canonical_json
+from tests.helpers.db import rows
+from tests.helpers.web import free_port
 
-from .servers.catalog import NAME, build, free_port, serving
+from .servers.catalog import NAME, build, serving
 
 CATALOG = Path(__file__).resolve().parent / "servers" / "catalog.py"
 
@@ -38,11 +40,11 @@ def _snapshot(capsys, *args: str) -> dict:
 
 
 def _versions(url: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "select kind, name, fingerprint, definition, times_seen, first_snapshot_id,"
-            " last_snapshot_id from mcp_definition_versions order by kind, name, id"
-        ).fetchall()
+    return rows(
+        url,
+        "select kind, name, fingerprint, definition, times_seen, first_snapshot_id,"
+        " last_snapshot_id from mcp_definition_versions order by kind, name, id",
+    )
 
 
 def test_fingerprints_are_of_the_canonical_json_of_the_contract_fields() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mcp_analytics.dbt.runner import run_dbt
 from mcp_analytics.demo.synthetic import load_synthetic
+from tests.helpers.dbt_project import DbtWarehouse
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 CLASSES = ("ok", "tool_error", "caller_error", "server_error", "transport_error")
@@ -120,14 +120,7 @@ def test_semconv_bucket_edges_are_exact(bootstrapped_db: str) -> None:
 
 
 def _build(url: str, target: Path) -> None:
-    proc = run_dbt(
-        ["run", "--select", "+daily_tool_usage_summary"],
-        url=url,
-        target_path=target,
-        log_path=target / "logs",
-        capture=True,
-    )
-    assert proc.returncode == 0, proc.stdout[-5000:]
+    DbtWarehouse(url, target).dbt("run", "--select", "+daily_tool_usage_summary")
 
 
 def _semconv_differences(conn: psycopg.Connection) -> int:

@@ -12,7 +12,8 @@ from mcp_analytics.dbt.runner import run_dbt, run_results
 
 @dataclass
 class DbtWarehouse:
-    """A test database (`url`) and the target folder of the dbt runs on it (`target`)."""
+    """A test database (`url`) and the target folder of the dbt runs on it (`target`; dbt's
+    log goes to its `logs` folder)."""
 
     url: str
     target: Path
@@ -22,7 +23,13 @@ class DbtWarehouse:
     def dbt(self, *args: str, expect_ok: bool = True) -> dict:
         """Run `dbt <args>`; returns run_results.json ({} when dbt wrote none), asserting the
         exit status is 0 (or, with `expect_ok` false, that it is not)."""
-        proc = run_dbt(list(args), url=self.url, target_path=self.target, capture=True)
+        proc = run_dbt(
+            list(args),
+            url=self.url,
+            target_path=self.target,
+            log_path=self.target / "logs",
+            capture=True,
+        )
         if expect_ok:
             assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
         else:

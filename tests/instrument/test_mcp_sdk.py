@@ -4,7 +4,6 @@ process, the collector is attached with `instrument`, and the rows land in tool_
 from __future__ import annotations
 
 import asyncio
-import time
 
 import mcp_types as types
 import psycopg
@@ -15,6 +14,7 @@ from mcp.server import Server
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.mcp_sdk import CollectorMiddleware, instrument
 from tests.helpers.mcp_servers import demo_server
+from tests.helpers.web import serving_app
 
 CLIENT = types.Implementation(name="roundtrip-client", version="9.8.7")
 COLUMNS = (
@@ -153,29 +153,11 @@ def test_a_broken_collector_never_breaks_the_call():
     assert result.is_error is False and result.structured_content == {"result": 42}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_streamable_http_records_the_session_id(bootstrapped_db, tmp_path):
     """Over Streamable HTTP (a real uvicorn server) the transport has a session id."""
-    import threading
-
-    import uvicorn
-
     server = demo_server("http-bcp", "1.4.2")
-    port = _free_port()
-    config = uvicorn.Config(
-        server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning"
-    )
-    web = uvicorn.Server(config)
-    thread = threading.Thread(target=web.run, daemon=True)
 
-    async def go():
+    async def go(port: int):
         url = f"http://127.0.0.1:{port}/mcp"
         async with Client(url, client_info=CLIENT, mode="legacy") as client:
             first = await client.call_tool("add", {"a": 1, "b": 1})
@@ -184,16 +166,8 @@ def test_streamable_http_records_the_session_id(bootstrapped_db, tmp_path):
 
     with Collector(bootstrapped_db, spool_dir=tmp_path) as collector:
         instrument(server, collector)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 20
-            while not web.started and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert web.started
-            first, second = asyncio.run(go())
-        finally:
-            web.should_exit = True
-            thread.join(10)
+        with serving_app(server.streamable_http_app(), name="mcp-demo") as (port, _):
+            first, second = asyncio.run(go(port))
         assert collector.flush(timeout=30)
     assert first.structured_content == {"result": 2} and second.is_error is True
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,19 +19,14 @@ import psycopg
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from mcp_analytics.dbt.runner import run_dbt
 from mcp_analytics.demo.synthetic import load_synthetic
 from mcp_analytics.metrics import ERROR_CLASSES, SEMCONV_BOUNDS_S
+from tests.helpers.dbt_project import DbtWarehouse
+from tests.helpers.web import free_port
 
 CLI = [str(Path(sys.executable).with_name("mcp-analytics"))]
 TOKEN = "scrape-token-for-tests-7f3a"
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
@@ -48,21 +42,15 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
 def built(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     with psycopg.connect(module_db, autocommit=True) as conn:
         load_synthetic(conn, start=NOW - timedelta(days=2), hours=48, calls=3000, seed=0.21)
-    target = tmp_path_factory.mktemp("dbt")
-    proc = run_dbt(
-        ["run", "--select", "+daily_tool_usage_summary"],
-        url=module_db,
-        target_path=target,
-        log_path=target / "logs",
-        capture=True,
+    DbtWarehouse(module_db, tmp_path_factory.mktemp("dbt")).dbt(
+        "run", "--select", "+daily_tool_usage_summary"
     )
-    assert proc.returncode == 0, proc.stdout[-5000:]
     return module_db
 
 
 @pytest.fixture(scope="module")
 def server(built: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": built, "MCPA_METRICS_TOKEN": TOKEN}
     env.pop("MCPA_ANALYST_URL", None)
     proc = subprocess.Popen(
@@ -166,15 +154,16 @@ def test_scrape_equals_the_marts_and_the_raw_rows(server: str, built: str) -> No
     assert freshness.samples[0].value == pytest.approx(newest)
 
 
-def test_late_rows_raise_the_counters_after_a_build(server: str, built: str) -> None:
+def test_late_rows_raise_the_counters_after_a_build(
+    server: str, built: str, tmp_path: Path
+) -> None:
     before = _scrape(server)["mcp_server_tool_calls"]
     total_before = sum(s.value for s in before.samples if s.name.endswith("_total"))
     with psycopg.connect(built, autocommit=True) as conn:
         load_synthetic(
             conn, start=NOW - timedelta(days=1), hours=2, calls=250, seed=0.22, tag="late"
         )
-    proc = run_dbt(["run", "--select", "+daily_tool_usage_summary"], url=built, capture=True)
-    assert proc.returncode == 0, proc.stdout[-5000:]
+    DbtWarehouse(built, tmp_path).dbt("run", "--select", "+daily_tool_usage_summary")
     after = _scrape(server)["mcp_server_tool_calls"]
     total_after = sum(s.value for s in after.samples if s.name.endswith("_total"))
     assert total_after == total_before + 250
@@ -192,7 +181,7 @@ def test_serve_refuses_a_public_address_without_a_token(built: str) -> None:
     env = {**os.environ, "DATABASE_URL": built}
     env.pop("MCPA_METRICS_TOKEN", None)
     proc = subprocess.run(
-        [*CLI, "metrics", "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
+        [*CLI, "metrics", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
         env=env,
         capture_output=True,
         text=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from mcp_analytics import cli
 from tests.helpers.processes import alive, descendants
 from tests.helpers.telemetry import insert_telemetry
+from tests.helpers.web import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -45,12 +45,6 @@ def test_materialize_runs_every_job_into_the_persistent_instance(
         assert json.dumps(key.split("/")).replace(" ", "") in {k.replace(" ", "") for k in keys}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
@@ -69,7 +63,7 @@ def _like_a_background_job() -> None:
 
 
 def test_ui_serves_the_asset_graph_and_stops_on_sigterm(project_env, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "ui.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_analytics.cli", "ui", "--port", str(port)],

@@ -10,12 +10,12 @@ import warnings
 from datetime import UTC, datetime
 
 import dagster as dg
-import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from mcp_analytics.orchestration.definitions import build_definitions
-from tests.analytics.servers.catalog import NAME, build, free_port, serving
+from tests.analytics.servers.catalog import NAME, build, serving
+from tests.helpers.db import rows, set_config
+from tests.helpers.web import free_port
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -28,12 +28,7 @@ def defs(module_db: str) -> dg.Definitions:
 
 
 def _configure(url: str, servers: list) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "update system_configuration set config_value = %s"
-            " where config_key = 'analytics.inventory_servers'",
-            (Jsonb(servers),),
-        )
+    set_config(url, "analytics.inventory_servers", servers)
 
 
 def _run(defs: dg.Definitions) -> dg.ExecuteInProcessResult:
@@ -55,11 +50,11 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict:
 
 
 def _snapshots(url: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "select bcp_name, source, tools, error is not null from mcp_inventory_snapshots"
-            " order by id"
-        ).fetchall()
+    return rows(
+        url,
+        "select bcp_name, source, tools, error is not null from mcp_inventory_snapshots"
+        " order by id",
+    )
 
 
 def test_registered_job_and_schedule(defs: dg.Definitions) -> None:

@@ -14,9 +14,8 @@ import pytest
 from mcp_analytics.dbt.runner import run_dbt
 from tests.helpers.collector import wait_for
 from tests.helpers.db import scalar
+from tests.helpers.otlp_receiver import running
 from tests.helpers.processes import run_json
-
-from .conftest import running
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,9 +14,9 @@ from mcp_analytics.commands.otlp import _ingest_settings
 from mcp_analytics.ingest.events import TimeWindow
 from mcp_analytics.otlp.receiver import ReceiverConfig
 from tests.helpers.db import scalar
+from tests.helpers.otlp_receiver import running
 
 from . import otlp_data as d
-from .conftest import running
 
 PB = {"Content-Type": "application/x-protobuf"}
 

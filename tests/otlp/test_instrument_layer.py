@@ -11,9 +11,8 @@ import psycopg
 import pytest
 
 from tests.helpers.collector import wait_for
+from tests.helpers.otlp_receiver import running
 from tests.helpers.processes import run_json
-
-from .conftest import running
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,9 +16,10 @@ from mcp_analytics.cli import main
 from mcp_analytics.otlp.keys import KeyChecker, hash_key
 from mcp_analytics.otlp.receiver import ReceiverConfig, is_loopback
 from tests.helpers.db import scalar
+from tests.helpers.otlp_receiver import running
+from tests.helpers.web import free_port
 
 from . import otlp_data as d
-from .conftest import free_port, running
 
 PB = {"Content-Type": "application/x-protobuf"}
 

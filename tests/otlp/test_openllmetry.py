@@ -19,9 +19,8 @@ import pytest
 
 from mcp_analytics.config import settings
 from tests.helpers.collector import wait_for
+from tests.helpers.otlp_receiver import running
 from tests.helpers.processes import run_json
-
-from .conftest import running
 
 HERE = Path(__file__).resolve().parent / "emitters"
 REQUIREMENTS = HERE / "openllmetry-requirements.txt"
@@ -51,7 +50,14 @@ def test_openllmetry_operations_land_with_the_same_meaning(
     service = "openllmetry-server"
     with running(bootstrapped_db, tmp_path / "spool") as r:
         seen = run_json(
-            [str(openllmetry_python), str(HERE / "openllmetry_server.py"), r.url, service]
+            [
+                str(openllmetry_python),
+                "-m",
+                "tests.otlp.emitters.openllmetry_server",
+                r.url,
+                service,
+            ],
+            cwd=HERE.parents[2],
         )
         assert wait_for(lambda: r.sink.queued_rows == 0)
         counts = r.receiver.counts["traces"]

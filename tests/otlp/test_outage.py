@@ -14,9 +14,9 @@ from mcp_analytics.otlp.receiver import ReceiverConfig
 from mcp_analytics.warehouse import embedded
 from tests.helpers import servers
 from tests.helpers.collector import wait_for
+from tests.helpers.otlp_receiver import running
 
 from . import otlp_data as d
-from .conftest import running
 
 PB = {"Content-Type": "application/x-protobuf"}
 

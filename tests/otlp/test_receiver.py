@@ -21,9 +21,9 @@ from opentelemetry.trace import SpanKind
 from mcp_analytics.otlp.receiver import ReceiverConfig
 from tests.helpers.collector import wait_for
 from tests.helpers.db import scalar
+from tests.helpers.otlp_receiver import running
 
 from . import otlp_data as d
-from .conftest import running
 
 PB = {"Content-Type": "application/x-protobuf"}
 JS = {"Content-Type": "application/json"}

@@ -5,13 +5,9 @@ run in-process over Streamable HTTP (uvicorn on 127.0.0.1), or as a stdio server
 from __future__ import annotations
 
 import contextlib
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 
-import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 
@@ -71,30 +67,14 @@ def build(version: str = "1.0.0", *, changed: bool = False) -> MCPServer:
     return server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(server: MCPServer) -> Iterator[str]:
     """`server` over Streamable HTTP on 127.0.0.1 until the block ends; yields its URL."""
-    port = free_port()
-    app = server.streamable_http_app()
-    web = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=web.run, name="mcp-catalog", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not web.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the catalog server did not start")
-        time.sleep(0.05)
-    try:
+    # imported here: run by its path as a stdio server, this file has no `tests` package
+    from tests.helpers.web import serving_app
+
+    with serving_app(server.streamable_http_app(), name="mcp-catalog") as (port, _):
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        web.should_exit = True
-        thread.join(15)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """A second emitter nobody here wrote: OpenLLMetry's `opentelemetry-instrumentation-mcp`
 (Traceloop) on an MCP SDK 1.x FastMCP server and client, exporting with the OTLP/HTTP
-protobuf exporter. Runs in its own environment (openllmetry-requirements.txt).
+protobuf exporter, serving the test servers' shared handlers (tests/helpers/mcp_handlers.py).
+Runs in its own environment (openllmetry-requirements.txt), from the repository's root:
 
-    python openllmetry_server.py ENDPOINT SERVICE
+    python -m tests.otlp.emitters.openllmetry_server ENDPOINT SERVICE
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from tests.helpers.mcp_handlers import register
+
 
 def main() -> None:
     endpoint, service = sys.argv[1:3]
@@ -32,22 +35,7 @@ def main() -> None:
     from mcp.shared.memory import create_connected_server_and_client_session
 
     server = FastMCP(service)
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        return a + b
-
-    @server.tool()
-    def explode() -> str:
-        raise RuntimeError("the upstream API is down")
-
-    @server.prompt()
-    def greet(name: str) -> str:
-        return f"Say hello to {name}."
-
-    @server.resource("notes://today")
-    def today() -> str:
-        return "nothing planned"
+    register(server)
 
     async def calls() -> dict[str, object]:
         seen: dict[str, object] = {}
