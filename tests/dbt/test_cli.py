@@ -10,6 +10,7 @@ import pytest
 from mcp_analytics.cli import main
 from mcp_analytics.config import settings
 from mcp_analytics.dbt.env import dbt_env, offline_url
+from tests.helpers.cli import dbt_env_outputs
 
 
 @pytest.fixture
@@ -32,15 +33,9 @@ def test_dbt_env_masks_the_password_unless_asked(
         "DATABASE_URL", "postgresql://analyst:s3cr%40t@db.example:6543/warehouse?sslmode=require"
     )
     monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    masked, shown = dbt_env_outputs(capsys)
+    target = settings().dbt_target_dir
     settings.cache_clear()
-    try:
-        assert main(["dbt-env"]) == 0
-        masked = capsys.readouterr().out
-        assert main(["dbt-env", "--show-password"]) == 0
-        shown = capsys.readouterr().out
-        target = settings().dbt_target_dir
-    finally:
-        settings.cache_clear()
     assert "s3cr" not in masked
     assert "export MCPA_PG_PASSWORD='***'" in masked
     assert "export MCPA_PG_HOST=db.example" in masked

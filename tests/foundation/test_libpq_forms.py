@@ -14,6 +14,7 @@ from mcp_analytics.config import settings
 from mcp_analytics.ingest.loader import load
 from mcp_analytics.ingest.redaction import redact_text, redact_url
 from mcp_analytics.warehouse import db
+from tests.helpers.cli import dbt_env_outputs
 
 SECRET = "s3cr3t pw'x"
 URI = "postgresql://alice:s3cr3t%20pw%27x@db.example:6543/app?sslmode=require"
@@ -65,14 +66,7 @@ def test_dbt_env_with_a_key_value_database_url(bootstrapped_db, monkeypatch, cap
     kv, password = _kv_with_password(bootstrapped_db)
     params = conninfo_to_dict(kv)
     monkeypatch.setenv("DATABASE_URL", kv)
-    settings.cache_clear()
-    try:
-        assert main(["dbt-env"]) == 0
-        out = capsys.readouterr().out
-        assert main(["dbt-env", "--show-password"]) == 0
-        shown = capsys.readouterr().out
-    finally:
-        settings.cache_clear()
+    out, shown = dbt_env_outputs(capsys)
     assert password not in out and "MCPA_PG_PASSWORD='***'" in out
     # dbt is pointed at the server of DATABASE_URL, not at localhost.
     assert f"MCPA_PG_HOST={params['host']}" in out.replace("'", "")

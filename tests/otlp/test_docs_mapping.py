@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,21 @@ def _set_attr(attrs: dict[str, Any], key: str, value: str) -> None:
         attrs[key] = _value(value)
 
 
+def _fields(
+    changes: list[tuple[str, str | None, str]], where: str, attrs: dict[str, Any]
+) -> Iterator[tuple[str, str]]:
+    """The changes aimed at `where` ("log", "point"): an attribute's ("[key") applied to
+    `attrs`, any other yielded as (name, value)."""
+    for target, name, value in changes:
+        if target != where:
+            continue
+        assert name is not None, f"a {where} change without a field name"
+        if name.startswith("["):
+            _set_attr(attrs, name[1:], value)
+        else:
+            yield name, value
+
+
 def _build(sent: str) -> Prepared:
     changes = _assignments(sent)
     wheres = {w for w, _, _ in changes}
@@ -159,12 +175,8 @@ def _build_log(changes: list[tuple[str, str | None, str]], res: dict[str, Any]) 
     body, (number, text) = "database unreachable", SEVERITIES["ERROR"]
     attrs: dict[str, Any] = {}
     span_id = b""
-    for where, name, value in changes:
-        if where != "log":
-            continue
-        if name.startswith("["):
-            _set_attr(attrs, name[1:], value)
-        elif name == "body":
+    for name, value in _fields(changes, "log", attrs):
+        if name == "body":
             body = value
         elif name == "severity":
             number, text = SEVERITIES[value]
@@ -177,12 +189,8 @@ def _build_log(changes: list[tuple[str, str | None, str]], res: dict[str, Any]) 
 def _build_point(changes: list[tuple[str, str | None, str]], res: dict[str, Any]) -> Prepared:
     kw: dict[str, Any] = {"bounds": (0.1, 1.0), "counts": (1, 2, 3), "total": 0.75}
     attrs = {"mcp.method.name": "tools/call", "gen_ai.tool.name": "add"}
-    for where, name, value in changes:
-        if where != "point":
-            continue
-        if name.startswith("["):
-            _set_attr(attrs, name[1:], value)
-        elif name == "counts":
+    for name, value in _fields(changes, "point", attrs):
+        if name == "counts":
             kw["counts"] = tuple(int(v) for v in value.split(","))
         elif name == "bounds":
             kw["bounds"] = tuple(float(v) for v in value.split(","))

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
 
 from mcp_analytics.cli import main
-from mcp_analytics.config import settings
 
 from .helpers import insert_errors, insert_tool_usage, scalar
 
 
 @pytest.fixture
-def db_url(bootstrapped_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("DATABASE_URL", bootstrapped_db)
-    settings.cache_clear()
-    yield bootstrapped_db
-    settings.cache_clear()
+def db_url(bootstrapped_db: str, cli_env: Callable[[str], None]) -> str:
+    cli_env(bootstrapped_db)
+    return bootstrapped_db
 
 
 def test_retention_dry_run_then_real(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,10 +40,14 @@ def test_retention_dry_run_then_real(db_url: str, capsys: pytest.CaptureFixture[
 
 
 def refused_unchanged(
-    db_url: str, capsys: pytest.CaptureFixture[str], rows: int, *says: str
+    db_url: str, capsys: pytest.CaptureFixture[str], rows: int, policy: str, *says: str
 ) -> None:
-    """`mcp-analytics retention` fails cleanly (exit 2, each of `says` in stderr, no traceback)
-    and tool_usage_logs still holds its `rows` rows."""
+    """With `rows` tool calls three years old and the statement `policy` run, `mcp-analytics
+    retention` fails cleanly (exit 2, each of `says` in stderr, no traceback) and
+    tool_usage_logs still holds its `rows` rows."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        insert_tool_usage(conn, rows, "3 years", "ancient-")
+        conn.execute(policy)
     assert main(["retention"]) == 2
     err = capsys.readouterr().err
     assert "retention failed, nothing was changed" in err
@@ -60,13 +61,14 @@ def refused_unchanged(
 def test_retention_bad_policy_is_a_clean_error(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        insert_tool_usage(conn, 3, "3 years", "ancient-")
-        conn.execute(
-            "insert into data_retention_policies (table_name, retention_days) "
-            "values ('public.gone', 5)"
-        )
-    refused_unchanged(db_url, capsys, 3, "public.gone, which does not exist")
+    refused_unchanged(
+        db_url,
+        capsys,
+        3,
+        "insert into data_retention_policies (table_name, retention_days)"
+        " values ('public.gone', 5)",
+        "public.gone, which does not exist",
+    )
 
 
 def test_partitions_moves_rows_from_default(
@@ -139,16 +141,12 @@ def test_partitions_unknown_table_is_a_clean_error(
 def test_retention_refuses_a_policy_inside_the_late_data_window(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        insert_tool_usage(conn, 5, "3 years", "ancient-")
-        conn.execute(
-            "update data_retention_policies set retention_days = 1"
-            " where table_name = 'performance_metrics'"
-        )
     refused_unchanged(
         db_url,
         capsys,
         5,
+        "update data_retention_policies set retention_days = 1"
+        " where table_name = 'performance_metrics'",
         "retention failed, nothing was changed: retention refused: performance_metrics:",
         "retention 1 d is not longer than the late-data window 48 h",
     )
