@@ -17,19 +17,30 @@ from psycopg.types.json import Jsonb
 from mcp_analytics.warehouse import db
 
 
-def scalar(
+def one_row(
     target: str | psycopg.Connection, query: QueryNoTemplate, params: Params | None = None
-) -> Any:
-    """The first column of the first row of `query`, run on a connection or on a new
-    autocommit connection to the URL `target`.
+) -> tuple[Any, ...]:
+    """The first row of `query`, run on a connection or on a new autocommit connection to
+    the URL `target`.
 
     Raises:
         LookupError: the query returned no row.
     """
     if isinstance(target, psycopg.Connection):
-        return db.scalar(target, query, params)
+        return db.fetch_one(target, query, params)
     with psycopg.connect(target, autocommit=True) as conn:
-        return db.scalar(conn, query, params)
+        return db.fetch_one(conn, query, params)
+
+
+def scalar(
+    target: str | psycopg.Connection, query: QueryNoTemplate, params: Params | None = None
+) -> Any:
+    """The first column of the first row of `query` (see `one_row`).
+
+    Raises:
+        LookupError: the query returned no row.
+    """
+    return one_row(target, query, params)[0]
 
 
 def rows(url: str, query: QueryNoTemplate, params: Params | None = None) -> list[tuple[Any, ...]]:
