@@ -19,7 +19,6 @@ arm's. Target: half unknown <= 1.5x all good (a bad row costs about what a good 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import statistics
@@ -31,12 +30,20 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import table, throwaway_db
+from bench.common import Option, parse_options, table, throwaway_db
 from mcp_analytics.ingest import writer
 from mcp_analytics.ingest.loader import load
 
 TARGET = 1.5
 UNKNOWN_BASE = 50_000_000
+
+
+#: the command line's options (`--name value`)
+OPTIONS = {
+    "lines": Option(20_000, "lines per file (20,000)", 100),
+    "rounds": Option(3, "alternations (3)", 1),
+    "bisect-lines": Option(2000, "lines of the check-off arm (2,000; 0 skips it)", 0),
+}
 
 
 def _write_file(path: Path, lines: int, users: list[int], bad_every: int | None) -> None:
@@ -84,18 +91,7 @@ def _load(url: str, path: Path, rejects: Path) -> tuple[float, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench bad_rows", description=__doc__)
-    parser.add_argument("--lines", type=int, default=20_000, help="lines per file (20,000)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternations (3)")
-    parser.add_argument(
-        "--bisect-lines",
-        type=int,
-        default=2000,
-        help="lines of the check-off arm (2,000; 0 skips it)",
-    )
-    args = parser.parse_args(argv)
-    if args.lines < 100 or args.rounds < 1 or args.bisect_lines < 0:
-        parser.error("--lines must be >= 100, --rounds >= 1, --bisect-lines >= 0")
+    args = parse_options("python -m bench bad_rows", argv, OPTIONS, description=__doc__)
     with throwaway_db("mcpa_bench_bad_rows") as url, tempfile.TemporaryDirectory() as tmp:
         with psycopg.connect(url, autocommit=True) as conn:
             users = [

@@ -22,7 +22,6 @@ Both runs use `--threads 1 --log-level-file none`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -31,11 +30,27 @@ from pathlib import Path
 
 import psycopg
 
-from bench.bench_dbt_incremental import MARTS, _dbt, _generate
-from bench.common import table, throwaway_db
+from bench.bench_dbt_incremental import _dbt, _generate
+from bench.common import Option, mart_seconds_table, parse_options, throwaway_db
 
 TARGET_RATIO = 1.0
+#: the five marts of the raw tables' hours and days (the MCP-aware marts read other sources)
+MARTS = (
+    "hourly_tool_usage_summary",
+    "hourly_request_summary",
+    "daily_error_summary",
+    "performance_metrics_summary",
+    "daily_tool_usage_summary",
+)
 RAW_TABLES = ("tool_usage_logs", "mcp_request_logs", "error_logs", "performance_metrics")
+
+
+#: the command line's options (`--name value`)
+OPTIONS = {
+    "rows": Option(300_000, "tool calls (300,000)", 1000),
+    "days": Option(300, "days of history (300)", 2),
+    "dirty-hours": Option(6500, "hours marked dirty, ending now (6,500)", 1),
+}
 
 
 def bench_wide(rows: int, days: int, dirty_hours: int) -> str:
@@ -83,28 +98,17 @@ def bench_wide(rows: int, days: int, dirty_hours: int) -> str:
         f"hourly_tool_usage_summary has {mart_rows:,} rows.",
         "",
     ]
-    body = []
-    over = []
-    for mart in MARTS:
-        ratio = incremental[mart] / full[mart]
-        if incremental[mart] > full[mart] + idle[mart]:
-            over.append(mart)
-        body.append(
-            [mart, f"{full[mart]:.2f}", f"{incremental[mart]:.2f}", f"{idle[mart]:.2f}",
-             f"{ratio:.2f}x"]
-        )  # fmt: skip
-    total_full, total_inc = sum(full.values()), sum(incremental.values())
-    total_ratio = total_inc / total_full
-    body.append(
-        ["**all marts**", f"{total_full:.2f}", f"{total_inc:.2f}", f"{sum(idle.values()):.2f}",
-         f"**{total_ratio:.2f}x**"]
-    )  # fmt: skip
-    lines.append(
-        table(
-            ["mart", "full refresh s", "incremental s", "nothing to do s", "incremental/full"],
-            body,
-        )
+    over = [m for m in MARTS if incremental[m] > full[m] + idle[m]]
+    text, total_ratio = mart_seconds_table(
+        MARTS,
+        {
+            "full refresh s": (full, ".2f"),
+            "incremental s": (incremental, ".2f"),
+            "nothing to do s": (idle, ".2f"),
+        },
+        ("incremental/full", "incremental s", "full refresh s", ".2f"),
     )
+    lines.append(text)
     met = not over and total_ratio <= TARGET_RATIO
     lines.append(
         f"\nAll marts: {total_ratio:.2f}x a full refresh; marts above a full refresh plus "
@@ -115,15 +119,7 @@ def bench_wide(rows: int, days: int, dirty_hours: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_dbt_wide_late")
-    parser.add_argument("--rows", type=int, default=300_000, help="tool calls (300,000)")
-    parser.add_argument("--days", type=int, default=300, help="days of history (300)")
-    parser.add_argument(
-        "--dirty-hours", type=int, default=6500, help="hours marked dirty, ending now (6,500)"
-    )
-    args = parser.parse_args(argv)
-    if args.rows < 1000 or args.days < 2 or args.dirty_hours < 1:
-        parser.error("--rows must be >= 1000, --days >= 2, --dirty-hours >= 1")
+    args = parse_options("python -m bench.bench_dbt_wide_late", argv, OPTIONS)
     started = time.perf_counter()
     print(
         f"## dbt marts: incremental after a wide late-data range vs full refresh "

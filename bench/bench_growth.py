@@ -29,7 +29,6 @@ The figures are printed per size, then the ratio of the largest size to the smal
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import table, throwaway_db, tool_events
+from bench.common import Option, parse_options, table, throwaway_db, tool_events
 from mcp_analytics.dbt.runner import run_dbt
 from mcp_analytics.demo.loader import load as load_demo
 from mcp_analytics.demo.workload import WorkloadSpec, default_end
@@ -98,6 +97,16 @@ from tool_usage_logs
 where "timestamp" >= %s and "timestamp" < %s
 group by tool_name
 """
+
+
+#: the command line's options (`--name value`)
+OPTIONS = {
+    "sizes": Option("1000000,10000000", "tool calls per history (1000000,10000000)"),
+    # retention removes the first month
+    "days": Option(60, "days of history (60; at least 35)", 35),
+    "new-rows": Option(50_000, "tool calls in the new hour (50,000)", 1),
+    "repeats": Option(3, "runs of each p95 query (3)", 1),
+}
 
 
 def _dbt(url: str, target: Path, *args: str) -> float:
@@ -257,29 +266,25 @@ def report(sizes: list[int], figures: list[dict[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_growth", description=__doc__)
-    parser.add_argument(
-        "--sizes", default="1000000,10000000", help="tool calls per history (1000000,10000000)"
+    args = parse_options(
+        "python -m bench.bench_growth",
+        argv,
+        OPTIONS,
+        description=__doc__,
+        flags={
+            "skip-idle-build": "skip the second build with nothing new (dbt's fixed cost,"
+            " checks included)"
+        },
     )
-    parser.add_argument("--days", type=int, default=60, help="days of history (60)")
-    parser.add_argument(
-        "--new-rows", type=int, default=50_000, help="tool calls in the new hour (50,000)"
-    )
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each p95 query (3)")
-    parser.add_argument(
-        "--skip-idle-build",
-        action="store_true",
-        help="skip the second build with nothing new (dbt's fixed cost, checks included)",
-    )
-    args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:
-        parser.error(f"--sizes: comma-separated integers expected, got {args.sizes!r}")
+        sizes = []
     if not sizes or min(sizes) < 1000:
-        parser.error("--sizes needs sizes of 1000 calls or more (two or more for the ratios)")
-    if args.days < 35:
-        parser.error("--days must be at least 35 (retention removes the first month)")
+        raise SystemExit(
+            f"--sizes: comma-separated numbers of calls, each 1000 or more (two or more for"
+            f" the ratios), got {args.sizes!r}"
+        )
     started = time.perf_counter()
     figures = []
     for size in sizes:

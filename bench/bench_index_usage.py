@@ -31,7 +31,6 @@ rounds (best wall rate and server CPU per row of each), then the bulk loader onc
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -42,8 +41,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import dict_row
 
-from bench.common import table, throwaway_db, tool_events
+from bench.common import Option, parse_options, table, throwaway_db, tool_events
 from mcp_analytics.dbt.runner import run_dbt, run_results
 from mcp_analytics.demo.loader import load as load_demo
 from mcp_analytics.demo.workload import WorkloadSpec, default_end
@@ -72,6 +72,15 @@ left join pg_inherits as inh on inh.inhrelid = s.indexrelid
 left join pg_class as parent on parent.oid = inh.inhparent
 where s.schemaname = 'public'
 """
+
+
+#: the command line's options (`--name value`)
+OPTIONS = {
+    "tool-calls": Option(100_000, "demo calls (1e5)", 1),
+    "days": Option(120, "demo span in days (120)", 1),
+    "ingest-rows": Option(100_000, "rows per ingest run (100,000)", 1),
+    "rounds": Option(3, "ingest rounds per profile (3)", 1),
+}
 
 
 def _scans(url: str) -> dict[tuple[str, int], int]:
@@ -204,23 +213,16 @@ def _dashboard(url: str) -> None:
 def _samples(url: str) -> dict[str, object]:
     """Parameters of the drill-downs: a recent failed call of a user, a metric (picked before
     the census starts, so these lookups are not counted)."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         sample = conn.execute(
-            "select t.execution_id, t.request_id, t.user_id, t.session_id"
+            "select t.execution_id, t.request_id, t.user_id, t.session_id,"
+            " (select metric_name from performance_metrics limit 1) as metric_name"
             " from tool_usage_logs as t where t.user_id is not null and not t.success"
             ' order by t."timestamp" desc limit 1'
         ).fetchone()
-        metric = conn.execute("select metric_name from performance_metrics limit 1").fetchone()
-    assert sample is not None and metric is not None
-    return {
-        "execution_id": sample[0],
-        "request_id": sample[1],
-        "user_id": sample[2],
-        "session_id": sample[3],
-        "trace_id": "0af7651916cd43dd8448eb211c80319c",
-        "metric_name": metric[0],
-        "since": datetime.now(UTC) - timedelta(days=7),
-    }
+    assert sample is not None and sample["metric_name"] is not None
+    since = datetime.now(UTC) - timedelta(days=7)
+    return {**sample, "trace_id": "0af7651916cd43dd8448eb211c80319c", "since": since}
 
 
 SAMPLES: dict[str, object] = {}
@@ -354,15 +356,12 @@ def ingest_by_profile(rows: int, rounds: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_index_usage")
-    parser.add_argument("--tool-calls", type=int, default=100_000, help="demo calls (1e5)")
-    parser.add_argument("--days", type=int, default=120, help="demo span in days (120)")
-    parser.add_argument(
-        "--ingest-rows", type=int, default=100_000, help="rows per ingest run (100,000)"
+    args = parse_options(
+        "python -m bench.bench_index_usage",
+        argv,
+        OPTIONS,
+        flags={"skip-census": "only the ingest figures"},
     )
-    parser.add_argument("--rounds", type=int, default=3, help="ingest rounds per profile (3)")
-    parser.add_argument("--skip-census", action="store_true", help="only the ingest figures")
-    args = parser.parse_args(argv)
     started = time.perf_counter()
     if not args.skip_census:
         print(f"## index usage census ({args.tool_calls:,} demo calls)\n")

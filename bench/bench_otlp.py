@@ -8,7 +8,6 @@ overload it must refuse (a stalled database, many senders of large bodies).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import socket
@@ -31,9 +30,11 @@ from mcp_analytics.otlp.mapping import map_traces
 
 from .common import (
     TOOL_TABLE,
+    Option,
     copy_text,
     count_rows,
     fmt_rate,
+    parse_options,
     plain_copy,
     reset_table,
     table,
@@ -44,6 +45,15 @@ from .common import (
 
 BATCH = 512
 PB = {"Content-Type": "application/x-protobuf"}
+
+
+#: the command line's options (`--name value`)
+OPTIONS = {
+    "spans": Option(1_000_000, "spans (1,000,000)", BATCH),
+    "senders": Option(4, "concurrent senders (4)", 1),
+    "workers": Option(2, "receiver processes (2)", 1),
+    "overload-seconds": Option(20.0, "overload phase, 0 to skip (20)", 0),
+}
 
 
 def _kv(key: str, value: object) -> common_pb2.KeyValue:
@@ -312,16 +322,7 @@ def _tempdir() -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench otlp", description=__doc__)
-    parser.add_argument("--spans", type=int, default=1_000_000, help="spans (1,000,000)")
-    parser.add_argument("--senders", type=int, default=4, help="concurrent senders (4)")
-    parser.add_argument("--workers", type=int, default=2, help="receiver processes (2)")
-    parser.add_argument(
-        "--overload-seconds", type=float, default=20, help="overload phase, 0 to skip (20)"
-    )
-    args = parser.parse_args(argv)
-    if args.spans < BATCH or args.senders < 1:
-        parser.error(f"--spans must be at least {BATCH} and --senders at least 1")
+    args = parse_options("python -m bench otlp", argv, OPTIONS, description=__doc__)
     print(run_otlp(args.spans, args.senders, args.overload_seconds, args.workers))
     return 0
 

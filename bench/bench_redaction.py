@@ -16,7 +16,6 @@ quadratic. Target: k <= 1.3 for every kind of text.
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import string
@@ -24,12 +23,19 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench.common import table
+from bench.common import Option, parse_options, table
 from mcp_analytics.ingest.redaction import RedactionRules
 
 TARGET = 1.3
 _B64URL = string.ascii_letters + string.digits + "-_"
 _PUNCT = "aA1 =:\"'[]{},.-_/@\\"
+
+
+#: the command line's options (`--name value`)
+OPTIONS = {
+    "max-kb": Option(256, "largest text in KB (256)", 4),
+    "repeat": Option(5, "runs per size, best kept (5)", 1),
+}
 
 
 def _repeat(unit: str) -> Callable[[int, random.Random], str]:
@@ -105,12 +111,7 @@ def bench_redaction(max_kb: int, repeat: int) -> tuple[str, bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_redaction")
-    parser.add_argument("--max-kb", type=int, default=256, help="largest text in KB (256)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per size, best kept (5)")
-    args = parser.parse_args(argv)
-    if args.max_kb < 4 or args.repeat < 1:
-        parser.error("--max-kb must be at least 4 and --repeat at least 1")
+    args = parse_options("python -m bench.bench_redaction", argv, OPTIONS)
     print("## redaction: time per KB against 1 KB (linear = 1.00x)\n")
     text, met = bench_redaction(args.max_kb, args.repeat)
     print(text)

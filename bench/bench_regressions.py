@@ -16,7 +16,6 @@ On a throwaway bootstrapped database:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import table, throwaway_db
+from bench.common import Option, parse_options, table, throwaway_db
 from mcp_analytics.dbt.runner import model_timings, run_dbt
 
 MODELS = ("daily_tool_version_summary", "tool_regressions")
@@ -53,6 +52,13 @@ from (
     from generate_series(1, %(n)s) as g
 ) as calls
 """
+
+
+#: the command line's options (`--name value`)
+OPTIONS = {
+    "rows": Option(1_000_000, "tool calls (1,000,000)", 1),
+    "days": Option(30, "days of history (30)", 1),
+}
 
 
 def _generate(url: str, n: int, start: datetime, end: datetime, span: timedelta, tag: str) -> None:
@@ -121,10 +127,9 @@ def bench_regressions(rows: int, days: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    args = parser.parse_args(argv)
+    args = parse_options(
+        "python -m bench.bench_regressions", argv, OPTIONS, description=__doc__.splitlines()[0]
+    )
     print(bench_regressions(args.rows, args.days))
     return 0
 

@@ -7,6 +7,7 @@ it is doing), ratios much less.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import os
@@ -62,6 +63,49 @@ def reset_table(url: str, table: str = TOOL_TABLE) -> None:
         conn.execute(sql.SQL("truncate {}").format(sql.Identifier(table)))
         with contextlib.suppress(psycopg.Error):  # needs superuser or pg_checkpoint
             conn.execute("checkpoint")
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option of a benchmark: its default (whose type, int, float or str, is
+    the option's), its help text, and the smallest value accepted (None: any)."""
+
+    default: int | float | str
+    help: str
+    minimum: int | float | None = None
+
+
+def parse_options(
+    prog: str,
+    argv: list[str] | None,
+    options: dict[str, Option],
+    *,
+    description: str | None = None,
+    flags: dict[str, str] | None = None,
+) -> argparse.Namespace:
+    """Parse a benchmark's command line: `--NAME VALUE` for each of `options` and a
+    store-true `--NAME` for each of `flags` (name: help); the values are attributes named with
+    underscores (`--dirty-hours` -> `dirty_hours`).
+
+    Raises:
+        SystemExit: (status 2, argparse's usage error) an unknown option, a value that is not
+            a number, or one below its option's minimum ("--rows must be at least 1000").
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    for name, option in options.items():
+        kind = type(option.default)
+        parser.add_argument(f"--{name}", type=kind, default=option.default, help=option.help)
+    for name, text in (flags or {}).items():
+        parser.add_argument(f"--{name}", action="store_true", help=text)
+    args = parser.parse_args(argv)
+    for name, option in options.items():
+        value = getattr(args, name.replace("-", "_"))
+        if option.minimum is not None and value < option.minimum:
+            parser.error(f"--{name} must be at least {option.minimum}")
+    return args
 
 
 # --------------------------------------------------------------------------- rows
@@ -210,6 +254,32 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def mart_seconds_table(
+    marts: Sequence[str],
+    columns: dict[str, tuple[dict[str, float], str]],
+    ratio: tuple[str, str, str, str],
+) -> tuple[str, float]:
+    """A Markdown table of per-mart seconds and the ratio of two of its columns, with a bold
+    "all marts" row of the sums; returns (the table, the ratio of the sums).
+
+    `marts`: the rows, in order; `columns`: header -> (seconds by mart, format spec such as
+    ".2f"); `ratio`: (its header, the numerator's column header, the denominator's, its
+    format spec: ".2f" is written as a factor "1.23x", ".1%" as a percentage).
+    """
+    header, numerator, denominator, spec = ratio
+    suffix = "x" if spec.endswith("f") else ""
+    body: list[list[str]] = []
+    for mart in marts:
+        cells = [format(seconds[mart], f) for seconds, f in columns.values()]
+        share = columns[numerator][0][mart] / columns[denominator][0][mart]
+        body.append([mart, *cells, format(share, spec) + suffix])
+    sums = {name: sum(seconds[m] for m in marts) for name, (seconds, _) in columns.items()}
+    total = sums[numerator] / sums[denominator]
+    cells = [format(sums[name], f) for name, (_, f) in columns.items()]
+    body.append(["**all marts**", *cells, f"**{format(total, spec)}{suffix}**"])
+    return table(["mart", *columns, header], body), total
 
 
 def fmt_rate(rate: float) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench.bench_dbt_wide_late import MARTS, RAW_TABLES
 from mcp_analytics.demo.synthetic import load_synthetic
 from tests.helpers.db import scalar
 
@@ -30,14 +31,6 @@ pytestmark = pytest.mark.slow
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 DAYS = 50
 DIRTY_HOURS = 1100
-MARTS = (
-    "hourly_tool_usage_summary",
-    "hourly_request_summary",
-    "daily_error_summary",
-    "performance_metrics_summary",
-    "daily_tool_usage_summary",
-)
-RAW = ("tool_usage_logs", "mcp_request_logs", "error_logs", "performance_metrics")
 
 RECORD_PLAN = """
 {% macro mart_test_record_plan() %}
@@ -134,7 +127,7 @@ def test_wide_late_range_is_exact_and_planned_as_many_rows(module_db: str, proje
             tag="side",
         )
         conn.execute("alter table tool_usage_logs enable trigger mart_dirty_on_insert")
-        for table in RAW:
+        for table in RAW_TABLES:
             conn.execute(
                 "select mart_mark_dirty(%s, now() - make_interval(hours => %s), now())",
                 (table, DIRTY_HOURS),
