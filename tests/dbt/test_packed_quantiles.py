@@ -1,10 +1,11 @@
-"""Quantiles of packed histograms by arithmetic (bootstrap_sql/116) against 105's unpacking.
+"""Quantiles of packed histograms by arithmetic (bootstrap_sql/116) and their buckets read from
+numeric_send's bytes (117) against 105's text unpacking.
 
-105's `mart_hist_quantiles(numeric, float8[])` is created again in the test database under
-pg_temp, from the bootstrap file's own text (as bench_percentiles does), so that the
-replacement is compared value for value with what it replaced, on random histograms
-(hypothesis) over the whole bucket range, with counts up to the documented limit; and with
-exact `percentile_cont` over random raw values.
+105's `mart_hist_unpack` and `mart_hist_quantiles(numeric, float8[])` are created again in
+the test database under pg_temp, from the bootstrap file's own text (as bench_percentiles
+does), so that the replacements are compared value for value with what they replaced, on
+random histograms (hypothesis) over the whole bucket range, with counts up to the documented
+limit; and with exact `percentile_cont` over random raw values.
 """
 
 from __future__ import annotations
@@ -93,6 +94,25 @@ def test_quantiles_equal_the_unpacking_ones(
         assert _same(new, jsonb), (hist, qs, new, jsonb)
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hist=histograms())
+def test_unpack_equals_the_text_split(
+    conn: psycopg.Connection, hist: tuple[list[int], list[int]]
+) -> None:
+    """The same (bucket, count) rows in the same order as 105's unpacking; and so the count
+    and the jsonb form, which read them, agree with the jsonb histogram built directly."""
+    new, old, count, as_jsonb = conn.execute(
+        "with h as (select mart_hist_pack(%s::integer[], %s::bigint[]) as p)"
+        " select array(select row(u.*)::text from mart_hist_unpack(p) as u),"
+        " array(select row(u.*)::text from pg_temp.old_hist_unpack(p) as u),"
+        " mart_hist_count(p), mart_hist_to_jsonb(p) from h",
+        hist,
+    ).fetchone()
+    assert new == old, hist
+    assert count == sum(hist[1])
+    assert as_jsonb == {str(b): n for b, n in zip(*hist, strict=True)}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     values=st.lists(
@@ -155,11 +175,33 @@ def test_edges_as_before(conn: psycopg.Connection) -> None:
         conn.execute("select mart_hist_quantile(mart_hist_pack(array[1], array[1]), -0.1)")
 
 
-def test_no_setting_of_its_own(conn: psycopg.Connection) -> None:
-    """116 replaced 105's function whole: no nested-loop setting left (a configuration change
-    at every call)."""
+def test_edges_of_unpack_as_before(conn: psycopg.Connection) -> None:
+    for h in (
+        "0",
+        "null",
+        "-5",
+        "0.75",
+        "1",
+        "1.5",
+        "mart_hist_pack(array[-1665, 1663], array[3, 4])",
+    ):
+        new, old = conn.execute(
+            f"select array(select row(u.*)::text from mart_hist_unpack({h}::numeric) as u),"
+            f" array(select row(u.*)::text from pg_temp.old_hist_unpack({h}::numeric) as u)"
+        ).fetchone()
+        assert new == old, h
+
+
+def test_no_setting_of_their_own(conn: psycopg.Connection) -> None:
+    """116 and 117 replaced 105's functions whole: no nested-loop setting left (a
+    configuration change at every call)."""
     config = conn.execute(
-        "select p.proconfig, l.lanname from pg_proc as p join pg_language as l on l.oid = p.prolang"
-        " where p.oid = 'mart_hist_quantiles(numeric, double precision[])'::regprocedure"
-    ).fetchone()
-    assert config == (None, "plpgsql")
+        "select p.oid::regprocedure::text, p.proconfig, l.lanname"
+        " from pg_proc as p join pg_language as l on l.oid = p.prolang"
+        " where p.oid in ('mart_hist_quantiles(numeric, double precision[])'::regprocedure,"
+        " 'mart_hist_unpack(numeric)'::regprocedure) order by 1"
+    ).fetchall()
+    assert config == [
+        ("mart_hist_quantiles(numeric,double precision[])", None, "plpgsql"),
+        ("mart_hist_unpack(numeric)", None, "sql"),
+    ]
