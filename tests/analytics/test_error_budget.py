@@ -4,13 +4,13 @@ constructed budgets with known answers."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from mcp_analytics.demo.synthetic import load_synthetic
+from tests.helpers.db import set_config
 
 from .reference import BUDGET_COLUMNS, BUDGET_REFERENCE
 from .warehouse import Warehouse
@@ -75,12 +75,7 @@ def test_late_rows_rebuild_the_windows_that_hold_their_day(loaded: Warehouse) ->
 def test_a_changed_slo_target_rebuilds_its_tool(loaded: Warehouse) -> None:
     before = _refreshed(loaded)
     config = {"slo_target": 0.99, "targets": {"bcp_0/tool_0": 0.95, "bcp_1": 0.999}}
-    with loaded.connect() as conn:
-        conn.execute(
-            "update system_configuration set config_value = %s"
-            " where config_key = 'analytics.error_budget'",
-            (json.dumps(config),),
-        )
+    set_config(loaded.url, "analytics.error_budget", config)
     loaded.build("tool_error_budget")
     _exact(loaded)
     targets = dict(
@@ -105,22 +100,14 @@ def test_a_bad_target_fails_the_build_with_its_key(loaded: Warehouse) -> None:
             "select config_value from system_configuration"
             " where config_key = 'analytics.error_budget'"
         ).fetchone()[0]
-        conn.execute(
-            "update system_configuration set config_value = %s"
-            " where config_key = 'analytics.error_budget'",
-            (json.dumps({"slo_target": 99}),),
-        )
+        set_config(conn, "analytics.error_budget", {"slo_target": 99})
         try:
             loaded.dbt("run", "--select", "tool_error_budget", expect_ok=False)
             assert "analytics.error_budget: slo_target must be a number between 0 and 1" in (
                 loaded.last_output
             )
         finally:
-            conn.execute(
-                "update system_configuration set config_value = %s"
-                " where config_key = 'analytics.error_budget'",
-                (json.dumps(old),),
-            )
+            set_config(conn, "analytics.error_budget", old)
     loaded.build("tool_error_budget")
     _exact(loaded)
 
