@@ -8,6 +8,7 @@ refused change rolls back whole.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -300,12 +301,16 @@ def update_config(conn: psycopg.Connection, key: str, text: str, by: Actor, role
         _check_known(conn, key)
 
 
-def refresh_interval_ms(conn: psycopg.Connection, default: int = 10_000) -> int:
-    """dashboard.refresh_interval_ms (at least 1000), or `default` when unset or unusable."""
-    row = conn.execute(
-        "select config_value from system_configuration"
-        " where config_key = 'dashboard.refresh_interval_ms'"
-    ).fetchone()
+#: the auto-refresh setting's row (`refresh_interval_of` reads it)
+REFRESH_QUERY = (
+    "select config_value from system_configuration"
+    " where config_key = 'dashboard.refresh_interval_ms'"
+)
+
+
+def refresh_interval_of(row: Sequence[Any] | None, default: int = 10_000) -> int:
+    """The refresh interval in ms of REFRESH_QUERY's row (at least 1000), or `default` when
+    unset or unusable."""
     value = row[0] if row else None
     if isinstance(value, str) and value.isdigit():
         value = int(value)

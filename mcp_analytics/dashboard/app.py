@@ -165,14 +165,6 @@ def _window(request: Request) -> tuple[Window, str | None]:
         return parse_window({}), str(err)
 
 
-async def _refresh_ms(request: Request) -> None:
-    def read() -> int:
-        with pools(request).admin_conn() as conn:
-            return admin.refresh_interval_ms(conn)
-
-    request.state.refresh_ms = await in_thread(read)
-
-
 def _analytics(
     template: str,
     load: Callable[[Any, Window, Request], dict[str, Any]],
@@ -185,7 +177,6 @@ def _analytics(
     @protected("READ_ONLY")
     async def endpoint(request: Request, viewer: Viewer) -> Response:
         window, window_error = _window(request)
-        await _refresh_ms(request)
 
         def work() -> dict[str, Any]:
             with pools(request).analyst_conn() as conn:
@@ -258,9 +249,8 @@ def _tool(conn, window: Window, request: Request) -> dict[str, Any]:
         if advertised is None:
             return {"not_found": f"no tool {tool!r} of {bcp!r} in the marts"}
         # advertised, never called: the page shows its definitions and no calls
-        detail = marts.ToolDetail(
-            bcp, tool, 0, 0, None, None, None, [marts.Point(b) for b in window.buckets()], [], []
-        )
+        series = [marts.Point(b) for b in window.buckets()]
+        detail = marts.ToolDetail(0, 0, None, None, None, series, bcp_name=bcp, tool_name=tool)
     with pools(request).admin_conn() as admin_conn:
         tool_errors = errors.unresolved(admin_conn, tool_name=tool, limit=10)
     return {
@@ -346,7 +336,6 @@ metrics_page = _analytics("metrics.html", _metrics)
 
 @protected("READ_ONLY")
 async def inventory_page(request: Request, viewer: Viewer) -> Response:
-    await _refresh_ms(request)
     status = request.query_params.get("status") or None
     if status is not None and status not in inventory.STATUSES:
         raise Refused(404, f"no status {status!r}: choose one of {', '.join(inventory.STATUSES)}")
@@ -417,7 +406,6 @@ def _csv_safe(value: str) -> str:
 
 async def _errors_page(request: Request, viewer: Viewer, message: str | None = None, status=200):
     window, window_error = _window(request)
-    await _refresh_ms(request)
     query = request.query_params.get("q", "")
 
     def work() -> dict[str, Any]:
@@ -476,7 +464,6 @@ async def resolve_error(request: Request, viewer: Viewer) -> Response:
 
 @protected("READ_ONLY")
 async def pipeline_page(request: Request, viewer: Viewer) -> Response:
-    await _refresh_ms(request)
     target = settings().dbt_target_dir
 
     def work() -> dict[str, Any]:
@@ -499,7 +486,6 @@ async def pipeline_page(request: Request, viewer: Viewer) -> Response:
 
 
 async def _admin_page(request, viewer, template, load, message=None, status=200, extra=None):
-    await _refresh_ms(request)
 
     def work() -> dict[str, Any]:
         with pools(request).admin_conn() as conn:

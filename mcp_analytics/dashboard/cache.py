@@ -76,8 +76,17 @@ class MartCache:
         """`compute()`'s result for `key`, reused while the rows of `sources` are unchanged."""
         if not self.enabled:
             return compute()
+        return self.keep(conn, key, _version(conn, sources), compute)
+
+    def keep(
+        self, conn: psycopg.Connection, key: Hashable, version: Hashable, compute: Callable[[], T]
+    ) -> T:
+        """`compute()`'s result for `key` on `conn`'s database, reused while `version` (what
+        the caller read of its inputs' state) is the same."""
+        if not self.enabled:
+            return compute()
         info = conn.info
-        full = (info.host, info.port, info.dbname, key, _version(conn, sources))
+        full = (info.host, info.port, info.dbname, key, version)
         with self._lock:
             if full in self._data:
                 self._data.move_to_end(full)
@@ -92,19 +101,17 @@ class MartCache:
     def _bucket_rows(
         self,
         conn: psycopg.Connection,
-        table: str,
-        column: str,
-        start: datetime,
-        end: datetime,
+        source: Source,
         columns: sql.Composable,
         group: sql.Composable | None = None,
     ) -> tuple[tuple, dict[datetime, tuple[Any, list[tuple]]]]:
         """(where the rows come from, {bucket: (version, rows)}) of the window: the rows of
-        analytics.`table` whose `column` (an hour or a day) is in [start, end), as `columns`
-        (a select list whose first column is `column`, grouped by `group` when given), kept
-        per bucket with its version (count and max(refreshed_at) of its rows) and fetched
-        again only for the buckets that changed: after an hourly build, the rebuilt hour or
-        day."""
+        analytics.`table` whose `column` (an hour or a day) is in [start, end) (`source`), as
+        `columns` (a select list whose first column is `column`, grouped by `group` when
+        given), kept per bucket with its version (count and max(refreshed_at) of its rows) and
+        fetched again only for the buckets that changed: after an hourly build, the rebuilt
+        hour or day."""
+        table, column, start, end = source
         col, tab = sql.Identifier(column), sql.Identifier(table)
         info = conn.info
         grouped = sql.SQL(" group by {}").format(group) if group is not None else sql.SQL("")
@@ -164,10 +171,7 @@ class MartCache:
     def per_bucket(
         self,
         conn: psycopg.Connection,
-        table: str,
-        column: str,
-        start: datetime,
-        end: datetime,
+        source: Source,
         columns: sql.Composable,
         name: str,
         derive: Callable[[list[tuple]], T],
@@ -181,7 +185,7 @@ class MartCache:
         Raises:
             psycopg.Error: the mart cannot be read.
         """
-        where, buckets = self._bucket_rows(conn, table, column, start, end, columns, group)
+        where, buckets = self._bucket_rows(conn, source, columns, group)
         out: dict[datetime, T] = {}
         for bucket, (version, rows) in buckets.items():
             key = (where, name, bucket)

@@ -112,8 +112,8 @@ class Point:
 
 
 @dataclass
-class Overview:
-    """Totals and per-bucket series of tool calls over a window."""
+class Calls:
+    """Tool calls over a window: totals, percentiles, one Point per bucket."""
 
     calls: int
     errors: int
@@ -121,9 +121,6 @@ class Overview:
     p95: float | None
     p99: float | None
     series: list[Point]
-    active_clients: int | None = None
-    #: why active_clients is None, when it is
-    clients_note: str | None = None
 
     @property
     def error_rate(self) -> float | None:
@@ -133,6 +130,15 @@ class Overview:
     def classes(self) -> dict[str, int]:
         """Failed calls per error class over the window."""
         return {c: sum(p.classes.get(c, 0) for p in self.series) for c in ERROR_CLASSES}
+
+
+@dataclass
+class Overview(Calls):
+    """Every tool's calls over a window, and the window's active clients."""
+
+    active_clients: int | None = None
+    #: why active_clients is None, when it is
+    clients_note: str | None = None
 
     @property
     def server_fault_rate(self) -> float | None:
@@ -172,32 +178,26 @@ def _series(conn: psycopg.Connection, window: Window) -> tuple[list[Point], Tota
     """One Point per bucket of the window (zeros where no row) and the window's totals, of
     every tool: each bucket's sums (one grouped row) are kept with the bucket's version and
     read again only when it is rebuilt."""
-    table, column = _tool_source(window)[:2]
-    col = sql.Identifier(column)
-    per_bucket = CACHE.per_bucket(
-        conn, table, column, window.start, window.end,
-        sql.SQL("{}, {}").format(col, TOOL_SUMS), "totals", _bucket_totals, group=col,
-    )  # fmt: skip
+    source = _tool_source(window)
+    col = sql.Identifier(source[1])
+    columns = sql.SQL("{}, {}").format(col, TOOL_SUMS)
+    per_bucket = CACHE.per_bucket(conn, source, columns, "totals", _bucket_totals, group=col)
     return _points(window, per_bucket), _sum(per_bucket.values())
 
 
 def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None, str | None]:
     """Distinct clients (name and version) seen in the window's days, from
     analytics.daily_client_summary when that mart exists; else (None, why)."""
-    # the catalog, not information_schema (which costs ~10 ms a look)
-    have = conn.execute(
-        "select count(*) from pg_attribute"
-        " where attrelid = to_regclass('analytics.daily_client_summary')"
-        " and attname in ('day', 'client_name', 'client_version') and not attisdropped"
-    ).fetchone()
-    if not have or have[0] < 3:
+    try:
+        row = conn.execute(
+            "select count(distinct (client_name, client_version))"
+            " from analytics.daily_client_summary"
+            " where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s"
+            " and client_name is not null",
+            {"start": window.start, "end": window.end},
+        ).fetchone()
+    except (*NOT_BUILT, psycopg.errors.UndefinedColumn):
         return None, "needs the clients mart (analytics.daily_client_summary), not built yet"
-    row = conn.execute(
-        "select count(distinct (client_name, client_version)) from analytics.daily_client_summary"
-        " where day >= date_trunc('day', %(start)s::timestamptz, 'UTC') and day < %(end)s"
-        " and client_name is not null",
-        {"start": window.start, "end": window.end},
-    ).fetchone()
     return (int(row[0]) if row else 0), None
 
 
@@ -355,28 +355,15 @@ def _tools(conn: psycopg.Connection, window: Window) -> list[ToolRow]:
     return sorted(by_tool.values(), key=lambda t: (-t.calls, t.bcp_name, t.tool_name))
 
 
-@dataclass
-class ToolDetail:
+@dataclass(kw_only=True)
+class ToolDetail(Calls):
+    """One tool's calls over a window."""
+
     bcp_name: str
     tool_name: str
-    calls: int
-    errors: int
-    p50: float | None
-    p95: float | None
-    p99: float | None
-    series: list[Point]
     #: (representative value in ms, calls) per histogram bucket, by value
-    distribution: list[tuple[float, int]]
-    operations: list[dict[str, Any]]
-
-    @property
-    def error_rate(self) -> float | None:
-        return _rate(self.errors, self.calls)
-
-    @property
-    def classes(self) -> dict[str, int]:
-        """Failed calls per error class over the window."""
-        return {c: sum(p.classes.get(c, 0) for p in self.series) for c in ERROR_CLASSES}
+    distribution: list[tuple[float, int]] = field(default_factory=list)
+    operations: list[dict[str, Any]] = field(default_factory=list)
 
 
 #: one tool's sums per bucket, and per operation (bucket null) over the window
@@ -608,18 +595,24 @@ MARTS = (
 )
 
 
+#: what reading a mart that dbt has not built yet raises
+NOT_BUILT = (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)
+
+
 def marts_state(conn: psycopg.Connection) -> str:
-    """ "missing" (dbt never built the marts), "empty" (built, no tool call yet) or "ready"."""
-    found = conn.execute(
-        "select count(to_regclass('analytics.' || name)) from unnest(%s::text[]) as name",
-        (list(MARTS),),
-    ).fetchone()
-    if not found or found[0] < len(MARTS):
+    """ "missing" (dbt never built the marts), "empty" (built, no tool call yet) or "ready".
+    One round trip once they are built."""
+    try:
+        row = conn.execute(
+            "select exists (select 1 from analytics.hourly_tool_usage_summary),"
+            " (select count(to_regclass('analytics.' || name)) from unnest(%s::text[]) as name)",
+            (list(MARTS),),
+        ).fetchone()
+    except NOT_BUILT:
         return "missing"
-    row = conn.execute(
-        "select exists (select 1 from analytics.hourly_tool_usage_summary)"
-    ).fetchone()
-    return "ready" if row and row[0] else "empty"
+    if not row or row[1] < len(MARTS):
+        return "missing"
+    return "ready" if row[0] else "empty"
 
 
 # ---------------------------------------------------------------------------- error budget

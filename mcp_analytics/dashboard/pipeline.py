@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from mcp_analytics.dashboard.cache import CACHE
 from mcp_analytics.dashboard.marts import MARTS
-from mcp_analytics.warehouse.tables import default_partition_rows, partitioned_tables
+from mcp_analytics.warehouse.tables import partitioned_tables
 
 #: the column that dates a mart's rows, by preference
 _BUCKET_COLUMNS = ("hour", "day", "time_bucket")
@@ -33,28 +35,46 @@ class MartFreshness:
     oldest_pending: datetime | None = None
 
 
-def _mart_tables(conn: psycopg.Connection) -> dict[str, str | None]:
-    """Tables of schema analytics that dbt refreshes (they carry refreshed_at) -> their bucket
-    column (None when they have none of _BUCKET_COLUMNS)."""
+def _mart_tables(conn: psycopg.Connection) -> dict[str, tuple[str | None, tuple]]:
+    """Tables of schema analytics that dbt refreshes (they carry refreshed_at) -> (their bucket
+    column, None when they have none of _BUCKET_COLUMNS; what PostgreSQL's statistics say was
+    written to them: the file, inserts, updates, deletes)."""
     rows = conn.execute(
         """
-        select c.relname::text, array_agg(a.attname::text)
+        select c.relname::text, array_agg(a.attname::text),
+               c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
         from pg_class as c
         join pg_namespace as n on n.oid = c.relnamespace
         join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        left join pg_stat_all_tables as s on s.relid = c.oid
         where n.nspname = 'analytics' and c.relkind in ('r', 'p')
-        group by c.relname
+        group by c.relname, c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
         having bool_or(a.attname = 'refreshed_at')
         """
     ).fetchall()
     return {
-        name: next((c for c in _BUCKET_COLUMNS if c in columns), None) for name, columns in rows
+        name: (next((c for c in _BUCKET_COLUMNS if c in columns), None), tuple(written))
+        for name, columns, *written in rows
     }
+
+
+def _mart_rows(
+    conn: psycopg.Connection, name: str, bucket: str | None
+) -> tuple[int, datetime | None, datetime | None]:
+    """(rows, newest bucket, last refresh) of one mart: a scan of the table."""
+    query = sql.SQL("select count(*), {b}, max(refreshed_at) from analytics.{t}").format(
+        b=sql.SQL("max({})").format(sql.Identifier(bucket)) if bucket else sql.SQL("null"),
+        t=sql.Identifier(name),
+    )
+    found = conn.execute(query).fetchone()
+    return (found[0], found[1], found[2]) if found else (0, None, None)
 
 
 def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
     """Rows, newest bucket, last refresh and dirty buckets waiting, per mart: the core marts
-    (listed even before dbt builds them) and every other refreshed table of schema analytics."""
+    (listed even before dbt builds them) and every other refreshed table of schema analytics.
+    A mart's rows are counted (a scan) again only when PostgreSQL's statistics show it written
+    since (they are up to date once the writing session ends: after every dbt run)."""
     pending = {
         r[0]: (r[1], r[2])
         for r in conn.execute(
@@ -68,13 +88,11 @@ def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
         if name not in tables:
             out.append(MartFreshness(name, False, pending_buckets=waiting, oldest_pending=oldest))
             continue
-        bucket = tables[name]
-        query = sql.SQL("select count(*), {b}, max(refreshed_at) from analytics.{t}").format(
-            b=sql.SQL("max({})").format(sql.Identifier(bucket)) if bucket else sql.SQL("null"),
-            t=sql.Identifier(name),
+        bucket, written = tables[name]
+        rows, newest, refreshed = CACHE.keep(
+            conn, ("mart_rows", name), written, partial(_mart_rows, conn, name, bucket)
         )
-        found = conn.execute(query).fetchone() or (0, None, None)
-        out.append(MartFreshness(name, True, found[0], found[1], found[2], waiting, oldest))
+        out.append(MartFreshness(name, True, rows, newest, refreshed, waiting, oldest))
     return out
 
 
@@ -121,30 +139,53 @@ def retention_policies(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 
 def partitions(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """Per partitioned raw table: its partitions (bounds, estimated rows) and the rows waiting
-    in its DEFAULT partition (counted exactly; partition upkeep should keep it empty)."""
-    out = []
+    """Per partitioned raw table: its partitions (bounds, estimated rows and bytes) and the
+    rows waiting in its DEFAULT partition (counted exactly; partition upkeep should keep it
+    empty). Two queries whatever the number of tables."""
+    tables = partitioned_tables()
     cur = conn.cursor(row_factory=dict_row)
-    for table in partitioned_tables():
-        parts = cur.execute(
-            """
-            select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound,
-                   greatest(c.reltuples, 0)::bigint as estimated_rows,
-                   pg_total_relation_size(c.oid) as bytes
-            from pg_inherits as i join pg_class as c on c.oid = i.inhrelid
-            where i.inhparent = to_regclass(%s)
-            order by pg_get_expr(c.relpartbound, c.oid)
-            """,
-            (table.qualified_name,),
-        ).fetchall()
-        out.append(
-            {
-                "table": table.name,
-                "partitions": parts,
-                "default_rows": default_partition_rows(conn, table.qualified_name),
-            }
+    found = cur.execute(
+        """
+        select t.ord, c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound,
+               greatest(c.reltuples, 0)::bigint as estimated_rows,
+               -- the catalog's page counts (as of the last vacuum or analyze, like reltuples):
+               -- a stat() of every file of every partition cost more than the rest of the page
+               (c.relpages + coalesce(toast.relpages, 0)
+                + (select coalesce(sum(ic.relpages), 0) from pg_index as x
+                   join pg_class as ic on ic.oid = x.indexrelid where x.indrelid = c.oid))::bigint
+               * current_setting('block_size')::bigint as bytes,
+               format('%%I.%%I', n.nspname, c.relname) as qualified
+        from unnest(%s::text[]) with ordinality as t (name, ord)
+        join pg_inherits as i on i.inhparent = to_regclass(t.name)
+        join pg_class as c on c.oid = i.inhrelid
+        join pg_namespace as n on n.oid = c.relnamespace
+        left join pg_class as toast on toast.oid = c.reltoastrelid
+        order by t.ord, pg_get_expr(c.relpartbound, c.oid)
+        """,
+        ([t.qualified_name for t in tables],),
+    ).fetchall()
+    per_table: dict[int, list[dict[str, Any]]] = {}
+    defaults: dict[int, str] = {}
+    for part in found:
+        ord_, qualified = part.pop("ord"), part.pop("qualified")
+        per_table.setdefault(ord_, []).append(part)
+        if part["bound"] == "DEFAULT":
+            defaults[ord_] = qualified
+    waiting: dict[int, int] = {}
+    if defaults:
+        counts = sql.SQL(" union all ").join(
+            sql.SQL("select {}, count(*) from {}").format(sql.Literal(ord_), sql.SQL(name))
+            for ord_, name in defaults.items()
         )
-    return out
+        waiting = {ord_: int(n) for ord_, n in conn.execute(counts).fetchall()}
+    return [
+        {
+            "table": table.name,
+            "partitions": per_table.get(i, []),
+            "default_rows": waiting.get(i, 0),
+        }
+        for i, table in enumerate(tables, start=1)
+    ]
 
 
 def archive_pending(conn: psycopg.Connection) -> int:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcp_analytics import auth
+from mcp_analytics.dashboard import admin
 from mcp_analytics.dashboard.security import same, session_csrf_token
 
 if TYPE_CHECKING:
@@ -58,8 +59,13 @@ async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def _validate(request: Request, token: str) -> auth.SessionInfo | None:
-    with pools(request).admin_conn() as conn:
-        return auth.validate_session(conn, token)
+    """The session of `token`; the auto-refresh setting is read in the same round trip
+    (pipelined) into request.state.refresh_ms, for the page's header."""
+    with pools(request).admin_conn() as conn, conn.pipeline():
+        setting = conn.execute(admin.REFRESH_QUERY)
+        info = auth.validate_session(conn, token)
+        request.state.refresh_ms = admin.refresh_interval_of(setting.fetchone())
+        return info
 
 
 async def current_viewer(request: Request) -> Viewer | None:
