@@ -1,23 +1,49 @@
 {#- Histogram of an integer column: one jsonb {"bucket index": count} per group (the body of a
-    CTE; buckets from mart_hist_bucket(), bootstrap_sql/011). -#}
-{% macro mart_histogram_cte(relation, group_columns, value_column) %}
+    CTE; buckets from mart_hist_bucket(), bootstrap_sql/011), and with `packed` the same
+    histogram packed in one numeric (bootstrap_sql/105). -#}
+{% macro mart_histogram_cte(relation, group_columns, value_column, packed=false) %}
     {%- if group_columns is string or group_columns is not iterable or not group_columns -%}
         {{ exceptions.raise_compiler_error(
             'mart_histogram_cte: group_columns must be a non-empty list of columns, got '
             ~ group_columns) }}
     {%- endif -%}
     {%- do assert_identifier(value_column, 'mart_histogram_cte', 'value_column') -%}
+    {%- if packed is not boolean -%}
+        {{ exceptions.raise_compiler_error(
+            'mart_histogram_cte: packed must be true or false, got ' ~ packed) }}
+    {%- endif -%}
+    {%- set columns = group_columns | join(', ') -%}
     select
-        {{ group_columns | join(', ') }},
-        jsonb_object_agg(bucket_index, bucket_count) as histogram
+        {{ columns }},
+        jsonb_object_agg(bucket_index, bucket_count) as histogram{% if packed %},
+        -- mart_hist_pack(indexes, counts) written set-wise (no call per group): each bucket's
+        -- 16 digits, highest first, the empty buckets below it as zeros, then the exponent of
+        -- the lowest bucket's field
+        (
+            string_agg(
+                lpad(bucket_count::text, 16, '0') || repeat('0', 16 * (coalesce(step, 1) - 1)),
+                '' order by bucket_index desc
+            )
+            || 'e' || (16 * (min(bucket_index) + 1665))
+        )::numeric as histogram_packed{% endif %}
     from (
         select
-            {{ group_columns | join(', ') }},
-            {{ var('raw_schema', 'public') }}.mart_hist_bucket({{ value_column }}) as bucket_index,
-            count(*) as bucket_count
-        from {{ relation }}
-        where {{ value_column }} is not null
-        group by {{ group_columns | join(', ') }}, bucket_index
-    ) as bucket_counts
-    group by {{ group_columns | join(', ') }}
+            {{ columns }},
+            bucket_index,
+            bucket_count{% if packed %},
+            -- how many buckets above the group's previous non-empty one
+            bucket_index - lag(bucket_index) over (
+                partition by {{ columns }} order by bucket_index
+            ) as step{% endif %}
+        from (
+            select
+                {{ columns }},
+                {{ var('raw_schema', 'public') }}.mart_hist_bucket({{ value_column }}) as bucket_index,
+                count(*) as bucket_count
+            from {{ relation }}
+            where {{ value_column }} is not null
+            group by {{ columns }}, bucket_index
+        ) as bucket_counts
+    ) as bucket_steps
+    group by {{ columns }}
 {% endmacro %}
