@@ -66,7 +66,7 @@ def ensure_manifest() -> Path:
             return manifest
         env = dbt_env(offline_url(), target_path=target_dir, log_path=cfg.dbt_log_dir)
         args = ["parse", "--quiet"]
-        state = reuse_parse(env, args)
+        state = reuse_parse(env, args, target_dir)
         proc = subprocess.run(
             [dbt_executable(), *args],
             cwd=project_dir,

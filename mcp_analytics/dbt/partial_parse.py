@@ -10,10 +10,11 @@ Every invocation of ours has a target folder of its own (parallel runs, one per 
 or Dagster step, must not overwrite each other's artifacts), so the state dbt writes there
 is lost with the folder; the copy that used to seed a new folder came from `dbt parse` of the
 manifest, which renders the profile with the offline coordinates (`offline_url()`), never the
-ones of a run. So the state is kept here, one file per profile and vars
-(`settings().dbt_target_dir/partial_parse/<key>.msgpack`): dbt reads it through
-`DBT_PARTIAL_PARSE_FILE_PATH`, and what dbt writes back into the invocation's target folder
-replaces it (atomically) once dbt is done.
+ones of a run (and dagster-dbt seeds an empty folder with that same copy). So the state is
+kept here, one file per profile and vars (`settings().dbt_target_dir/partial_parse/<key>.msgpack`):
+it is copied into the invocation's target folder before dbt starts, and what is there when
+dbt is done (dbt's new state, or the copy when dbt found nothing to re-parse and wrote none)
+replaces it atomically.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import MutableMapping, Sequence
@@ -60,7 +62,7 @@ class ParseState:
         written = target_path / PARTIAL_PARSE_FILE
         try:
             if written.stat().st_mtime < self.started - 1:
-                return False  # a copy from before this invocation, not dbt's own
+                return False  # left by an earlier invocation in a shared folder
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as out:
@@ -98,14 +100,14 @@ def parse_state_path(env: MutableMapping[str, str], args: Sequence[str]) -> Path
     return settings().dbt_target_dir / "partial_parse" / f"{key}.msgpack"
 
 
-def reuse_parse(env: MutableMapping[str, str], args: Sequence[str]) -> ParseState:
-    """Point the dbt process's `env` at the kept state for `args`, when there is one.
-
-    Call `keep(target_path)` on the result once dbt has exited.
-    """
+def reuse_parse(
+    env: MutableMapping[str, str], args: Sequence[str], target_path: Path
+) -> ParseState:
+    """Put the kept state for a dbt process with `env` and `args` in its `target_path`, when
+    there is one. Call `keep(target_path)` on the result once dbt has exited."""
     state = ParseState(parse_state_path(env, args), time.time())
-    env.pop("DBT_PARTIAL_PARSE_FILE_PATH", None)
     with contextlib.suppress(OSError):  # absent, or pruned by another process meanwhile
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(state.path, target_path / PARTIAL_PARSE_FILE)
         os.utime(state.path)  # used now: pruned last
-        env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(state.path)
     return state

@@ -33,7 +33,8 @@ def run_dbt(
         DbtNotFoundError: dbt is not installed.
     """
     env = dbt_env(url, target_path=target_path, log_path=log_path)
-    state = reuse_parse(env, args)
+    target = Path(env["DBT_PROJECT_DIR"], env["DBT_TARGET_PATH"])
+    state = reuse_parse(env, args, target)
     proc = subprocess.run(
         [dbt_executable(), *args],
         env=env,
@@ -42,7 +43,7 @@ def run_dbt(
         capture_output=capture,
         check=False,
     )
-    state.keep(Path(env["DBT_PROJECT_DIR"], env["DBT_TARGET_PATH"]))
+    state.keep(target)
     return proc
 
 

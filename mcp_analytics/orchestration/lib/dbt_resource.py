@@ -111,7 +111,7 @@ class WarehouseDbtResource(DbtCliResource):
         profile_args = [*(["--profile", self.profile] if self.profile else [])]
         profile_args += ["--target", self.target] if self.target else []
         dbt_args = [*self.global_config_flags, *cleaned_args, *profile_args]
-        state = reuse_parse(env, dbt_args)
+        state = reuse_parse(env, dbt_args, target_path)
         invocation = _KeepingParseInvocation.run(  # returns an instance of its class
             args=[self.dbt_executable, *dbt_args, *params.selection_args],
             env=env,
