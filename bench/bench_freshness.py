@@ -140,7 +140,25 @@ def selected_marts(request: dg.RunRequest) -> str:
     return f"{len(request.asset_selection)} marts, {len(request.asset_check_keys or ())} checks"
 
 
-class Driver:
+class _Background:
+    """A daemon thread running `_loop` until `stop()` (which waits for it)."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class Driver(_Background):
     """The daemon's part: sensor ticks at a fixed cadence, requested runs in their own thread."""
 
     def __init__(self, url: str, instance: dg.DagsterInstance, interval: float | None) -> None:
@@ -155,16 +173,11 @@ class Driver:
         self.selections: list[str] = []
         self.failures: list[str] = []
         self.ticks = 0
-        self._stop = threading.Event()
         self._runs: list[threading.Thread] = []
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().stop()
         for run in self._runs:
             run.join()
 
@@ -198,21 +211,13 @@ class Driver:
             self.failures.append(outcome.run_id)
 
 
-class Watcher:
+class Watcher(_Background):
     """Polls the mart; records when each server's first row appears."""
 
     def __init__(self, url: str, prefix: str) -> None:
         self.url, self.prefix = url, prefix
         self.seen: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__()
 
     def _loop(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
