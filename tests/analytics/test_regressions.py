@@ -7,7 +7,6 @@ version, updated rows and incremental runs."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from psycopg import sql
 from scipy import special, stats
 
 from mcp_analytics.dashboard.histograms import quantiles
+from tests.helpers.db import set_config
 
 from .warehouse import Warehouse
 
@@ -256,12 +256,7 @@ def test_week_over_week_flags_a_degraded_tool(constructed: Warehouse) -> None:
 
 def test_thresholds_are_read_at_each_build(constructed: Warehouse) -> None:
     def configure(value: dict) -> None:
-        with constructed.connect() as conn:
-            conn.execute(
-                "update system_configuration set config_value = %s"
-                " where config_key = 'analytics.regressions'",
-                (json.dumps(value),),
-            )
+        set_config(constructed.url, "analytics.regressions", value)
 
     # alpha 0.5 makes the noise a regression; min_calls 50 lets `rare` in; p95 ratio 1.05
     configure({"alpha": 0.5, "min_calls": 50, "max_p95_ratio": 1.05})
