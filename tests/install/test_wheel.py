@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from .venvs import add_console_script, make_venv, pip_install, this_site_packages
+from .venvs import add_console_script, make_venv, pip_install, printed, this_site_packages
 
 pytestmark = pytest.mark.slow
 
@@ -94,16 +94,8 @@ def test_the_wheel_bootstraps_builds_and_materializes_from_an_empty_folder(
         if not key.startswith(("MCPA_", "DBT_", "DAGSTER_", "XDG_", "PYTHON"))
     }
     env |= {"DATABASE_URL": empty_db, "HOME": str(home), "PATH": f"{python.parent}:/usr/bin:/bin"}
-    package = Path(
-        subprocess.run(
-            [str(python), "-c", "import mcp_analytics; print(mcp_analytics.__file__)"],
-            cwd=empty,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    ).parent
+    code = "import mcp_analytics; print(mcp_analytics.__file__)"
+    package = Path(printed(python, code, cwd=empty, env=env)).parent
     assert package.is_relative_to(tmp_path / "venv"), package
     assert (package / "_project" / "dbt_project" / "dbt_project.yml").exists()
     installed = _files(package)

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Sequence
 from importlib.metadata import distribution, entry_points, packages_distributions
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -82,6 +83,16 @@ def this_site_packages() -> Path:
     return Path(sysconfig.get_paths()["purelib"])
 
 
+def printed(python: Path, code: str, **run: Any) -> str:
+    """What `python -c code` prints, stripped; `run` goes to subprocess.run (cwd, env).
+
+    Raises:
+        subprocess.CalledProcessError: the code exited non-zero.
+    """
+    argv = [str(python), "-c", code]
+    return subprocess.run(argv, capture_output=True, text=True, check=True, **run).stdout.strip()
+
+
 def make_venv(path: Path, paths: Sequence[Path], startup: str | None = None) -> Path:
     """A venv at `path` that also imports from `paths`; `startup` runs in every interpreter.
 
@@ -89,14 +100,7 @@ def make_venv(path: Path, paths: Sequence[Path], startup: str | None = None) -> 
     """
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
     python = path / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    site = Path(printed(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])"))
     lines = [str(p) for p in paths]
     if startup is not None:
         (site / "_mcpa_test_startup.py").write_text(startup)
