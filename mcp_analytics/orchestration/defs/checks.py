@@ -58,47 +58,47 @@ def retention_horizon_check(postgres: PostgresResource) -> dg.AssetCheckResult:
 
 
 def _raw_table_check(
-    table: str, name: str, after: dg.AssetKey, description: str
-) -> Callable[[Callable[..., dg.AssetCheckResult]], dg.AssetChecksDefinition]:
-    """The decorator of check `name` on raw table `table`, run after the asset `after`."""
-    return dg.asset_check(
+    table: str,
+    name: str,
+    after: dg.AssetKey,
+    description: str,
+    verdict: Callable[[psycopg.Connection, str], dg.AssetCheckResult],
+) -> dg.AssetChecksDefinition:
+    """Check `name` on raw table `table`, run after the asset `after`: `verdict(conn, table)`
+    on a warehouse connection."""
+
+    @dg.asset_check(
         asset=raw_key(table), name=name, description=description, additional_deps=[after]
-    )
-
-
-def _default_check(table: str) -> dg.AssetChecksDefinition:
-    @_raw_table_check(
-        table,
-        "default_partition_empty",
-        PARTITION_UPKEEP,
-        f"No rows wait in the DEFAULT partition of {table} (a month without partition); "
-        "partition upkeep moves them into their month.",
     )
     def check(postgres: PostgresResource) -> dg.AssetCheckResult:
         with postgres.connection() as conn:
-            name = default_partition(conn, table)
-            rows = default_partition_rows(conn, table)
-            months: list[str] = []
-            if rows and name:
-                months = [
-                    r[0]
-                    for r in conn.execute(
-                        sql.SQL(
-                            "select distinct to_char(\"timestamp\" at time zone 'UTC', 'YYYY-MM')"
-                            " from {} order by 1 limit 24"
-                        ).format(sql.SQL(name))
-                    ).fetchall()
-                ]
-        return dg.AssetCheckResult(
-            passed=rows == 0,
-            metadata={
-                "default_partition": name or "",
-                "rows_in_default": rows,
-                "months": dg.MetadataValue.json(months),
-            },
-        )
+            return verdict(conn, table)
 
     return check
+
+
+def _default_partition_empty(conn: psycopg.Connection, table: str) -> dg.AssetCheckResult:
+    name = default_partition(conn, table)
+    rows = default_partition_rows(conn, table)
+    months: list[str] = []
+    if rows and name:
+        months = [
+            r[0]
+            for r in conn.execute(
+                sql.SQL(
+                    "select distinct to_char(\"timestamp\" at time zone 'UTC', 'YYYY-MM')"
+                    " from {} order by 1 limit 24"
+                ).format(sql.SQL(name))
+            ).fetchall()
+        ]
+    return dg.AssetCheckResult(
+        passed=rows == 0,
+        metadata={
+            "default_partition": name or "",
+            "rows_in_default": rows,
+            "months": dg.MetadataValue.json(months),
+        },
+    )
 
 
 def _pending_ledger_buckets_past_cutoff(conn: psycopg.Connection, table: str, days: int) -> int:
@@ -114,43 +114,31 @@ def _pending_ledger_buckets_past_cutoff(conn: psycopg.Connection, table: str, da
     )
 
 
-def _late_rows_check(table: str) -> dg.AssetChecksDefinition:
-    @_raw_table_check(
-        table,
-        "no_rows_past_retention_cutoff",
-        RETENTION,
-        f"No row of {table} is older than its retention cutoff: such rows arrived later than "
-        "the late-data mechanism can absorb before retention removes them.",
+def _no_rows_past_retention_cutoff(conn: psycopg.Connection, table: str) -> dg.AssetCheckResult:
+    policy = [p for p in mart_source_policies(conn) if p.table_name == table]
+    if not policy:
+        return dg.AssetCheckResult(passed=True, metadata={"policy": "none"})
+    days, column = policy[0].retention_days, policy[0].time_column
+    # Retention keeps unresolved errors whatever their age: they are not late.
+    extra = sql.SQL(" and resolved" if table == "error_logs" else "")
+    count, oldest = db.fetch_one(
+        conn,
+        sql.SQL(
+            "select count(*), min({c}) from {t} where {c} < now() - make_interval(days => %s){x}"
+        ).format(c=sql.Identifier(column), t=sql.Identifier(table), x=extra),
+        (days,),
     )
-    def check(postgres: PostgresResource) -> dg.AssetCheckResult:
-        with postgres.connection() as conn:
-            policy = [p for p in mart_source_policies(conn) if p.table_name == table]
-            if not policy:
-                return dg.AssetCheckResult(passed=True, metadata={"policy": "none"})
-            days, column = policy[0].retention_days, policy[0].time_column
-            # Retention keeps unresolved errors whatever their age: they are not late.
-            extra = sql.SQL(" and resolved" if table == "error_logs" else "")
-            count, oldest = db.fetch_one(
-                conn,
-                sql.SQL(
-                    "select count(*), min({c}) from {t}"
-                    " where {c} < now() - make_interval(days => %s){x}"
-                ).format(c=sql.Identifier(column), t=sql.Identifier(table), x=extra),
-                (days,),
-            )
-            pending = _pending_ledger_buckets_past_cutoff(conn, table, days)
-        return dg.AssetCheckResult(
-            passed=count == 0 and pending == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "retention_days": days,
-                "rows_past_cutoff": count,
-                "oldest": dg.MetadataValue.text(str(oldest) if oldest else ""),
-                "ledger_buckets_past_cutoff": pending,
-            },
-        )
-
-    return check
+    pending = _pending_ledger_buckets_past_cutoff(conn, table, days)
+    return dg.AssetCheckResult(
+        passed=count == 0 and pending == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "retention_days": days,
+            "rows_past_cutoff": count,
+            "oldest": dg.MetadataValue.text(str(oldest) if oldest else ""),
+            "ledger_buckets_past_cutoff": pending,
+        },
+    )
 
 
 @dg.asset_check(
@@ -179,10 +167,24 @@ def archive_files_check(postgres: PostgresResource) -> dg.AssetCheckResult:
 
 def _checks() -> Iterator[dg.AssetChecksDefinition]:
     for table in partitioned_tables():
-        yield _default_check(table.name)
+        yield _raw_table_check(
+            table.name,
+            "default_partition_empty",
+            PARTITION_UPKEEP,
+            f"No rows wait in the DEFAULT partition of {table.name} (a month without "
+            "partition); partition upkeep moves them into their month.",
+            _default_partition_empty,
+        )
     for table in RAW_TABLES:
         if table.feeds_marts:
-            yield _late_rows_check(table.name)
+            yield _raw_table_check(
+                table.name,
+                "no_rows_past_retention_cutoff",
+                RETENTION,
+                f"No row of {table.name} is older than its retention cutoff: such rows arrived "
+                "later than the late-data mechanism can absorb before retention removes them.",
+                _no_rows_past_retention_cutoff,
+            )
     yield retention_horizon_check
     yield archive_files_check
 
