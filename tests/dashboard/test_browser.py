@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from mcp_analytics.dashboard import DashboardConfig
 from mcp_analytics.dashboard.charts import fmt_int
@@ -110,15 +112,29 @@ def test_sign_in_and_see_the_overview_charts_drawn(page_as, warehouse: str) -> N
     assert page.inner_text("#kpi-calls .value") == fmt_int(calls)
 
 
+@contextmanager
+def _refreshing_every_second(warehouse: str) -> Iterator[None]:
+    """dashboard.refresh_interval_ms at 1000 for the block, back to 10000 after it."""
+
+    def refresh_every(ms: int) -> None:
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+            conn.execute(
+                "update system_configuration set config_value = %s"
+                " where config_key = 'dashboard.refresh_interval_ms'",
+                (Jsonb(ms),),
+            )
+
+    refresh_every(1000)
+    try:
+        yield
+    finally:
+        refresh_every(10_000)
+
+
 def test_auto_refresh_replaces_the_content_without_reload_and_pauses(
     page_as, warehouse: str
 ) -> None:
-    with psycopg.connect(warehouse, autocommit=True) as conn:
-        conn.execute(
-            "update system_configuration set config_value = '1000'"
-            " where config_key = 'dashboard.refresh_interval_ms'"
-        )
-    try:
+    with _refreshing_every_second(warehouse):
         page = page_as("reader")
         page.wait_for_selector(f"[data-chart-name=chart-calls]{DRAWN}")
         page.evaluate("() => { window.__notReloaded = 42; }")
@@ -133,23 +149,12 @@ def test_auto_refresh_replaces_the_content_without_reload_and_pauses(
         assert page.evaluate("() => Number(document.body.dataset.refreshes)") == before
         page.click("#refresh-toggle")  # resume (the choice is remembered per browser)
         assert page.inner_text("#refresh-state").startswith("every")
-    finally:
-        with psycopg.connect(warehouse, autocommit=True) as conn:
-            conn.execute(
-                "update system_configuration set config_value = '10000'"
-                " where config_key = 'dashboard.refresh_interval_ms'"
-            )
 
 
 def test_a_session_revoked_elsewhere_sends_the_refreshing_page_to_sign_in(
     page_as, warehouse: str, base_url: str
 ) -> None:
-    with psycopg.connect(warehouse, autocommit=True) as conn:
-        conn.execute(
-            "update system_configuration set config_value = '1000'"
-            " where config_key = 'dashboard.refresh_interval_ms'"
-        )
-    try:
+    with _refreshing_every_second(warehouse):
         page = page_as("admin")
         page.wait_for_selector(f"[data-chart-name=chart-calls]{DRAWN}")
         with psycopg.connect(warehouse, autocommit=True) as conn:
@@ -158,12 +163,6 @@ def test_a_session_revoked_elsewhere_sends_the_refreshing_page_to_sign_in(
                 " where users.id = sessions.user_id and users.username = 'admin'"
             )
         page.wait_for_url(re.compile(rf"{base_url}/login\?next="), timeout=15000)
-    finally:
-        with psycopg.connect(warehouse, autocommit=True) as conn:
-            conn.execute(
-                "update system_configuration set config_value = '10000'"
-                " where config_key = 'dashboard.refresh_interval_ms'"
-            )
 
 
 def test_open_a_tool_from_the_tools_page(page_as, warehouse: str, base_url: str) -> None:

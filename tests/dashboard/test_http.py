@@ -281,7 +281,7 @@ def test_read_only_cannot_resolve_nor_edit(client_as, warehouse: str) -> None:
             "action": "save",
         },
         "/admin/config/dashboard.refresh_interval_ms": {"value": "5000"},
-        "/admin/users": {"username": "sneaky", "password": "sneaky-password", "role": "ADMIN"},
+        "/admin/users": _new_user("sneaky", "ADMIN"),
     }
     for path, data in posts.items():
         response = reader.post(path, data={**data, "csrf_token": token})
@@ -296,15 +296,14 @@ def test_read_only_cannot_resolve_nor_edit(client_as, warehouse: str) -> None:
     admin = client_as("admin")
     token = csrf_of(admin.get("/").text)
     response = admin.post(
-        "/admin/users",
-        data={
-            "username": "sneaky",
-            "password": "sneaky-password",
-            "role": "ADMIN",
-            "csrf_token": token,
-        },
+        "/admin/users", data={**_new_user("sneaky", "ADMIN"), "csrf_token": token}
     )
     assert response.status_code == 403
+
+
+def _new_user(username: str, role: str) -> dict[str, str]:
+    """The new-user form of the Users page, the password `<username>-password`."""
+    return {"username": username, "password": f"{username}-password", "role": role}
 
 
 # --------------------------------------------------------------------------------- leaks
@@ -611,13 +610,7 @@ def test_super_admin_manages_users(client_as, warehouse: str, app) -> None:
     root = client_as("root")
     token = csrf_of(root.get("/admin/users").text)
     created = root.post(
-        "/admin/users",
-        data={
-            "username": "newcomer",
-            "password": "newcomer-password",
-            "role": "READ_ONLY",
-            "csrf_token": token,
-        },
+        "/admin/users", data={**_new_user("newcomer", "READ_ONLY"), "csrf_token": token}
     )
     assert created.status_code == 303
     assert (

@@ -35,6 +35,16 @@ def _sums(conn, key: str | None, window, where: str = "", **params) -> dict:
     return {clients.label(k): tuple(rest) for k, *rest in rows}
 
 
+def _client_days(conn, columns: str, window, tail: str = "") -> list[tuple]:
+    """`columns` of analytics.daily_client_summary over the days the window touches, then
+    `tail` (a group by)."""
+    return conn.execute(
+        f"select {columns} from analytics.daily_client_summary"
+        f" where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s {tail}",
+        (window.start, window.end),
+    ).fetchall()
+
+
 def _expect_table(html: str, table_id: str, expected: dict, calls_col: int = 1) -> None:
     """The table shows one row per group with the mart's calls, errors, p95 and last seen."""
     rows = table_rows(html, table_id)
@@ -57,21 +67,20 @@ def test_clients_page_equals_the_mart(client_as, analyst_url: str, key: str) -> 
     with psycopg.connect(analyst_url, autocommit=True) as conn:
         (total,) = _sums(conn, None, window).values()
         calls, errors, p95, _, n_clients = total
-        classes = conn.execute(
-            "select sum(caller_error_calls), sum(total_calls) filter"
-            " (where is_pre_2026_07_28_protocol) from analytics.daily_client_summary"
-            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s",
-            (window.start, window.end),
-        ).fetchone()
+        (classes,) = _client_days(
+            conn,
+            "sum(caller_error_calls), sum(total_calls) filter (where is_pre_2026_07_28_protocol)",
+            window,
+        )
         by_protocol = _sums(conn, "protocol_version", window)
         by_transport = _sums(conn, "transport", window)
         by_server = _sums(conn, "bcp_name", window)
-        per_client = conn.execute(
-            "select client_name, client_version, sum(total_calls), sum(failed_calls)"
-            " from analytics.daily_client_summary"
-            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s group by 1, 2",
-            (window.start, window.end),
-        ).fetchall()
+        per_client = _client_days(
+            conn,
+            "client_name, client_version, sum(total_calls), sum(failed_calls)",
+            window,
+            "group by 1, 2",
+        )
         data = clients.clients(conn, window, clients.ClientFilter())
     assert calls > 0 and len(by_protocol) >= 3 and clients.NONE in by_transport
     caller, pre = classes
