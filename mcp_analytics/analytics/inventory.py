@@ -182,9 +182,17 @@ def _cause(err: BaseException) -> str:
     while isinstance(err, BaseExceptionGroup) and err.exceptions:
         err = err.exceptions[0]
     text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-    if type(err).__name__ == "ConnectError":
-        return f"{text} (is the server running and listening at that URL?)"
-    return text
+    hint = _HINTS.get(text) or _HINTS.get(type(err).__name__)
+    return f"{text} ({hint})" if hint else text
+
+
+#: What to check, by the error's type name or whole text: an unreachable URL, a --command that
+#: cannot start, or a server that ends the connection before answering (its stderr says why).
+_HINTS = {
+    "ConnectError": "is the server running and listening at that URL?",
+    "FileNotFoundError": "no such program: check --command, or give the program's full path",
+    "MCPError: Connection closed": "the server ended the connection: run it by hand to see why",
+}
 
 
 def _unique(definitions: Iterable[Definition]) -> tuple[Definition, ...]:
