@@ -21,7 +21,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from mcp_analytics.dashboard import catalog
 from mcp_analytics.dashboard.cache import CACHE, Source
+from mcp_analytics.dashboard.ratios import rate, server_fault_rate
 from mcp_analytics.dashboard.windows import Window
 
 MART = "daily_client_summary"
@@ -134,19 +136,16 @@ class Group:
 
     @property
     def error_rate(self) -> float | None:
-        return self.errors / self.calls if self.calls else None
+        return rate(self.errors, self.calls)
 
     @property
     def server_fault_rate(self) -> float | None:
-        """Tool, server and transport errors per call, caller errors counted neither as
-        failures nor as calls (as the Overview and the error budget count)."""
-        caller = self.classes["caller_error"]
-        eligible = self.calls - caller
-        return (self.errors - caller) / eligible if eligible else None
+        """As the Overview and the error budget count (ratios.server_fault_rate)."""
+        return server_fault_rate(self.errors, self.classes["caller_error"], self.calls)
 
     @property
     def pre_protocol_share(self) -> float | None:
-        return self.pre_protocol_calls / self.calls if self.calls else None
+        return rate(self.pre_protocol_calls, self.calls)
 
 
 @dataclass
@@ -246,8 +245,7 @@ def _clients(conn: psycopg.Connection, window: Window, filt: ClientFilter) -> Cl
 
 def built(conn: psycopg.Connection) -> bool:
     """Whether dbt has built analytics.daily_client_summary."""
-    row = conn.execute("select to_regclass('analytics.daily_client_summary')").fetchone()
-    return bool(row and row[0] is not None)
+    return catalog.built(conn, "daily_client_summary")
 
 
 def clients(conn: psycopg.Connection, window: Window, filt: ClientFilter) -> Clients | None:

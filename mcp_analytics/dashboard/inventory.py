@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from mcp_analytics.dashboard import catalog
+
 STATUSES = ("called", "never_called", "not_advertised")
 
 _INVENTORY = """
@@ -46,11 +48,7 @@ where bcp_name = %(bcp)s and tool_name = %(tool)s
 
 def built(conn: psycopg.Connection) -> bool:
     """Whether dbt has built both inventory marts."""
-    row = conn.execute(
-        "select to_regclass('analytics.tool_inventory') is not null"
-        " and to_regclass('analytics.tool_definition_history') is not null"
-    ).fetchone()
-    return bool(row and row[0])
+    return catalog.built(conn, "tool_inventory", "tool_definition_history")
 
 
 def inventory(conn: psycopg.Connection, status: str | None = None) -> list[dict[str, Any]] | None:

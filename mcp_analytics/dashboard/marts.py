@@ -21,8 +21,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from mcp_analytics.dashboard import catalog
 from mcp_analytics.dashboard.cache import CACHE, Source
 from mcp_analytics.dashboard.histograms import Histogram, bucket_value, packed_text
+from mcp_analytics.dashboard.ratios import rate, server_fault_rate
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -95,10 +97,6 @@ def _rows(
     return cur.execute(query, params).fetchall()
 
 
-def _rate(errors: int, calls: int) -> float | None:
-    return errors / calls if calls else None
-
-
 @dataclass
 class Point:
     bucket: datetime
@@ -124,7 +122,7 @@ class Calls:
 
     @property
     def error_rate(self) -> float | None:
-        return _rate(self.errors, self.calls)
+        return rate(self.errors, self.calls)
 
     @property
     def classes(self) -> dict[str, int]:
@@ -144,8 +142,14 @@ class Overview(Calls):
     def server_fault_rate(self) -> float | None:
         """Failures by the server's fault (tool, server, transport errors) per call, caller
         errors counted neither as failures nor as calls (as the error budget counts)."""
-        caller = self.classes["caller_error"]
-        return _rate(self.errors - caller, self.calls - caller)
+        return server_fault_rate(self.errors, self.classes["caller_error"], self.calls)
+
+
+def _calls(total: Totals, series: list[Point]) -> dict[str, Any]:
+    """The fields of `Calls` of a window's totals and series."""
+    p50, p95, p99 = total.quantiles()
+    return {"calls": total.calls, "errors": total.errors, "p50": p50, "p95": p95, "p99": p99,
+            "series": series}  # fmt: skip
 
 
 def _sum(groups: Iterable[Totals]) -> Totals:
@@ -204,18 +208,8 @@ def active_clients(conn: psycopg.Connection, window: Window) -> tuple[int | None
 def _overview(conn: psycopg.Connection, window: Window) -> Overview:
     """Calls, errors and p50/p95/p99 of every tool call in the window, and per bucket."""
     points, total = _series(conn, window)
-    p50, p95, p99 = total.quantiles()
     clients, note = active_clients(conn, window)
-    return Overview(
-        calls=total.calls,
-        errors=total.errors,
-        p50=p50,
-        p95=p95,
-        p99=p99,
-        series=points,
-        active_clients=clients,
-        clients_note=note,
-    )
+    return Overview(**_calls(total, points), active_clients=clients, clients_note=note)
 
 
 @dataclass
@@ -235,11 +229,11 @@ class ToolRow:
 
     @property
     def error_rate(self) -> float | None:
-        return _rate(self.errors, self.calls)
+        return rate(self.errors, self.calls)
 
     @property
     def prev_error_rate(self) -> float | None:
-        return _rate(self.prev_errors, self.prev_calls)
+        return rate(self.prev_errors, self.prev_calls)
 
     @property
     def calls_change(self) -> float | None:
@@ -401,20 +395,14 @@ def _tool_detail(
         else:
             by_operation[operation] = Totals.of(sums)
     points, total = _points(window, per_bucket), _sum(per_bucket.values())
-    p50, p95, p99 = total.quantiles()
     operations = [
         {"operation": op, "calls": g.calls, "errors": g.errors, "q": g.quantiles()}
         for op, g in sorted(by_operation.items(), key=lambda kv: (-kv[1].calls, kv[0]))
     ]
     return ToolDetail(
+        **_calls(total, points),
         bcp_name=bcp_name,
         tool_name=tool_name,
-        calls=total.calls,
-        errors=total.errors,
-        p50=p50,
-        p95=p95,
-        p99=p99,
-        series=points,
         distribution=[(bucket_value(i), n) for i, n in total.histogram.buckets().items()],
         operations=operations,
     )
@@ -638,8 +626,7 @@ def error_budget(conn: psycopg.Connection, window: Window) -> list[dict[str, Any
     """Per tool, its row of analytics.tool_error_budget for the last day of the window (the
     28 days ending then), with `trend`: budget_remaining per day of the window; most spent
     first. None when that mart is not built."""
-    found = conn.execute("select to_regclass('analytics.tool_error_budget')").fetchone()
-    if not found or found[0] is None:
+    if not catalog.built(conn, "tool_error_budget"):
         return None
     params = {"start": window.start, "end": window.end}
     rows = _rows(conn, sql.SQL(_BUDGET_LATEST), params)

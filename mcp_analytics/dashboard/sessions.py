@@ -18,8 +18,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from mcp_analytics.dashboard import catalog
 from mcp_analytics.dashboard.cache import CACHE, Source
 from mcp_analytics.dashboard.clients import window_days
+from mcp_analytics.dashboard.ratios import rate
 from mcp_analytics.dashboard.windows import Window
 
 #: filter key in the URL -> column of the marts
@@ -79,11 +81,11 @@ class SessionGroup:
 
     @property
     def operations_per_session(self) -> float | None:
-        return self.operations / self.sessions if self.sessions else None
+        return rate(self.operations, self.sessions)
 
     @property
     def single_share(self) -> float | None:
-        return self.single_operation_sessions / self.sessions if self.sessions else None
+        return rate(self.single_operation_sessions, self.sessions)
 
 
 @dataclass
@@ -109,11 +111,7 @@ class Sessions:
 
 def built(conn: psycopg.Connection) -> bool:
     """Whether dbt has built both session marts."""
-    row = conn.execute(
-        "select to_regclass('analytics.daily_session_summary') is not null"
-        " and to_regclass('analytics.mcp_sessions') is not null"
-    ).fetchone()
-    return bool(row and row[0])
+    return catalog.built(conn, "daily_session_summary", "mcp_sessions")
 
 
 def _filters(filters: tuple[tuple[str, str], ...]) -> tuple[sql.Composable, dict[str, str]]:

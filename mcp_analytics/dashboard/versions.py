@@ -18,9 +18,11 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from mcp_analytics.dashboard import catalog
 from mcp_analytics.dashboard.cache import CACHE, Source
 from mcp_analytics.dashboard.clients import label, window_days
 from mcp_analytics.dashboard.histograms import Histogram, packed_text
+from mcp_analytics.dashboard.ratios import rate, server_fault_rate
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -76,14 +78,12 @@ class Release:
 
     @property
     def error_rate(self) -> float | None:
-        return self.errors / self.calls if self.calls else None
+        return rate(self.errors, self.calls)
 
     @property
     def server_fault_rate(self) -> float | None:
-        """Tool, server and transport errors per call, caller errors counted neither as
-        failures nor as calls (as the regressions and the error budget count)."""
-        eligible = self.calls - self.caller_errors
-        return (self.errors - self.caller_errors) / eligible if eligible else None
+        """As the regressions and the error budget count (ratios.server_fault_rate)."""
+        return server_fault_rate(self.errors, self.caller_errors, self.calls)
 
     def absorb(self, other: Release) -> None:
         """Add another group's calls, tools, first and last call and histogram."""
@@ -121,8 +121,7 @@ class Versions:
 
 def built(conn: psycopg.Connection) -> bool:
     """Whether dbt has built analytics.daily_tool_version_summary."""
-    row = conn.execute("select to_regclass('analytics.daily_tool_version_summary')").fetchone()
-    return bool(row and row[0] is not None)
+    return catalog.built(conn, "daily_tool_version_summary")
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -200,8 +199,7 @@ def regressions(
 ) -> list[dict[str, Any]] | None:
     """Rows of analytics.tool_regressions (of one server and tool when given); None when the
     mart is not built."""
-    row = conn.execute("select to_regclass('analytics.tool_regressions')").fetchone()
-    if not row or row[0] is None:
+    if not catalog.built(conn, "tool_regressions"):
         return None
     cur = conn.cursor(row_factory=dict_row)
     return cur.execute(_REGRESSIONS, {"bcp": bcp, "tool": tool}).fetchall()
