@@ -1,10 +1,5 @@
 {{
     config(
-        incremental_strategy='dirty_buckets',
-        incremental_predicates=[
-            "dbt_internal_dest.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
-        ],
-        full_refresh=mart_full_refresh(),
         meta={'ledger_sources': ['tool_usage_logs']},
         indexes=[
             {'columns': ['day', 'bcp_name']},
@@ -12,6 +7,7 @@
         ],
         pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='day') }}",
         post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
+        **mart_dirty_buckets_config('day')
     )
 }}
 

@@ -1,16 +1,12 @@
 {{
     config(
-        incremental_strategy='dirty_buckets',
-        incremental_predicates=[
-            "dbt_internal_dest.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
-        ],
-        full_refresh=mart_full_refresh(),
         meta={'ledger_sources': ['hourly_tool_usage_summary']},
         indexes=[
             {'columns': ['day', 'bcp_name', 'tool_name', 'operation'], 'unique': true},
         ],
         pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='day') }}",
         post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
+        **mart_dirty_buckets_config('day')
     )
 }}
 
@@ -20,6 +16,7 @@
 -- and sessions cannot be merged from hours, so they are counted exactly from the raw rows of
 -- the day (a day is only rebuilt while its raw rows are all retained).
 {%- set raw_schema = var('raw_schema', 'public') %}
+{%- set grain = ['day', 'bcp_name', 'tool_name', 'operation'] %}
 
 with
 
@@ -56,16 +53,18 @@ day_totals as (
         sum(total_calls)::bigint as total_calls,
         sum(successful_calls)::bigint as successful_calls,
         sum(failed_calls)::bigint as failed_calls,
-        sum(tool_error_calls)::bigint as tool_error_calls,
-        sum(caller_error_calls)::bigint as caller_error_calls,
-        sum(server_error_calls)::bigint as server_error_calls,
-        sum(transport_error_calls)::bigint as transport_error_calls,
+        {{ mart_error_class_sums() }},
         sum(sum_duration_ms)::bigint as sum_duration_ms,
         max(max_duration_ms) as max_duration_ms,
         min(min_duration_ms) as min_duration_ms,
         sum(sum_response_size_bytes)::bigint as sum_response_size_bytes,
         sum(response_size_count)::bigint as response_size_count,
         sum(duration_histogram_packed) as duration_histogram_packed,
+        {{ raw_schema }}.mart_hist_to_jsonb(sum(duration_histogram_packed)) as duration_histogram,
+        -- median, p95 and p99 in one pass over the day's histogram
+        {{ raw_schema }}.mart_hist_quantiles(
+            sum(duration_histogram_packed), array[0.5, 0.95, 0.99]
+        ) as quantiles,
         -- noqa: disable=LT01,LT02
         array[
             {%- for error_class in range(1, 6) %}
@@ -84,21 +83,7 @@ day_totals as (
         ]::bigint [] as operation_duration_sum_ms
         -- noqa: enable=LT01,LT02
     from hours
-    group by day, bcp_name, tool_name, operation
-),
-
--- median, p95 and p99 in one pass over each day's histogram
-day_latency as (
-    select
-        day,
-        bcp_name,
-        tool_name,
-        operation,
-        {{ raw_schema }}.mart_hist_to_jsonb(duration_histogram_packed) as duration_histogram,
-        {{ raw_schema }}.mart_hist_quantiles(
-            duration_histogram_packed, array[0.5, 0.95, 0.99]
-        ) as quantiles
-    from day_totals
+    group by {{ grain | join(', ') }}
 ),
 
 day_people as (
@@ -115,83 +100,40 @@ day_people as (
         calls.bcp_name,
         calls.tool_name,
         calls.operation
-),
-
-final as (
-    select
-        day_totals.day,
-        day_totals.bcp_name,
-        day_totals.tool_name,
-        day_totals.operation,
-        day_totals.total_calls,
-        day_totals.successful_calls,
-        day_totals.failed_calls,
-        day_totals.tool_error_calls,
-        day_totals.caller_error_calls,
-        day_totals.server_error_calls,
-        day_totals.transport_error_calls,
-        (day_totals.sum_duration_ms::numeric / day_totals.total_calls)::integer as avg_duration_ms,
-        day_latency.quantiles[1]::integer as median_duration_ms,
-        day_latency.quantiles[2]::integer as p95_duration_ms,
-        day_latency.quantiles[3]::integer as p99_duration_ms,
-        day_totals.max_duration_ms,
-        day_totals.min_duration_ms,
-        (
-            day_totals.sum_response_size_bytes::numeric
-            / nullif(day_totals.response_size_count, 0)
-        )::integer as avg_response_size,
-        day_people.unique_users,
-        day_people.unique_sessions,
-        day_totals.sum_duration_ms,
-        day_totals.sum_response_size_bytes,
-        day_totals.response_size_count,
-        day_latency.duration_histogram,
-        day_totals.duration_histogram_packed,
-        day_totals.operation_duration_buckets,
-        day_totals.operation_duration_sum_ms,
-        now() as refreshed_at
-    from day_totals
-    inner join day_latency
-        on
-            day_totals.day = day_latency.day
-            and day_totals.bcp_name = day_latency.bcp_name
-            and day_totals.tool_name = day_latency.tool_name
-            and day_totals.operation = day_latency.operation
-    left join day_people
-        on
-            day_totals.day = day_people.day
-            and day_totals.bcp_name = day_people.bcp_name
-            and day_totals.tool_name = day_people.tool_name
-            and day_totals.operation = day_people.operation
 )
 
 select
-    day,
-    bcp_name,
-    tool_name,
-    operation,
-    total_calls,
-    successful_calls,
-    failed_calls,
-    tool_error_calls,
-    caller_error_calls,
-    server_error_calls,
-    transport_error_calls,
-    avg_duration_ms,
-    median_duration_ms,
-    p95_duration_ms,
-    p99_duration_ms,
-    max_duration_ms,
-    min_duration_ms,
-    avg_response_size,
-    unique_users,
-    unique_sessions,
-    sum_duration_ms,
-    sum_response_size_bytes,
-    response_size_count,
-    duration_histogram,
-    duration_histogram_packed,
-    operation_duration_buckets,
-    operation_duration_sum_ms,
-    refreshed_at
-from final
+    day_totals.day,
+    day_totals.bcp_name,
+    day_totals.tool_name,
+    day_totals.operation,
+    day_totals.total_calls,
+    day_totals.successful_calls,
+    day_totals.failed_calls,
+    day_totals.tool_error_calls,
+    day_totals.caller_error_calls,
+    day_totals.server_error_calls,
+    day_totals.transport_error_calls,
+    (day_totals.sum_duration_ms::numeric / day_totals.total_calls)::integer as avg_duration_ms,
+    day_totals.quantiles[1]::integer as median_duration_ms,
+    day_totals.quantiles[2]::integer as p95_duration_ms,
+    day_totals.quantiles[3]::integer as p99_duration_ms,
+    day_totals.max_duration_ms,
+    day_totals.min_duration_ms,
+    (
+        day_totals.sum_response_size_bytes::numeric
+        / nullif(day_totals.response_size_count, 0)
+    )::integer as avg_response_size,
+    day_people.unique_users,
+    day_people.unique_sessions,
+    day_totals.sum_duration_ms,
+    day_totals.sum_response_size_bytes,
+    day_totals.response_size_count,
+    day_totals.duration_histogram,
+    day_totals.duration_histogram_packed,
+    day_totals.operation_duration_buckets,
+    day_totals.operation_duration_sum_ms,
+    now() as refreshed_at
+from day_totals
+left join day_people
+    on {{ mart_join_keys('day_totals', 'day_people', grain) }}

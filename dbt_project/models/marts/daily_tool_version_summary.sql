@@ -1,10 +1,5 @@
 {{
     config(
-        incremental_strategy='dirty_buckets',
-        incremental_predicates=[
-            "dbt_internal_dest.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
-        ],
-        full_refresh=mart_full_refresh(),
         meta={'ledger_sources': ['tool_usage_logs']},
         indexes=[
             {'columns': ['day', 'bcp_name', 'tool_name']},
@@ -12,6 +7,7 @@
         ],
         pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='day') }}",
         post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
+        **mart_dirty_buckets_config('day')
     )
 }}
 
@@ -23,39 +19,28 @@
 
 with
 
-tool_calls as (
+-- one pass over the day's calls: counts per latency bucket, then per group (a null version
+-- groups like any other, and no join on it is needed)
+bucket_counts as (
     select
         date_trunc('day', calls.called_at, 'UTC') as day,
         calls.bcp_name,
         calls.tool_name,
         calls.tool_version,
-        calls.called_at,
-        calls.is_success,
-        calls.error_class,
-        calls.duration_ms
-    {{ mart_rows_to_rebuild(ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'day') }}
-),
-
--- one pass: counts per latency bucket, then per group (a null version groups like any other,
--- and no join on it is needed)
-bucket_counts as (
-    select
-        day,
-        bcp_name,
-        tool_name,
-        tool_version,
-        {{ var('raw_schema', 'public') }}.mart_hist_bucket(duration_ms) as bucket_index,
+        {{ var('raw_schema', 'public') }}.mart_hist_bucket(calls.duration_ms) as bucket_index,
         count(*) as total_calls,
-        count(*) filter (where not is_success) as failed_calls,
-        count(*) filter (where error_class = 'tool_error') as tool_error_calls,
-        count(*) filter (where error_class = 'caller_error') as caller_error_calls,
-        count(*) filter (where error_class = 'server_error') as server_error_calls,
-        count(*) filter (where error_class = 'transport_error') as transport_error_calls,
-        sum(duration_ms::bigint) as sum_duration_ms,
-        min(called_at) as first_called_at,
-        max(called_at) as last_called_at
-    from tool_calls
-    group by day, bcp_name, tool_name, tool_version, bucket_index
+        count(*) filter (where not calls.is_success) as failed_calls,
+        {{ mart_error_class_counts('calls.error_class') }},
+        sum(calls.duration_ms::bigint) as sum_duration_ms,
+        min(calls.called_at) as first_called_at,
+        max(calls.called_at) as last_called_at
+    {{ mart_rows_to_rebuild(ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'day') }}
+    group by
+        date_trunc('day', calls.called_at, 'UTC'),
+        calls.bcp_name,
+        calls.tool_name,
+        calls.tool_version,
+        {{ var('raw_schema', 'public') }}.mart_hist_bucket(calls.duration_ms)
 ),
 
 version_days as (
@@ -66,10 +51,7 @@ version_days as (
         tool_version,
         sum(total_calls)::bigint as total_calls,
         sum(failed_calls)::bigint as failed_calls,
-        sum(tool_error_calls)::bigint as tool_error_calls,
-        sum(caller_error_calls)::bigint as caller_error_calls,
-        sum(server_error_calls)::bigint as server_error_calls,
-        sum(transport_error_calls)::bigint as transport_error_calls,
+        {{ mart_error_class_sums() }},
         sum(sum_duration_ms)::bigint as sum_duration_ms,
         jsonb_object_agg(bucket_index, total_calls) as duration_histogram,
         {{ var('raw_schema', 'public') }}.mart_hist_pack(
@@ -79,29 +61,6 @@ version_days as (
         max(last_called_at) as last_called_at
     from bucket_counts
     group by day, bcp_name, tool_name, tool_version
-),
-
-final as (
-    select
-        day,
-        bcp_name,
-        tool_name,
-        tool_version,
-        total_calls,
-        failed_calls,
-        tool_error_calls,
-        caller_error_calls,
-        server_error_calls,
-        transport_error_calls,
-        sum_duration_ms,
-        {{ var('raw_schema', 'public') }}.mart_hist_quantile(duration_histogram, 0.95)::integer
-            as p95_duration_ms,
-        duration_histogram,
-        duration_histogram_packed,
-        first_called_at,
-        last_called_at,
-        now() as refreshed_at
-    from version_days
 )
 
 select
@@ -116,10 +75,11 @@ select
     server_error_calls,
     transport_error_calls,
     sum_duration_ms,
-    p95_duration_ms,
+    {{ var('raw_schema', 'public') }}.mart_hist_quantile(duration_histogram, 0.95)::integer
+        as p95_duration_ms,
     duration_histogram,
     duration_histogram_packed,
     first_called_at,
     last_called_at,
-    refreshed_at
-from final
+    now() as refreshed_at
+from version_days

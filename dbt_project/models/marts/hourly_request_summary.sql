@@ -1,22 +1,19 @@
 {{
     config(
-        incremental_strategy='dirty_buckets',
-        incremental_predicates=[
-            "dbt_internal_dest.hour in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
-        ],
-        full_refresh=mart_full_refresh(),
         meta={'ledger_sources': ['mcp_request_logs']},
         indexes=[
             {'columns': ['hour', 'method', 'path'], 'unique': true},
         ],
         pre_hook="{{ mart_claim_dirty('mcp_request_logs', grain='hour') }}",
         post_hook="{{ mart_release_dirty('hour', retention_days=730) }}",
+        **mart_dirty_buckets_config('hour')
     )
 }}
 
 -- HTTP requests per UTC hour, method and path (the seed had no summary of mcp_request_logs):
 -- volume, status classes, error types, latency percentiles (exact per hour, like the tool
 -- summary) and a latency histogram for percentiles over any window.
+{%- set grain = ['hour', 'method', 'path'] %}
 
 with
 
@@ -89,75 +86,38 @@ error_types as (
 ),
 
 duration_histograms as (
-    {{ mart_histogram_cte('requests', ['hour', 'method', 'path'], 'duration_ms') }}
-),
-
-final as (
-    select
-        request_stats.hour,
-        request_stats.method,
-        request_stats.path,
-        request_stats.total_requests,
-        request_stats.successful_requests,
-        request_stats.failed_requests,
-        request_stats.status_2xx_count,
-        request_stats.status_3xx_count,
-        request_stats.status_4xx_count,
-        request_stats.status_5xx_count,
-        request_stats.status_other_count,
-        coalesce(error_types.error_type_counts, '{}'::jsonb) as error_type_counts,
-        request_stats.avg_duration_ms,
-        request_stats.median_duration_ms,
-        request_stats.p95_duration_ms,
-        request_stats.p99_duration_ms,
-        request_stats.max_duration_ms,
-        request_stats.min_duration_ms,
-        request_stats.avg_queue_time_ms,
-        request_stats.avg_processing_time_ms,
-        request_stats.total_response_bytes,
-        request_stats.unique_users,
-        request_stats.unique_sessions,
-        request_stats.sum_duration_ms,
-        duration_histograms.histogram as duration_histogram,
-        now() as refreshed_at
-    from request_stats
-    inner join duration_histograms
-        on
-            request_stats.hour = duration_histograms.hour
-            and request_stats.method = duration_histograms.method
-            and request_stats.path = duration_histograms.path
-    left join error_types
-        on
-            request_stats.hour = error_types.hour
-            and request_stats.method = error_types.method
-            and request_stats.path = error_types.path
+    {{ mart_histogram_cte('requests', grain, 'duration_ms') }}
 )
 
 select
-    hour,
-    method,
-    path,
-    total_requests,
-    successful_requests,
-    failed_requests,
-    status_2xx_count,
-    status_3xx_count,
-    status_4xx_count,
-    status_5xx_count,
-    status_other_count,
-    error_type_counts,
-    avg_duration_ms,
-    median_duration_ms,
-    p95_duration_ms,
-    p99_duration_ms,
-    max_duration_ms,
-    min_duration_ms,
-    avg_queue_time_ms,
-    avg_processing_time_ms,
-    total_response_bytes,
-    unique_users,
-    unique_sessions,
-    sum_duration_ms,
-    duration_histogram,
-    refreshed_at
-from final
+    request_stats.hour,
+    request_stats.method,
+    request_stats.path,
+    request_stats.total_requests,
+    request_stats.successful_requests,
+    request_stats.failed_requests,
+    request_stats.status_2xx_count,
+    request_stats.status_3xx_count,
+    request_stats.status_4xx_count,
+    request_stats.status_5xx_count,
+    request_stats.status_other_count,
+    coalesce(error_types.error_type_counts, '{}'::jsonb) as error_type_counts,
+    request_stats.avg_duration_ms,
+    request_stats.median_duration_ms,
+    request_stats.p95_duration_ms,
+    request_stats.p99_duration_ms,
+    request_stats.max_duration_ms,
+    request_stats.min_duration_ms,
+    request_stats.avg_queue_time_ms,
+    request_stats.avg_processing_time_ms,
+    request_stats.total_response_bytes,
+    request_stats.unique_users,
+    request_stats.unique_sessions,
+    request_stats.sum_duration_ms,
+    duration_histograms.histogram as duration_histogram,
+    now() as refreshed_at
+from request_stats
+inner join duration_histograms
+    on {{ mart_join_keys('request_stats', 'duration_histograms', grain) }}
+left join error_types
+    on {{ mart_join_keys('request_stats', 'error_types', grain) }}

@@ -1,10 +1,5 @@
 {{
     config(
-        incremental_strategy='dirty_buckets',
-        incremental_predicates=[
-            "dbt_internal_dest.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
-        ],
-        full_refresh=mart_full_refresh(),
         meta={'ledger_sources': ['tool_usage_logs']},
         indexes=[
             {'columns': ['day', 'bcp_name']},
@@ -16,6 +11,7 @@
             "{{ mart_session_rebuild_days(30) }}",
         ],
         post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
+        **mart_dirty_buckets_config('day')
     )
 }}
 
@@ -97,7 +93,8 @@ idle_numbered as (
     from idle_calls
 ),
 
-idle_sessions as (
+-- each definition's sessions, one row each
+sessions as (
     select
         bcp_name,
         'idle_gap_30m:v1' as session_definition,
@@ -114,9 +111,7 @@ idle_sessions as (
         count(*) as operations
     from idle_numbered
     group by bcp_name, client_name, client_version, client_address, session_number
-),
-
-transport_sessions as (
+    union all
     select
         bcp_name,
         'transport_id:v1' as session_definition,
@@ -132,89 +127,40 @@ transport_sessions as (
     from calls
     where session_definition = 'transport_id:v1'
     group by bcp_name, session_id
-),
-
-sessions as (
-    select
-        bcp_name,
-        session_definition,
-        stream_key,
-        session_id,
-        client_name,
-        client_version,
-        protocol_version,
-        started_at,
-        last_operation_at,
-        ended_at,
-        operations
-    from idle_sessions
-    union all
-    select
-        bcp_name,
-        session_definition,
-        stream_key,
-        session_id,
-        client_name,
-        client_version,
-        protocol_version,
-        started_at,
-        last_operation_at,
-        ended_at,
-        operations
-    from transport_sessions
-),
-
-final as (
-    select
-        date_trunc('day', sessions.started_at, 'UTC') as day,
-        sessions.bcp_name::varchar(255) as bcp_name,
-        sessions.session_definition::text as session_definition,
-        sessions.stream_key::text as stream_key,
-        sessions.session_id::varchar(255) as session_id,
-        sessions.client_name::varchar(255) as client_name,
-        sessions.client_version::varchar(100) as client_version,
-        sessions.protocol_version::varchar(50) as protocol_version,
-        sessions.started_at,
-        sessions.last_operation_at,
-        sessions.ended_at,
-        sessions.operations,
-        round(extract(epoch from sessions.ended_at - sessions.started_at) * 1000)::bigint
-            as duration_ms,
-        now() as refreshed_at
-    from sessions
-    {% if is_incremental() %}
-        where
-            date_trunc('day', sessions.started_at, 'UTC') in (
-                select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt
-            )
-            -- a transport session that started before the first rebuilt day is kept as stored
-            -- (only its later calls are read here)
-            and not exists (
-                select 1
-                from {{ this }} as kept
-                where
-                    kept.session_definition = 'transport_id:v1'
-                    and kept.bcp_name = sessions.bcp_name
-                    and kept.session_id = sessions.session_id
-                    and kept.day
-                    < current_setting('mcp_analytics.mart_rebuild_first')::timestamptz
-            )
-    {% endif %}
 )
 
 select
-    day,
-    bcp_name,
-    session_definition,
-    stream_key,
-    session_id,
-    client_name,
-    client_version,
-    protocol_version,
-    started_at,
-    last_operation_at,
-    ended_at,
-    operations,
-    duration_ms,
-    refreshed_at
-from final
+    date_trunc('day', sessions.started_at, 'UTC') as day,
+    sessions.bcp_name::varchar(255) as bcp_name,
+    sessions.session_definition::text as session_definition,
+    sessions.stream_key::text as stream_key,
+    sessions.session_id::varchar(255) as session_id,
+    sessions.client_name::varchar(255) as client_name,
+    sessions.client_version::varchar(100) as client_version,
+    sessions.protocol_version::varchar(50) as protocol_version,
+    sessions.started_at,
+    sessions.last_operation_at,
+    sessions.ended_at,
+    sessions.operations,
+    round(extract(epoch from sessions.ended_at - sessions.started_at) * 1000)::bigint
+        as duration_ms,
+    now() as refreshed_at
+from sessions
+{% if is_incremental() %}
+    where
+        date_trunc('day', sessions.started_at, 'UTC') in (
+            select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt
+        )
+        -- a transport session that started before the first rebuilt day is kept as stored
+        -- (only its later calls are read here)
+        and not exists (
+            select 1
+            from {{ this }} as kept
+            where
+                kept.session_definition = 'transport_id:v1'
+                and kept.bcp_name = sessions.bcp_name
+                and kept.session_id = sessions.session_id
+                and kept.day
+                < current_setting('mcp_analytics.mart_rebuild_first')::timestamptz
+        )
+{% endif %}

@@ -63,46 +63,22 @@ samples as (
     select
         metric_name,
         aggregation_period,
-        date_trunc(
-            case
-                when aggregation_period = '1m' then 'minute'
-                when aggregation_period = '1h' then 'hour'
-                when aggregation_period = '1d' then 'day'
-                else 'hour'
-            end,
-            measured_at,
-            'UTC'
-        ) as time_bucket,
+        {{ mart_metric_time_bucket('aggregation_period', 'measured_at') }} as time_bucket,
         metric_value
     from samples_in_scope
     where measured_at is not null
-),
-
-final as (
-    select
-        metric_name,
-        aggregation_period,
-        time_bucket,
-        avg(metric_value) as avg_value,
-        min(metric_value) as min_value,
-        max(metric_value) as max_value,
-        percentile_cont(0.95) within group (order by metric_value) as p95_value,
-        count(*) as sample_count,
-        stddev(metric_value) as stddev_value,
-        now() as refreshed_at
-    from samples
-    group by metric_name, aggregation_period, time_bucket
 )
 
 select
     metric_name,
     aggregation_period,
     time_bucket,
-    avg_value,
-    min_value,
-    max_value,
-    p95_value,
-    sample_count,
-    stddev_value,
-    refreshed_at
-from final
+    avg(metric_value) as avg_value,
+    min(metric_value) as min_value,
+    max(metric_value) as max_value,
+    percentile_cont(0.95) within group (order by metric_value) as p95_value,
+    count(*) as sample_count,
+    stddev(metric_value) as stddev_value,
+    now() as refreshed_at
+from samples
+group by metric_name, aggregation_period, time_bucket

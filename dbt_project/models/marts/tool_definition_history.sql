@@ -40,98 +40,43 @@ ordered as (
         partition by bcp_name, kind, definition_name
         order by first_seen_at, first_snapshot_id
     )
-),
-
--- the top-level fields of a version and of the version before
-version_fields as (
-    select
-        bcp_name,
-        kind,
-        definition_name,
-        version_number,
-        jsonb_object_keys(definition) as field_name
-    from ordered
-    where previous_definition is not null
-    union
-    select
-        bcp_name,
-        kind,
-        definition_name,
-        version_number,
-        jsonb_object_keys(previous_definition) as field_name
-    from ordered
-    where previous_definition is not null
-),
-
--- those whose values differ
-changes as (
-    select
-        ordered.bcp_name,
-        ordered.kind,
-        ordered.definition_name,
-        ordered.version_number,
-        array_agg(version_fields.field_name order by version_fields.field_name) filter (
-            where
-            ordered.definition -> version_fields.field_name
-            is distinct from ordered.previous_definition -> version_fields.field_name
-        ) as changed_fields
-    from ordered
-    inner join version_fields
-        on
-            ordered.bcp_name = version_fields.bcp_name
-            and ordered.kind = version_fields.kind
-            and ordered.definition_name = version_fields.definition_name
-            and ordered.version_number = version_fields.version_number
-    group by ordered.bcp_name, ordered.kind, ordered.definition_name, ordered.version_number
-),
-
-final as (
-    select
-        ordered.bcp_name,
-        ordered.kind,
-        ordered.definition_name,
-        ordered.version_number,
-        ordered.fingerprint,
-        ordered.previous_fingerprint,
-        case
-            when ordered.previous_fingerprint is null then 'added'
-            when ordered.previous_fingerprint <> ordered.fingerprint then 'changed'
-            else 'returned'
-        end as change_kind,
-        coalesce(changes.changed_fields, array[]::text[]) as changed_fields,
-        ordered.first_seen_at,
-        ordered.last_seen_at,
-        ordered.times_seen,
-        -- listed by the server's latest successful snapshot
-        coalesce(ordered.last_snapshot_id = latest_snapshots.snapshot_id, false) as is_current,
-        ordered.definition ->> 'description' as description,
-        ordered.definition,
-        now() as refreshed_at
-    from ordered
-    left join changes
-        on
-            ordered.bcp_name = changes.bcp_name
-            and ordered.kind = changes.kind
-            and ordered.definition_name = changes.definition_name
-            and ordered.version_number = changes.version_number
-    left join latest_snapshots
-        on ordered.bcp_name = latest_snapshots.bcp_name
 )
 
 select
-    bcp_name,
-    kind,
-    definition_name,
-    version_number,
-    fingerprint,
-    previous_fingerprint,
-    change_kind,
-    changed_fields,
-    first_seen_at,
-    last_seen_at,
-    times_seen,
-    is_current,
-    description,
-    definition,
-    refreshed_at
-from final
+    ordered.bcp_name,
+    ordered.kind,
+    ordered.definition_name,
+    ordered.version_number,
+    ordered.fingerprint,
+    ordered.previous_fingerprint,
+    case
+        when ordered.previous_fingerprint is null then 'added'
+        when ordered.previous_fingerprint <> ordered.fingerprint then 'changed'
+        else 'returned'
+    end as change_kind,
+    -- the top-level fields (of either version) whose values differ from the version before's;
+    -- none for a first version
+    coalesce(
+        (
+            select array_agg(top_fields.field_name order by top_fields.field_name)
+            from
+                jsonb_object_keys(
+                    ordered.definition || ordered.previous_definition
+                ) as top_fields (field_name)
+            where
+                ordered.definition -> top_fields.field_name
+                is distinct from ordered.previous_definition -> top_fields.field_name
+        ),
+        array[]::text[]
+    ) as changed_fields,
+    ordered.first_seen_at,
+    ordered.last_seen_at,
+    ordered.times_seen,
+    -- listed by the server's latest successful snapshot
+    coalesce(ordered.last_snapshot_id = latest_snapshots.snapshot_id, false) as is_current,
+    ordered.definition ->> 'description' as description,
+    ordered.definition,
+    now() as refreshed_at
+from ordered
+left join latest_snapshots
+    on ordered.bcp_name = latest_snapshots.bcp_name

@@ -1,10 +1,5 @@
 {{
     config(
-        incremental_strategy='dirty_buckets',
-        incremental_predicates=[
-            "dbt_internal_dest.day in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)"
-        ],
-        full_refresh=mart_full_refresh(),
         meta={'ledger_sources': ['daily_tool_usage_summary']},
         indexes=[
             {'columns': ['day', 'bcp_name', 'tool_name'], 'unique': true},
@@ -17,6 +12,7 @@
             ~ ".mcp_slo_target(stale.bcp_name, stale.tool_name)', 'tool_usage_logs') }}",
         ],
         post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
+        **mart_dirty_buckets_config('day')
     )
 }}
 
@@ -35,10 +31,7 @@ tool_days as (
         daily.bcp_name,
         daily.tool_name,
         sum(daily.total_calls)::bigint as total_calls,
-        sum(daily.caller_error_calls)::bigint as caller_error_calls,
-        sum(daily.tool_error_calls)::bigint as tool_error_calls,
-        sum(daily.server_error_calls)::bigint as server_error_calls,
-        sum(daily.transport_error_calls)::bigint as transport_error_calls,
+        {{ mart_error_class_sums('daily') }},
         sum(daily.total_calls - daily.caller_error_calls)::bigint as eligible_calls,
         sum(
             daily.tool_error_calls + daily.server_error_calls + daily.transport_error_calls

@@ -124,9 +124,7 @@ tools as (
         coalesce(recent_usage.error_calls_last_7_days, 0) as error_calls_last_7_days
     from advertised
     full outer join recent_usage
-        on
-            advertised.bcp_name = recent_usage.bcp_name
-            and advertised.tool_name = recent_usage.tool_name
+        on {{ mart_join_keys('advertised', 'recent_usage', ['bcp_name', 'tool_name']) }}
 ),
 
 -- the exact last call, looked up in the raw rows of the last hour with calls (the hour itself
@@ -139,8 +137,7 @@ last_calls as (
     from last_hours
     left join {{ ref('stg_mcp__tool_usage_logs') }} as calls
         on
-            last_hours.bcp_name = calls.bcp_name
-            and last_hours.tool_name = calls.tool_name
+            {{ mart_join_keys('last_hours', 'calls', ['bcp_name', 'tool_name']) }}
             and (calls.operation = 'tools/call' or calls.operation not like '%/%')
             and last_hours.last_hour <= calls.called_at
             and calls.called_at < last_hours.last_hour + interval '1 hour'
@@ -168,8 +165,7 @@ change_windows as (
     from latest_changes
     left join tool_hours
         on
-            latest_changes.bcp_name = tool_hours.bcp_name
-            and latest_changes.tool_name = tool_hours.tool_name
+            {{ mart_join_keys('latest_changes', 'tool_hours', ['bcp_name', 'tool_name']) }}
             and tool_hours.hour >= latest_changes.change_hour - interval '168 hours'
             and tool_hours.hour < latest_changes.change_hour + interval '168 hours'
     group by
@@ -177,69 +173,42 @@ change_windows as (
         latest_changes.tool_name,
         latest_changes.changed_at,
         latest_changes.previous_fingerprint
-),
-
-final as (
-    select
-        tools.bcp_name,
-        tools.tool_name,
-        case
-            when not tools.is_advertised then 'not_advertised'
-            when tools.calls_last_7_days > 0 then 'called'
-            else 'never_called'
-        end as status,
-        tools.is_advertised,
-        tools.calls_last_7_days,
-        tools.error_calls_last_7_days,
-        last_calls.last_called_at,
-        tools.current_fingerprint,
-        tools.definition_since,
-        change_windows.changed_at as latest_change_at,
-        change_windows.previous_fingerprint,
-        coalesce(change_windows.calls_before_change, 0) as calls_before_change,
-        round(
-            change_windows.errors_before_change / nullif(change_windows.eligible_before_change, 0),
-            6
-        ) as error_rate_before_change,
-        coalesce(change_windows.calls_after_change, 0) as calls_after_change,
-        round(
-            change_windows.errors_after_change / nullif(change_windows.eligible_after_change, 0),
-            6
-        ) as error_rate_after_change,
-        latest_snapshots.taken_at as inventory_taken_at,
-        as_of.as_of_hour as as_of,
-        now() as refreshed_at
-    from tools
-    cross join as_of
-    inner join latest_snapshots
-        on tools.bcp_name = latest_snapshots.bcp_name
-    left join last_calls
-        on
-            tools.bcp_name = last_calls.bcp_name
-            and tools.tool_name = last_calls.tool_name
-    left join change_windows
-        on
-            tools.bcp_name = change_windows.bcp_name
-            and tools.tool_name = change_windows.tool_name
 )
 
 select
-    bcp_name,
-    tool_name,
-    status,
-    is_advertised,
-    calls_last_7_days,
-    error_calls_last_7_days,
-    last_called_at,
-    current_fingerprint,
-    definition_since,
-    latest_change_at,
-    previous_fingerprint,
-    calls_before_change,
-    error_rate_before_change,
-    calls_after_change,
-    error_rate_after_change,
-    inventory_taken_at,
-    as_of,
-    refreshed_at
-from final
+    tools.bcp_name,
+    tools.tool_name,
+    case
+        when not tools.is_advertised then 'not_advertised'
+        when tools.calls_last_7_days > 0 then 'called'
+        else 'never_called'
+    end as status,
+    tools.is_advertised,
+    tools.calls_last_7_days,
+    tools.error_calls_last_7_days,
+    last_calls.last_called_at,
+    tools.current_fingerprint,
+    tools.definition_since,
+    change_windows.changed_at as latest_change_at,
+    change_windows.previous_fingerprint,
+    coalesce(change_windows.calls_before_change, 0) as calls_before_change,
+    round(
+        change_windows.errors_before_change / nullif(change_windows.eligible_before_change, 0),
+        6
+    ) as error_rate_before_change,
+    coalesce(change_windows.calls_after_change, 0) as calls_after_change,
+    round(
+        change_windows.errors_after_change / nullif(change_windows.eligible_after_change, 0),
+        6
+    ) as error_rate_after_change,
+    latest_snapshots.taken_at as inventory_taken_at,
+    as_of.as_of_hour as as_of,
+    now() as refreshed_at
+from tools
+cross join as_of
+inner join latest_snapshots
+    on tools.bcp_name = latest_snapshots.bcp_name
+left join last_calls
+    on {{ mart_join_keys('tools', 'last_calls', ['bcp_name', 'tool_name']) }}
+left join change_windows
+    on {{ mart_join_keys('tools', 'change_windows', ['bcp_name', 'tool_name']) }}

@@ -18,6 +18,8 @@
 -- every run from daily_tool_version_summary: a verdict covers each version's whole life, the
 -- newest version is a property of every tool of the server, and the weeks move with the clock.
 
+{%- set side_grain = ['comparison', 'bcp_name', 'tool_name', 'side'] %}
+
 with
 
 thresholds as (
@@ -70,37 +72,15 @@ releases as (
     where newest.recency = 1
 ),
 
--- the days on each side of each comparison
+-- the days on each side of each comparison: each day of a server's newest or previous version
+-- for 'release', each of the last 14 UTC days for 'week_over_week' (this week: the 7 days
+-- ending today; last week: the 7 before; in hours: UTC days); a day on no side has no row
 sided_days as (
     select
-        'release' as comparison,
-        releases.version,
-        releases.previous_version,
-        case when version_days.tool_version = releases.version then 'after' else 'before' end
-            as side,
-        version_days.bcp_name,
-        version_days.tool_name,
-        version_days.total_calls,
-        version_days.caller_error_calls,
-        version_days.fault_error_calls,
-        version_days.duration_histogram,
-        version_days.first_called_at,
-        version_days.last_called_at
-    from version_days
-    inner join releases
-        on
-            version_days.bcp_name = releases.bcp_name
-            and version_days.tool_version in (releases.version, releases.previous_version)
-    union all
-    -- this week: the 7 UTC days ending today; last week: the 7 before (in hours: UTC days)
-    select
-        'week_over_week' as comparison,
-        null as version,
-        null as previous_version,
-        case
-            when version_days.day >= thresholds.as_of - interval '144 hours' then 'after'
-            else 'before'
-        end as side,
+        comparisons.comparison,
+        comparisons.version,
+        comparisons.previous_version,
+        comparisons.side,
         version_days.bcp_name,
         version_days.tool_name,
         version_days.total_calls,
@@ -111,9 +91,35 @@ sided_days as (
         version_days.last_called_at
     from version_days
     cross join thresholds
-    where
-        version_days.day >= thresholds.as_of - interval '312 hours'
-        and version_days.day <= thresholds.as_of
+    left join releases
+        on version_days.bcp_name = releases.bcp_name
+    cross join
+        lateral (
+            values
+            (
+                'release',
+                releases.version,
+                releases.previous_version,
+                case
+                    when version_days.tool_version = releases.version then 'after'
+                    when version_days.tool_version = releases.previous_version then 'before'
+                end
+            ),
+            (
+                'week_over_week',
+                null,
+                null,
+                case
+                    when
+                        version_days.day < thresholds.as_of - interval '312 hours'
+                        or version_days.day > thresholds.as_of
+                        then null
+                    when version_days.day >= thresholds.as_of - interval '144 hours' then 'after'
+                    else 'before'
+                end
+            )
+        ) as comparisons (comparison, version, previous_version, side)
+    where comparisons.side is not null
 ),
 
 side_totals as (
@@ -183,11 +189,7 @@ sides as (
         side_latency.p95_duration_ms
     from side_totals
     inner join side_latency
-        on
-            side_totals.comparison = side_latency.comparison
-            and side_totals.bcp_name = side_latency.bcp_name
-            and side_totals.tool_name = side_latency.tool_name
-            and side_totals.side = side_latency.side
+        on {{ mart_join_keys('side_totals', 'side_latency', side_grain) }}
 ),
 
 -- both sides of a comparison on one row (a tool without calls on one side is not compared)
@@ -196,8 +198,8 @@ compared as (
         after_side.comparison,
         after_side.bcp_name,
         after_side.tool_name,
-        after_side.version,
-        after_side.previous_version,
+        after_side.version::varchar(256) as version,
+        after_side.previous_version::varchar(256) as previous_version,
         before_side.total_calls as before_total_calls,
         after_side.total_calls as after_total_calls,
         before_side.eligible_calls as before_eligible_calls,
@@ -213,168 +215,91 @@ compared as (
     from sides as after_side
     inner join sides as before_side
         on
-            after_side.comparison = before_side.comparison
-            and after_side.bcp_name = before_side.bcp_name
-            and after_side.tool_name = before_side.tool_name
+            {{ mart_join_keys('after_side', 'before_side', ['comparison', 'bcp_name', 'tool_name']) }}
             and before_side.side = 'before'
     where after_side.side = 'after'
-),
-
-error_rate_regressions as (
-    select
-        compared.comparison,
-        compared.bcp_name,
-        compared.tool_name,
-        'error_rate' as metric,
-        compared.version,
-        compared.previous_version,
-        round(compared.before_error_calls::numeric / compared.before_eligible_calls, 6)
-            as before_value,
-        round(compared.after_error_calls::numeric / compared.after_eligible_calls, 6)
-            as after_value,
-        -- one division of whole numbers: correctly rounded, ties included
-        round(
-            (compared.after_error_calls * compared.before_eligible_calls)::numeric
-            / nullif(compared.before_error_calls * compared.after_eligible_calls, 0),
-            6
-        ) as ratio,
-        {{ var('raw_schema', 'public') }}.mcp_two_proportion_p_value(
-            compared.before_error_calls,
-            compared.before_eligible_calls,
-            compared.after_error_calls,
-            compared.after_eligible_calls
-        ) as p_value,
-        thresholds.alpha as threshold,
-        compared.before_eligible_calls as calls_before,
-        compared.after_eligible_calls as calls_after,
-        compared.before_error_calls as errors_before,
-        compared.after_error_calls as errors_after,
-        compared.before_first_called_at,
-        compared.before_last_called_at,
-        compared.after_first_called_at,
-        compared.after_last_called_at,
-        thresholds.min_calls,
-        thresholds.as_of
-    from compared
-    cross join thresholds
-    where
-        compared.before_eligible_calls >= thresholds.min_calls
-        and compared.after_eligible_calls >= thresholds.min_calls
-        -- higher (compared exactly, without division), and beyond noise
-        and compared.after_error_calls * compared.before_eligible_calls
-        > compared.before_error_calls * compared.after_eligible_calls
-        and {{ var('raw_schema', 'public') }}.mcp_two_proportion_p_value(
-            compared.before_error_calls,
-            compared.before_eligible_calls,
-            compared.after_error_calls,
-            compared.after_eligible_calls
-        ) < thresholds.alpha
-),
-
-p95_regressions as (
-    select
-        compared.comparison,
-        compared.bcp_name,
-        compared.tool_name,
-        'p95_duration_ms' as metric,
-        compared.version,
-        compared.previous_version,
-        round(compared.before_p95_ms::numeric, 3) as before_value,
-        round(compared.after_p95_ms::numeric, 3) as after_value,
-        round((compared.after_p95_ms / compared.before_p95_ms)::numeric, 6) as ratio,
-        null::double precision as p_value,
-        thresholds.max_p95_ratio as threshold,
-        compared.before_total_calls as calls_before,
-        compared.after_total_calls as calls_after,
-        null::bigint as errors_before,
-        null::bigint as errors_after,
-        compared.before_first_called_at,
-        compared.before_last_called_at,
-        compared.after_first_called_at,
-        compared.after_last_called_at,
-        thresholds.min_calls,
-        thresholds.as_of
-    from compared
-    cross join thresholds
-    where
-        compared.before_total_calls >= thresholds.min_calls
-        and compared.after_total_calls >= thresholds.min_calls
-        -- a p95 of 0 ms has no ratio: not a regression whatever follows
-        and compared.before_p95_ms > 0
-        and compared.after_p95_ms > thresholds.max_p95_ratio * compared.before_p95_ms
-),
-
-regressions as (
-    select
-        comparison,
-        bcp_name,
-        tool_name,
-        metric,
-        version,
-        previous_version,
-        before_value,
-        after_value,
-        ratio,
-        p_value,
-        threshold,
-        calls_before,
-        calls_after,
-        errors_before,
-        errors_after,
-        before_first_called_at,
-        before_last_called_at,
-        after_first_called_at,
-        after_last_called_at,
-        min_calls,
-        as_of
-    from error_rate_regressions
-    union all
-    select
-        comparison,
-        bcp_name,
-        tool_name,
-        metric,
-        version,
-        previous_version,
-        before_value,
-        after_value,
-        ratio,
-        p_value,
-        threshold,
-        calls_before,
-        calls_after,
-        errors_before,
-        errors_after,
-        before_first_called_at,
-        before_last_called_at,
-        after_first_called_at,
-        after_last_called_at,
-        min_calls,
-        as_of
-    from p95_regressions
 )
 
+-- the comparisons that got worse: a row per metric that did
 select
-    comparison,
-    bcp_name,
-    tool_name,
-    metric,
-    version::varchar(256) as version,
-    previous_version::varchar(256) as previous_version,
-    before_value,
-    after_value,
-    ratio,
-    p_value,
-    threshold,
-    calls_before,
-    calls_after,
-    errors_before,
-    errors_after,
-    before_first_called_at,
-    before_last_called_at,
-    after_first_called_at,
-    after_last_called_at,
-    min_calls,
-    as_of,
+    compared.comparison,
+    compared.bcp_name,
+    compared.tool_name,
+    regressed.metric,
+    compared.version,
+    compared.previous_version,
+    regressed.before_value,
+    regressed.after_value,
+    regressed.ratio,
+    regressed.p_value,
+    regressed.threshold,
+    regressed.calls_before,
+    regressed.calls_after,
+    regressed.errors_before,
+    regressed.errors_after,
+    compared.before_first_called_at,
+    compared.before_last_called_at,
+    compared.after_first_called_at,
+    compared.after_last_called_at,
+    thresholds.min_calls,
+    thresholds.as_of,
     now() as refreshed_at
-from regressions
+from compared
+cross join thresholds
+-- each metric's row only where it regressed (correlated: its filters read the comparison)
+cross join
+    lateral (  -- noqa: ST05
+        select
+            'error_rate' as metric,
+            round(compared.before_error_calls::numeric / compared.before_eligible_calls, 6)
+                as before_value,
+            round(compared.after_error_calls::numeric / compared.after_eligible_calls, 6)
+                as after_value,
+            -- one division of whole numbers: correctly rounded, ties included
+            round(
+                (compared.after_error_calls * compared.before_eligible_calls)::numeric
+                / nullif(compared.before_error_calls * compared.after_eligible_calls, 0),
+                6
+            ) as ratio,
+            {{ var('raw_schema', 'public') }}.mcp_two_proportion_p_value(
+                compared.before_error_calls,
+                compared.before_eligible_calls,
+                compared.after_error_calls,
+                compared.after_eligible_calls
+            ) as p_value,
+            thresholds.alpha as threshold,
+            compared.before_eligible_calls as calls_before,
+            compared.after_eligible_calls as calls_after,
+            compared.before_error_calls as errors_before,
+            compared.after_error_calls as errors_after
+        where
+            compared.before_eligible_calls >= thresholds.min_calls
+            and compared.after_eligible_calls >= thresholds.min_calls
+            -- higher (compared exactly, without division), and beyond noise
+            and compared.after_error_calls * compared.before_eligible_calls
+            > compared.before_error_calls * compared.after_eligible_calls
+            and {{ var('raw_schema', 'public') }}.mcp_two_proportion_p_value(
+                compared.before_error_calls,
+                compared.before_eligible_calls,
+                compared.after_error_calls,
+                compared.after_eligible_calls
+            ) < thresholds.alpha
+        union all
+        select
+            'p95_duration_ms' as metric,
+            round(compared.before_p95_ms::numeric, 3) as before_value,
+            round(compared.after_p95_ms::numeric, 3) as after_value,
+            round((compared.after_p95_ms / compared.before_p95_ms)::numeric, 6) as ratio,
+            null::double precision as p_value,
+            thresholds.max_p95_ratio as threshold,
+            compared.before_total_calls as calls_before,
+            compared.after_total_calls as calls_after,
+            null::bigint as errors_before,
+            null::bigint as errors_after
+        where
+            compared.before_total_calls >= thresholds.min_calls
+            and compared.after_total_calls >= thresholds.min_calls
+            -- a p95 of 0 ms has no ratio: not a regression whatever follows
+            and compared.before_p95_ms > 0
+            and compared.after_p95_ms > thresholds.max_p95_ratio * compared.before_p95_ms
+    ) as regressed
