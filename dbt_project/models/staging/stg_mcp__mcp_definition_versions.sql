@@ -1,6 +1,3 @@
--- What servers advertise is not telemetry of anyone: analysts read it (docs/security.md).
-{{ config(grants={'select': ['mcp_analyst', 'mcp_admin']}) }}
-
 with
 
 source as (
