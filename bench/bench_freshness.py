@@ -313,8 +313,8 @@ def run(history: int, batches: int, spacing: float, spans: int, interval: float 
     out = [
         f"{batches} batches of {spans} calls, one every ~{spacing:.0f} s, over a {history:,}-call "
         f"history; sensor interval {driver.interval:.0f} s, {driver.ticks} ticks, "
-        f"{len(driver.builds)} builds ({'; '.join(sorted(set(driver.selections))) or 'none'},"
-        f" checks included): median "
+        f"{len(driver.builds)} builds ({'; '.join(sorted(set(driver.selections))) or 'none'}):"
+        " median "
         f"{statistics.median(driver.builds) if driver.builds else float('nan'):.1f} s, max "
         f"{max(driver.builds, default=float('nan')):.1f} s"
         + (f"; FAILED runs: {driver.failures}" if driver.failures else ""),
