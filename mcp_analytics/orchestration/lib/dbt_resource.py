@@ -16,7 +16,10 @@ inside an installed package; dbt's parse is kept across those folders
 
 from __future__ import annotations
 
+import re
+import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,13 +41,44 @@ from mcp_analytics.config import settings
 from mcp_analytics.dbt.env import dbt_env, dbt_executable
 from mcp_analytics.dbt.partial_parse import ParseState, reuse_parse
 
+#: Invocation folders kept under the target folder (each holds a manifest, ~10 MB).
+KEEP_INVOCATIONS = 20
+#: A folder younger than this may belong to a run still writing it: never removed.
+_IN_USE_S = 3600.0
+_INVOCATION_NAME = re.compile(r"(?:.+-[0-9a-f]{7}-)?[0-9a-f]{7}")
+
+
+def prune_invocations(root: Path, keep: int = KEEP_INVOCATIONS) -> list[Path]:
+    """Remove all but the `keep` newest invocation folders under `root`; returns those removed.
+
+    One folder per dbt invocation (`_invocation_target`): the sensor may start a build every
+    minute, so without pruning they would fill the disk (~14 GB a day). Only folders named as
+    `_invocation_target` names them and older than an hour go; dbt's own files (manifest,
+    `compiled/`, `partial_parse/`, ...) are never touched. A folder that cannot be removed is
+    left for the next invocation.
+    """
+    if not root.is_dir():
+        return []
+    folders = [p for p in root.iterdir() if p.is_dir() and _INVOCATION_NAME.fullmatch(p.name)]
+    folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    now = time.time()
+    removed = []
+    for folder in folders[keep:]:
+        if now - folder.stat().st_mtime > _IN_USE_S:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
 
 def _invocation_target(context: OpExecutionContext | AssetExecutionContext | None) -> Path:
-    """A fresh target folder for one invocation, named after the op and run like dagster-dbt's."""
+    """A fresh target folder for one invocation, named after the op and run like dagster-dbt's
+    (older ones pruned to the newest KEEP_INVOCATIONS)."""
     name = uuid.uuid4().hex[:7]
     if context is not None:
         name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{name}"
-    return settings().dbt_target_dir / name
+    root = settings().dbt_target_dir
+    prune_invocations(root)
+    return root / name
 
 
 @dataclass
