@@ -4,12 +4,7 @@
     except all both ways (mart_differences). Returns one row per difference.
 -#}
 {% macro mart_equals_reference(mart, columns, reference_sql) %}
-    {%- if columns is string or columns is not iterable or not columns -%}
-        {{ exceptions.raise_compiler_error(
-            'mart_equals_reference: columns must be a non-empty list of columns, got '
-            ~ columns) }}
-    {%- endif -%}
-    {%- set column_list = columns | join(', ') -%}
+    {%- set column_list = mart_exactness_columns(columns, 'mart_equals_reference') -%}
     with mart_rows as (
         select {{ column_list }} from {{ mart }}
     ),

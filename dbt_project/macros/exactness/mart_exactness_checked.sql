@@ -26,13 +26,9 @@
     {%- do assert_identifier(raw_source, 'mart_exactness_checked', 'raw_source') -%}
     {%- set grain = mart_exactness_grain(grain, time_column) -%}
     {%- set scope = mart_exactness_scope() -%}
-    {%- set sample_size = var('mart_exactness_sample_buckets', 3) -%}
-    {%- if sample_size is not number or sample_size is boolean
-          or sample_size != sample_size | int or sample_size < 0 -%}
-        {{ exceptions.raise_compiler_error(
-            'mart_exactness_checked: var mart_exactness_sample_buckets must be a whole number '
-            ~ 'of buckets (0 = no sample), got ' ~ sample_size) }}
-    {%- endif -%}
+    {%- set sample_size = mart_exactness_whole_number(
+        var('mart_exactness_sample_buckets', 3),
+        'mart_exactness_checked: var mart_exactness_sample_buckets', 'buckets (0 = no sample)') -%}
     {%- set seed = ((var('mart_exactness_sample_seed', '') or '') | string or invocation_id) -%}
     {%- set checked = {
         'time_column': time_column, 'grain': grain, 'scope': scope, 'horizon': '-infinity', 'ranges': [], 'pending': [],

@@ -13,13 +13,8 @@
             'mart_exactness_where: checked must be what mart_exactness_checked returns, got '
             ~ checked) }}
     {%- endif -%}
-    {%- if lookback_hours is not number or lookback_hours is boolean
-          or lookback_hours != lookback_hours | int or lookback_hours < 0 -%}
-        {{ exceptions.raise_compiler_error(
-            'mart_exactness_where: lookback_hours must be a whole number of hours, got '
-            ~ lookback_hours) }}
-    {%- endif -%}
-    {%- set back = (lookback_hours | int) * 3600 -%}
+    {%- set back = mart_exactness_whole_number(
+        lookback_hours, 'mart_exactness_where: lookback_hours', 'hours') * 3600 -%}
     {%- set conditions = [] -%}
     {%- if checked.horizon != '-infinity' -%}
         {%- do conditions.append(

@@ -7,12 +7,7 @@
     difference, labelled with the side it is only in.
 -#}
 {% macro mart_matches_reference(mart, columns, reference_sql, checked) %}
-    {%- if columns is string or columns is not iterable or not columns -%}
-        {{ exceptions.raise_compiler_error(
-            'mart_matches_reference: columns must be a non-empty list of columns, got '
-            ~ columns) }}
-    {%- endif -%}
-    {%- set column_list = columns | join(', ') -%}
+    {%- set column_list = mart_exactness_columns(columns, 'mart_matches_reference') -%}
     {%- set condition = mart_exactness_where(checked.time_column, checked) -%}
     -- compared: scope {{ checked.scope }}, {{ checked.ranges | length }} range(s) of whole
     -- {{ checked.grain }}s; the sample is seeded with '{{ checked.seed }}' (to rerun a failure
@@ -25,9 +20,7 @@
 
     -- materialized: the filter below is not pushed into the recomputation, whose raw rows are
     -- already restricted (a per-row date_trunc of every condition would cost more than the read)
-    recomputed as materialized (
-        {{ reference_sql }}
-    ),
+    recomputed as materialized ({{ reference_sql }}),
 
     reference_rows as (
         select {{ column_list }}

@@ -6,11 +6,7 @@
     compares (mart_exactness_where). Independent of the staging view: it reads the raw table.
 -#}
 {% macro mart_reference_tool_calls(columns, checked=none, condition=none) %}
-    {%- if columns is string or columns is not iterable or not columns -%}
-        {{ exceptions.raise_compiler_error(
-            'mart_reference_tool_calls: columns must be a non-empty list of columns, got '
-            ~ columns) }}
-    {%- endif -%}
+    {%- do mart_exactness_columns(columns, 'mart_reference_tool_calls') -%}
     select
     {%- for column in columns %}
             raw_calls.{{ column }},

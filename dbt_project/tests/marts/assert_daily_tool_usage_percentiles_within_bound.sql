@@ -46,11 +46,7 @@ select
     exact.exact_p99
 from daily
 left join exact
-    on
-        daily.day = exact.day
-        and daily.bcp_name = exact.bcp_name
-        and daily.tool_name = exact.tool_name
-        and daily.operation = exact.operation
+    on {{ mart_join_keys('daily', 'exact', ['day', 'bcp_name', 'tool_name', 'operation']) }}
 where
     exact.day is null
     or abs(daily.median_duration_ms - exact.exact_median) > abs(exact.exact_median) / 128 + 1

@@ -74,10 +74,7 @@
         per_group.unique_sessions
     from per_group
     left join error_types
-        on
-            per_group.hour = error_types.hour
-            and per_group.method = error_types.method
-            and per_group.path = error_types.path
+        on {{ mart_join_keys('per_group', 'error_types', ['hour', 'method', 'path']) }}
 {% endset %}
 
 {{ mart_matches_reference(

@@ -7,6 +7,7 @@
     + interval '672 hours'
 {%- endset -%}
 
+{%- set whole_history = mart_exactness_scope() == 'full' -%}
 {%- set checked = mart_exactness_checked(
     ref('tool_error_budget'), 'day', 'tool_usage_logs',
     ['hourly_tool_usage_summary', 'daily_tool_usage_summary', 'tool_error_budget']) %}
@@ -15,11 +16,12 @@
     with
 
     calls as (
-        -- a checked day's window reads the 27 days before it: only the raw rows of the
-        -- checked days' windows are read
+        -- a build's check reads the raw rows of the days it compares; the whole history's
+        -- check reads every day of their windows (27 days before each)
         {{ mart_reference_tool_calls(
             ['"timestamp"', 'bcp_name', 'tool_name'],
-            condition=mart_exactness_where('raw_calls."timestamp"', checked, lookback_hours=648)) }}
+            condition=mart_exactness_where('raw_calls."timestamp"', checked,
+                lookback_hours=648 if whole_history else 0)) }}
     ),
 
     tool_days as (
@@ -45,7 +47,11 @@
             sum(earlier.eligible_calls) as window_eligible_calls,
             sum(earlier.budget_error_calls) as window_error_calls
         from tool_days as later
-        inner join tool_days as earlier
+        -- A build's check sums the window from the mart's own daily counts: each was compared
+        -- with the raw rows by the check of the build that last rebuilt it (what a run
+        -- rebuilds is always checked), so the window costs the checked days, not 28 days of
+        -- raw rows each; the whole history's check sums the raw days themselves.
+        inner join {{ 'tool_days' if whole_history else ref('tool_error_budget') }} as earlier
             on
                 later.bcp_name = earlier.bcp_name
                 and later.tool_name = earlier.tool_name

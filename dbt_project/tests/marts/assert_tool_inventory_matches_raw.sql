@@ -5,6 +5,14 @@
 -- between the mart's rebuild and this test (taken after its refreshed_at) is left out, and a
 -- version that snapshot extended (last_snapshot_id moved on) counts as listed by the latest
 -- snapshot the model read if it was open then.
+{% set tool_call = "raw_calls.operation = 'tools/call' or raw_calls.operation not like '%/%'" %}
+{% set week_start = mart_exactness_time_literal(
+    "select max(built.as_of) - interval '167 hours' from " ~ ref('tool_inventory') ~ " as built") %}
+{% set recent_call %}
+    raw_calls.bcp_name in (select latest.bcp_name from latest)
+    and ({{ tool_call }})
+    and raw_calls."timestamp" >= {{ week_start }}
+{% endset %}
 {% set reference %}
     with
 
@@ -54,11 +62,10 @@
         where versions.kind = 'tool'
     ),
 
+    -- the last 7 days of calls only (an index range): the last call of each tool is looked up
+    -- on its own below
     calls as (
-        {{ mart_reference_tool_calls(
-            ['bcp_name', 'tool_name', '"timestamp"'],
-            condition="raw_calls.bcp_name in (select latest.bcp_name from latest)
-                and (raw_calls.operation = 'tools/call' or raw_calls.operation not like '%/%')") }}
+        {{ mart_reference_tool_calls(['bcp_name', 'tool_name', '"timestamp"'], condition=recent_call) }}
     ),
 
     recent as (
@@ -69,17 +76,6 @@
             count(*) filter (
                 where calls.error_class in ('tool_error', 'server_error', 'transport_error')
             ) as error_calls_last_7_days
-        from calls
-        cross join as_of
-        where calls."timestamp" >= as_of.as_of_hour - interval '167 hours'
-        group by calls.bcp_name, calls.tool_name
-    ),
-
-    last_calls as (
-        select
-            calls.bcp_name,
-            calls.tool_name,
-            max(calls."timestamp") as last_called_at
         from calls
         group by calls.bcp_name, calls.tool_name
     ),
@@ -99,6 +95,25 @@
         from advertised
         full outer join recent
             on advertised.bcp_name = recent.bcp_name and advertised.tool_name = recent.tool_name
+    ),
+
+    -- each listed tool's last call, newest first in the (tool_name, "timestamp") index, instead
+    -- of every raw call of the history
+    last_calls as (
+        select
+            inventory.bcp_name,
+            inventory.tool_name,
+            latest_call.last_called_at
+        from inventory
+        cross join lateral (
+            select max(raw_calls."timestamp") as last_called_at
+            from {{ source('mcp', 'tool_usage_logs') }} as raw_calls
+            where
+                raw_calls.tool_name = inventory.tool_name
+                and raw_calls.bcp_name = inventory.bcp_name
+                and raw_calls."timestamp" is not null
+                and ({{ tool_call }})
+        ) as latest_call
     )
 
     select
@@ -111,9 +126,7 @@
         inventory.current_fingerprint
     from inventory
     left join last_calls
-        on
-            inventory.bcp_name = last_calls.bcp_name
-            and inventory.tool_name = last_calls.tool_name
+        on {{ mart_join_keys('inventory', 'last_calls', ['bcp_name', 'tool_name']) }}
 {% endset %}
 
 {{ mart_equals_reference(

@@ -9,6 +9,10 @@
 -- so they are compared by the daily whole-history check (scope 'full').
 {% set raw_schema = var('raw_schema', 'public') %}
 {% set whole_history = 'true' if mart_exactness_scope() == 'full' else 'false' %}
+{#- the two weeks compared, as a literal (partitions pruned, the range's size known) -#}
+{% set two_weeks_start = mart_exactness_time_literal(
+    "select coalesce(max(built.as_of), date_trunc('day', now(), 'UTC')) - interval '312 hours' from "
+    ~ ref('tool_regressions') ~ " as built") %}
 {% set columns = [
     'comparison', 'bcp_name', 'tool_name', 'metric', 'version', 'previous_version',
     'before_value', 'after_value', 'ratio', 'p_value', 'threshold', 'calls_before',
@@ -57,9 +61,7 @@ calls as (
         and raw_calls.bcp_name in (select in_scope.bcp_name from in_scope)
         and (
             {{ whole_history }}
-            or raw_calls."timestamp" >= (
-                select weeks.as_of - interval '312 hours' from thresholds as weeks
-            )
+            or raw_calls."timestamp" >= {{ two_weeks_start }}
         )
 ),
 
@@ -177,11 +179,8 @@ side_figures as (
         side_latency.p95_ms
     from side_counts
     inner join side_latency
-        on
-            side_counts.comparison = side_latency.comparison
-            and side_counts.bcp_name = side_latency.bcp_name
-            and side_counts.tool_name = side_latency.tool_name
-            and side_counts.side = side_latency.side
+        on {{ mart_join_keys(
+            'side_counts', 'side_latency', ['comparison', 'bcp_name', 'tool_name', 'side']) }}
 ),
 
 pairs as (
@@ -212,9 +211,7 @@ pairs as (
     from side_figures as after_side
     inner join side_figures as before_side
         on
-            after_side.comparison = before_side.comparison
-            and after_side.bcp_name = before_side.bcp_name
-            and after_side.tool_name = before_side.tool_name
+            {{ mart_join_keys('after_side', 'before_side', ['comparison', 'bcp_name', 'tool_name']) }}
             and before_side.side = 'before'
     where after_side.side = 'after'
 ),
@@ -288,24 +285,4 @@ mart_rows as (
         and ({{ whole_history }} or comparison = 'week_over_week')
 ),
 
-only_in_mart as (
-    select {{ columns | join(', ') }} from mart_rows
-    except all
-    select {{ columns | join(', ') }} from reference_rows
-),
-
-only_in_reference as (
-    select {{ columns | join(', ') }} from reference_rows
-    except all
-    select {{ columns | join(', ') }} from mart_rows
-)
-
-select
-    'only in the mart' as side,
-    {{ columns | join(', ') }}
-from only_in_mart
-union all
-select
-    'only in the recomputation' as side,
-    {{ columns | join(', ') }}
-from only_in_reference
+{{ mart_differences(columns) }}
