@@ -92,7 +92,9 @@ def test_sums_added_up_by_the_database_read_as_the_sql_functions_read_them(
             for part in parts:
                 added.add(Histogram.from_jsonb([json.dumps(part)]))
             assert added == Histogram.parse(packed)
-        empty = conn.execute(f"select {packed_text('sum(h)')} from (select null::numeric as h)")
+        empty = conn.execute(
+            f"select {packed_text('sum(h)')} from (select null::numeric as h) as empty_group"
+        )
         assert Histogram.parse(empty.fetchone()[0]).quantiles([0.5]) == [None]
     with pytest.raises(ValueError, match="not a packed histogram"):
         Histogram.parse("12a4")
