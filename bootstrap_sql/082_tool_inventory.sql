@@ -60,10 +60,16 @@ comment on table mcp_definition_versions is
 'Each version of an advertised MCP definition, once per stretch of snapshots it was advertised.';
 
 -- Stores one snapshot (p_snapshot: {bcp_name, server_version, protocol_version, source,
--- endpoint, taken_at, error, definitions: [{kind, name, fingerprint, definition}]}) and returns
--- its id. Snapshots of one server are stored one at a time (advisory lock), each against the
--- server's latest earlier snapshot that succeeded. SECURITY DEFINER: the ingest role (the SDK
+-- endpoint, taken_at, error, kinds, definitions: [{kind, name, fingerprint, definition}]}) and
+-- returns its id. Snapshots of one server are stored one at a time (advisory lock), each against
+-- the server's latest earlier snapshot that succeeded. SECURITY DEFINER: the ingest role (the SDK
 -- instrumentation) records what it serves without any right on the tables.
+-- "kinds" (optional) are the kinds of definitions the snapshot read (default: all four). A
+-- definition of a kind it did not read is carried over from the server's previous snapshot: its
+-- period goes on to this snapshot (last_snapshot_id) without counting as seen (last_seen_at and
+-- times_seen unchanged), so the versions listed by a server's latest snapshot stay the complete
+-- set it advertises, whichever source took it (the SDK instrumentation records one list at a
+-- time). The snapshot's count of a kind it did not read is null.
 create function mcp_record_inventory(p_snapshot jsonb)
 returns bigint
 language plpgsql
@@ -76,6 +82,8 @@ declare
     v_taken timestamp with time zone;
     v_bcp text := p_snapshot ->> 'bcp_name';
     v_definitions jsonb := coalesce(p_snapshot -> 'definitions', '[]'::jsonb);
+    v_all constant text[] := array['tool', 'prompt', 'resource', 'resource_template'];
+    v_kinds text[];
 begin
     if jsonb_typeof(v_definitions) <> 'array' then
         raise exception 'mcp_record_inventory: definitions must be an array, got %',
@@ -84,6 +92,28 @@ begin
     end if;
     if v_bcp is null and p_snapshot ->> 'error' is null then
         raise exception 'mcp_record_inventory: a snapshot without an error needs bcp_name'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if p_snapshot -> 'kinds' is null or jsonb_typeof(p_snapshot -> 'kinds') = 'null' then
+        v_kinds := v_all;
+    elsif jsonb_typeof(p_snapshot -> 'kinds') <> 'array' then
+        raise exception 'mcp_record_inventory: kinds must be an array, got %',
+            jsonb_typeof(p_snapshot -> 'kinds')
+            using errcode = 'invalid_parameter_value';
+    else
+        select coalesce(array_agg(k), array[]::text[]) into v_kinds
+        from jsonb_array_elements_text(p_snapshot -> 'kinds') as k;
+        if not v_kinds <@ v_all or cardinality(v_kinds) = 0 then
+            raise exception 'mcp_record_inventory: kinds must be some of %, got %',
+                v_all, p_snapshot -> 'kinds'
+                using errcode = 'invalid_parameter_value';
+        end if;
+    end if;
+    if exists (
+        select 1 from jsonb_array_elements(v_definitions) as d
+        where not (d ->> 'kind') = any(v_kinds)
+    ) then
+        raise exception 'mcp_record_inventory: a definition of a kind outside kinds %', v_kinds
             using errcode = 'invalid_parameter_value';
     end if;
     if v_bcp is not null then
@@ -108,10 +138,15 @@ begin
         coalesce(p_snapshot ->> 'source', 'cli'),
         p_snapshot ->> 'endpoint',
         v_taken,
-        count(*) filter (where d ->> 'kind' = 'tool'),
-        count(*) filter (where d ->> 'kind' = 'prompt'),
-        count(*) filter (where d ->> 'kind' = 'resource'),
-        count(*) filter (where d ->> 'kind' = 'resource_template'),
+        case when 'tool' = any(v_kinds) then count(*) filter (where d ->> 'kind' = 'tool') end,
+        case when 'prompt' = any(v_kinds) then count(*) filter (where d ->> 'kind' = 'prompt') end,
+        case
+            when 'resource' = any(v_kinds) then count(*) filter (where d ->> 'kind' = 'resource')
+        end,
+        case
+            when 'resource_template' = any(v_kinds)
+                then count(*) filter (where d ->> 'kind' = 'resource_template')
+        end,
         p_snapshot ->> 'error'
     from jsonb_array_elements(v_definitions) as d
     returning id into v_id;
@@ -119,6 +154,14 @@ begin
     if p_snapshot ->> 'error' is not null then
         return v_id;
     end if;
+
+    -- the kinds this snapshot did not read: what the previous snapshot listed goes on
+    update public.mcp_definition_versions as v
+    set last_snapshot_id = v_id
+    where
+        v.bcp_name = v_bcp
+        and v.last_snapshot_id = v_previous
+        and not v.kind = any(v_kinds);
 
     -- the same version as in the previous snapshot: its period goes on
     update public.mcp_definition_versions as v
@@ -156,4 +199,5 @@ revoke execute on function mcp_record_inventory(jsonb) from public;
 grant execute on function mcp_record_inventory(jsonb) to mcp_ingest, mcp_admin;
 
 comment on function mcp_record_inventory(jsonb) is
-'Stores one MCP inventory snapshot and its definitions (version periods); returns its id.';
+'Stores one MCP inventory snapshot and its definitions (version periods); returns its id. '
+'"kinds" (optional): the kinds it read; the others are carried over from the previous snapshot.';

@@ -33,7 +33,9 @@ _FUNCTION_SET = re.compile(r"^\s*set\s+(mcp_analytics\.[a-z0-9_]+)\s*(?:=|to)\s"
 
 # Applied files revised before the first release. A ledger row with one of these checksums
 # says the database ran the earlier text; the files after it bring both texts to the same
-# state, so it counts as applied (every other difference is refused as an edit).
+# state, so it counts as applied (every other difference is refused as an edit). This closes
+# with the first release: from then on an applied file is never revised, not even this way.
+# tests/foundation/test_bootstrap_revisions.py proves the same state (catalogue and seeded rows).
 EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     # Declared apply_retention() with `set mcp_analytics.retention = 'on'`, which a
     # non-superuser owner may create only with GRANT SET ON PARAMETER (managed PostgreSQL
@@ -44,6 +46,14 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     # Reset that clause unconditionally (which needs the same grant even with no clause).
     "041_retention_flag.sql": frozenset(
         {"2b4c7ba210cd34b4c4a3969bc3c9010ef8239f6e88878de54d05145bb4b74212"}
+    ),
+    # Defined the first mcp_record_inventory(), which 115 replaced with its "kinds": 082 now
+    # defines 115's function (same grants, same comment) and 115 no longer redefines it.
+    "082_tool_inventory.sql": frozenset(
+        {"c2063550b7c18e8409b1656d52fbcd195bc2097e49efde5c3d8788452138b569"}
+    ),
+    "115_inventory_sources.sql": frozenset(
+        {"37ac7af552f3794dd2502b090150ed1b4bd16e47391dadb57552cbb8a997d9ee"}
     ),
 }
 
