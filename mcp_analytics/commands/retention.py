@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mcp_analytics.commands.common import add_flags, progress, run_report
-from mcp_analytics.warehouse.partitions import PartitionError, upkeep_partitions
+from mcp_analytics.warehouse import partitions
 from mcp_analytics.warehouse.retention import RetentionError, apply_retention
 
 
@@ -23,26 +23,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     retention.set_defaults(func=run_retention)
 
-    partitions = sub.add_parser(
+    upkeep = sub.add_parser(
         "partitions",
         help="create monthly partitions ahead (moves rows waiting in DEFAULT partitions)",
         description="Create the monthly partitions of the current UTC month and the next ones "
         "(see docs/retention.md); each table is committed on its own. Progress goes to stderr, "
         "the report to stdout.",
     )
-    partitions.add_argument(
-        "--months-ahead", type=_months, default=3, metavar="N", help="future months (default 3)"
-    )
-    partitions.add_argument(
-        "--months-behind", type=_months, default=0, metavar="N", help="past months (default 0)"
-    )
-    partitions.add_argument(
+    for flag, default, what in (
+        ("--months-ahead", partitions.DEFAULT_MONTHS_AHEAD, "future months"),
+        ("--months-behind", partitions.DEFAULT_MONTHS_BEHIND, "past months"),
+    ):
+        upkeep.add_argument(
+            flag, type=_months, default=default, metavar="N", help=f"{what} (default {default})"
+        )
+    upkeep.add_argument(
         "--table",
         action="append",
         metavar="NAME",
         help="a partitioned table (repeatable); default: the partitioned raw tables",
     )
-    partitions.set_defaults(func=run_partitions)
+    upkeep.set_defaults(func=run_partitions)
 
 
 def _months(text: str) -> int:
@@ -50,8 +51,10 @@ def _months(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= 120:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 120, got {value}")
+    if not 0 <= value <= partitions.MAX_MONTHS:
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and {partitions.MAX_MONTHS}, got {value}"
+        )
     return value
 
 
@@ -77,13 +80,13 @@ def _retention_failed(err: RetentionError) -> str:
 
 def run_partitions(args: argparse.Namespace) -> int:
     return run_report(
-        lambda conn: upkeep_partitions(
+        lambda conn: partitions.upkeep_partitions(
             conn,
             args.table,
             months_ahead=args.months_ahead,
             months_behind=args.months_behind,
             on_notice=progress,
         ),
-        PartitionError,
+        partitions.PartitionError,
         lambda err: f"partition upkeep failed: {err}",
     )

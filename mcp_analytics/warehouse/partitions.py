@@ -29,6 +29,11 @@ from mcp_analytics.warehouse.tables import (
 
 #: Bounds `create_monthly_partitions()` enforces on months_ahead and months_behind.
 MAX_MONTHS = 120
+#: Upkeep's defaults for the CLI, Dagster's partition_upkeep and the driver: a warehouse
+#: bootstrapped this month has no partition for the last one, so late rows of the last month's
+#: final days would wait in DEFAULT (and fail its check) until upkeep made it.
+DEFAULT_MONTHS_AHEAD = 3
+DEFAULT_MONTHS_BEHIND = 1
 
 
 class PartitionError(RuntimeError):
@@ -101,8 +106,8 @@ def upkeep_partitions(
     conn: psycopg.Connection,
     tables: Sequence[str] | None = None,
     *,
-    months_ahead: int = 3,
-    months_behind: int = 0,
+    months_ahead: int = DEFAULT_MONTHS_AHEAD,
+    months_behind: int = DEFAULT_MONTHS_BEHIND,
     on_notice: Notice | None = None,
 ) -> PartitionReport:
     """Create the monthly partitions of `tables` for the current UTC month, `months_ahead`
@@ -111,7 +116,8 @@ def upkeep_partitions(
     Args:
         conn: an autocommit connection (each table is committed on its own).
         tables: `[schema.]table` names; None means the registry's partitioned tables.
-        months_ahead, months_behind: 0..120 months.
+        months_ahead, months_behind: 0..120 months (defaults DEFAULT_MONTHS_AHEAD 3 and
+            DEFAULT_MONTHS_BEHIND 1).
         on_notice: receives the database's NOTICEs (partitions created, rows moved).
 
     Returns:

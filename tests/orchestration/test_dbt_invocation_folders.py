@@ -4,10 +4,15 @@ a sensor build every minute would otherwise fill the disk)."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
-from mcp_analytics.orchestration.lib.dbt_resource import KEEP_INVOCATIONS, prune_invocations
+from mcp_analytics.orchestration.lib.dbt_resource import (
+    KEEP_INVOCATIONS,
+    prune_folders,
+    prune_invocations,
+)
 
 
 def _folder(root: Path, name: str, age_s: float) -> Path:
@@ -43,3 +48,20 @@ def test_a_folder_younger_than_an_hour_is_never_removed(tmp_path: Path) -> None:
     assert prune_invocations(tmp_path) == []
     assert all(p.exists() for p in recent)
     assert prune_invocations(tmp_path / "missing") == []
+
+
+def test_a_folder_removed_by_another_invocation_meanwhile_is_skipped(tmp_path: Path) -> None:
+    """Two invocations prune at once: folders listed by one and removed by the other before
+    their time is read are skipped, the others pruned as usual."""
+    listed = [
+        _folder(tmp_path, f"{i:07x}", age_s=7200 + 60 * i) for i in range(KEEP_INVOCATIONS + 3)
+    ]
+    gone = [listed[0], listed[-1]]  # the newest and the oldest, removed by the other one
+    for folder in gone:
+        shutil.rmtree(folder)
+
+    removed = prune_folders(listed)
+
+    left = [p for p in listed if p not in gone]
+    assert removed == left[KEEP_INVOCATIONS:]
+    assert sorted(p for p in tmp_path.iterdir()) == left[:KEEP_INVOCATIONS]

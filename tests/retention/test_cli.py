@@ -89,12 +89,15 @@ def test_partitions_moves_rows_from_default(
     assert main(["partitions", "--months-ahead", "6"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    # the registry's partitioned tables, in its order; 4 bootstrap months + 3 new + DEFAULT
-    assert lines[0] == "public.tool_usage_logs: 3 partition(s) created, 8 in all"
+    # the registry's partitioned tables, in its order; 4 bootstrap months + DEFAULT, and new:
+    # 3 ahead and last month (--months-behind's default, the same as Dagster's upkeep)
+    assert lines[0] == "public.tool_usage_logs: 4 partition(s) created, 9 in all"
     assert lines[1] == (
-        "public.mcp_request_logs: 3 partition(s) created, 8 in all, 6 row(s) moved out of DEFAULT"
+        "public.mcp_request_logs: 4 partition(s) created, 9 in all, 6 row(s) moved out of DEFAULT"
     )
-    assert lines[2].startswith("total: 6 partition(s) created in 2 table(s)")
+    assert lines[2] == (
+        "total: 8 partition(s) created in 2 table(s) (current month, 6 ahead, 1 behind)"
+    )
     assert "Moved 6 rows of" in err
     with psycopg.connect(db_url) as conn:
         assert scalar(conn, "select count(*) from mcp_request_logs_default") == 0
@@ -103,6 +106,22 @@ def test_partitions_moves_rows_from_default(
     with pytest.raises(SystemExit):
         main(["partitions", "--months-ahead", "500"])
     assert "must be between 0 and 120" in capsys.readouterr().err
+
+
+def test_partitions_defaults_are_the_drivers() -> None:
+    """The CLI and Dagster's partition_upkeep take their defaults from the one driver."""
+    import inspect
+
+    from mcp_analytics.cli import build_parser
+    from mcp_analytics.orchestration.defs.maintenance import PartitionUpkeepConfig
+    from mcp_analytics.warehouse.partitions import upkeep_partitions
+
+    driver = inspect.signature(upkeep_partitions).parameters
+    cli = build_parser().parse_args(["partitions"])
+    dagster = PartitionUpkeepConfig()
+    for name in ("months_ahead", "months_behind"):
+        assert getattr(cli, name) == getattr(dagster, name) == driver[name].default
+    assert (cli.months_ahead, cli.months_behind) == (3, 1)
 
 
 def test_library_runs_one_transaction_per_table(db_url: str) -> None:
@@ -133,7 +152,7 @@ def test_partitions_unknown_table_is_a_clean_error(
     assert main(["partitions", "--table", "tool_usage_logs", "--table", "nope"]) == 2
     out, err = capsys.readouterr()
     # the table before the bad one is done and reported; the error names the bad one
-    assert out.startswith("tool_usage_logs: 0 partition(s) created, 5 in all\n")
+    assert out.startswith("tool_usage_logs: 1 partition(s) created, 6 in all\n")
     assert "partition upkeep failed: create_monthly_partitions: table nope does not exist" in err
     assert "Traceback" not in err
 

@@ -11,14 +11,18 @@ from typing import Any, TypeVar
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from psycopg import Connection
 from pydantic import Field
 
 from mcp_analytics.config import settings
 from mcp_analytics.orchestration.defs.dbt_assets import WAREHOUSE_POOL, raw_key
 from mcp_analytics.orchestration.defs.resources import PostgresResource
 from mcp_analytics.warehouse.archive import ArchiveError, export_archives
-from mcp_analytics.warehouse.partitions import PartitionError, upkeep_partitions
+from mcp_analytics.warehouse.partitions import (
+    DEFAULT_MONTHS_AHEAD,
+    DEFAULT_MONTHS_BEHIND,
+    PartitionError,
+    upkeep_partitions,
+)
 from mcp_analytics.warehouse.report import OperationReport
 from mcp_analytics.warehouse.retention import RetentionError, apply_retention
 from mcp_analytics.warehouse.tables import partitioned_tables
@@ -38,12 +42,14 @@ class ArchiveResource(dg.ConfigurableResource):
         return Path(self.directory) if self.directory else Path(settings().archive_dir or ".")
 
 
+# A config's fields are its driver's keyword arguments (passed as they are).
 class PartitionUpkeepConfig(dg.Config):
-    months_ahead: int = Field(default=3, description="months created past the current one")
-    # A warehouse bootstrapped this month has no partition for the last one: late rows of the
-    # month's first days would wait in DEFAULT (and fail its check) until upkeep made it.
+    months_ahead: int = Field(
+        default=DEFAULT_MONTHS_AHEAD, description="months created past the current one"
+    )
     months_behind: int = Field(
-        default=1, description="months created before the current one (late rows of last month)"
+        default=DEFAULT_MONTHS_BEHIND,
+        description="months created before the current one (late rows of last month)",
     )
 
 
@@ -86,12 +92,17 @@ def _failure(err: RetentionError | PartitionError | ArchiveError) -> dg.Failure:
 R = TypeVar("R", bound=OperationReport)
 
 
-def _run(postgres: PostgresResource, operation: Callable[[Connection], R]) -> R:
-    """`operation` on a warehouse connection; its error becomes a Dagster failure that
-    carries the partial report."""
+def _run(
+    context: AssetExecutionContext,
+    postgres: PostgresResource,
+    driver: Callable[..., R],
+    **options: Any,
+) -> R:
+    """`driver(conn, on_notice=<the run's log>, **options)` on a warehouse connection; its
+    error becomes a Dagster failure that carries the partial report."""
     with postgres.connection() as conn:
         try:
-            return operation(conn)
+            return driver(conn, on_notice=context.log.info, **options)
         except (RetentionError, PartitionError, ArchiveError) as err:
             raise _failure(err) from None
 
@@ -105,15 +116,7 @@ def _run(postgres: PostgresResource, operation: Callable[[Connection], R]) -> R:
 def partition_upkeep(
     context: AssetExecutionContext, config: PartitionUpkeepConfig, postgres: PostgresResource
 ) -> dg.MaterializeResult:
-    report = _run(
-        postgres,
-        lambda conn: upkeep_partitions(
-            conn,
-            months_ahead=config.months_ahead,
-            months_behind=config.months_behind,
-            on_notice=context.log.info,
-        ),
-    )
+    report = _run(context, postgres, upkeep_partitions, **config.model_dump())
     return dg.MaterializeResult(metadata=report_metadata(report))
 
 
@@ -129,13 +132,11 @@ def retention(
     context: AssetExecutionContext, config: RetentionConfig, postgres: PostgresResource
 ) -> dg.MaterializeResult:
     report = _run(
+        context,
         postgres,
-        lambda conn: apply_retention(
-            conn,
-            dry_run=config.dry_run,
-            on_notice=context.log.info,
-            lock_timeout_seconds=postgres.lock_timeout_seconds,
-        ),
+        apply_retention,
+        lock_timeout_seconds=postgres.lock_timeout_seconds,
+        **config.model_dump(),
     )
     context.log.info(
         f"retention: {report.rows_deleted} rows deleted, {report.rows_archived} archived"
@@ -161,9 +162,7 @@ def retention_after(marts: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
 def archive_export(
     context: AssetExecutionContext, postgres: PostgresResource, archive: ArchiveResource
 ) -> dg.MaterializeResult:
-    report = _run(
-        postgres, lambda conn: export_archives(conn, archive.path(), on_notice=context.log.info)
-    )
+    report = _run(context, postgres, export_archives, archive_dir=archive.path())
     metadata = report_metadata(report)
     metadata["archive_dir"] = dg.MetadataValue.path(str(report.directory))
     return dg.MaterializeResult(metadata=metadata)

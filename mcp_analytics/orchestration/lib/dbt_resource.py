@@ -16,6 +16,7 @@ inside an installed package; dbt's parse is kept across those folders
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
@@ -60,11 +61,25 @@ def prune_invocations(root: Path, keep: int = KEEP_INVOCATIONS) -> list[Path]:
     if not root.is_dir():
         return []
     folders = [p for p in root.iterdir() if p.is_dir() and _INVOCATION_NAME.fullmatch(p.name)]
-    folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return prune_folders(folders, keep)
+
+
+def prune_folders(folders: Sequence[Path], keep: int = KEEP_INVOCATIONS) -> list[Path]:
+    """Remove all but the `keep` newest of `folders` (by modification time), sparing any
+    younger than an hour; returns those removed.
+
+    Another invocation may prune the same folders at the same time: one already gone when its
+    time is read is skipped, as if it had not been listed (never a FileNotFoundError).
+    """
+    aged: list[tuple[float, Path]] = []
+    for folder in folders:
+        with contextlib.suppress(FileNotFoundError):
+            aged.append((folder.stat().st_mtime, folder))
+    aged.sort(reverse=True)
     now = time.time()
     removed = []
-    for folder in folders[keep:]:
-        if now - folder.stat().st_mtime > _IN_USE_S:
+    for mtime, folder in aged[keep:]:
+        if now - mtime > _IN_USE_S:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
