@@ -23,7 +23,7 @@ from psycopg.rows import dict_row
 
 from mcp_analytics.dashboard import catalog
 from mcp_analytics.dashboard.cache import CACHE, Source
-from mcp_analytics.dashboard.ratios import rate, server_fault_rate
+from mcp_analytics.dashboard.ratios import Ratio, server_fault_rate
 from mcp_analytics.dashboard.windows import Window
 
 MART = "daily_client_summary"
@@ -134,18 +134,14 @@ class Group:
         self.transports.add(label(row["transport"]))
         self.servers.add(row["bcp_name"])
 
-    @property
-    def error_rate(self) -> float | None:
-        return rate(self.errors, self.calls)
+    error_rate = Ratio("errors", "calls")
 
     @property
     def server_fault_rate(self) -> float | None:
         """As the Overview and the error budget count (ratios.server_fault_rate)."""
         return server_fault_rate(self.errors, self.classes["caller_error"], self.calls)
 
-    @property
-    def pre_protocol_share(self) -> float | None:
-        return rate(self.pre_protocol_calls, self.calls)
+    pre_protocol_share = Ratio("pre_protocol_calls", "calls")
 
 
 @dataclass

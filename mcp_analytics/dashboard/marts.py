@@ -24,7 +24,7 @@ from psycopg.rows import dict_row
 from mcp_analytics.dashboard import catalog
 from mcp_analytics.dashboard.cache import CACHE, Source
 from mcp_analytics.dashboard.histograms import Histogram, bucket_value, packed_text
-from mcp_analytics.dashboard.ratios import rate, server_fault_rate
+from mcp_analytics.dashboard.ratios import Ratio, server_fault_rate
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -120,9 +120,7 @@ class Calls:
     p99: float | None
     series: list[Point]
 
-    @property
-    def error_rate(self) -> float | None:
-        return rate(self.errors, self.calls)
+    error_rate = Ratio("errors", "calls")
 
     @property
     def classes(self) -> dict[str, int]:
@@ -227,13 +225,8 @@ class ToolRow:
     prev_p95: float | None = None
     spark: list[int] = field(default_factory=list)
 
-    @property
-    def error_rate(self) -> float | None:
-        return rate(self.errors, self.calls)
-
-    @property
-    def prev_error_rate(self) -> float | None:
-        return rate(self.prev_errors, self.prev_calls)
+    error_rate = Ratio("errors", "calls")
+    prev_error_rate = Ratio("prev_errors", "prev_calls")
 
     @property
     def calls_change(self) -> float | None:

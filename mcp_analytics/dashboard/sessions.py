@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from mcp_analytics.dashboard import catalog
 from mcp_analytics.dashboard.cache import CACHE, Source
 from mcp_analytics.dashboard.clients import window_days
-from mcp_analytics.dashboard.ratios import rate
+from mcp_analytics.dashboard.ratios import Ratio
 from mcp_analytics.dashboard.windows import Window
 
 #: filter key in the URL -> column of the marts
@@ -79,13 +79,8 @@ class SessionGroup:
             if value is not None and (kept is None or value > kept):
                 setattr(self, attr, value)
 
-    @property
-    def operations_per_session(self) -> float | None:
-        return rate(self.operations, self.sessions)
-
-    @property
-    def single_share(self) -> float | None:
-        return rate(self.single_operation_sessions, self.sessions)
+    operations_per_session = Ratio("operations", "sessions")
+    single_share = Ratio("single_operation_sessions", "sessions")
 
 
 @dataclass

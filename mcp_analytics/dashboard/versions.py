@@ -22,7 +22,7 @@ from mcp_analytics.dashboard import catalog
 from mcp_analytics.dashboard.cache import CACHE, Source
 from mcp_analytics.dashboard.clients import label, window_days
 from mcp_analytics.dashboard.histograms import Histogram, packed_text
-from mcp_analytics.dashboard.ratios import rate, server_fault_rate
+from mcp_analytics.dashboard.ratios import Ratio, server_fault_rate
 from mcp_analytics.dashboard.windows import Window
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -76,9 +76,7 @@ class Release:
     tools: set[str] = field(default_factory=set)
     histogram: Histogram = field(default_factory=Histogram)
 
-    @property
-    def error_rate(self) -> float | None:
-        return rate(self.errors, self.calls)
+    error_rate = Ratio("errors", "calls")
 
     @property
     def server_fault_rate(self) -> float | None:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from typing import Any
 
+import psycopg
 from mcp.server.mcpserver import MCPServer
+from psycopg.abc import Params, QueryNoTemplate
 from starlette.testclient import TestClient
+
+from mcp_analytics.dashboard.marts import QUANTILES
 
 #: username -> (password, role)
 USERS = {
@@ -14,6 +19,12 @@ USERS = {
     "admin": ("admin-password-1", "ADMIN"),
     "root": ("root-password-1", "SUPER_ADMIN"),
 }
+
+#: The pages' quantiles of a group's merged latency histograms, as the SQL functions give them.
+MERGED_QUANTILES = (
+    "mart_hist_quantiles(mart_hist_merge(duration_histogram),"
+    f" array[{', '.join(str(q) for q in QUANTILES)}])"
+)
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -102,3 +113,10 @@ def table_rows(html: str, table_id: str) -> list[tuple[dict[str, str], list[str]
     parser.feed(html)
     assert table_id in parser.tables, f"no table #{table_id} in the page"
     return parser.tables[table_id]
+
+
+def keyed_rows(
+    conn: psycopg.Connection, query: QueryNoTemplate, params: Params | None = None, key: int = 2
+) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """The rows of `query` as a dict: the first `key` columns -> the other columns."""
+    return {row[:key]: row[key:] for row in conn.execute(query, params)}

@@ -20,7 +20,14 @@ from mcp_analytics.dashboard import marts
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms
 from mcp_analytics.dashboard.web import SESSION_COOKIE
 from mcp_analytics.dashboard.windows import Window, parse_window
-from tests.dashboard.helpers import USERS, csrf_of, sign_in, table_rows
+from tests.dashboard.helpers import (
+    MERGED_QUANTILES,
+    USERS,
+    csrf_of,
+    keyed_rows,
+    sign_in,
+    table_rows,
+)
 from tests.helpers.db import scalar
 
 pytestmark = pytest.mark.slow
@@ -753,16 +760,12 @@ def test_requests_page_equals_the_mart(client_as, analyst_url: str, key: str) ->
     reader = client_as("reader")
     window = parse_window({"window": key})
     with psycopg.connect(analyst_url, autocommit=True) as conn:
-        expected = {
-            (method, path): (n, failed, tuple(qs))
-            for method, path, n, failed, qs in conn.execute(
-                "select method, path, sum(total_requests), sum(failed_requests),"
-                " mart_hist_quantiles(mart_hist_merge(duration_histogram), array[0.5, 0.95, 0.99])"
-                " from analytics.hourly_request_summary where hour >= %s and hour < %s"
-                " group by 1, 2",
-                (window.start, window.end),
-            )
-        }
+        expected = keyed_rows(
+            conn,
+            f"select method, path, sum(total_requests), sum(failed_requests), {MERGED_QUANTILES}"
+            " from analytics.hourly_request_summary where hour >= %s and hour < %s group by 1, 2",
+            (window.start, window.end),
+        )
         types = dict(
             conn.execute(
                 "select e.key, sum(e.value::bigint) from analytics.hourly_request_summary as r"

@@ -14,7 +14,7 @@ import pytest
 from mcp_analytics.dashboard import clients
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms, fmt_pct, fmt_time
 from mcp_analytics.dashboard.windows import parse_window
-from tests.dashboard.helpers import table_rows
+from tests.dashboard.helpers import MERGED_QUANTILES, keyed_rows, table_rows
 
 pytestmark = pytest.mark.slow
 
@@ -152,13 +152,10 @@ def test_clients_drill_down_narrows_every_panel(client_as, analyst_url: str) -> 
 def test_inventory_page_equals_the_mart(client_as, analyst_url: str) -> None:
     reader = client_as("reader")
     with psycopg.connect(analyst_url, autocommit=True) as conn:
-        expected = {
-            (bcp, tool): (status, calls)
-            for bcp, tool, status, calls in conn.execute(
-                "select bcp_name, tool_name, status, calls_last_7_days"
-                " from analytics.tool_inventory"
-            )
-        }
+        expected = keyed_rows(
+            conn,
+            "select bcp_name, tool_name, status, calls_last_7_days from analytics.tool_inventory",
+        )
     # every status is there: tool_0 and tool_1 called, unused_tool advertised only, tool_2 and
     # tool_3 of bcp_0 called without being advertised
     assert expected[("bcp_0", "unused_tool")] == ("never_called", 0)
@@ -220,17 +217,15 @@ def test_releases_page_equals_the_mart(client_as, analyst_url: str, key: str) ->
     reader = client_as("reader")
     window = parse_window({"window": key})
     with psycopg.connect(analyst_url, autocommit=True) as conn:
-        expected = {
-            (bcp, clients.label(version)): (calls, failed, qs)
-            for bcp, version, calls, failed, qs in conn.execute(
-                "select bcp_name, tool_version, sum(total_calls), sum(failed_calls),"
-                " mart_hist_quantiles(mart_hist_merge(duration_histogram), array[0.5, 0.95, 0.99])"
-                " from analytics.daily_tool_version_summary"
-                " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
-                " group by 1, 2",
-                (window.start, window.end),
-            )
-        }
+        releases = keyed_rows(
+            conn,
+            "select bcp_name, tool_version, sum(total_calls), sum(failed_calls),"
+            f" {MERGED_QUANTILES} from analytics.daily_tool_version_summary"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+            " group by 1, 2",
+            (window.start, window.end),
+        )
+        expected = {(bcp, clients.label(v)): sums for (bcp, v), sums in releases.items()}
         regressed = conn.execute(
             "select bcp_name, tool_name, metric, previous_version, version"
             " from analytics.tool_regressions where comparison = 'release'"
@@ -290,16 +285,14 @@ def test_sessions_page_equals_the_marts(client_as, analyst_url: str) -> None:
     window = parse_window({"window": "7d"})
     bounds = (window.start, window.end)
     with psycopg.connect(analyst_url, autocommit=True) as conn:
-        groups = {
-            (bcp, definition): (n, ops)
-            for bcp, definition, n, ops in conn.execute(
-                "select bcp_name, session_definition, sum(sessions), sum(operations)"
-                " from analytics.daily_session_summary"
-                " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
-                " group by 1, 2",
-                bounds,
-            )
-        }
+        groups = keyed_rows(
+            conn,
+            "select bcp_name, session_definition, sum(sessions), sum(operations)"
+            " from analytics.daily_session_summary"
+            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+            " group by 1, 2",
+            bounds,
+        )
         longest = conn.execute(
             "select max(duration_ms) from analytics.mcp_sessions"
             " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s",

@@ -23,6 +23,8 @@ from mcp_analytics.dashboard.histograms import (
     packed_text,
     quantiles,
 )
+from mcp_analytics.dashboard.marts import ToolRow
+from mcp_analytics.dashboard.ratios import Ratio
 from mcp_analytics.dashboard.security import HEADERS
 from mcp_analytics.dashboard.windows import WindowError, parse_window
 from tests.dashboard.helpers import USERS, sign_in
@@ -129,6 +131,14 @@ def test_windows() -> None:
     ):
         with pytest.raises(WindowError, match=message):
             parse_window(bad, NOW)
+
+
+def test_a_ratio_reads_its_two_attributes_and_is_none_without_a_whole() -> None:
+    row = ToolRow("b", "t", calls=8, errors=2, prev_calls=0, prev_errors=3)
+    assert row.error_rate == 0.25
+    assert row.prev_error_rate is None  # no calls in the previous window: no rate
+    assert isinstance(ToolRow.error_rate, Ratio)
+    assert (ToolRow.error_rate.part, ToolRow.error_rate.whole) == ("errors", "calls")
 
 
 def test_the_docs_list_the_headers_sent(bootstrapped_db: str) -> None:
