@@ -21,8 +21,14 @@
 -- interpolation as 105 (the values are identical, tested against 105's function); exact while
 -- a histogram holds fewer than 10^16 - 1 values, the limit of one bucket's field in 105.
 --
--- Neither function has a query inside, so they need no nested-loop setting of their own
--- (105's set clause cost a configuration change at every call, and prevented inlining).
+-- The function has no query inside, so it needs no nested-loop setting of its own (105's set
+-- clause cost a configuration change at every call, and prevented inlining). It reads the
+-- fields it probes with mart_hist_sent_field, defined in 117 (a plpgsql body is resolved when
+-- it runs, and nothing calls it before 117).
+--
+-- Before the first release this file defined a function reading the digits itself, which 117
+-- replaced by this one; now this file defines the final function and 117 no longer does, so
+-- both texts of each file end in the same state.
 
 create or replace function mart_hist_quantiles(h numeric, qs double precision [])
 returns double precision []
@@ -48,8 +54,6 @@ declare
     lo integer;
     hi integer;
     mid integer;
-    above_mid bigint;
-    pos integer;
     value_lo double precision;
     value_hi double precision;
     result double precision [] := '{}';
@@ -81,17 +85,9 @@ begin
             hi := top;
             while lo < hi loop
                 mid := (lo + hi) >> 1;
-                above_mid := 0;
-                for d in reverse 3 .. 0 loop
-                    pos := above_weight - (4 * mid + d);
-                    above_mid := above_mid * 10000;
-                    if pos >= 0 and pos < above_ndigits then
-                        above_mid := above_mid
-                            + ((get_byte(above_digits, 8 + 2 * pos) << 8)
-                                | get_byte(above_digits, 9 + 2 * pos));
-                    end if;
-                end loop;
-                if total - above_mid > target then
+                if total - public.mart_hist_sent_field(
+                    above_digits, above_ndigits, above_weight, mid
+                ) > target then
                     hi := mid;
                 else
                     lo := mid + 1;

@@ -55,6 +55,15 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     "115_inventory_sources.sql": frozenset(
         {"37ac7af552f3794dd2502b090150ed1b4bd16e47391dadb57552cbb8a997d9ee"}
     ),
+    # mart_hist_quantiles(numeric, ...) was replaced by 116 (digits read in place), which 117
+    # replaced (fields read with mart_hist_sent_field). 116 now defines 117's function with the
+    # comment both gave it, and 117 no longer redefines it (nothing calls it in between).
+    "116_packed_histogram_quantiles.sql": frozenset(
+        {"06f1a498c1c2a1155ce8de15468858ad51154e28c8f2c7cf167f18f2c9ada48b"}
+    ),
+    "117_packed_histogram_fields.sql": frozenset(
+        {"4ef67f18edc24e9cfdc160e4f36b7e1879592e6e0615a3b71483de0535832774"}
+    ),
 }
 
 
