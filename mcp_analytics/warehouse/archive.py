@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from mcp_analytics.warehouse.notices import Notice
-from mcp_analytics.warehouse.report import MetadataValue, elapsed_ms, text_table
+from mcp_analytics.warehouse.report import MetadataValue, Total, elapsed_ms, text_table
 
 CATALOG = "archive.archived_partitions"
 BATCH_ROWS = 50_000
@@ -123,13 +123,8 @@ class ArchiveReport:
     exported: tuple[ExportResult, ...]
     duration_ms: int
 
-    @property
-    def rows_exported(self) -> int:
-        return sum(r.rows for r in self.exported)
-
-    @property
-    def bytes_written(self) -> int:
-        return sum(r.bytes for r in self.exported)
+    rows_exported = Total("rows", over="exported")
+    bytes_written = Total("bytes", over="exported")
 
     def describe(self) -> str:
         """A fixed-width table of the archived tables (with their files), then a total line."""

@@ -33,7 +33,7 @@ from mcp_analytics.warehouse import inventory
 from mcp_analytics.warehouse.bootstrap import LEDGER
 from mcp_analytics.warehouse.inventory import Inventory, MartFingerprint, RoleRef
 from mcp_analytics.warehouse.pgtools import PgTool, PgToolError, find_tool, server_major
-from mcp_analytics.warehouse.report import MetadataValue, text_table
+from mcp_analytics.warehouse.report import MetadataValue, Total, text_table
 
 Mode = Literal["full", "schema-only", "data-only"]
 MODES: tuple[Mode, ...] = ("full", "schema-only", "data-only")
@@ -409,9 +409,7 @@ class RotationReport:
     kept: tuple[Backup, ...]
     removed: tuple[Path, ...]
 
-    @property
-    def kept_bytes(self) -> int:
-        return sum(b.bytes for b in self.kept)
+    kept_bytes = Total("bytes", over="kept")
 
     def describe(self) -> str:
         rows = [

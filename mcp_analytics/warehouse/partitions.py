@@ -20,7 +20,7 @@ from mcp_analytics.warehouse.notices import (
     relay_notices,
     require_autocommit,
 )
-from mcp_analytics.warehouse.report import MetadataValue, elapsed_ms
+from mcp_analytics.warehouse.report import MetadataValue, Total, elapsed_ms
 from mcp_analytics.warehouse.tables import (
     default_partition_rows,
     partition_count,
@@ -67,9 +67,7 @@ class PartitionReport:
     months_behind: int
     duration_ms: int
 
-    @property
-    def created(self) -> int:
-        return sum(r.created for r in self.results)
+    created = Total("created")
 
     def describe(self) -> str:
         """One line per table, e.g. `public.tool_usage_logs: 2 partition(s) created, 7 in all`."""

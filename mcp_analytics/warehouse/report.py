@@ -7,8 +7,8 @@ over runs). Values are plain Python, so this package needs no Dagster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import Protocol, overload
 
 #: A metadata value: what Dagster accepts as raw metadata without wrapping.
 MetadataValue = int | float | str | bool
@@ -38,3 +38,28 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
 def elapsed_ms(started: float, now: float) -> int:
     """Milliseconds between two `time.monotonic()` readings."""
     return int((now - started) * 1000)
+
+
+class Total:
+    """A read-only attribute of a report: the sum of `field` over the items of its attribute
+    `over` (a None counted as 0).
+
+    `rows_deleted = Total("rows_deleted")` reads `sum(r.rows_deleted or 0 for r in
+    obj.results)`, an int; on the class itself, the Total.
+    """
+
+    def __init__(self, field: str, over: str = "results") -> None:
+        self.field = field
+        self.over = over
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Total: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type) -> int: ...
+
+    def __get__(self, obj: object | None, owner: type) -> Total | int:
+        if obj is None:
+            return self
+        items: Iterable[object] = getattr(obj, self.over)
+        return sum(getattr(item, self.field) or 0 for item in items)

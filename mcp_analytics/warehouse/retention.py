@@ -27,7 +27,7 @@ from mcp_analytics.warehouse.notices import (
     relay_notices,
     require_autocommit,
 )
-from mcp_analytics.warehouse.report import MetadataValue, elapsed_ms, text_table
+from mcp_analytics.warehouse.report import MetadataValue, Total, elapsed_ms, text_table
 from mcp_analytics.warehouse.tables import RAW_TABLES
 
 #: The dbt var holding the window (hours) every build re-verifies against the raw rows.
@@ -84,17 +84,9 @@ class RetentionReport:
     #: Policies not longer than the late-data window (a real run refuses them).
     horizon_problems: tuple[str, ...] = ()
 
-    @property
-    def rows_deleted(self) -> int:
-        return sum(r.rows_deleted or 0 for r in self.results)
-
-    @property
-    def rows_archived(self) -> int:
-        return sum(r.rows_archived or 0 for r in self.results)
-
-    @property
-    def partitions_detached(self) -> int:
-        return sum(r.partitions_detached or 0 for r in self.results)
+    rows_deleted = Total("rows_deleted")
+    rows_archived = Total("rows_archived")
+    partitions_detached = Total("partitions_detached")
 
     def describe(self) -> str:
         """A fixed-width table, one line per policy, then the detail of each table that changed,

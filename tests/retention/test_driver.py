@@ -119,3 +119,24 @@ def test_retention_gives_up_when_a_build_holds_the_lock(
     with psycopg.connect(bootstrapped_db) as build:
         build.execute("select warehouse_lock(false)")
         assert apply_retention(conn, dry_run=True).rows_deleted == 4
+
+
+def test_a_reports_totals_sum_its_results() -> None:
+    """RetentionReport's totals (report.Total) add up its results, a missing count as 0."""
+    from datetime import UTC, datetime
+
+    from mcp_analytics.warehouse.report import Total
+    from mcp_analytics.warehouse.retention import RetentionReport, RetentionResult
+
+    cutoff = datetime(2026, 1, 1, tzinfo=UTC)
+    results = (
+        RetentionResult("a", "archive", 2, 30, 30, cutoff, 5, False, ""),
+        RetentionResult("b", "delete", 0, None, 7, cutoff, 5, False, ""),  # type: ignore[arg-type]
+    )
+    report = RetentionReport(results, dry_run=False, duration_ms=10, late_data_window_hours=48)
+    assert (report.rows_deleted, report.rows_archived, report.partitions_detached) == (37, 30, 2)
+    assert isinstance(RetentionReport.rows_deleted, Total)
+    assert (
+        RetentionReport((), dry_run=True, duration_ms=0, late_data_window_hours=48).rows_deleted
+        == 0
+    )
