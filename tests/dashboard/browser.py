@@ -3,16 +3,12 @@ Playwright, for the browser tests and `make screenshots`."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
-
 from mcp_analytics.dashboard import DashboardConfig, create_app
+from tests.helpers.web import serving_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: Debian's chromium, headless, with nothing that reaches the network by itself.
@@ -27,31 +23,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def live_server(config: DashboardConfig) -> Iterator[str]:
     """Serve the dashboard on 127.0.0.1 in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the dashboard server did not start")
-        time.sleep(0.05)
-    try:
+    with serving_app(create_app(config), name="dashboard", start_timeout=30) as (port, _server):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.dashboard.browser import free_port
+from tests.helpers.web import free_port
 
 #: the installed console script, as a user runs it
 CLI = [str(Path(sys.executable).with_name("mcp-analytics"))]

@@ -50,6 +50,11 @@ def rows(url: str, query: QueryNoTemplate, params: Params | None = None) -> list
         return conn.execute(query, params).fetchall()
 
 
+def column(url: str, query: QueryNoTemplate, params: Params | None = None) -> list[Any]:
+    """The first column of every row of `query` (see `rows`)."""
+    return [row[0] for row in rows(url, query, params)]
+
+
 def set_config(target: str | psycopg.Connection, key: str, value: Any) -> None:
     """Set system_configuration's `key` to `value` (stored as jsonb: a number, string, list
     or dict), on a connection or on a new autocommit connection to the URL `target`.

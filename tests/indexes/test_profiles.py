@@ -21,7 +21,7 @@ from mcp_analytics.warehouse.indexes import (
     index_usage,
 )
 from mcp_analytics.warehouse.tables import partitioned_tables
-from tests.helpers.db import rows, scalar
+from tests.helpers.db import column, rows, scalar
 
 
 def _present(url: str) -> dict[str, set[str]]:
@@ -41,13 +41,13 @@ def _present(url: str) -> dict[str, set[str]]:
 
 
 def _partitions(url: str, table: str) -> set[str]:
-    children = rows(
+    children = column(
         url,
         "select c.relname from pg_inherits as i join pg_class as c on c.oid = i.inhrelid"
         " where i.inhparent = %s::regclass",
         (table,),
     )
-    return {r[0] for r in children} | {table}
+    return {*children, table}
 
 
 def test_the_catalogue_covers_every_non_unique_index_of_the_telemetry_tables(

@@ -17,19 +17,18 @@ from mcp_analytics.ingest.events import prepare
 from mcp_analytics.ingest.loader import load
 from mcp_analytics.ingest.writer import KnownUsers, write_batch
 from tests.helpers.collector import record_call
-from tests.helpers.db import rows, scalar
+from tests.helpers.db import column, scalar
 
 TS = "2026-05-06T10:00:00Z"
 
 
 def _users(url: str, n: int) -> list[int]:
-    created = rows(
+    return column(
         url,
         "insert into users (username, password_hash)"
         " select 'known_' || g, 'x' from generate_series(1, %s) as g returning id",
         (n,),
     )
-    return [r[0] for r in created]
 
 
 def _tool(i: int, user_id: int | None) -> dict:
