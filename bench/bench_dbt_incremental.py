@@ -10,6 +10,7 @@ Markdown). On a throwaway bootstrapped database:
 3. one new hour of data at the same rate, then `dbt run --select marts` (incremental);
 4. the ratio of the marts' own execution times (dbt's target/run_results.json, hooks
    included) of (3) to (2). Target: <= 5 %. Both runs use `--threads 1 --log-level-file none`;
+   the 15 slowest nodes of each (the per-node split: which mart the incremental run spends on);
 5. the runs Dagster makes after one new hour, executed in-process with real dbt: the
    dirty-ledger sensor's (only the marts the ledger has work for, with their checks) after a
    new hour of every table and after one of tool calls only, and the hourly schedule's whole
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import sys
 import tempfile
@@ -36,7 +36,7 @@ import dagster as dg
 import psycopg
 
 from bench.bench_freshness import evaluate_sensor, execute_request, progress, selected_marts
-from bench.common import table, throwaway_db
+from bench.common import node_seconds, run_context, table, throwaway_db, top_nodes
 from mcp_analytics.config import settings
 from mcp_analytics.dbt.runner import model_timings, run_dbt
 from mcp_analytics.demo.synthetic import Shape, load_synthetic
@@ -95,6 +95,7 @@ def bench_incremental(rows: int, days: int) -> str:
             url, target, "run", "--select", "marts", "--full-refresh",
             "--vars", "{mart_allow_full_refresh: true}",
         )  # fmt: skip
+        full_nodes = node_seconds(target)
         per_hour = max(1, rows // (days * 24))
         with psycopg.connect(url, autocommit=True) as conn:
             # the history ends an hour ago: this is the hour after it
@@ -105,6 +106,7 @@ def bench_incremental(rows: int, days: int) -> str:
             dirty = conn.execute("select count(*) from mart_dirty_buckets").fetchone()[0]
         progress(f"dbt_incremental: incremental run after one new hour ({dirty} entries)")
         incremental = _dbt(url, target, "run", "--select", "marts")
+        incremental_nodes = node_seconds(target)
         # the same run with nothing to do: dbt's fixed cost per mart (connection, catalog
         # queries, grants, hooks), which no amount of data changes
         idle = _dbt(url, target, "run", "--select", "marts")
@@ -155,6 +157,11 @@ def bench_incremental(rows: int, days: int) -> str:
     verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
     lines.append(f"\nIncremental run after one new hour: {ratio:.1%} of a full refresh "
                  f"(target <= {TARGET_RATIO:.0%}: {verdict}).")  # fmt: skip
+    for title, nodes in (
+        ("the incremental run after one new hour", incremental_nodes),
+        ("the full refresh", full_nodes),
+    ):
+        lines += [f"\nThe 15 slowest nodes of {title} (run_results.json):\n", top_nodes(nodes)]
     lines.append(
         "\n### The runs Dagster makes after one new hour\n\nThe dirty-ledger sensor's run "
         "(only the marts the ledger has work for and those built on them, with their dbt "
@@ -172,9 +179,9 @@ def _node_times(run_id: str) -> tuple[float, int, float, int]:
     found = sorted(settings().dbt_target_dir.glob(f"dbt_models-{run_id[:7]}-*/run_results.json"))
     if not found:
         return float("nan"), 0, float("nan"), 0
-    results = json.loads(found[-1].read_text())["results"]
-    models = [r["execution_time"] for r in results if r["unique_id"].startswith("model.")]
-    tests = [r["execution_time"] for r in results if r["unique_id"].startswith("test.")]
+    nodes = node_seconds(found[-1].parent)
+    models = [s for name, s in nodes.items() if name.startswith("model ")]
+    tests = [s for name, s in nodes.items() if name.startswith("test ")]
     return sum(models), len(models), sum(tests), len(tests)
 
 
@@ -294,12 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-ingest", action="store_true", help="skip the trigger cost")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    context = run_context()
+    progress(f"dbt_incremental: start at {context}")
     print(f"## dbt marts: incremental vs full refresh ({args.rows:,} rows, {args.days} days)\n")
     print(bench_incremental(args.rows, args.days), flush=True)
     if not args.skip_ingest:
         print("\n## late-data triggers: cost on ingest into tool_usage_logs\n")
         print(bench_trigger_cost(args.ingest_rows))
-    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    print(f"\n(total {time.perf_counter() - started:.0f} s; started at {context}, ended at"
+          f" {run_context()})")  # fmt: skip
     return 0
 
 

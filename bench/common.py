@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
+import math
 import os
 import random
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -280,6 +283,71 @@ def mart_seconds_table(
     cells = [format(sums[name], f) for name, (_, f) in columns.items()]
     body.append(["**all marts**", *cells, f"**{format(total, spec)}{suffix}**"])
     return table(["mart", *columns, header], body), total
+
+
+def node_seconds(target: Path) -> dict[str, float]:
+    """Execution seconds of every node (models, tests, ...) of the last dbt invocation that
+    wrote `target`/run_results.json, keyed "model NAME" / "test NAME" (a generic test's name
+    as dbt writes it, without its hash). Hooks are included in their model's time.
+
+    Raises:
+        FileNotFoundError: no run_results.json in `target`.
+    """
+    out: dict[str, float] = {}
+    for result in json.loads((target / "run_results.json").read_text())["results"]:
+        kind, _package, name, *_ = result["unique_id"].split(".")
+        out[f"{kind} {name}"] = out.get(f"{kind} {name}", 0.0) + float(result["execution_time"])
+    return out
+
+
+def top_nodes(seconds: dict[str, float], n: int = 15) -> str:
+    """A Markdown table of the `n` slowest nodes of `seconds` (see `node_seconds`): seconds and
+    share of all nodes' seconds, then one row for the rest."""
+    total = sum(seconds.values()) or float("nan")
+    ranked = sorted(seconds.items(), key=lambda kv: -kv[1])
+    rows = [[name, f"{s:.2f}", f"{s / total:.1%}"] for name, s in ranked[:n]]
+    rest = ranked[n:]
+    if rest:
+        rest_s = sum(s for _, s in rest)
+        rows.append([f"the {len(rest)} other nodes", f"{rest_s:.2f}", f"{rest_s / total:.1%}"])
+    rows.append(["**all nodes**", f"{sum(seconds.values()):.2f}", "100%"])
+    return table(["node", "seconds", "share"], rows)
+
+
+def run_context() -> str:
+    """The commit the benchmark runs (with "+ uncommitted changes" when bench/, dbt_project/,
+    bootstrap_sql/ or mcp_analytics/ differ from it), the UTC time and the load average: what
+    a figure of record names."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    areas = ("bench", "dbt_project", "bootstrap_sql", "mcp_analytics")
+    if git("status", "--porcelain", "--untracked-files=no", "--", *areas):
+        commit += " + uncommitted changes"
+    one, five, fifteen = os.getloadavg()
+    now = dt.datetime.now(dt.UTC)
+    return (
+        f"commit {commit}, {now:%Y-%m-%d %H:%M} UTC, load average {one:.1f} / {five:.1f} /"
+        f" {fifteen:.1f} (1 / 5 / 15 min, {os.cpu_count()} CPUs)"
+    )
+
+
+def growth_label(ratio: float, size_ratio: float) -> str:
+    """How a figure grows between two sizes `size_ratio` apart, from its `ratio`: "flat"
+    (exponent below 0.25), "linear" (0.75 to 1.25), else "size^e" with the exponent e of
+    ratio = size_ratio^e ("size^-0.40" for a figure that falls)."""
+    if not (ratio > 0 and size_ratio > 1 and math.isfinite(ratio)):
+        return "–"
+    exponent = math.log(ratio) / math.log(size_ratio)
+    if abs(exponent) < 0.25:
+        return "flat"
+    if 0.75 <= exponent <= 1.25:
+        return "linear"
+    return f"size^{exponent:.2f}"
 
 
 def fmt_rate(rate: float) -> str:
