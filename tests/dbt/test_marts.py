@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -118,15 +117,25 @@ def _model_result(results: dict, model: str) -> dict:
     return next(r for r in results["results"] if r["unique_id"] == f"model.mcp_analytics.{model}")
 
 
-def test_build_on_a_fresh_database(first_build: FirstBuild) -> None:
+def test_build_on_a_fresh_database(warehouse: Warehouse, first_build: FirstBuild) -> None:
     statuses = first_build.statuses
     assert all(s in ("success", "pass") for s in statuses.values()), statuses
     assert "model.mcp_analytics.hourly_request_summary" in statuses
     assert first_build.hourly_rows == 0
     # the incremental marts registered their own retention policies, one each (their
-    # post-hook); marts rebuilt whole on each run keep no history to retain
-    marts = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "marts"
-    incremental = [p for p in marts.glob("*.sql") if "mart_release_dirty" in p.read_text()]
+    # post-hook, as dbt configured it: written in the model or by mart_dirty_buckets_config);
+    # marts rebuilt whole on each run keep no history to retain
+    nodes = json.loads((warehouse.target / "manifest.json").read_text())["nodes"].values()
+    models = [node for node in nodes if node["resource_type"] == "model"]
+    incremental = {
+        node["name"] for node in models if node["config"]["materialized"] == "incremental"
+    }
+    releasing = {
+        node["name"]
+        for node in models
+        if any("mart_release_dirty(" in hook["sql"] for hook in node["config"]["post-hook"])
+    }
+    assert releasing == incremental
     assert first_build.mart_policies == len(incremental) >= 5
 
 

@@ -1,13 +1,10 @@
 {{
     config(
-        meta={'ledger_sources': ['tool_usage_logs']},
         indexes=[
             {'columns': ['day', 'bcp_name']},
             {'columns': ['client_name', 'protocol_version']},
         ],
-        pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='day') }}",
-        post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
-        **mart_dirty_buckets_config('day')
+        **mart_dirty_buckets_config('day', 'tool_usage_logs', retention_days=1825)
     )
 }}
 
@@ -20,19 +17,10 @@
 with
 
 tool_calls as (
-    select
-        date_trunc('day', calls.called_at, 'UTC') as day,
-        calls.bcp_name,
-        calls.client_name,
-        calls.client_version,
-        calls.protocol_version,
-        calls.transport,
-        calls.called_at,
-        calls.is_success,
-        calls.error_class,
-        calls.duration_ms,
-        calls.session_id
-    {{ mart_rows_to_rebuild(ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'day') }}
+    {{ mart_source_rows(
+        ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'day',
+        ['bcp_name', 'client_name', 'client_version', 'protocol_version', 'transport',
+         'called_at', 'is_success', 'error_class', 'duration_ms', 'session_id']) }}
 )
 
 select
@@ -45,9 +33,7 @@ select
     -- protocol versions are dates (YYYY-MM-DD): 2026-07-28 dropped the initialize handshake
     -- and the transport session
     protocol_version < '2026-07-28' as is_pre_2026_07_28_protocol,
-    count(*) as total_calls,
-    count(*) filter (where is_success) as successful_calls,
-    count(*) filter (where not is_success) as failed_calls,
+    {{ mart_success_counts('calls') }},
     {{ mart_error_class_counts() }},
     avg(duration_ms)::integer as avg_duration_ms,
     percentile_cont(0.95) within group (order by duration_ms)::integer as p95_duration_ms,

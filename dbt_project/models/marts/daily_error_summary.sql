@@ -1,12 +1,9 @@
 {{
     config(
-        meta={'ledger_sources': ['error_logs']},
         indexes=[
             {'columns': ['day', 'level', 'category']},
         ],
-        pre_hook="{{ mart_claim_dirty('error_logs', grain='day') }}",
-        post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
-        **mart_dirty_buckets_config('day')
+        **mart_dirty_buckets_config('day', 'error_logs', retention_days=1825)
     )
 }}
 

@@ -1,12 +1,12 @@
 {{
     config(
-        meta={'ledger_sources': ['hourly_tool_usage_summary']},
         indexes=[
             {'columns': ['day', 'bcp_name', 'tool_name', 'operation'], 'unique': true},
         ],
-        pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='day') }}",
-        post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
-        **mart_dirty_buckets_config('day')
+        **mart_dirty_buckets_config(
+            'day', 'tool_usage_logs', retention_days=1825,
+            ledger_sources=['hourly_tool_usage_summary']
+        )
     )
 }}
 
@@ -21,35 +21,18 @@
 with
 
 hours as (
-    select
-        date_trunc('day', hourly.hour, 'UTC') as day,
-        hourly.bcp_name,
-        hourly.tool_name,
-        hourly.operation,
-        hourly.total_calls,
-        hourly.successful_calls,
-        hourly.failed_calls,
-        hourly.tool_error_calls,
-        hourly.caller_error_calls,
-        hourly.server_error_calls,
-        hourly.transport_error_calls,
-        hourly.sum_duration_ms,
-        hourly.max_duration_ms,
-        hourly.min_duration_ms,
-        hourly.sum_response_size_bytes,
-        hourly.response_size_count,
-        hourly.duration_histogram_packed,
-        hourly.operation_duration_buckets,
-        hourly.operation_duration_sum_ms
-    {{ mart_rows_to_rebuild(ref('hourly_tool_usage_summary'), 'hourly', 'hour', 'day') }}
+    {{ mart_source_rows(
+        ref('hourly_tool_usage_summary'), 'hourly', 'hour', 'day',
+        ['bcp_name', 'tool_name', 'operation', 'total_calls', 'successful_calls', 'failed_calls',
+         'tool_error_calls', 'caller_error_calls', 'server_error_calls', 'transport_error_calls',
+         'sum_duration_ms', 'max_duration_ms', 'min_duration_ms', 'sum_response_size_bytes',
+         'response_size_count', 'duration_histogram_packed', 'operation_duration_buckets',
+         'operation_duration_sum_ms']) }}
 ),
 
 day_totals as (
     select
-        day,
-        bcp_name,
-        tool_name,
-        operation,
+        {{ grain | join(', ') }},
         sum(total_calls)::bigint as total_calls,
         sum(successful_calls)::bigint as successful_calls,
         sum(failed_calls)::bigint as failed_calls,

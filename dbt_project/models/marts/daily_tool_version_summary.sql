@@ -1,13 +1,10 @@
 {{
     config(
-        meta={'ledger_sources': ['tool_usage_logs']},
         indexes=[
             {'columns': ['day', 'bcp_name', 'tool_name']},
             {'columns': ['bcp_name', 'tool_version']},
         ],
-        pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='day') }}",
-        post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
-        **mart_dirty_buckets_config('day')
+        **mart_dirty_buckets_config('day', 'tool_usage_logs', retention_days=1825)
     )
 }}
 

@@ -1,12 +1,9 @@
 {{
     config(
-        meta={'ledger_sources': ['mcp_request_logs']},
         indexes=[
             {'columns': ['hour', 'method', 'path'], 'unique': true},
         ],
-        pre_hook="{{ mart_claim_dirty('mcp_request_logs', grain='hour') }}",
-        post_hook="{{ mart_release_dirty('hour', retention_days=730) }}",
-        **mart_dirty_buckets_config('hour')
+        **mart_dirty_buckets_config('hour', 'mcp_request_logs', retention_days=730)
     )
 }}
 
@@ -18,30 +15,17 @@
 with
 
 requests as (
-    select
-        date_trunc('hour', request_rows.requested_at, 'UTC') as hour,
-        request_rows.method,
-        request_rows.path,
-        request_rows.response_status_code,
-        request_rows.is_success,
-        request_rows.error_type,
-        request_rows.duration_ms,
-        request_rows.queue_time_ms,
-        request_rows.processing_time_ms,
-        request_rows.response_size_bytes,
-        request_rows.user_id,
-        request_rows.session_id
-    {{ mart_rows_to_rebuild(ref('stg_mcp__mcp_request_logs'), 'request_rows', 'requested_at', 'hour') }}
+    {{ mart_source_rows(
+        ref('stg_mcp__mcp_request_logs'), 'request_rows', 'requested_at', 'hour',
+        ['method', 'path', 'response_status_code', 'is_success', 'error_type', 'duration_ms',
+         'queue_time_ms', 'processing_time_ms', 'response_size_bytes', 'user_id',
+         'session_id']) }}
 ),
 
 request_stats as (
     select
-        hour,
-        method,
-        path,
-        count(*) as total_requests,
-        count(*) filter (where is_success = true) as successful_requests,
-        count(*) filter (where is_success = false) as failed_requests,
+        {{ grain | join(', ') }},
+        {{ mart_success_counts('requests') }},
         count(*) filter (where response_status_code between 200 and 299) as status_2xx_count,
         count(*) filter (where response_status_code between 300 and 399) as status_3xx_count,
         count(*) filter (where response_status_code between 400 and 499) as status_4xx_count,
@@ -62,7 +46,7 @@ request_stats as (
         count(distinct session_id) as unique_sessions,
         sum(duration_ms::bigint) as sum_duration_ms
     from requests
-    group by hour, method, path
+    group by {{ grain | join(', ') }}
 ),
 
 error_types as (

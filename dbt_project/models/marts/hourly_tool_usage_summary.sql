@@ -1,12 +1,9 @@
 {{
     config(
-        meta={'ledger_sources': ['tool_usage_logs']},
         indexes=[
             {'columns': ['hour', 'bcp_name', 'tool_name', 'operation'], 'unique': true},
         ],
-        pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='hour') }}",
-        post_hook="{{ mart_release_dirty('hour', retention_days=730) }}",
-        **mart_dirty_buckets_config('hour')
+        **mart_dirty_buckets_config('hour', 'tool_usage_logs', retention_days=730)
     )
 }}
 
@@ -21,30 +18,17 @@
 with
 
 tool_calls as (
-    select
-        date_trunc('hour', calls.called_at, 'UTC') as hour,
-        calls.bcp_name,
-        calls.tool_name,
-        calls.operation,
-        calls.is_success,
-        calls.error_class,
-        calls.duration_ms,
-        {{ raw_schema }}.mart_semconv_duration_bucket(calls.duration_ms) as semconv_bucket,
-        calls.response_size_bytes,
-        calls.user_id,
-        calls.session_id
-    {{ mart_rows_to_rebuild(ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'hour') }}
+    {{ mart_source_rows(
+        ref('stg_mcp__tool_usage_logs'), 'calls', 'called_at', 'hour',
+        ['bcp_name', 'tool_name', 'operation', 'is_success', 'error_class', 'duration_ms',
+         raw_schema ~ '.mart_semconv_duration_bucket(calls.duration_ms) as semconv_bucket',
+         'response_size_bytes', 'user_id', 'session_id']) }}
 ),
 
 call_stats as (
     select
-        hour,
-        bcp_name,
-        tool_name,
-        operation,
-        count(*) as total_calls,
-        count(*) filter (where is_success = true) as successful_calls,
-        count(*) filter (where is_success = false) as failed_calls,
+        {{ grain | join(', ') }},
+        {{ mart_success_counts('calls') }},
         {{ mart_error_class_counts() }},
         avg(duration_ms)::integer as avg_duration_ms,
         percentile_cont(0.5) within group (order by duration_ms)::integer as median_duration_ms,
