@@ -12,11 +12,11 @@ from mcp_analytics.auth.sessions import (
     NewSession,
     SessionInfo,
     create_session,
-    hash_token,
     revoke_all_sessions,
     revoke_session,
     validate_session,
 )
+from mcp_analytics.auth.tokens import hash_secret
 from mcp_analytics.auth.users import (
     GENERIC_FAILURE,
     ROLES,
@@ -64,7 +64,7 @@ __all__ = [
     "create_user",
     "get_user",
     "hash_password",
-    "hash_token",
+    "hash_secret",
     "list_users",
     "load_policy",
     "login",

@@ -37,16 +37,6 @@ class SessionInfo:
     expires_at: datetime
 
 
-def new_token() -> str:
-    """A new session token: SECRET_BYTES random bytes, URL-safe base64 (43 characters)."""
-    return new_secret()
-
-
-def hash_token(token: str) -> str:
-    """What `sessions.token` stores: the SHA-256 hex digest of the token (64 characters)."""
-    return hash_secret(token)
-
-
 def create_session(
     conn: psycopg.Connection,
     user_id: int,
@@ -58,7 +48,7 @@ def create_session(
 ) -> NewSession:
     """Start a session for `user_id`, expiring after auth.session_timeout_hours."""
     policy = policy or load_policy(conn)
-    token = new_token()
+    token = new_secret()
     session_id = str(uuid.uuid4())
     with conn.transaction():
         (expires_at,) = db.fetch_one(
@@ -72,7 +62,7 @@ def create_session(
             (
                 session_id,
                 user_id,
-                hash_token(token),
+                hash_secret(token),
                 policy.session_timeout,
                 ip_address,
                 user_agent,
@@ -117,7 +107,7 @@ def validate_session(conn: psycopg.Connection, token: str) -> SessionInfo | None
         )
         select id, user_id, username, role, expires_at from live
         """,
-        (hash_token(token),),
+        (hash_secret(token),),
     ).fetchone()
     return SessionInfo(*row) if row else None
 
@@ -129,7 +119,7 @@ def revoke_session(conn: psycopg.Connection, token: str) -> bool:
     with conn.transaction():
         cur = conn.execute(
             "update sessions set is_active = false where token = %s and is_active",
-            (hash_token(token),),
+            (hash_secret(token),),
         )
     return cur.rowcount > 0
 

@@ -58,11 +58,6 @@ def new_key() -> str:
     return new_secret(KEY_PREFIX)
 
 
-def hash_key(key: str) -> str:
-    """SHA-256 hex of a key (no salt needed: the key is 256 random bits)."""
-    return hash_secret(key)
-
-
 def create_key(conn: psycopg.Connection, name: str) -> NewKey:
     """Create a key named `name` (unique among live keys); raises KeyError_ when taken."""
     name = name.strip()
@@ -76,7 +71,7 @@ def create_key(conn: psycopg.Connection, name: str) -> NewKey:
                 conn,
                 "insert into api_keys (name, key_hash, key_prefix) values (%s, %s, %s)"
                 " returning id",
-                (name, hash_key(key), prefix),
+                (name, hash_secret(key), prefix),
             )
     except psycopg.errors.UniqueViolation:
         raise KeyError_(f"a live key named {name!r} exists: revoke it first") from None
@@ -147,7 +142,7 @@ class KeyChecker:
 
     def check(self, key: str) -> bool:
         """True when `key` is a live key; raises KeyUnverifiable (see the class)."""
-        digest = hash_key(key)
+        digest = hash_secret(key)
         with self._lock:
             try:
                 conn = self._connection()

@@ -12,8 +12,9 @@ import psycopg
 import pytest
 import requests
 
+from mcp_analytics.auth.tokens import hash_secret
 from mcp_analytics.cli import main
-from mcp_analytics.otlp.keys import KeyChecker, hash_key
+from mcp_analytics.otlp.keys import KeyChecker
 from mcp_analytics.otlp.receiver import ReceiverConfig, is_loopback
 from tests.helpers.db import scalar
 from tests.helpers.otlp_receiver import running
@@ -42,10 +43,10 @@ def test_keys_are_stored_hashed_and_listed_without_secrets(cli_db, capsys):
     key = _create(capsys, "github-server")
     with psycopg.connect(cli_db, autocommit=True) as conn:
         dump = conn.execute("select api_keys::text from api_keys").fetchall()
-    assert key not in str(dump) and hash_key(key) in str(dump)
+    assert key not in str(dump) and hash_secret(key) in str(dump)
     assert main(["keys", "list"]) == 0
     listing = capsys.readouterr().out
-    assert "github-server" in listing and key not in listing and hash_key(key) not in listing
+    assert "github-server" in listing and key not in listing and hash_secret(key) not in listing
     assert key[:11] in listing  # the prefix, to recognise it
     assert main(["keys", "list", "--json"]) == 0
     assert '"name": "github-server"' in capsys.readouterr().out
@@ -61,8 +62,8 @@ def test_ingest_role_checks_keys_without_reading_them(cli_db, capsys):
     key = _create(capsys, "k")
     with psycopg.connect(cli_db, autocommit=True) as conn:
         conn.execute("set role mcp_ingest")
-        assert conn.execute("select api_key_valid(%s)", (hash_key(key),)).fetchone()[0] is True
-        assert conn.execute("select api_key_valid(%s)", (hash_key("nope"),)).fetchone()[0] is False
+        assert scalar(conn, "select api_key_valid(%s)", (hash_secret(key),)) is True
+        assert scalar(conn, "select api_key_valid(%s)", (hash_secret("nope"),)) is False
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select key_hash from api_keys")
 
