@@ -15,6 +15,7 @@ from mcp_analytics.dashboard import clients
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms, fmt_pct, fmt_time
 from mcp_analytics.dashboard.windows import parse_window
 from tests.dashboard.helpers import MERGED_QUANTILES, keyed_rows, table_rows
+from tests.helpers import db
 
 pytestmark = pytest.mark.slow
 
@@ -181,20 +182,21 @@ def test_tool_page_shows_its_definitions_and_a_never_called_tool_has_a_page(
     client_as, analyst_url: str
 ) -> None:
     reader = client_as("reader")
-    with psycopg.connect(analyst_url, autocommit=True) as conn:
-        versions = conn.execute(
-            "select version_number, change_kind, changed_fields, description, is_current"
-            " from analytics.tool_definition_history where bcp_name = 'bcp_0'"
-            " and definition_name = 'tool_0' order by version_number desc"
-        ).fetchall()
-        change = conn.execute(
-            "select latest_change_at, calls_before_change, calls_after_change"
-            " from analytics.tool_inventory where bcp_name = 'bcp_0' and tool_name = 'tool_0'"
-        ).fetchone()
+    versions = db.rows(
+        analyst_url,
+        "select version_number, change_kind, changed_fields, description, is_current"
+        " from analytics.tool_definition_history where bcp_name = 'bcp_0'"
+        " and definition_name = 'tool_0' order by version_number desc",
+    )
+    change = db.one_row(
+        analyst_url,
+        "select latest_change_at, calls_before_change, calls_after_change"
+        " from analytics.tool_inventory where bcp_name = 'bcp_0' and tool_name = 'tool_0'",
+    )
     assert [v[1] for v in versions] == ["changed", "added"]
     html = reader.get("/tools/bcp_0/tool_0?window=7d").text
-    rows = table_rows(html, "definition-versions")
-    assert [(c[0], c[1], c[2], c[8], c[7]) for _, c in rows] == [
+    shown = table_rows(html, "definition-versions")
+    assert [(c[0], c[1], c[2], c[8], c[7]) for _, c in shown] == [
         (str(n), kind, ", ".join(fields) or "–", description, "yes" if current else "no")
         for n, kind, fields, description, current in versions
     ]
