@@ -32,15 +32,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import psycopg
 from starlette.testclient import TestClient
 
+import mcp_analytics
 from bench.common import table, throwaway_db
 from mcp_analytics import auth
 from mcp_analytics.dashboard import DashboardConfig, create_app
@@ -63,7 +69,7 @@ from tool_usage_logs where "timestamp" >= %s and "timestamp" < %s
 """
 
 
-def _prepare(url: str, calls: int, days: int, loaded: bool) -> str:
+def prepare(url: str, calls: int, days: int, loaded: bool) -> str:
     """The demo and the marts (unless `loaded`), the bench's user; the busiest tool's page."""
     if not loaded:
         spec = WorkloadSpec(days=days, tool_calls=calls, seed=42, end=default_end())
@@ -86,9 +92,7 @@ def _prepare(url: str, calls: int, days: int, loaded: bool) -> str:
     return f"/tools/{top[0]}/{top[1]}"
 
 
-def _sign_in(client: TestClient) -> None:
-    import re
-
+def _sign_in(client: httpx2.Client) -> None:
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     response = client.post(
@@ -104,7 +108,7 @@ def _ms(fn) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _p95(values: list[float]) -> float:
+def p95_of(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
@@ -173,7 +177,7 @@ def _report(
         times.items(), key=lambda kv: (WINDOWS.index(kv[0][1]), MODES.index(kv[0][2]))
     ):
         baseline = statistics.median(raw[window])
-        median, p95 = statistics.median(values), _p95(values)
+        median, p95 = statistics.median(values), p95_of(values)
         body.append(
             [
                 name,
@@ -198,7 +202,7 @@ def _summary(times: dict[tuple[str, str, str], list[float]], pages: list[str]) -
                 continue
             cells = []
             for mode in MODES:
-                p95 = _p95(times[(name, window, mode)])
+                p95 = p95_of(times[(name, window, mode)])
                 total += 1
                 within += p95 <= target
                 cells.append(f"{p95:.0f}" + ("" if p95 <= target else " OVER"))
@@ -213,32 +217,34 @@ def _load() -> str:
     return f"{one:.1f} (1 min), {five:.1f} (5 min)"
 
 
-def bench(calls: int, days: int, repeats: int, database_url: str | None = None) -> str:
-    where = (
-        contextlib.nullcontext(database_url) if database_url else throwaway_db("mcpa_bench_dash")
-    )
-    with where as url:
-        started = time.perf_counter()
-        tool_page = _prepare(url, calls, days, loaded=database_url is not None)
-        setup_s = time.perf_counter() - started
-        pages = {
-            "Overview": "/?window={w}",
-            "Tools": "/tools?window={w}",
-            "Tool detail": tool_page + "?window={w}",
-            "Error budget": "/budget?window={w}",
-            "Clients": "/clients?window={w}",
-            "Releases": "/versions?window={w}",
-            "Sessions": "/sessions?window={w}",
-            "Errors": "/errors?window={w}",
-            "Requests": "/requests?window={w}",
-            "Metrics": "/metrics?window={w}",
-            "Pipeline": "/pipeline",
-            "Inventory": "/inventory",
-        }
-        times: dict[tuple[str, str, str], list[float]] = {}
-        raw: dict[str, list[float]] = {w: [] for w in WINDOWS}
-        app = create_app(DashboardConfig(admin_url=url, analyst_url=url))
-        load_before = _load()
+def page_paths(tool_page: str) -> dict[str, str]:
+    """Every page's path by its name, `{w}` where its window goes; `tool_page` is the tool
+    detail page's path (`_prepare` returns the busiest tool's)."""
+    return {
+        "Overview": "/?window={w}",
+        "Tools": "/tools?window={w}",
+        "Tool detail": tool_page + "?window={w}",
+        "Error budget": "/budget?window={w}",
+        "Clients": "/clients?window={w}",
+        "Releases": "/versions?window={w}",
+        "Sessions": "/sessions?window={w}",
+        "Errors": "/errors?window={w}",
+        "Requests": "/requests?window={w}",
+        "Metrics": "/metrics?window={w}",
+        "Pipeline": "/pipeline",
+        "Inventory": "/inventory",
+    }
+
+
+def in_process_rounds(
+    url: str, pages: dict[str, str], repeats: int
+) -> tuple[dict[tuple[str, str, str], list[float]], dict[str, list[float]]]:
+    """`repeats` rounds of every page, window and state in process (TestClient), after a
+    warm-up of each page: ({(page, window, state): ms per round}, {window: raw query ms})."""
+    times: dict[tuple[str, str, str], list[float]] = {}
+    raw: dict[str, list[float]] = {w: [] for w in WINDOWS}
+    app = create_app(DashboardConfig(admin_url=url, analyst_url=url))
+    try:
         with (
             TestClient(app, follow_redirects=False) as client,
             psycopg.connect(url, autocommit=True) as conn,
@@ -248,13 +254,119 @@ def bench(calls: int, days: int, repeats: int, database_url: str | None = None) 
                 client.get(path.format(w="24h"))
             for _ in range(repeats):
                 _one_round(client, conn, pages, times, raw)
+    finally:
+        CACHE.enabled = True
+    return times, raw
+
+
+def heaviest_page(url: str, pages: dict[str, str], rounds: int = 2) -> tuple[str, str]:
+    """(page, window) of the page that is slowest against its window's target in any state,
+    each state's time the fastest of `rounds` in-process rounds (one slow request is the
+    machine, not the page); unwindowed pages are named with window "24h"."""
+    times, _ = in_process_rounds(url, pages, rounds)
+    name, window, _ = max(times, key=lambda key: min(times[key]) / TARGETS_MS[key[1]])
+    return name, window
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(url: str, timeout: float = 120) -> Iterator[httpx2.Client]:
+    """`mcp-analytics dashboard` on `url` in its own process at a free port, as a user starts
+    it; yields an HTTP client signed in as the bench's READ_ONLY user (`_prepare` makes it).
+    The server is stopped at the end.
+
+    Raises:
+        RuntimeError: the server did not answer within `timeout` seconds (its output said).
+    """
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MCPA_ANALYST_URL"}
+    env["DATABASE_URL"] = url
+    # the CLI of the package this process runs (a worktree's, not whichever checkout the
+    # venv's `mcp-analytics` script was installed from)
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from mcp_analytics.cli import main; sys.exit(main())",
+    ]
+    server = subprocess.Popen(
+        [*command, "dashboard", "--port", str(port)],
+        cwd=Path(mcp_analytics.__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + timeout
+            while True:
+                with contextlib.suppress(httpx2.TransportError):
+                    if client.get("/login").status_code == 200:
+                        break
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    output = server.communicate()[0]
+                    raise RuntimeError(f"the dashboard did not start:\n{output[-3000:]}")
+                time.sleep(0.1)
+            _sign_in(client)
+            yield client
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stdout:
+            server.stdout.close()
+
+
+def served_rounds(url: str, path: str, rounds: int, warm: int = 3) -> dict[str, list[float]]:
+    """Client-side ms of the page `path` from a real dashboard server over HTTP, by state:
+    each of `rounds` rounds starts the server, signs in, and requests the page first
+    ("cold": the first view after the server starts), then with the newest bucket of every
+    mart stamped as rebuilt ("after build"), then `warm` times with nothing changed ("warm")."""
+    times: dict[str, list[float]] = {mode: [] for mode in MODES}
+
+    def get(client: httpx2.Client) -> None:
+        response = client.get(path)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status_code}")
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(rounds):
+            with served(url) as client:
+                times["cold"].append(_ms(lambda: get(client)))
+                _stamp_newest(conn)
+                times["after build"].append(_ms(lambda: get(client)))
+                for _ in range(warm):
+                    times["warm"].append(_ms(lambda: get(client)))
+    return times
+
+
+def bench(calls: int, days: int, repeats: int, database_url: str | None = None) -> str:
+    where = (
+        contextlib.nullcontext(database_url) if database_url else throwaway_db("mcpa_bench_dash")
+    )
+    with where as url:
+        started = time.perf_counter()
+        tool_page = prepare(url, calls, days, loaded=database_url is not None)
+        setup_s = time.perf_counter() - started
+        pages = page_paths(tool_page)
+        load_before = _load()
+        times, raw = in_process_rounds(url, pages, repeats)
+        with psycopg.connect(url, autocommit=True) as conn:
             rows_in_marts = conn.execute(
                 "select (select count(*) from analytics.hourly_tool_usage_summary),"
                 " (select count(*) from analytics.daily_tool_usage_summary),"
                 " (select count(*) from tool_usage_logs)"
             ).fetchone()
-        CACHE.enabled = True
-        raw_rows = [[w, f"{statistics.median(v):.0f}", f"{_p95(v):.0f}"] for w, v in raw.items()]
+        raw_rows = [[w, f"{statistics.median(v):.0f}", f"{p95_of(v):.0f}"] for w, v in raw.items()]
     return "\n".join(
         [
             f"{rows_in_marts[2]:,} raw tool calls; marts: {rows_in_marts[0]:,} hourly and"

@@ -164,10 +164,13 @@ def _prepare(url: str, calls: int, days: int) -> dict[str, datetime]:
             raise SystemExit(f"dbt run failed:\n{proc.stdout[-3000:]}")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum analyze")
-    return _window(url)
+    return window_of(url)
 
 
-def _window(url: str) -> dict[str, datetime]:
+def window_of(url: str) -> dict[str, datetime]:
+    """The 30-day window the queries read, as their parameters: start and end (the newest
+    hour of hourly_tool_usage_summary less 11 hours: mid-day, so the window has edge hours on
+    both sides), start_day and end_day (its whole UTC days)."""
     with psycopg.connect(url, autocommit=True) as conn:
         last = conn.execute("select max(hour) from analytics.hourly_tool_usage_summary").fetchone()[
             0
@@ -188,7 +191,7 @@ def _run(conn: psycopg.Connection, query: str, params: dict[str, datetime]) -> t
 @contextlib.contextmanager
 def _database(args: argparse.Namespace) -> Iterator[tuple[str, dict[str, datetime]]]:
     if args.database_url:
-        yield args.database_url, _window(args.database_url)
+        yield args.database_url, window_of(args.database_url)
         return
     with throwaway_db("mcpa_bench_pct") as url:
         yield url, _prepare(url, args.tool_calls, args.days)
