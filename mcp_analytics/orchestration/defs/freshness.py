@@ -10,14 +10,14 @@
   materializations (a missed hourly build, a missed daily maintenance run).
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
-from mcp_analytics.orchestration.lib.dbt_resource import WarehouseDbtResource
+from mcp_analytics.orchestration.lib.dbt_checks import dbt_verdict_checks
 
 #: Built hourly: warn when a run was missed, fail after two.
 MARTS_POLICY = dg.FreshnessPolicy.time_window(
@@ -133,26 +133,28 @@ def source_freshness_checks(dbt_models: dg.AssetsDefinition) -> list[dg.AssetChe
                 f": {criteria} (dbt_project/models/staging/_mcp__sources.yml).",
             )
         )
-    if not specs:
-        return []
 
-    @dg.multi_asset_check(specs=specs, can_subset=True, name="dbt_source_freshness")
-    def dbt_source_freshness(
-        context: dg.AssetCheckExecutionContext, dbt: WarehouseDbtResource
+    def command(keys: Sequence[dg.AssetKey]) -> list[str]:
+        return ["source", "freshness", "--select", " ".join(sources[key][1] for key in keys)]
+
+    def verdicts(
+        keys: Sequence[dg.AssetKey],
+        results: list[Mapping[str, Any]],
+        error: BaseException | None,
     ) -> Iterator[dg.AssetCheckResult]:
-        selected = [sources[check.asset_key] for check in context.selected_asset_check_keys]
-        verdicts, error = dbt.artifact_results(
-            ["source", "freshness", "--select", " ".join(sel for _, sel in selected)],
-            "sources.json",
-            manifest=manifest,
-            dagster_dbt_translator=translator,
-        )
-        results = {r["unique_id"]: r for r in verdicts}
+        by_id = {r["unique_id"]: r for r in results}
         # dbt leaves a source it could not measure out of sources.json: say why
-        missing = any(uid not in results for uid, _ in selected)
+        missing = any(sources[key][0] not in by_id for key in keys)
         failure = str(error or "not in sources.json") if missing else ""
-        for check in context.selected_asset_check_keys:
-            unique_id = sources[check.asset_key][0]
-            yield _check_result(check.asset_key, results.get(unique_id), failure)
+        for key in keys:
+            yield _check_result(key, by_id.get(sources[key][0]), failure)
 
-    return [dbt_source_freshness]
+    return dbt_verdict_checks(
+        "dbt_source_freshness",
+        specs,
+        manifest=manifest,
+        translator=translator,
+        command=command,
+        artifact="sources.json",
+        verdicts=verdicts,
+    )
