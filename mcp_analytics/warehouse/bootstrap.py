@@ -43,26 +43,41 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     "040_retention.sql": frozenset(
         {"e4836ce52a8652f1f74c6372732bf45278592664beb8702d3adc39a568b823b9"}
     ),
-    # Reset that clause unconditionally (which needs the same grant even with no clause).
+    # Reset that clause unconditionally (which needs the same grant even with no clause); and
+    # (e42c509) the current text but one word of its header comment.
     "041_retention_flag.sql": frozenset(
-        {"2b4c7ba210cd34b4c4a3969bc3c9010ef8239f6e88878de54d05145bb4b74212"}
+        {
+            "2b4c7ba210cd34b4c4a3969bc3c9010ef8239f6e88878de54d05145bb4b74212",
+            "d869f458205261a68b8023537142d0477eab0b7d8af6b37c3bfd2f1578b6941c",
+        }
     ),
-    # Defined the first mcp_record_inventory(), which 115 replaced with its "kinds": 082 now
-    # defines 115's function (same grants, same comment) and 115 no longer redefines it.
+    # Defined the first mcp_record_inventory(), which 115 replaced with its "kinds": 082 no
+    # longer defines it, 115 defines it with the grants 082 gave it (nothing calls it between).
+    # For a while (18d747c) 082 defined 115's function, grants and comment, and 115 did not:
+    # the same function, grants and comment.
     "082_tool_inventory.sql": frozenset(
-        {"c2063550b7c18e8409b1656d52fbcd195bc2097e49efde5c3d8788452138b569"}
+        {
+            "c2063550b7c18e8409b1656d52fbcd195bc2097e49efde5c3d8788452138b569",
+            "e7b416f17f8ec2360cb087df73ab399f284a770eb3b721e582a1454bc01f43d8",
+        }
     ),
     "115_inventory_sources.sql": frozenset(
-        {"37ac7af552f3794dd2502b090150ed1b4bd16e47391dadb57552cbb8a997d9ee"}
+        {
+            "37ac7af552f3794dd2502b090150ed1b4bd16e47391dadb57552cbb8a997d9ee",
+            "5564fa6abe01b8103cf2278fd6e50641337c6b4f65388e7fe1f1e6ebe448970a",
+        }
     ),
-    # mart_hist_quantiles(numeric, ...) was replaced by 116 (digits read in place), which 117
-    # replaced (fields read with mart_hist_sent_field). 116 now defines 117's function with the
-    # comment both gave it, and 117 no longer redefines it (nothing calls it in between).
+    # Defined mart_hist_quantiles(numeric, ...) reading the digits itself, which 117 replaced
+    # (fields read with mart_hist_sent_field, same comment): 116 no longer defines it. For a
+    # while (09e690e) 116 defined 117's function and 117 did not: the same function.
     "116_packed_histogram_quantiles.sql": frozenset(
-        {"06f1a498c1c2a1155ce8de15468858ad51154e28c8f2c7cf167f18f2c9ada48b"}
+        {
+            "06f1a498c1c2a1155ce8de15468858ad51154e28c8f2c7cf167f18f2c9ada48b",
+            "1bfbd6957fe418022b5d203fc99aa3777d53a4d4eddf6cc603bb7c362dc486fd",
+        }
     ),
     "117_packed_histogram_fields.sql": frozenset(
-        {"4ef67f18edc24e9cfdc160e4f36b7e1879592e6e0615a3b71483de0535832774"}
+        {"468e995c86f2971b7c5e5c78c43193e268bdfe59ee2b7331f066f0d5764a574e"}
     ),
 }
 

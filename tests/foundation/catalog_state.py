@@ -47,8 +47,23 @@ def schema_objects(url: str) -> list[str]:
     for part in _OBJECT_HEADER.split(dump)[1:]:
         header, _, body = part.partition("\n")
         kept = [line for line in body.splitlines() if line.strip() and not _NOT_STATE.match(line)]
-        objects.append("\n".join([header, *kept]))
+        objects.append("\n".join([header, *_columns_sorted(kept)]))
     return sorted(objects)
+
+
+def _columns_sorted(lines: list[str]) -> list[str]:
+    """A CREATE TABLE's column and constraint lines in name order, without their separating
+    commas; other objects as they are. A column's position comes from the order the files that
+    add columns ran in (a file numbered below one already applied runs after it), which is not
+    something a file says."""
+    if not lines or not lines[0].startswith("CREATE TABLE ") or not lines[0].endswith("("):
+        return lines
+    end = (
+        lines.index(")")
+        if ")" in lines
+        else next(i for i, line in enumerate(lines) if line.startswith(")"))
+    )
+    return [lines[0], *sorted(line.rstrip(",") for line in lines[1:end]), *lines[end:]]
 
 
 # Each table outside the system schemas but the ledger, with its columns whose default is the

@@ -1,28 +1,32 @@
 """Applied bootstrap files revised before the first release end in the state their earlier texts
 made (bootstrap.EARLIER_REVISIONS).
 
-One database is bootstrapped with the files as they were before the revisions (read from the
-repository's own history), then with the current files on top: its ledger holds the earlier
-checksums, which must be accepted. Another is bootstrapped with the current files only. Their
-catalogues (pg_dump's schema, the grants, the seeded configuration rows) must be the same.
+A warehouse may have been bootstrapped at any commit of the repository's history: its ledger
+holds the files as they were then. For every commit that changed bootstrap_sql/ (read from the
+project's own git history), a database is bootstrapped with the files as of that commit, then
+with the current files on top (its earlier checksums must be accepted), and compared with one
+bootstrapped with the current files only: their catalogues (pg_dump's schema: tables, columns,
+indexes, constraints, triggers, policies, views, functions, grants, partitions, comments) and
+the rows the bootstrap seeds must be the same. A database from a commit whose text of some file
+is neither the current one nor listed must be refused, and left as it was.
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from mcp_analytics.config import settings
-from mcp_analytics.warehouse.bootstrap import EARLIER_REVISIONS, LEDGER, Migration, bootstrap
+from mcp_analytics.warehouse.bootstrap import EARLIER_REVISIONS, BootstrapError, bootstrap, discover
+from tests.helpers.db import create_database, drop_database
 
 from .catalog_state import schema_objects, seeded_rows
 
-#: The last commit before the bootstrap files were revised to share their repeated code: every
-#: file then had the text databases bootstrapped until then recorded in their ledgers.
-BEFORE_REVISIONS = "16e3f3e1dd8ca3cf135f8ad6283b6c364fefd55e"
+State = tuple[list[str], dict[str, list[str]]]
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
@@ -31,30 +35,25 @@ def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-@pytest.fixture(scope="module")
-def files_before(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bootstrap_sql/ as it was at BEFORE_REVISIONS, written to a folder."""
-    if _git("rev-parse", "--git-dir").returncode != 0:
-        pytest.skip("needs the project's git history (a checkout, not an installed package)")
-    names = _git("ls-tree", "--name-only", BEFORE_REVISIONS, "bootstrap_sql/")
-    assert names.returncode == 0, (
-        f"commit {BEFORE_REVISIONS} is not in this checkout ({names.stderr.decode().strip()}):"
-        " a shallow clone? `git fetch --unshallow`"
-    )
-    folder = tmp_path_factory.mktemp("before_revisions")
-    for name in names.stdout.decode().split():
-        text = _git("show", f"{BEFORE_REVISIONS}:{name}")
-        assert text.returncode == 0, text.stderr.decode()
-        (folder / Path(name).name).write_bytes(text.stdout)
-    return folder
+def _history() -> list[str]:
+    """Every commit that changed bootstrap_sql/, newest first; none outside a git checkout."""
+    found = _git("log", "--format=%H", "--", "bootstrap_sql/")
+    return found.stdout.decode().split() if found.returncode == 0 else []
 
 
-def _differences(left: str, right: str) -> list[str]:
+COMMITS = _history()
+
+
+def _state(url: str) -> State:
+    """The database's catalogue (pg_dump's objects) and the rows of its non-empty tables."""
+    return schema_objects(url), seeded_rows(url)
+
+
+def _differences(left: State, right: State) -> list[str]:
     """What one database's catalogue or seeded rows hold that the other's do not."""
-    a, b = schema_objects(left), schema_objects(right)
+    (a, rows_a), (b, rows_b) = left, right
     differ = [f"only in the first:\n{o}" for o in a if o not in b]
     differ += [f"only in the second:\n{o}" for o in b if o not in a]
-    rows_a, rows_b = seeded_rows(left), seeded_rows(right)
     differ += [
         f"rows of {t} differ"
         for t in sorted(rows_a.keys() | rows_b.keys())
@@ -63,31 +62,58 @@ def _differences(left: str, right: str) -> list[str]:
     return differ
 
 
-def test_revised_files_end_in_the_state_of_their_earlier_texts(
-    files_before: Path, empty_db: str, bootstrapped_db: str
+def _files_at(commit: str, folder: Path) -> Path:
+    """bootstrap_sql/ as it was at `commit`, written to `folder`."""
+    names = _git("ls-tree", "--name-only", commit, "bootstrap_sql/")
+    assert names.returncode == 0, names.stderr.decode()
+    folder.mkdir()
+    for name in names.stdout.decode().split():
+        text = _git("show", f"{commit}:{name}")
+        assert text.returncode == 0, text.stderr.decode()
+        (folder / Path(name).name).write_bytes(text.stdout)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def current_state(server_url: str) -> Iterator[State]:
+    """The catalogue and seeded rows of a database bootstrapped with the current files only."""
+    url = create_database(server_url)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            bootstrap(conn, settings().bootstrap_dir)
+        yield _state(url)
+    finally:
+        drop_database(url)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "commit",
+    [pytest.param(c, id=c[:7]) for c in COMMITS]
+    or [pytest.param("", marks=pytest.mark.skip(reason="needs the project's git history"))],
+)
+def test_a_warehouse_bootstrapped_at_any_commit_upgrades_to_the_current_state(
+    commit: str, current_state: State, empty_db: str, tmp_path: Path
 ) -> None:
-    # bootstrapped_db: the current files only.
-    upgraded, fresh = empty_db, bootstrapped_db
-    current = settings().bootstrap_dir
-    revised = sorted(
-        path.name
-        for path in files_before.glob("*.sql")
-        if path.read_text() != (current / path.name).read_text()
-    )
-    # Every revised file's earlier text is one the ledger accepts.
-    for name in revised:
-        old = Migration(name, files_before / name, (files_before / name).read_text())
-        assert old.checksum in EARLIER_REVISIONS.get(name, ()), f"{name}: earlier text not listed"
-
-    with psycopg.connect(upgraded, autocommit=True) as conn:
-        bootstrap(conn, files_before)
-        result = bootstrap(conn, current)
-        assert set(result.already_applied) >= set(revised)
-        old_rows = dict(conn.execute(f"select filename, checksum from {LEDGER}").fetchall())
-    # The ledger still says which text ran: the earlier one.
-    assert all(old_rows[name].strip() in EARLIER_REVISIONS[name] for name in revised)
-
-    assert _differences(upgraded, fresh) == []
+    old = _files_at(commit, tmp_path / "bootstrap_sql")
+    current = {m.name: m.checksum for m in discover(settings().bootstrap_dir)}
+    unlisted = [
+        m.name
+        for m in discover(old)
+        if m.checksum != current.get(m.name) and m.checksum not in EARLIER_REVISIONS.get(m.name, ())
+    ]
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        bootstrap(conn, old)
+        if unlisted:
+            # A text edited in the first days that does not end in the current state (checked
+            # when it was left out of EARLIER_REVISIONS): such a database is refused, untouched.
+            before = _state(empty_db)
+            with pytest.raises(BootstrapError, match=unlisted[0]):
+                bootstrap(conn, settings().bootstrap_dir)
+            assert _differences(_state(empty_db), before) == []
+            return
+        bootstrap(conn, settings().bootstrap_dir)
+    assert _differences(_state(empty_db), current_state) == []
 
 
 def test_a_changed_function_body_is_a_difference(module_db: str, bootstrapped_db: str) -> None:
@@ -99,6 +125,6 @@ def test_a_changed_function_body_is_a_difference(module_db: str, bootstrapped_db
             "'public.mart_mark_dirty(text, timestamptz, timestamptz)'::regprocedure)"
         ).fetchone()[0]
         conn.execute(source.replace("interval '1 hour'", "interval '2 hours'"))
-    differences = _differences(first, second)
+    differences = _differences(_state(first), _state(second))
     assert len(differences) == 2, differences
     assert all("mart_mark_dirty" in d for d in differences)
