@@ -1,8 +1,9 @@
 """analytics.mcp_sessions and analytics.daily_session_summary against sessions recomputed in
 Python from the raw rows (independent of the SQL): after a load, a new hour, late rows (one
 bridging two idle-gap sessions across midnight, others moving a transport session's start to
-the day before or extending it days later) and deletes that split a session or move its start,
-each through an incremental run of real dbt on real PostgreSQL."""
+the day before, extending it days later or joining an hour it already has calls in) and
+deletes that split a session, move its start or empty one of its hours, each through an
+incremental run of real dbt on real PostgreSQL; then a full refresh gives the same rows."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 TODAY = NOW.replace(hour=0)
 GAP = timedelta(minutes=30)
-MARTS = ("mcp_sessions", "daily_session_summary")
+MARTS = ("int_session_hours", "mcp_sessions", "daily_session_summary")
 TRANSPORT, IDLE = "transport_id:v1", "idle_gap_30m:v1"
 STATELESS = "2026-07-28"
 
@@ -269,8 +270,16 @@ def test_a_new_hour_rebuilds_only_the_days_it_can_change(loaded: Warehouse) -> N
              rng.choice(NEW_CLIENTS)) for _ in range(30)]  # fmt: skip
     rows += [("crm", NOW + timedelta(minutes=5), "sess-new-hour", OLD_CLIENTS[1])]
     load(loaded, rows, "hour")
+    refreshed = (
+        "select session_id, refreshed_at from analytics.mcp_sessions where session_id is not null"
+    )
+    before = dict(loaded.rows(refreshed))
     loaded.build(*MARTS)
     assert_exact(loaded)
+    # only the transport session with a call in the new hour was merged again: the others,
+    # however long, were not re-read
+    after = dict(loaded.rows(refreshed))
+    assert {sid for sid in after if after[sid] != before.get(sid)} == {"sess-new-hour"}
     # the new hour's day, the day before only if a session reaching it started then
     assert _rebuilt(loaded, "mcp_sessions") <= {TODAY, TODAY - timedelta(days=1)}
     assert TODAY in _rebuilt(loaded, "mcp_sessions")
@@ -314,6 +323,16 @@ def test_late_rows_bridge_extend_and_move_sessions(loaded: Warehouse) -> None:
     assert loaded.rows(
         "select day, operations from analytics.mcp_sessions where session_id = 'sess-midnight'"
     ) == [(midnight - timedelta(days=1), 5)]
+    # a late call in an hour where the session has a call already: counted once
+    load(loaded, [("crm", midnight + timedelta(minutes=75), "sess-midnight", OLD_CLIENTS[0])],
+         "same-hour")  # fmt: skip
+    _build_exact(loaded)
+    assert (
+        loaded.scalar(
+            "select operations from analytics.mcp_sessions where session_id = 'sess-midnight'"
+        )
+        == 6
+    )
 
 
 def test_deletes_split_sessions_and_move_starts(loaded: Warehouse) -> None:
@@ -323,10 +342,21 @@ def test_deletes_split_sessions_and_move_starts(loaded: Warehouse) -> None:
     assert loaded.rows(
         "select day from analytics.mcp_sessions where client_name = 'goose' order by day"
     ) == [(TODAY - timedelta(days=3),), (TODAY - timedelta(days=2),)]
-    # a transport session loses a call days after its start, alone in its hour, then its
+    # a transport session loses a call from an hour where it keeps another, then one days
+    # after its start, alone in its hour (the hour keeps a row of 0 operations), then its
     # first call: it starts a day later
+    _delete(loaded, "execution_id = 'same-hour-0'")
+    _build_exact(loaded)
     _delete(loaded, "execution_id = 'extend-0'")
     _build_exact(loaded)
+    assert (
+        loaded.scalar(
+            "select operations from analytics.int_session_hours"
+            " where session_id = 'sess-midnight' and hour = %s",
+            (NOW - timedelta(hours=3),),
+        )
+        == 0
+    )
     _delete(loaded, "execution_id = 'early-0'")
     _build_exact(loaded)
     assert loaded.rows(
@@ -340,6 +370,35 @@ def test_deletes_split_sessions_and_move_starts(loaded: Warehouse) -> None:
     assert loaded.rows(
         "select day, operations from analytics.mcp_sessions where client_name = 'zed' order by day"
     ) == [(SPLIT_DAY - timedelta(days=1), 1), (SPLIT_DAY, 1)]
+
+
+def _row_hashes(wh: Warehouse) -> dict[str, list[str]]:
+    """md5 of every row (but refreshed_at) of the marts, and of the hourly partials of
+    transport sessions that have calls, sorted."""
+    queries = {
+        "mcp_sessions": f"select md5(row({SESSION_COLUMNS}, stream_key)::text)"
+        " from analytics.mcp_sessions",
+        "daily_session_summary": f"select md5(row({SUMMARY_COLUMNS})::text)"
+        " from analytics.daily_session_summary",
+        "int_session_hours": "select md5(parts::text) from analytics.int_session_hours as parts"
+        " where operations > 0",
+    }
+    return {name: sorted(h for (h,) in wh.rows(query)) for name, query in queries.items()}
+
+
+def test_a_full_refresh_gives_the_rows_of_the_incremental_path(loaded: Warehouse) -> None:
+    incremental = _row_hashes(loaded)
+    assert all(incremental.values())
+    loaded.dbt(
+        "run", "--select", *(f"+{m}" for m in MARTS), "--full-refresh",
+        "--vars", "{mart_allow_full_refresh: true}",
+    )  # fmt: skip
+    assert _row_hashes(loaded) == incremental
+    # a full build has no rows of 0 operations: every hourly row is the calls of its hour
+    assert (
+        loaded.scalar("select count(*) from analytics.int_session_hours where operations = 0") == 0
+    )
+    assert_exact(loaded)
 
 
 @pytest.mark.parametrize("gap", ["0", "1441", "'30'", "2.5"])

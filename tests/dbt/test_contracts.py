@@ -61,8 +61,8 @@ def test_every_mart_enforces_the_types_it_builds(module_db: str, project: Path) 
         proc = run_in(project, module_db, "build")
         assert proc.returncode == 0, output(proc)
     marts = _marts(project / "target")
-    # every model under models/marts/, each a mart
-    assert len(marts) == len(list((project / "models" / "marts").glob("*.sql"))) >= 6
+    # every model under models/marts/ (its intermediate/ folder included), each a mart
+    assert len(marts) == len(list((project / "models" / "marts").rglob("*.sql"))) >= 6
     with psycopg.connect(module_db, autocommit=True) as conn:
         for name, node in marts.items():
             assert node["config"]["contract"]["enforced"] is True, name

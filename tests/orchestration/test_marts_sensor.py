@@ -136,7 +136,12 @@ SELECTIONS = [
         ["daily_tool_version_summary", "tool_regressions", "tool_inventory"],
     ),
     (["tool_error_budget"], ["tool_error_budget"]),
-    (["mcp_sessions"], ["mcp_sessions", "daily_session_summary", "tool_inventory"]),
+    # the sessions' hourly partials: the sessions merged from them and their summary follow
+    (
+        ["int_session_hours"],
+        ["int_session_hours", "mcp_sessions", "daily_session_summary", "tool_inventory"],
+    ),
+    (["mcp_sessions"], ["mcp_sessions", "daily_session_summary"]),
 ]
 
 

@@ -1,16 +1,18 @@
 {#-
-    Pre-hook step of analytics.mcp_sessions, after mart_claim_dirty(grain='hour'): turns the
-    dirty hours into the UTC days whose sessions are recomputed (a session belongs to the day
-    it starts), in pg_temp.mart_rebuild. A changed row changes more than its own day: a late
-    row can extend a session that started the day before, or bridge two idle-gap sessions into
-    one (the later one's day loses it); a deleted row can split one, or move the start of its
-    transport session. So the days are those of
-      1. the dirty hours widened by the idle gap on both sides (where a session may now start,
-         or stop starting, because of a row in a dirty hour),
-      2. the stored sessions a dirty hour could have touched: spans within the gap of it, and
-         transport sessions whose id comes back in it (where they were counted),
-      3. where those transport sessions start now (their first remaining operation).
-    Days older than the raw retention horizon are never rebuilt. First build: nothing to do.
+    Pre-hook step of analytics.mcp_sessions, after mart_claim_dirty(grain='hour'): says what an
+    incremental run recomputes, from the dirty hours (marked by int_session_hours' post-hook):
+      - pg_temp.session_transport_keys: the transport sessions with a row in a dirty hour of
+        int_session_hours (a row of 0 operations included: its calls there were deleted); each
+        is merged again from all its hourly rows, wherever it starts and ends;
+      - pg_temp.session_idle_days: the UTC days whose idle-gap sessions are recomputed from the
+        raw calls (a session belongs to the day it starts): the days within the idle gap of a
+        dirty hour (a late row can bridge two sessions or start one, a deleted one split one)
+        and the days of the stored idle-gap sessions spanning a dirty hour widened by the gap;
+        none older than the raw retention horizon. Their first, less the gap, is published as
+        mcp_analytics.session_idle_first (where the model reads raw calls from);
+      - pg_temp.mart_rebuild: the idle-gap days and the days the transport sessions started on
+        before and start on now, what mart_release_dirty passes to daily_session_summary.
+    First build: mcp_analytics.session_idle_first is -infinity, nothing else to do.
 -#}
 {% macro mart_session_rebuild_days(idle_gap_minutes) %}
     {%- if idle_gap_minutes is not number or idle_gap_minutes is boolean
@@ -23,14 +25,21 @@
     {%- if is_incremental() -%}
         {%- set raw_schema = var('raw_schema', 'public') -%}
         {%- set gap = "interval '" ~ (idle_gap_minutes | int) ~ " minutes'" -%}
+        {%- set partials = ref('int_session_hours') -%}
         -- the hours the ledger marked, kept before mart_rebuild turns into days
         create temporary table session_dirty_hours on commit drop as
         select distinct rebuilt.bucket as hour
         from pg_temp.mart_rebuild as rebuilt;
         analyze pg_temp.session_dirty_hours;
-        create temporary table session_rebuild_days (day timestamptz primary key) on commit drop;
-        -- 1. every day within the gap of a dirty hour
-        insert into pg_temp.session_rebuild_days (day)
+        -- transport sessions with an hourly row in a dirty hour
+        create temporary table session_transport_keys on commit drop as
+        select distinct parts.bcp_name, parts.session_id
+        from {{ partials }} as parts
+        where parts.hour in (select dirty.hour from pg_temp.session_dirty_hours as dirty);
+        analyze pg_temp.session_transport_keys;
+        -- idle-gap days: 1. every day within the gap of a dirty hour
+        create temporary table session_idle_days (day timestamptz primary key) on commit drop;
+        insert into pg_temp.session_idle_days (day)
         select distinct covered.day
         from pg_temp.session_dirty_hours as dirty
         cross join lateral generate_series(
@@ -40,34 +49,19 @@
             ),
             interval '24 hours'
         ) as covered (day);
-        -- 2. stored sessions a dirty hour could have touched
-        create temporary table session_touched on commit drop as
-        with
-        dirty_range as (
-            select
-                min(dirty.hour) - {{ gap }} as first_at,
-                max(dirty.hour) + interval '1 hour' + {{ gap }} as last_at
-            from pg_temp.session_dirty_hours as dirty
-        ),
-        dirty_keys as (
-            select distinct
-                calls.bcp_name,
-                nullif(calls.session_id, '') as session_id
-            from {{ raw_schema }}.tool_usage_logs as calls
-            where
-                calls."timestamp" >= (select dirty_range.first_at from dirty_range)
-                and calls."timestamp" < (select dirty_range.last_at from dirty_range)
-                and date_trunc('hour', calls."timestamp", 'UTC') in (
-                    select dirty.hour from pg_temp.session_dirty_hours as dirty
-                )
-                and nullif(calls.session_id, '') is not null
-        )
-        select stored.day, stored.bcp_name, stored.session_definition, stored.session_id,
-            stored.started_at
+        -- 2. the days of stored idle-gap sessions a dirty hour could have touched
+        insert into pg_temp.session_idle_days (day)
+        select distinct stored.day
         from {{ this }} as stored
         where
-            stored.last_operation_at >= (select dirty_range.first_at from dirty_range)
-            and stored.started_at < (select dirty_range.last_at from dirty_range)
+            stored.session_definition <> 'transport_id:v1'
+            and stored.last_operation_at >= (
+                select min(dirty.hour) - {{ gap }} from pg_temp.session_dirty_hours as dirty
+            )
+            and stored.started_at < (
+                select max(dirty.hour) + interval '1 hour' + {{ gap }}
+                from pg_temp.session_dirty_hours as dirty
+            )
             and exists (
                 select 1
                 from pg_temp.session_dirty_hours as dirty
@@ -75,45 +69,43 @@
                     stored.started_at < dirty.hour + interval '1 hour' + {{ gap }}
                     and stored.last_operation_at >= dirty.hour - {{ gap }}
             )
-        union
-        select stored.day, stored.bcp_name, stored.session_definition, stored.session_id,
-            stored.started_at
-        from {{ this }} as stored
-        inner join dirty_keys
-            on stored.bcp_name = dirty_keys.bcp_name and stored.session_id = dirty_keys.session_id
-        where stored.session_definition = 'transport_id:v1';
-        insert into pg_temp.session_rebuild_days (day)
-        select distinct touched.day
-        from pg_temp.session_touched as touched
         on conflict (day) do nothing;
-        -- 3. where the touched transport sessions start now
-        insert into pg_temp.session_rebuild_days (day)
-        select distinct date_trunc('day', min(calls."timestamp"), 'UTC')
-        from {{ raw_schema }}.tool_usage_logs as calls
-        where
-            calls."timestamp" >= least(
-                (
-                    select min(touched.started_at) from pg_temp.session_touched as touched
-                    where touched.session_definition = 'transport_id:v1'
+        delete from pg_temp.session_idle_days as idle
+        where idle.day < {{ raw_schema }}.mart_raw_horizon('tool_usage_logs');
+        analyze pg_temp.session_idle_days;
+        select set_config(
+            'mcp_analytics.session_idle_first',
+            coalesce(
+                to_char(
+                    min(idle.day) at time zone 'UTC' - {{ gap }}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
                 ),
-                (select min(dirty.hour) from pg_temp.session_dirty_hours as dirty)
-            )
-            and (calls.bcp_name, nullif(calls.session_id, '')) in (
-                select touched.bcp_name, touched.session_id
-                from pg_temp.session_touched as touched
-                where touched.session_definition = 'transport_id:v1'
-            )
-        group by calls.bcp_name, nullif(calls.session_id, '')
-        on conflict (day) do nothing;
-        -- the days replace the hours
+                'infinity'
+            ),
+            true
+        ) as idle_first
+        from pg_temp.session_idle_days as idle;
+        -- the days replace the hours: idle-gap days, and where the transport sessions started
+        -- (stored) and start now (their hourly rows)
         delete from pg_temp.mart_rebuild;
         insert into pg_temp.mart_rebuild (bucket)
-        select days.day
-        from pg_temp.session_rebuild_days as days
-        where days.day >= {{ raw_schema }}.mart_raw_horizon('tool_usage_logs');
+        select idle.day
+        from pg_temp.session_idle_days as idle
+        union
+        select stored.day
+        from {{ this }} as stored
+        inner join pg_temp.session_transport_keys as touched
+            on stored.bcp_name = touched.bcp_name and stored.session_id = touched.session_id
+        where stored.session_definition = 'transport_id:v1'
+        union
+        select date_trunc('day', min(parts.first_called_at), 'UTC')
+        from {{ partials }} as parts
+        inner join pg_temp.session_transport_keys as touched
+            on parts.bcp_name = touched.bcp_name and parts.session_id = touched.session_id
+        where parts.operations > 0
+        group by parts.bcp_name, parts.session_id;
         {{ mart_rebuild_analyze() }}
     {%- else -%}
-        -- first build: every session is computed
-        select 1;
+        -- first build: every session is computed, the idle-gap ones from the first raw call
+        select set_config('mcp_analytics.session_idle_first', '-infinity', true);
     {%- endif -%}
 {% endmacro %}

@@ -1,6 +1,6 @@
 {{
     config(
-        meta={'ledger_sources': ['tool_usage_logs']},
+        meta={'ledger_sources': ['int_session_hours'], 'needs_nested_loops': true},
         indexes=[
             {'columns': ['day', 'bcp_name']},
             {'columns': ['last_operation_at']},
@@ -11,7 +11,16 @@
             "{{ mart_session_rebuild_days(30) }}",
         ],
         post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
-        **mart_dirty_buckets_config('day')
+        incremental_strategy='dirty_buckets',
+        incremental_predicates=[
+            "case dbt_internal_dest.session_definition when 'transport_id:v1' then"
+            ~ " (dbt_internal_dest.bcp_name, dbt_internal_dest.session_id) in ("
+            ~ "select touched.bcp_name, touched.session_id"
+            ~ " from pg_temp.session_transport_keys as touched)"
+            ~ " else dbt_internal_dest.day in ("
+            ~ "select idle.day from pg_temp.session_idle_days as idle) end"
+        ],
+        full_refresh=mart_full_refresh()
     )
 }}
 
@@ -23,121 +32,138 @@
 --                     than 30 minutes without a call.
 -- (client_handle:v1, a handle the client sends, ranks between them once an ingest path records
 -- one; none does.) A session belongs to the UTC day of its first call, whenever it ends.
--- Incremental run: the days mart_session_rebuild_days chose, recomputed from the raw rows from
--- the gap before the first of them on, so every session starting on them is read whole.
+-- Incremental run (mart_session_rebuild_days says what): a transport session with an hourly
+-- row in a dirty hour is merged again from all its hourly rows (int_session_hours), never from
+-- its raw calls; the idle-gap sessions of the days it chose are recomputed from the raw calls,
+-- from the gap before the first of them on, so every session starting on them is read whole.
+-- The ledger source is int_session_hours, whose post-hook marks the hours it rebuilt (the
+-- dirty hours of tool_usage_logs). Nested loops stay on: a few thousand sessions are looked up
+-- in the hourly rows by their index.
 
 with
 
-calls as (
+idle_calls as (
     select
         calls.tool_call_id,
         calls.bcp_name,
         calls.called_at,
         calls.duration_ms,
-        calls.session_id,
         calls.client_name,
         calls.client_version,
         calls.protocol_version,
-        calls.client_address,
-        case
-            when calls.session_id is not null then 'transport_id:v1'
-            else 'idle_gap_30m:v1'
-        end as session_definition
-    from {{ ref('stg_mcp__tool_call_sessions') }} as calls
-    where
-        calls.called_at is not null
-        {% if is_incremental() %}
-            and calls.called_at
-            >= current_setting('mcp_analytics.mart_rebuild_first')::timestamptz
-            - interval '30 minutes'
-        {% endif %}
-),
-
-idle_calls as (
-    select
-        tool_call_id,
-        bcp_name,
-        called_at,
-        duration_ms,
-        client_name,
-        client_version,
-        protocol_version,
-        client_address,
+        -- the stream, pseudonymous: the address is not stored in clear
+        md5(
+            jsonb_build_array(calls.client_name, calls.client_version, host(calls.client_address))::text
+        ) as stream_key,
         -- more than the gap since the stream's previous call (or none): a new session
         coalesce(
-            called_at - lag(called_at) over stream > interval '30 minutes', true
+            calls.called_at - lag(calls.called_at) over (
+                partition by
+                    calls.bcp_name,
+                    calls.client_name,
+                    calls.client_version,
+                    host(calls.client_address)
+                order by calls.called_at, calls.tool_call_id
+            ) > interval '30 minutes',
+            true
         ) as starts_session
-    from calls
-    where session_definition = 'idle_gap_30m:v1'
-    window stream as (
-        partition by bcp_name, client_name, client_version, client_address
-        order by called_at, tool_call_id
-    )
+    from {{ ref('stg_mcp__tool_call_sessions') }} as calls
+    where
+        calls.session_id is null
+        and calls.called_at is not null
+        -- from the gap before the first day rebuilt (-infinity on a first build)
+        and calls.called_at >= current_setting('mcp_analytics.session_idle_first')::timestamptz
 ),
 
-idle_numbered as (
+idle_sessions as (
     select
-        tool_call_id,
-        bcp_name,
-        called_at,
-        duration_ms,
-        client_name,
-        client_version,
-        protocol_version,
-        client_address,
-        count(*) filter (where starts_session) over (
-            partition by bcp_name, client_name, client_version, client_address
-            order by called_at, tool_call_id
-            rows between unbounded preceding and current row
-        ) as session_number
-    from idle_calls
+        numbered.bcp_name,
+        'idle_gap_30m:v1' as session_definition,
+        numbered.stream_key,
+        null as session_id,
+        numbered.client_name,
+        numbered.client_version,
+        (array_agg(numbered.protocol_version order by numbered.called_at, numbered.tool_call_id))[1]
+            as protocol_version,
+        min(numbered.called_at) as started_at,
+        max(numbered.called_at) as last_operation_at,
+        max(numbered.called_at + numbered.duration_ms * interval '1 millisecond') as ended_at,
+        count(*) as operations
+    from (
+        select
+            idle_calls.tool_call_id,
+            idle_calls.bcp_name,
+            idle_calls.stream_key,
+            idle_calls.client_name,
+            idle_calls.client_version,
+            idle_calls.protocol_version,
+            idle_calls.called_at,
+            idle_calls.duration_ms,
+            count(*) filter (where idle_calls.starts_session) over (
+                partition by idle_calls.bcp_name, idle_calls.stream_key
+                order by idle_calls.called_at, idle_calls.tool_call_id
+                rows between unbounded preceding and current row
+            ) as session_number
+        from idle_calls
+    ) as numbered
+    group by
+        numbered.bcp_name,
+        numbered.stream_key,
+        numbered.client_name,
+        numbered.client_version,
+        numbered.session_number
+    {% if is_incremental() %}
+        having
+            date_trunc('day', min(numbered.called_at), 'UTC') in (
+                select idle.day from pg_temp.session_idle_days as idle
+            )
+    {% endif %}
+),
+
+-- a transport session: its hourly partials merged (the client of its first call)
+transport_sessions as (
+    select
+        parts.bcp_name,
+        'transport_id:v1' as session_definition,
+        md5(parts.session_id) as stream_key,
+        parts.session_id,
+        (array_agg(parts.client_name order by parts.first_called_at, parts.first_tool_call_id))[1]
+            as client_name,
+        (array_agg(parts.client_version order by parts.first_called_at, parts.first_tool_call_id))[1]
+            as client_version,
+        (array_agg(parts.protocol_version order by parts.first_called_at, parts.first_tool_call_id))[1]
+            as protocol_version,
+        min(parts.first_called_at) as started_at,
+        max(parts.last_operation_at) as last_operation_at,
+        max(parts.ended_at) as ended_at,
+        sum(parts.operations)::bigint as operations
+    from {{ ref('int_session_hours') }} as parts
+    {% if is_incremental() %}
+        inner join pg_temp.session_transport_keys as touched
+            on parts.bcp_name = touched.bcp_name and parts.session_id = touched.session_id
+    {% endif %}
+    where parts.operations > 0
+    group by parts.bcp_name, parts.session_id
 ),
 
 -- each definition's sessions, one row each
 sessions as (
-    select
-        bcp_name,
-        'idle_gap_30m:v1' as session_definition,
-        -- the stream, pseudonymous: the address is not stored in clear
-        md5(jsonb_build_array(client_name, client_version, host(client_address))::text)
-            as stream_key,
-        null::varchar(255) as session_id,
-        client_name,
-        client_version,
-        (array_agg(protocol_version order by called_at, tool_call_id))[1] as protocol_version,
-        min(called_at) as started_at,
-        max(called_at) as last_operation_at,
-        max(called_at + duration_ms * interval '1 millisecond') as ended_at,
-        count(*) as operations
-    from idle_numbered
-    group by bcp_name, client_name, client_version, client_address, session_number
-    union all
-    select
-        bcp_name,
-        'transport_id:v1' as session_definition,
-        md5(session_id) as stream_key,
-        session_id,
-        (array_agg(client_name order by called_at, tool_call_id))[1] as client_name,
-        (array_agg(client_version order by called_at, tool_call_id))[1] as client_version,
-        (array_agg(protocol_version order by called_at, tool_call_id))[1] as protocol_version,
-        min(called_at) as started_at,
-        max(called_at) as last_operation_at,
-        max(called_at + duration_ms * interval '1 millisecond') as ended_at,
-        count(*) as operations
-    from calls
-    where session_definition = 'transport_id:v1'
-    group by bcp_name, session_id
+    {%- set columns = [
+        'bcp_name', 'session_definition', 'stream_key', 'session_id', 'client_name',
+        'client_version', 'protocol_version', 'started_at', 'last_operation_at', 'ended_at',
+        'operations',
+    ] %}
+    {%- for kind in ['idle_sessions', 'transport_sessions'] %}
+        select {{ columns | join(', ') }} from {{ kind }}
+        {%- if not loop.last %} union all{% endif %}
+    {%- endfor %}
 )
 
 select
     date_trunc('day', sessions.started_at, 'UTC') as day,
-    sessions.bcp_name::varchar(255) as bcp_name,
     sessions.session_definition::text as session_definition,
     sessions.stream_key::text as stream_key,
-    sessions.session_id::varchar(255) as session_id,
-    sessions.client_name::varchar(255) as client_name,
-    sessions.client_version::varchar(100) as client_version,
-    sessions.protocol_version::varchar(50) as protocol_version,
+    {{ mart_session_fields('sessions') }},
     sessions.started_at,
     sessions.last_operation_at,
     sessions.ended_at,
@@ -146,21 +172,3 @@ select
         as duration_ms,
     now() as refreshed_at
 from sessions
-{% if is_incremental() %}
-    where
-        date_trunc('day', sessions.started_at, 'UTC') in (
-            select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt
-        )
-        -- a transport session that started before the first rebuilt day is kept as stored
-        -- (only its later calls are read here)
-        and not exists (
-            select 1
-            from {{ this }} as kept
-            where
-                kept.session_definition = 'transport_id:v1'
-                and kept.bcp_name = sessions.bcp_name
-                and kept.session_id = sessions.session_id
-                and kept.day
-                < current_setting('mcp_analytics.mart_rebuild_first')::timestamptz
-        )
-{% endif %}

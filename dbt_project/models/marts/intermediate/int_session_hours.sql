@@ -1,0 +1,93 @@
+{{
+    config(
+        meta={'ledger_sources': ['tool_usage_logs']},
+        indexes=[
+            {'columns': ['hour']},
+            {'columns': ['bcp_name', 'session_id']},
+        ],
+        pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='hour') }}",
+        post_hook="{{ mart_release_dirty('hour', retention_days=1825) }}",
+        **mart_dirty_buckets_config('hour')
+    )
+}}
+
+-- The calls of each transport session (a session id, on one server) per UTC hour, as partial
+-- aggregates that analytics.mcp_sessions merges into whole sessions: a new or late call
+-- recomputes its hour here from the raw rows, and mcp_sessions re-merges only the sessions
+-- with a row in that hour, from these rows instead of the session's raw calls. The first call
+-- of the hour (by time, then id) carries the client fields the session takes from its first.
+-- An hour whose calls of a session were all deleted keeps a row of 0 operations (times and
+-- client null): that is how mcp_sessions learns the session changed.
+
+with
+
+calls as (
+    select
+        calls.tool_call_id,
+        calls.bcp_name,
+        calls.session_id,
+        calls.called_at,
+        calls.duration_ms,
+        calls.client_name,
+        calls.client_version,
+        calls.protocol_version
+    {{ mart_rows_to_rebuild(
+        ref('stg_mcp__tool_call_sessions'), 'calls', 'called_at', 'hour',
+        condition='calls.called_at is not null and calls.session_id is not null') }}
+),
+
+session_hours as (
+    select
+        date_trunc('hour', called_at, 'UTC') as hour,
+        bcp_name,
+        session_id,
+        min(called_at) as first_called_at,
+        (array_agg(tool_call_id order by called_at, tool_call_id))[1] as first_tool_call_id,
+        (array_agg(client_name order by called_at, tool_call_id))[1] as client_name,
+        (array_agg(client_version order by called_at, tool_call_id))[1] as client_version,
+        (array_agg(protocol_version order by called_at, tool_call_id))[1] as protocol_version,
+        max(called_at) as last_operation_at,
+        max(called_at + duration_ms * interval '1 millisecond') as ended_at,
+        count(*) as operations
+    from calls
+    group by date_trunc('hour', called_at, 'UTC'), bcp_name, session_id
+    {% if is_incremental() %}
+        -- a session that had calls in a rebuilt hour and has none now: a row of 0 operations
+        union all
+        select
+            previous.hour,
+            previous.bcp_name,
+            previous.session_id,
+            null as first_called_at,
+            null as first_tool_call_id,
+            null as client_name,
+            null as client_version,
+            null as protocol_version,
+            null as last_operation_at,
+            null as ended_at,
+            0 as operations
+        from {{ this }} as previous
+        where
+            previous.hour in (
+                select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt
+            )
+            and not exists (
+                select 1
+                from calls
+                where
+                    date_trunc('hour', calls.called_at, 'UTC') = previous.hour
+                    and calls.bcp_name = previous.bcp_name
+                    and calls.session_id = previous.session_id
+            )
+    {% endif %}
+)
+
+select
+    session_hours.hour,
+    {{ mart_session_fields('session_hours') }},
+    session_hours.first_called_at,
+    session_hours.first_tool_call_id,
+    session_hours.last_operation_at,
+    session_hours.ended_at,
+    session_hours.operations::bigint as operations
+from session_hours
