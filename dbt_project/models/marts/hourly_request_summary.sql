@@ -33,12 +33,7 @@ request_stats as (
         count(*) filter (
             where response_status_code < 200 or response_status_code > 599
         ) as status_other_count,
-        avg(duration_ms)::integer as avg_duration_ms,
-        percentile_cont(0.5) within group (order by duration_ms)::integer as median_duration_ms,
-        percentile_cont(0.95) within group (order by duration_ms)::integer as p95_duration_ms,
-        percentile_cont(0.99) within group (order by duration_ms)::integer as p99_duration_ms,
-        max(duration_ms) as max_duration_ms,
-        min(duration_ms) as min_duration_ms,
+        {{ mart_duration_stats([0.5, 0.95, 0.99]) }},
         avg(queue_time_ms)::integer as avg_queue_time_ms,
         avg(processing_time_ms)::integer as avg_processing_time_ms,
         sum(response_size_bytes::bigint) as total_response_bytes,
