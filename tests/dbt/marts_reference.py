@@ -58,24 +58,33 @@ def seed_mart_diff(conn: psycopg.Connection, mart: str) -> tuple[int, int]:
     return diff_rows(conn, mart_sql.as_string(conn), seed_view_sql(conn, mart))
 
 
+# The request summary's status classes and exact percentiles, one column each
+STATUS_COUNTS = ",\n".join(
+    f"count(*) filter (where response_status_code / 100 = {digit}) as status_{digit}xx_count"
+    for digit in (2, 3, 4, 5)
+)
+PERCENTILES = ",\n".join(
+    f"percentile_cont({quantile}) within group (order by duration_ms)::integer as {name}"
+    for name, quantile in (
+        ("median_duration_ms", 0.5),
+        ("p95_duration_ms", 0.95),
+        ("p99_duration_ms", 0.99),
+    )
+)
+
 # The request summary has no seed view: this is its definition, straight from the raw table.
-REQUEST_REFERENCE = """
+REQUEST_REFERENCE = f"""
 with per_group as (
     select
         date_trunc('hour', "timestamp") as hour, method, path,
         count(*) as total_requests,
         count(*) filter (where success) as successful_requests,
         count(*) filter (where not success) as failed_requests,
-        count(*) filter (where response_status_code / 100 = 2) as status_2xx_count,
-        count(*) filter (where response_status_code / 100 = 3) as status_3xx_count,
-        count(*) filter (where response_status_code / 100 = 4) as status_4xx_count,
-        count(*) filter (where response_status_code / 100 = 5) as status_5xx_count,
+        {STATUS_COUNTS},
         count(*) filter (where response_status_code not between 200 and 599)
             as status_other_count,
         avg(duration_ms)::integer as avg_duration_ms,
-        percentile_cont(0.5) within group (order by duration_ms)::integer as median_duration_ms,
-        percentile_cont(0.95) within group (order by duration_ms)::integer as p95_duration_ms,
-        percentile_cont(0.99) within group (order by duration_ms)::integer as p99_duration_ms,
+        {PERCENTILES},
         max(duration_ms) as max_duration_ms,
         min(duration_ms) as min_duration_ms,
         avg(queue_time_ms)::integer as avg_queue_time_ms,
@@ -100,7 +109,7 @@ per_error as (
 select
     g.hour, g.method, g.path, total_requests, successful_requests, failed_requests,
     status_2xx_count, status_3xx_count, status_4xx_count, status_5xx_count, status_other_count,
-    coalesce(e.error_type_counts, '{}'::jsonb) as error_type_counts,
+    coalesce(e.error_type_counts, '{{}}'::jsonb) as error_type_counts,
     avg_duration_ms, median_duration_ms, p95_duration_ms, p99_duration_ms, max_duration_ms,
     min_duration_ms, avg_queue_time_ms, avg_processing_time_ms, total_response_bytes,
     unique_users, unique_sessions

@@ -30,9 +30,4 @@
 {% endset %}
 
 {{ mart_matches_reference(
-    ref('daily_client_summary'),
-    ['day', 'bcp_name', 'client_name', 'client_version', 'protocol_version', 'transport',
-     'is_pre_2026_07_28_protocol', 'total_calls', 'successful_calls', 'failed_calls',
-     'tool_error_calls', 'caller_error_calls', 'server_error_calls', 'transport_error_calls',
-     'avg_duration_ms', 'p95_duration_ms', 'unique_sessions', 'first_seen_at', 'last_seen_at'],
-    reference, checked) }}
+    ref('daily_client_summary'), mart_reference_columns(reference), reference, checked) }}

@@ -5,10 +5,6 @@
 {% set checked = mart_exactness_checked(
     ref('daily_tool_usage_summary'), 'day', 'tool_usage_logs',
     ['hourly_tool_usage_summary', 'daily_tool_usage_summary']) %}
+{% set reference = mart_reference_tool_usage(checked, percentiles=false) %}
 {{ mart_matches_reference(
-    ref('daily_tool_usage_summary'),
-    ['day', 'bcp_name', 'tool_name', 'operation', 'total_calls', 'successful_calls',
-     'failed_calls', 'tool_error_calls', 'caller_error_calls', 'server_error_calls',
-     'transport_error_calls', 'avg_duration_ms', 'max_duration_ms', 'min_duration_ms',
-     'avg_response_size', 'unique_users', 'unique_sessions'],
-    mart_reference_tool_usage(checked, percentiles=false), checked) }}
+    ref('daily_tool_usage_summary'), mart_reference_columns(reference), reference, checked) }}

@@ -58,10 +58,4 @@
 {% endset %}
 
 {{ mart_matches_reference(
-    ref('daily_tool_version_summary'),
-    ['day', 'bcp_name', 'tool_name', 'tool_version', 'total_calls', 'failed_calls',
-     'tool_error_calls', 'caller_error_calls', 'server_error_calls', 'transport_error_calls',
-     'sum_duration_ms', 'p95_duration_ms', 'duration_histogram', 'duration_histogram_packed',
-     'first_called_at',
-     'last_called_at'],
-    reference, checked) }}
+    ref('daily_tool_version_summary'), mart_reference_columns(reference), reference, checked) }}

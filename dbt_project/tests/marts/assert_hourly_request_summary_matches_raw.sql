@@ -78,10 +78,4 @@
 {% endset %}
 
 {{ mart_matches_reference(
-    ref('hourly_request_summary'),
-    ['hour', 'method', 'path', 'total_requests', 'successful_requests', 'failed_requests',
-     'status_2xx_count', 'status_3xx_count', 'status_4xx_count', 'status_5xx_count',
-     'status_other_count', 'error_type_counts', 'avg_duration_ms', 'median_duration_ms',
-     'p95_duration_ms', 'p99_duration_ms', 'max_duration_ms', 'min_duration_ms',
-     'unique_users', 'unique_sessions'],
-    reference, checked) }}
+    ref('hourly_request_summary'), mart_reference_columns(reference), reference, checked) }}
