@@ -243,3 +243,39 @@ def test_a_snapshot_between_build_and_test_does_not_fail_the_tests(
 
     # the next build reads the new snapshot and both tests pass on it
     inventoried.build(*MARTS)
+
+
+def test_a_build_checks_the_week_against_the_hourly_summary(inventoried: Warehouse) -> None:
+    """A build's inventory check adds up hourly_tool_usage_summary's hours (each compared with
+    its raw rows by that mart's own check), the daily whole-history check counts the raw calls:
+    a wrong 7-day count fails both; an inventory built from an hour that differs from its raw
+    rows passes the former and fails the latter."""
+    check = ("test", "--select", "assert_tool_inventory_matches_raw")
+    full = ("--vars", "{mart_exactness_scope: full}")
+    inventoried.build(*MARTS)
+    with inventoried.connect() as conn:
+        conn.execute(
+            "update analytics.tool_inventory set calls_last_7_days = calls_last_7_days + 1"
+            " where tool_name = 'search'"
+        )
+    for scope in ((), full):
+        inventoried.dbt(*check, *scope, expect_ok=False)
+        assert "Got 2 results" in inventoried.last_output
+
+    wrong_hour = (
+        "update analytics.hourly_tool_usage_summary set total_calls = total_calls + %s"
+        " where ctid = (select ctid from analytics.hourly_tool_usage_summary"
+        " where tool_name = 'search' and operation = 'tools/call' order by hour desc limit 1)"
+    )
+    with inventoried.connect() as conn:
+        conn.execute(wrong_hour, (3,))
+    try:
+        inventoried.dbt("run", "--select", "tool_inventory")
+        inventoried.dbt(*check)
+        inventoried.dbt(*check, *full, expect_ok=False)
+        assert "Got 2 results" in inventoried.last_output
+    finally:
+        with inventoried.connect() as conn:
+            conn.execute(wrong_hour, (-3,))
+        inventoried.dbt("run", "--select", "tool_inventory")
+    inventoried.dbt(*check, *full)

@@ -3,9 +3,11 @@
     `execute`), so that the comparison filters on literal time ranges: PostgreSQL prunes
     partitions and reads index ranges at plan time, and a check costs the buckets it compares,
     not the history. Build scope: the buckets the mart's last run rebuilt (public.mart_last_rebuilt,
-    written by its post-hook) and a seeded sample of var mart_exactness_sample_buckets others
-    drawn from every bucket between the mart's oldest (or the raw retention horizon of
-    `raw_source`) and its newest (so a bucket missing from the mart can be drawn too); buckets
+    written by its post-hook) and a seeded sample of var mart_exactness_sample_buckets hours
+    drawn from every hour between the mart's oldest bucket (or the raw retention horizon of
+    `raw_source`) and the end of its newest (so a bucket missing from the mart can be drawn
+    too), a day being compared when its first hour is drawn (so a daily mart's sample reads
+    about as many hours of raw rows as an hourly mart's, not as many whole days); buckets
     older than the horizon or on a day with ledger entries still pending for `pending_marts` are
     left out; adjacent buckets merge into ranges (gaps and islands), at most 50 of them (beyond,
     the ranges span the smallest gaps and the exact buckets are listed too). Full scope (var
@@ -67,23 +69,36 @@
             where last_rebuilt.mart = '{{ mart_name }}'
         ),
 
+        -- the sample draws hours, whatever the grain: a day is compared when its first hour is
+        -- drawn, so that a build's sample reads about as many hours of raw rows for a daily mart
+        -- as for an hourly one (each day has the chance of one hour in 24)
         sampled as (
-            select sampled.bucket
-            from generate_series(
-                (
-                    select
-                        date_trunc(
-                            '{{ grain }}',
-                            greatest(min(oldest.{{ time_column }}), (select horizon from horizon)),
-                            'UTC'
-                        )
-                    from {{ relation }} as oldest
-                ),
-                (select max(newest.{{ time_column }}) from {{ relation }} as newest),
-                interval '1 {{ grain }}'
-            ) as sampled (bucket)
-            order by md5('{{ seed | replace("'", "''") }}/' || extract(epoch from sampled.bucket)::text)
-            limit {{ sample_size | int }}
+            select drawn.bucket
+            from (
+                select sampled.bucket
+                from generate_series(
+                    (
+                        select
+                            date_trunc(
+                                '{{ grain }}',
+                                greatest(min(oldest.{{ time_column }}), (select horizon from horizon)),
+                                'UTC'
+                            )
+                        from {{ relation }} as oldest
+                    ),
+                    (
+                        select
+                            date_trunc('{{ grain }}', max(newest.{{ time_column }}), 'UTC')
+                            + interval '1 {{ grain }}' - interval '1 hour'
+                        from {{ relation }} as newest
+                    ),
+                    interval '1 hour'
+                ) as sampled (bucket)
+                order by
+                    md5('{{ seed | replace("'", "''") }}/' || extract(epoch from sampled.bucket)::text)
+                limit {{ sample_size | int }}
+            ) as drawn
+            where drawn.bucket = date_trunc('{{ grain }}', drawn.bucket, 'UTC')
         ),
 
         checked_buckets as (

@@ -14,7 +14,9 @@
 -- error rate in the 7 days before and after its latest definition change. Windows are whole
 -- UTC hours counted back from as_of (the hour the row was built in); tool calls are those whose
 -- operation is tools/call or a tool's own operation (not another MCP method such as
--- prompts/get). Rebuilt whole on every run: its answer moves with the clock.
+-- prompts/get). Rebuilt whole on every run (its answer moves with the clock), from the hourly
+-- tool summary (exact, so the counts are exact by composition) and one hour of raw rows per
+-- tool for its last call: its cost follows the hourly mart and the tools, not the raw history.
 
 with
 
@@ -128,20 +130,24 @@ tools as (
 ),
 
 -- the exact last call, looked up in the raw rows of the last hour with calls (the hour itself
--- once retention has removed them)
+-- once retention has removed them): per tool, an index range of that hour's partition (a join
+-- would read every raw call of the history)
 last_calls as (
     select
         last_hours.bcp_name,
         last_hours.tool_name,
-        coalesce(max(calls.called_at), last_hours.last_hour) as last_called_at
+        coalesce(last_call.called_at, last_hours.last_hour) as last_called_at
     from last_hours
-    left join {{ ref('stg_mcp__tool_usage_logs') }} as calls
-        on
-            {{ mart_join_keys('last_hours', 'calls', ['bcp_name', 'tool_name']) }}
-            and (calls.operation = 'tools/call' or calls.operation not like '%/%')
-            and last_hours.last_hour <= calls.called_at
-            and calls.called_at < last_hours.last_hour + interval '1 hour'
-    group by last_hours.bcp_name, last_hours.tool_name, last_hours.last_hour
+    cross join
+        lateral (
+            select max(calls.called_at) as called_at
+            from {{ ref('stg_mcp__tool_usage_logs') }} as calls
+            where
+                {{ mart_join_keys('last_hours', 'calls', ['bcp_name', 'tool_name']) }}
+                and (calls.operation = 'tools/call' or calls.operation not like '%/%')
+                and last_hours.last_hour <= calls.called_at
+                and calls.called_at < last_hours.last_hour + interval '1 hour'
+        ) as last_call
 ),
 
 change_windows as (

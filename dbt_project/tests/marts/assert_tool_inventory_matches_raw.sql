@@ -1,18 +1,22 @@
 {{ config(meta={'dagster': {'ref': {'name': 'tool_inventory'}}}) }}
 
--- Status, usage, last call and current fingerprint recomputed from the raw tables for the
--- mart's as_of hour, compared both ways, as of the snapshots the model read: one recorded
--- between the mart's rebuild and this test (taken after its refreshed_at) is left out, and a
--- version that snapshot extended (last_snapshot_id moved on) counts as listed by the latest
--- snapshot the model read if it was open then.
-{% set tool_call = "raw_calls.operation = 'tools/call' or raw_calls.operation not like '%/%'" %}
+-- Status, usage, last call and current fingerprint recomputed for the mart's as_of hour,
+-- compared both ways, as of the snapshots the model read: one recorded between the mart's
+-- rebuild and this test (taken after its refreshed_at) is left out, and a version that
+-- snapshot extended (last_snapshot_id moved on) counts as listed by the latest snapshot the
+-- model read if it was open then. The 7 days' counts: the daily whole-history check (var
+-- mart_exactness_scope 'full') counts the raw calls; a build's check adds up the hourly tool
+-- summary's hours, each equal to its raw rows (compared by the check of the build that last
+-- rebuilt it, and every day by the whole-history check), so that it costs the week's hourly
+-- rows, not its raw calls. The last call is looked up in the raw rows in both scopes.
+{% set whole_history = mart_exactness_scope() == 'full' %}
+{% set hourly = ref('hourly_tool_usage_summary') %}
+{#- the conditions on a call (raw) or an hour (hourly summary): {0} the alias, {1} the time -#}
+{% set tool_call = "{0}.operation = 'tools/call' or {0}.operation not like '%/%'" %}
 {% set week_start = mart_exactness_time_literal(
     "select max(built.as_of) - interval '167 hours' from " ~ ref('tool_inventory') ~ " as built") %}
-{% set recent_call %}
-    raw_calls.bcp_name in (select latest.bcp_name from latest)
-    and ({{ tool_call }})
-    and raw_calls."timestamp" >= {{ week_start }}
-{% endset %}
+{% set recent_call = "{0}.bcp_name in (select latest.bcp_name from latest) and (" ~ tool_call
+    ~ ") and {1} >= " ~ week_start %}
 {% set reference %}
     with
 
@@ -62,10 +66,11 @@
         where versions.kind = 'tool'
     ),
 
+    {% if whole_history %}
     -- the last 7 days of calls only (an index range): the last call of each tool is looked up
     -- on its own below
     calls as (
-        {{ mart_reference_tool_calls(['bcp_name', 'tool_name', '"timestamp"'], condition=recent_call) }}
+        {{ mart_reference_tool_calls(['bcp_name', 'tool_name', '"timestamp"'], condition=recent_call.format('raw_calls', 'raw_calls."timestamp"')) }}
     ),
 
     recent as (
@@ -79,6 +84,22 @@
         from calls
         group by calls.bcp_name, calls.tool_name
     ),
+    {% else %}
+    -- the week's hours of the hourly summary (exact: see above)
+    recent as (
+        select
+            week.bcp_name,
+            week.tool_name,
+            sum(week.total_calls)::bigint as calls_last_7_days,
+            sum(
+                week.tool_error_calls + week.server_error_calls + week.transport_error_calls
+            )::bigint as error_calls_last_7_days
+        from {{ hourly }} as week
+        where
+            {{ recent_call.format('week', 'week.hour') }}
+        group by week.bcp_name, week.tool_name
+    ),
+    {% endif %}
 
     inventory as (
         select
@@ -112,7 +133,7 @@
                 raw_calls.tool_name = inventory.tool_name
                 and raw_calls.bcp_name = inventory.bcp_name
                 and raw_calls."timestamp" is not null
-                and ({{ tool_call }})
+                and ({{ tool_call.format('raw_calls') }})
         ) as latest_call
     )
 
