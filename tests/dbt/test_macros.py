@@ -67,23 +67,45 @@ def test_every_folder_has_its_yml_and_every_macro_is_documented(
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("macro", "args", "message"),
     [
         (
+            "mart_histogram_cte",
             "{relation: calls, group_columns: hour, value_column: duration_ms}",
             "mart_histogram_cte: group_columns must be a non-empty list of columns, got hour",
         ),
         (
+            "mart_histogram_cte",
             "{relation: calls, group_columns: [hour], value_column: 'duration_ms; drop'}",
             "mart_histogram_cte: value_column must be a plain lowercase identifier",
+        ),
+        (
+            "mart_dirty_buckets_config",
+            "{time_column: time_bucket, raw_source: tool_usage_logs, retention_days: 730}",
+            "mart_dirty_buckets_config: with raw_source, time_column must be 'hour' or 'day'",
+        ),
+        (
+            "mart_dirty_buckets_config",
+            "{time_column: day, retention_days: 1825}",
+            "mart_dirty_buckets_config: retention_days and ledger_sources go with raw_source",
+        ),
+        (
+            "mart_source_rows",
+            "{relation: calls, alias: calls, time_column: at, grain: hour, columns: tool_name}",
+            "mart_source_rows: columns must be a non-empty list of columns, got tool_name",
+        ),
+        (
+            "mart_duration_stats",
+            "{quantiles: [0.5, 95]}",
+            "mart_duration_stats: a quantile is a number between 0 and 1, got 95",
         ),
     ],
 )
 def test_bad_arguments_are_a_compiler_error(
-    server_url: str, tmp_path: Path, args: str, message: str
+    server_url: str, tmp_path: Path, macro: str, args: str, message: str
 ) -> None:
     proc = run_dbt(
-        ["run-operation", "mart_histogram_cte", "--args", args],
+        ["run-operation", macro, "--args", args],
         url=server_url,
         target_path=tmp_path,
         capture=True,
