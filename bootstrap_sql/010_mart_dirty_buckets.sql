@@ -41,56 +41,19 @@ create index idx_mart_dirty_buckets_mart on mart_dirty_buckets (mart, id);
 comment on table mart_dirty_buckets is
 'Late-data ledger: hour buckets whose raw rows changed since the mart last consumed them.';
 
--- SECURITY DEFINER: a least-privilege ingest role writes raw rows without any right on the
--- ledger. Names are schema-qualified and pg_temp is searched last, so a caller's temp table
--- cannot stand in for the ledger.
+-- The late-data trigger function: 063 defines its body (an insert, update or delete marks the
+-- hours of the rows it touched dirty for every mart reading the table, unless retention is
+-- deleting; SECURITY DEFINER, so a least-privilege ingest role writes raw rows without any
+-- right on the ledger). Before the first release this file defined a first body, which 063
+-- replaced; a database that ran it ends in the same state. Here it only has to exist for the
+-- triggers below, and refuses a write should a bootstrap stop before 063.
 create or replace function mark_mart_buckets_dirty()
 returns trigger
 language plpgsql
-security definer
-set search_path = public, pg_temp
 as $$
 begin
-    -- Retention deletes raw rows the marts must outlive: those deletes change no bucket.
-    if current_setting('mcp_analytics.retention', true) = 'on' then
-        return null;
-    end if;
-    if tg_op = 'INSERT' then
-        insert into public.mart_dirty_buckets (mart, bucket)
-        select s.mart, b.bucket
-        from (
-            select distinct date_trunc('hour', r."timestamp", 'UTC') as bucket
-            from new_rows as r
-            where r."timestamp" is not null
-        ) as b
-        cross join public.mart_sources as s
-        where s.source_table = tg_table_name;
-    elsif tg_op = 'UPDATE' then
-        insert into public.mart_dirty_buckets (mart, bucket)
-        select s.mart, b.bucket
-        from (
-            select date_trunc('hour', o."timestamp", 'UTC') as bucket
-            from old_rows as o
-            where o."timestamp" is not null
-            union
-            select date_trunc('hour', n."timestamp", 'UTC') as bucket
-            from new_rows as n
-            where n."timestamp" is not null
-        ) as b
-        cross join public.mart_sources as s
-        where s.source_table = tg_table_name;
-    elsif tg_op = 'DELETE' then
-        insert into public.mart_dirty_buckets (mart, bucket)
-        select s.mart, b.bucket
-        from (
-            select distinct date_trunc('hour', o."timestamp", 'UTC') as bucket
-            from old_rows as o
-            where o."timestamp" is not null
-        ) as b
-        cross join public.mart_sources as s
-        where s.source_table = tg_table_name;
-    end if;
-    return null;
+    raise exception 'mark_mart_buckets_dirty: the bootstrap stopped before 063; run it again'
+        using errcode = 'object_not_in_prerequisite_state';
 end;
 $$;
 
@@ -98,45 +61,30 @@ revoke execute on function mark_mart_buckets_dirty() from public;
 
 -- A trigger with transition tables can have only one event, hence three per table. On a
 -- partitioned table the statement trigger on the root sees the rows routed to every partition.
-create trigger mart_dirty_on_insert after insert on tool_usage_logs
-referencing new table as new_rows
-for each statement execute function mark_mart_buckets_dirty();
-create trigger mart_dirty_on_update after update on tool_usage_logs
-referencing old table as old_rows new table as new_rows
-for each statement execute function mark_mart_buckets_dirty();
-create trigger mart_dirty_on_delete after delete on tool_usage_logs
-referencing old table as old_rows
-for each statement execute function mark_mart_buckets_dirty();
-
-create trigger mart_dirty_on_insert after insert on mcp_request_logs
-referencing new table as new_rows
-for each statement execute function mark_mart_buckets_dirty();
-create trigger mart_dirty_on_update after update on mcp_request_logs
-referencing old table as old_rows new table as new_rows
-for each statement execute function mark_mart_buckets_dirty();
-create trigger mart_dirty_on_delete after delete on mcp_request_logs
-referencing old table as old_rows
-for each statement execute function mark_mart_buckets_dirty();
-
-create trigger mart_dirty_on_insert after insert on error_logs
-referencing new table as new_rows
-for each statement execute function mark_mart_buckets_dirty();
-create trigger mart_dirty_on_update after update on error_logs
-referencing old table as old_rows new table as new_rows
-for each statement execute function mark_mart_buckets_dirty();
-create trigger mart_dirty_on_delete after delete on error_logs
-referencing old table as old_rows
-for each statement execute function mark_mart_buckets_dirty();
-
-create trigger mart_dirty_on_insert after insert on performance_metrics
-referencing new table as new_rows
-for each statement execute function mark_mart_buckets_dirty();
-create trigger mart_dirty_on_update after update on performance_metrics
-referencing old table as old_rows new table as new_rows
-for each statement execute function mark_mart_buckets_dirty();
-create trigger mart_dirty_on_delete after delete on performance_metrics
-referencing old table as old_rows
-for each statement execute function mark_mart_buckets_dirty();
+do $$
+declare
+    t record;
+begin
+    for t in
+        select r.raw_table, e.event, e.transition_tables
+        from unnest(
+            array['tool_usage_logs', 'mcp_request_logs', 'error_logs', 'performance_metrics']
+        ) as r (raw_table)
+        cross join (
+            values
+            ('insert', 'new table as new_rows'),
+            ('update', 'old table as old_rows new table as new_rows'),
+            ('delete', 'old table as old_rows')
+        ) as e (event, transition_tables)
+    loop
+        execute format(
+            'create trigger %I after %s on %I referencing %s'
+            ' for each statement execute function mark_mart_buckets_dirty()',
+            'mart_dirty_on_' || t.event, t.event, t.raw_table, t.transition_tables
+        );
+    end loop;
+end;
+$$;
 
 -- Oldest bucket a mart may rebuild from `source_table`: raw rows older than the retention
 -- policy's horizon may already be gone, so their buckets keep the values the mart has.

@@ -37,6 +37,12 @@ _FUNCTION_SET = re.compile(r"^\s*set\s+(mcp_analytics\.[a-z0-9_]+)\s*(?:=|to)\s"
 # with the first release: from then on an applied file is never revised, not even this way.
 # tests/foundation/test_bootstrap_revisions.py proves the same state (catalogue and seeded rows).
 EARLIER_REVISIONS: dict[str, frozenset[str]] = {
+    # Defined a first body of mark_mart_buckets_dirty(), which 063 replaced (and its twelve
+    # triggers one statement each): it now defines a placeholder that 063 replaces (same
+    # owner, the same revoked EXECUTE) and the same triggers in a loop.
+    "010_mart_dirty_buckets.sql": frozenset(
+        {"7ad8179194444032386e27fd0d0d6ae28985d59c8a99ef588bdf311309a6f312"}
+    ),
     # Declared apply_retention() with `set mcp_analytics.retention = 'on'`, which a
     # non-superuser owner may create only with GRANT SET ON PARAMETER (managed PostgreSQL
     # rarely allows it); 041 removes the clause from databases that ran it.
