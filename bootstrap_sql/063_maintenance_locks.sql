@@ -324,7 +324,8 @@ begin
 end;
 $$;
 
--- apply_retention() (041's wrapper) with the token, the bounded waits and a clear message.
+-- apply_retention(): 040's body (apply_retention_unflagged() since 041) with the retention flag
+-- for the call (041), the token, the bounded waits and a clear message.
 create or replace function apply_retention(
     p_dry_run boolean default false,
     p_table text default null
@@ -400,6 +401,15 @@ begin
     perform set_config('lock_timeout', v_timeout_before, true);
 end;
 $$;
+
+comment on function apply_retention(boolean, text) is
+'Applies data_retention_policies (all, or only p_table): detaches whole partitions past the '
+'cutoff, archives (verified) or deletes old rows in batches, records last_cleanup*. '
+'p_dry_run reports what would go and changes nothing. One row per policy.';
+
+-- As in 040: only administrators run retention.
+revoke execute on function apply_retention(boolean, text) from public;
+grant execute on function apply_retention(boolean, text) to mcp_admin;
 
 -- The archive export's lock (warehouse/archive.py): one table's export at a time, where an
 -- advisory key any role could hold made every export refuse. Only its owner and mcp_admin may

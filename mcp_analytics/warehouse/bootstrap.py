@@ -49,13 +49,20 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     "040_retention.sql": frozenset(
         {"e4836ce52a8652f1f74c6372732bf45278592664beb8702d3adc39a568b823b9"}
     ),
-    # Reset that clause unconditionally (which needs the same grant even with no clause); and
-    # (e42c509) the current text but one word of its header comment.
+    # Reset that clause unconditionally (which needs the same grant even with no clause); then
+    # (e42c509) a header comment one word apart from the next; then (e1ded91) defined a first
+    # apply_retention() wrapper, which 063 replaced: 063 now defines it with the comment and
+    # grants 041 gave it, and 041 only renames 040's function.
     "041_retention_flag.sql": frozenset(
         {
             "2b4c7ba210cd34b4c4a3969bc3c9010ef8239f6e88878de54d05145bb4b74212",
             "d869f458205261a68b8023537142d0477eab0b7d8af6b37c3bfd2f1578b6941c",
+            "3ae9a5523f42f33052df62949ff487de3b7fbf4cebffef9f2b01d61abdb0971a",
         }
+    ),
+    # Replaced 041's apply_retention() without its comment and grants, which it now gives.
+    "063_maintenance_locks.sql": frozenset(
+        {"6098d15895f8b307e8bf59a91db4636a621869bdda427fbb2a0ee84b1bb045bc"}
     ),
     # Defined the first mcp_record_inventory(), which 115 replaced with its "kinds": 082 no
     # longer defines it, 115 defines it with the grants 082 gave it (nothing calls it between).
