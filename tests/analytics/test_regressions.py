@@ -516,16 +516,58 @@ def test_equal_to_raw_rows_after_loads_late_rows_new_versions_and_updates(
         " where bcp_name = 'srv_0' and comparison = 'release' and metric = 'error_rate'"
     ) == [("1.10.1", "1.10.0")]
 
-    # the dbt tests: a build compares week over week, the daily whole-history run everything;
-    # a wrong value in a release row is found by the latter only
+    # the dbt check: a build's recomputes every comparison from the version summary, the
+    # daily whole-history run from the raw rows; a wrong value in a release row fails both
+    check = ("test", "--select", "assert_tool_regressions_matches_raw")
     full = ("--vars", "{mart_exactness_scope: full}")
-    wh.dbt("test", "--select", "assert_tool_regressions_matches_raw", *full)
+    wh.dbt(*check, *full)
+    wh.dbt(*check)
     with wh.connect() as conn:
         conn.execute(
             "update analytics.tool_regressions set after_value = after_value + 1"
             " where ctid = (select ctid from analytics.tool_regressions"
             " where comparison = 'release' and bcp_name = 'srv_0' limit 1)"
         )
-    wh.dbt("test", "--select", "assert_tool_regressions_matches_raw")
-    wh.dbt("test", "--select", "assert_tool_regressions_matches_raw", *full, expect_ok=False)
-    assert "Got 2 results" in wh.last_output
+    for scope in ((), full):
+        wh.dbt(*check, *scope, expect_ok=False)
+        assert "Got 2 results" in wh.last_output
+
+
+def test_a_build_checks_the_regressions_against_the_version_summary(
+    constructed: Warehouse,
+) -> None:
+    """A build's check adds up daily_tool_version_summary (each of its days is compared with
+    its raw rows by that mart's own check): regressions built from a version day that differs
+    from its raw rows pass it, and the whole history's check, from the raw rows, fails."""
+    wh = constructed
+    check = ("test", "--select", "assert_tool_regressions_matches_raw")
+    full = ("--vars", "{mart_exactness_scope: full}")
+    wh.build(*MARTS)
+    # the newest day of the version after a release regression of the error rate
+    key = wh.rows(
+        "select summary.day, summary.bcp_name, summary.tool_name, summary.tool_version"
+        " from analytics.daily_tool_version_summary as summary"
+        " join analytics.tool_regressions as found on found.comparison = 'release'"
+        " and found.metric = 'error_rate' and (found.bcp_name, found.tool_name, found.version)"
+        " = (summary.bcp_name, summary.tool_name, summary.tool_version)"
+        " order by summary.day desc, summary.bcp_name, summary.tool_name limit 1"
+    )[0]
+    wrong_day = (
+        "update analytics.daily_tool_version_summary"
+        " set server_error_calls = server_error_calls + %s"
+        " where (day, bcp_name, tool_name, tool_version) = (%s, %s, %s, %s)"
+    )
+    with wh.connect() as conn:
+        assert conn.execute(wrong_day, (5, *key)).rowcount == 1
+    try:
+        wh.dbt("run", "--select", "tool_regressions")
+        wh.dbt(*check)
+        results = wh.dbt(*check, *full, expect_ok=False)["results"]
+        (result,) = [r for r in results if r["unique_id"].startswith("test.")]
+        # at least the changed row, once as the mart has it and once recomputed
+        assert result["status"] == "fail" and result["failures"] >= 2
+    finally:
+        with wh.connect() as conn:
+            conn.execute(wrong_day, (-5, *key))
+        wh.dbt("run", "--select", "tool_regressions")
+    wh.dbt(*check, *full)

@@ -27,17 +27,21 @@ FULL_SCOPE = {"mart_exactness_scope": "full"}
 
 
 def _mart_tests(manifest: Mapping[str, Any]) -> dict[str, list[str]]:
-    """{model unique_id: [names of its tests under tests/marts/]} (a test that refs several
-    models counts for each)."""
+    """{model unique_id: [names of its tests under tests/marts/]}: a test counts for the mart
+    its `meta.dagster.ref` names (a check built from other marts refs them too), else for each
+    model it refs."""
     tests: dict[str, list[str]] = {}
     for node in manifest["nodes"].values():
         if node["resource_type"] != "test":
             continue
         if not node["original_file_path"].replace("\\", "/").startswith(TESTS_PATH):
             continue
-        for model in node["depends_on"]["nodes"]:
-            if model.startswith("model."):
-                tests.setdefault(model, []).append(node["name"])
+        models = [m for m in node["depends_on"]["nodes"] if m.startswith("model.")]
+        attached = ((node.get("config") or {}).get("meta") or {}).get("dagster", {}).get("ref")
+        if attached:
+            models = [m for m in models if m.rsplit(".", 1)[-1] == attached["name"]] or models
+        for model in models:
+            tests.setdefault(model, []).append(node["name"])
     return {model: sorted(names) for model, names in sorted(tests.items())}
 
 
