@@ -20,40 +20,38 @@ comment on function mcp_bound_user_id() is
 'User id bound to this connection via the session setting mcp_analytics.user_id (null if none)';
 
 -- users: a bound connection sees and edits only its own row (column grants in 021 decide which
--- columns); mcp_admin sees all.
-alter table users enable row level security;
-alter table users force row level security;
-
-create policy users_admin_all on users
-for all to mcp_admin
-using (true) with check (true);
-
-create policy users_bound_self on users
-for all to public
-using (id = mcp_bound_user_id())
-with check (id = mcp_bound_user_id());
-
--- sessions: same binding through user_id.
-alter table sessions enable row level security;
-alter table sessions force row level security;
-
-create policy sessions_admin_all on sessions
-for all to mcp_admin
-using (true) with check (true);
-
-create policy sessions_bound_self on sessions
-for all to public
-using (user_id = mcp_bound_user_id())
-with check (user_id = mcp_bound_user_id());
-
--- system_configuration: rows marked is_sensitive are for mcp_admin only. A null is_sensitive
--- counts as sensitive (fail closed). Ingest reads only the collector's analytics.* settings.
-alter table system_configuration enable row level security;
-alter table system_configuration force row level security;
-
-create policy config_admin_all on system_configuration
-for all to mcp_admin
-using (true) with check (true);
+-- columns); sessions: the same binding through user_id; system_configuration: rows marked
+-- is_sensitive are for mcp_admin only (a null is_sensitive counts as sensitive: fail closed),
+-- ingest reads only the collector's analytics.* settings. mcp_admin sees all of each.
+do $$
+declare
+    t record;
+begin
+    for t in
+        select p.table_name, p.policy_prefix, p.user_column
+        from (
+            values
+            ('users', 'users', 'id'),
+            ('sessions', 'sessions', 'user_id'),
+            ('system_configuration', 'config', null)
+        ) as p (table_name, policy_prefix, user_column)
+    loop
+        execute format('alter table %I enable row level security', t.table_name);
+        execute format('alter table %I force row level security', t.table_name);
+        execute format(
+            'create policy %I on %I for all to mcp_admin using (true) with check (true)',
+            t.policy_prefix || '_admin_all', t.table_name
+        );
+        if t.user_column is not null then
+            execute format(
+                'create policy %I on %I for all to public using (%3$I = mcp_bound_user_id())'
+                ' with check (%3$I = mcp_bound_user_id())',
+                t.policy_prefix || '_bound_self', t.table_name, t.user_column
+            );
+        end if;
+    end loop;
+end;
+$$;
 
 create policy config_analyst_nonsensitive on system_configuration
 for select to mcp_analyst

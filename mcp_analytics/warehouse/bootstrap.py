@@ -43,6 +43,12 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     "010_mart_dirty_buckets.sql": frozenset(
         {"7ad8179194444032386e27fd0d0d6ae28985d59c8a99ef588bdf311309a6f312"}
     ),
+    # Made row-level security and the admin/self policies of users, sessions and
+    # system_configuration one statement each: now one loop over the three tables makes the
+    # same ones.
+    "022_row_level_security.sql": frozenset(
+        {"8fc8f687f01ed518aa9c794d2ef7e2181880faec96ca06615914c0d98b3cd2f0"}
+    ),
     # Declared apply_retention() with `set mcp_analytics.retention = 'on'`, which a
     # non-superuser owner may create only with GRANT SET ON PARAMETER (managed PostgreSQL
     # rarely allows it); 041 removes the clause from databases that ran it.
