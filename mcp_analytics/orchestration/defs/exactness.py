@@ -9,14 +9,14 @@ bucket no build has rebuilt since it went wrong is found there within a day.
 """
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 from mcp_analytics.orchestration.defs.maintenance import RETENTION
-from mcp_analytics.orchestration.lib.dbt_resource import WarehouseDbtResource
+from mcp_analytics.orchestration.lib.dbt_checks import dbt_verdict_checks
 
 #: Name of the check on each mart.
 EXACTNESS_CHECK = "exact_over_history"
@@ -104,24 +104,27 @@ def marts_exactness_checks(dbt_models: dg.AssetsDefinition) -> list[dg.AssetChec
                 "sample).",
             )
         )
-    if not specs:
-        return []
 
-    @dg.multi_asset_check(specs=specs, can_subset=True, name="marts_exact_over_history")
-    def marts_exact_over_history(
-        context: dg.AssetCheckExecutionContext, dbt: WarehouseDbtResource
-    ) -> Iterator[dg.AssetCheckResult]:
-        keys = [check.asset_key for check in context.selected_asset_check_keys]
+    def command(keys: Sequence[dg.AssetKey]) -> list[str]:
         selected = sorted({name for key in keys for name in tests_of[key]})
-        verdicts, error = dbt.artifact_results(
-            ["test", "--select", " ".join(selected), "--vars", json.dumps(FULL_SCOPE)],
-            "run_results.json",
-            manifest=manifest,
-            dagster_dbt_translator=translator,
-        )
-        results = {r["unique_id"].split(".")[2]: r for r in verdicts}
-        failure = "" if results else str(error or "no run_results.json")
-        for key in keys:
-            yield _check_result(key, tests_of[key], results, failure)
+        return ["test", "--select", " ".join(selected), "--vars", json.dumps(FULL_SCOPE)]
 
-    return [marts_exact_over_history]
+    def verdicts(
+        keys: Sequence[dg.AssetKey],
+        results: list[Mapping[str, Any]],
+        error: BaseException | None,
+    ) -> Iterator[dg.AssetCheckResult]:
+        by_test = {r["unique_id"].split(".")[2]: r for r in results}
+        failure = "" if by_test else str(error or "no run_results.json")
+        for key in keys:
+            yield _check_result(key, tests_of[key], by_test, failure)
+
+    return dbt_verdict_checks(
+        "marts_exact_over_history",
+        specs,
+        manifest=manifest,
+        translator=translator,
+        command=command,
+        artifact="run_results.json",
+        verdicts=verdicts,
+    )
