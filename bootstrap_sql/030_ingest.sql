@@ -40,18 +40,14 @@ insert into system_configuration (config_key, config_value, description, config_
 )
 on conflict (config_key) do nothing;
 
--- The collector reads its settings through this function, so the ingest role needs EXECUTE
--- on it rather than SELECT on system_configuration (which may hold sensitive rows).
+-- The collector reads its settings through ingest_settings(), so the ingest role needs EXECUTE
+-- on it rather than SELECT on system_configuration (which may hold sensitive rows). 062 defines
+-- its body; here it exists for the grants (031) and returns nothing should a bootstrap stop
+-- before 062. Before the first release this file defined a first body, which 062 replaced; a
+-- database that ran it ends in the same state.
 create function ingest_settings()
 returns table (config_key varchar, config_value jsonb)
 language sql
-stable
-security definer
-set search_path = pg_catalog, public
-as $$
-    select sc.config_key, sc.config_value
-    from public.system_configuration as sc
-    where sc.config_key like 'analytics.%' and not coalesce(sc.is_sensitive, false)
-$$;
+as $$ select null::varchar, null::jsonb where false $$;
 
 revoke all on function ingest_settings() from public;

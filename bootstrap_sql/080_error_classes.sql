@@ -90,20 +90,19 @@ where error_class is null;
 -- Marts built before this file get the columns their models now produce (dbt's
 -- on_schema_change is `fail`); the hours marked above fill them in.
 do $$
+declare
+    mart text;
 begin
-    if to_regclass('analytics.hourly_tool_usage_summary') is not null then
-        alter table analytics.hourly_tool_usage_summary
-        add column if not exists tool_error_calls bigint,
-        add column if not exists caller_error_calls bigint,
-        add column if not exists server_error_calls bigint,
-        add column if not exists transport_error_calls bigint;
-    end if;
-    if to_regclass('analytics.daily_tool_usage_summary') is not null then
-        alter table analytics.daily_tool_usage_summary
-        add column if not exists tool_error_calls bigint,
-        add column if not exists caller_error_calls bigint,
-        add column if not exists server_error_calls bigint,
-        add column if not exists transport_error_calls bigint;
-    end if;
+    foreach mart in array array['hourly_tool_usage_summary', 'daily_tool_usage_summary'] loop
+        if to_regclass(format('analytics.%I', mart)) is not null then
+            execute format(
+                'alter table analytics.%I add column if not exists tool_error_calls bigint,'
+                ' add column if not exists caller_error_calls bigint,'
+                ' add column if not exists server_error_calls bigint,'
+                ' add column if not exists transport_error_calls bigint',
+                mart
+            );
+        end if;
+    end loop;
 end;
 $$;

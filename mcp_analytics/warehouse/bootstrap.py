@@ -49,6 +49,12 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     "022_row_level_security.sql": frozenset(
         {"8fc8f687f01ed518aa9c794d2ef7e2181880faec96ca06615914c0d98b3cd2f0"}
     ),
+    # Defined a first body of ingest_settings(), which 062 replaced: it now defines a
+    # placeholder (the grants of 031 need the function) that 062 replaces (same signature,
+    # volatility, security and search_path from 062's statement, the same grants).
+    "030_ingest.sql": frozenset(
+        {"527c3c4611f5dd581895f3684fdb1103a9bb83c45547c66bae35d492477c87ed"}
+    ),
     # Declared apply_retention() with `set mcp_analytics.retention = 'on'`, which a
     # non-superuser owner may create only with GRANT SET ON PARAMETER (managed PostgreSQL
     # rarely allows it); 041 removes the clause from databases that ran it.
@@ -69,6 +75,11 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     # Replaced 041's apply_retention() without its comment and grants, which it now gives.
     "063_maintenance_locks.sql": frozenset(
         {"6098d15895f8b307e8bf59a91db4636a621869bdda427fbb2a0ee84b1bb045bc"}
+    ),
+    # Added the error-class columns to the two tool usage marts in two copies of one
+    # statement: now one loop over the two marts adds the same columns.
+    "080_error_classes.sql": frozenset(
+        {"66ac4dc195e085c40303f96614c5388dbb119f310ece0c38c9d949704202092e"}
     ),
     # Defined the first mcp_record_inventory(), which 115 replaced with its "kinds": 082 no
     # longer defines it, 115 defines it with the grants 082 gave it (nothing calls it between).
