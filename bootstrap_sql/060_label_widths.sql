@@ -225,16 +225,20 @@ $$;
 
 -- The original of every value the ingest path cut to fit its column, by column name:
 -- {"tool_version": "1.4.2-...-dirty"}; null when nothing was cut (docs/ingest.md).
-alter table tool_usage_logs add column original_values jsonb;
-alter table mcp_request_logs add column original_values jsonb;
-alter table error_logs add column original_values jsonb;
-alter table performance_metrics add column original_values jsonb;
-
-comment on column tool_usage_logs.original_values is
-'Originals of values cut to fit their column ({"column": "original"}); null when none was cut.';
-comment on column mcp_request_logs.original_values is
-'Originals of values cut to fit their column ({"column": "original"}); null when none was cut.';
-comment on column error_logs.original_values is
-'Originals of values cut to fit their column ({"column": "original"}); null when none was cut.';
-comment on column performance_metrics.original_values is
-'Originals of values cut to fit their column ({"column": "original"}); null when none was cut.';
+do $$
+declare
+    raw_table text;
+begin
+    foreach raw_table in array array[
+        'tool_usage_logs', 'mcp_request_logs', 'error_logs', 'performance_metrics'
+    ] loop
+        execute format('alter table %I add column original_values jsonb', raw_table);
+        execute format(
+            'comment on column %I.original_values is %L',
+            raw_table,
+            'Originals of values cut to fit their column ({"column": "original"}); null when '
+            'none was cut.'
+        );
+    end loop;
+end;
+$$;

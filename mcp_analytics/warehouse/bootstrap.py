@@ -72,6 +72,11 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
             "3ae9a5523f42f33052df62949ff487de3b7fbf4cebffef9f2b01d61abdb0971a",
         }
     ),
+    # Added original_values and its comment to the four raw tables one statement each: now one
+    # loop over the four tables adds the same column and comment.
+    "060_label_widths.sql": frozenset(
+        {"5d4086645681d1e2d051fdd664f1be8830ad258d4a685a37428aa9cfa2fe5880"}
+    ),
     # Replaced 041's apply_retention() without its comment and grants, which it now gives.
     "063_maintenance_locks.sql": frozenset(
         {"6098d15895f8b307e8bf59a91db4636a621869bdda427fbb2a0ee84b1bb045bc"}
