@@ -436,6 +436,19 @@ from (
 """
 
 
+# calls added to the loaded history, each followed by a build (see _add_calls)
+LATE = dict(bcp="srv_1", tool="tool_0", version="1.9.0", hours=3, calls=400, errors=60)
+HOTFIX = dict(bcp="srv_0", tool="tool_0", version="1.10.1", hours=1, calls=20)
+
+
+def _add_calls(wh: Warehouse, tag: str, **shape: Any) -> None:
+    """`_calls` of `shape`, then a build of the marts, which must equal the recomputation."""
+    with wh.connect() as conn:
+        _calls(conn, tag, **shape)
+    wh.build(*MARTS)
+    _assert_exact(wh)
+
+
 def _load(wh: Warehouse, tag: str, start: datetime, days: float, n: int, **versions: Any) -> None:
     params = {"old": "1.9.0", "new": "1.10.0", "switch": TODAY - timedelta(days=8), **versions}
     with wh.connect() as conn:
@@ -457,39 +470,12 @@ def test_equal_to_raw_rows_after_loads_late_rows_new_versions_and_updates(
     # rows 10 days late: the previous version of srv_1 fails more, of one tool only
     before = _day_refreshed(wh)
     late_day = TODAY - timedelta(days=10)
-    with wh.connect() as conn:
-        start = late_day + timedelta(hours=2)
-        _calls(
-            conn,
-            "late",
-            bcp="srv_1",
-            tool="tool_0",
-            version="1.9.0",
-            start=start,
-            hours=3,
-            calls=400,
-            errors=60,
-        )
-    wh.build(*MARTS)
-    _assert_exact(wh)
+    _add_calls(wh, "late", start=late_day + timedelta(hours=2), **LATE)
     after = _day_refreshed(wh)
     assert {k[0] for k in after if after[k] != before.get(k)} == {late_day}
 
     # a newest version with a handful of calls: srv_0 has no release verdict until it has 100
-    with wh.connect() as conn:
-        start = NOW - timedelta(hours=2)
-        _calls(
-            conn,
-            "hotfix",
-            bcp="srv_0",
-            tool="tool_0",
-            version="1.10.1",
-            start=start,
-            hours=1,
-            calls=20,
-        )
-    wh.build(*MARTS)
-    _assert_exact(wh)
+    _add_calls(wh, "hotfix", start=NOW - timedelta(hours=2), **HOTFIX)
     assert not wh.scalar(
         "select count(*) from analytics.tool_regressions"
         " where bcp_name = 'srv_0' and comparison = 'release'"
