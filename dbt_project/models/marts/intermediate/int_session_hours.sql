@@ -1,13 +1,10 @@
 {{
     config(
-        meta={'ledger_sources': ['tool_usage_logs']},
         indexes=[
             {'columns': ['hour']},
             {'columns': ['bcp_name', 'session_id']},
         ],
-        pre_hook="{{ mart_claim_dirty('tool_usage_logs', grain='hour') }}",
-        post_hook="{{ mart_release_dirty('hour', retention_days=1825) }}",
-        **mart_dirty_buckets_config('hour')
+        **mart_dirty_buckets_config('hour', 'tool_usage_logs', retention_days=1825)
     )
 }}
 
