@@ -129,6 +129,13 @@ def show_cmd(args: argparse.Namespace) -> int:
             """,
             {"server": args.server},
         ).fetchall()
+    if args.server and not rows:
+        # a name with no usable snapshot is most often a typo: say so and fail, so a script
+        # does not read an empty listing as "advertises nothing"
+        raise CommandError(
+            f"inventory show: no snapshot of {args.server!r} (unknown server, or every snapshot"
+            " of it failed); `mcp-analytics inventory snapshot <url>` takes one"
+        )
     if args.json:
         for bcp, kind, name, fp, since, taken in rows:
             print(

@@ -187,3 +187,13 @@ def test_show_lists_what_each_server_advertises_now(cli_db, capsys) -> None:
         ("tool", "archive"),
         ("tool", "create_issue"),
     }
+
+
+def test_show_of_an_unknown_server_fails_with_a_clear_line(cli_db, capsys) -> None:
+    with serving(build()) as url:
+        _snapshot(capsys, url)
+    for argv in (["inventory", "show", "nosuch"], ["inventory", "show", "nosuch", "--json"]):
+        assert main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert "no snapshot of 'nosuch'" in captured.err and "Traceback" not in captured.err
