@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+from mcp_analytics.cli import CommandError
 from mcp_analytics.commands.common import add_flags, print_report, progress
 from mcp_analytics.config import settings
 from mcp_analytics.ingest.redaction import redact_url
@@ -23,10 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     backup.add_argument(
         "path",
         nargs="?",
-        type=Path,
         metavar="PATH",
-        help="the .dump file or a folder for it (default: MCPA_BACKUP_DIR, "
-        "$MCPA_STATE_DIR/backups, with a dated name)",
+        help="the .dump file, or a folder for it (an existing one, or a path ending in /: "
+        "created if its parent exists) where it gets a dated name (default: MCPA_BACKUP_DIR, "
+        "$MCPA_STATE_DIR/backups)",
     )
     add_flags(
         backup.add_mutually_exclusive_group(),
@@ -59,15 +61,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.set_defaults(func=run_restore)
 
 
+def backup_target(raw: str | None) -> Path | None:
+    """The PATH argument of `backup` as `backup()` takes it: a path ending in `/` names a
+    folder (Path() drops the slash, which would make it a file beside the folder), created
+    when missing if its parent exists.
+
+    Raises:
+        CommandError: the path ends in `/` and neither it nor its parent is a folder.
+    """
+    if raw is None:
+        return None
+    path = Path(raw)
+    if not raw.endswith(("/", os.sep)) or path.is_dir():
+        return path
+    if not path.parent.is_dir():
+        raise CommandError(
+            f"backup: no folder {raw} and its parent {path.parent} does not exist either:"
+            " create it, or give an existing folder"
+        )
+    path.mkdir(mode=0o700)
+    return path
+
+
 def run_backup(args: argparse.Namespace) -> int:
     from mcp_analytics.warehouse.backup import BackupError, Mode, backup
 
     cfg = settings()
     mode: Mode = "schema-only" if args.schema_only else "data-only" if args.data_only else "full"
+    target = backup_target(args.path)
     print_report(
         lambda: backup(
             db.database_url(),
-            args.path,
+            target,
             directory=cfg.backup_dir,
             mode=mode,
             archive_dir=cfg.archive_dir,

@@ -106,3 +106,21 @@ def test_an_older_pg_dump_is_never_used_for_a_newer_server(monkeypatch: pytest.M
     assert find_tool("pg_dump", 15).path == DEBIAN_15 / "pg_dump"
     newer = find_tool("pg_dump", 16)
     assert newer.major >= 16 and newer.path.parent != DEBIAN_15
+
+
+def test_a_path_ending_in_a_slash_is_a_folder_for_a_dated_backup(
+    loaded_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    missing = tmp_path / "no" / "such"
+    assert main(["backup", f"{missing}/"]) == 2
+    err = capsys.readouterr().err
+    assert f"no folder {missing}/ and its parent {missing.parent} does not exist" in err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+
+    folder = tmp_path / "new"
+    assert main(["backup", f"{folder}/"]) == 0
+    capsys.readouterr()
+    (dump,) = folder.glob("*.dump")
+    assert re.fullmatch(r".+-\d{8}T\d{6}Z\.dump", dump.name), dump.name
+    assert read_backup(dump).manifest.inventory.row_counts
+    assert not folder.with_name("new.dump").exists()
