@@ -12,6 +12,8 @@ from psycopg.abc import Params, QueryNoTemplate
 from starlette.testclient import TestClient
 
 from mcp_analytics.dashboard.marts import QUANTILES
+from mcp_analytics.dashboard.windows import Window, parse_window
+from tests.helpers import db
 
 #: username -> (password, role)
 USERS = {
@@ -120,3 +122,28 @@ def keyed_rows(
 ) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     """The rows of `query` as a dict: the first `key` columns -> the other columns."""
     return {row[:key]: row[key:] for row in conn.execute(query, params)}
+
+
+def mart_groups(
+    url: str, window: Window | str, table: str, columns: str, *, key: int = 2, where: str = ""
+) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """The groups of the mart analytics.`table` over `window` (a Window, or the key of one
+    ending now, as a page's ?window= names it), read as the pages read them, as
+    a dict (see `keyed_rows`): the first `key` of `columns` (a select list: the group's columns,
+    then its aggregates) -> the aggregates.
+
+    An hourly mart (table hourly_*) is read by its `hour` from the window's start, a daily one by
+    its `day` from the day the window starts in; `where` (" and ...", no placeholders) narrows
+    the rows; `key` 0 gives the window's one group, keyed (). Runs on a new autocommit
+    connection to `url` (the analyst login).
+    """
+    if isinstance(window, str):
+        window = parse_window({"window": window})
+    if table.startswith("hourly_"):
+        since = "hour >= %s and hour < %s"
+    else:
+        since = "day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
+    # key 0: the whole window as one group
+    group = ", ".join(str(n) for n in range(1, key + 1)) or "()"
+    query = f"select {columns} from analytics.{table} where {since} {where} group by {group}"
+    return {row[:key]: row[key:] for row in db.rows(url, query, (window.start, window.end))}

@@ -14,7 +14,7 @@ import pytest
 from mcp_analytics.dashboard import clients
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms, fmt_pct, fmt_time
 from mcp_analytics.dashboard.windows import parse_window
-from tests.dashboard.helpers import MERGED_QUANTILES, keyed_rows, table_rows
+from tests.dashboard.helpers import MERGED_QUANTILES, keyed_rows, mart_groups, table_rows
 from tests.helpers import db
 
 pytestmark = pytest.mark.slow
@@ -217,21 +217,18 @@ def test_tool_page_shows_its_definitions_and_a_never_called_tool_has_a_page(
 @pytest.mark.parametrize("key", ["7d", "30d"])
 def test_releases_page_equals_the_mart(client_as, analyst_url: str, key: str) -> None:
     reader = client_as("reader")
-    window = parse_window({"window": key})
-    with psycopg.connect(analyst_url, autocommit=True) as conn:
-        releases = keyed_rows(
-            conn,
-            "select bcp_name, tool_version, sum(total_calls), sum(failed_calls),"
-            f" {MERGED_QUANTILES} from analytics.daily_tool_version_summary"
-            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
-            " group by 1, 2",
-            (window.start, window.end),
-        )
-        expected = {(bcp, clients.label(v)): sums for (bcp, v), sums in releases.items()}
-        regressed = conn.execute(
-            "select bcp_name, tool_name, metric, previous_version, version"
-            " from analytics.tool_regressions where comparison = 'release'"
-        ).fetchall()
+    releases = mart_groups(
+        analyst_url,
+        key,
+        "daily_tool_version_summary",
+        f"bcp_name, tool_version, sum(total_calls), sum(failed_calls), {MERGED_QUANTILES}",
+    )
+    expected = {(bcp, clients.label(v)): sums for (bcp, v), sums in releases.items()}
+    regressed = db.rows(
+        analyst_url,
+        "select bcp_name, tool_name, metric, previous_version, version"
+        " from analytics.tool_regressions where comparison = 'release'",
+    )
     # bcp_0 has two releases; the others carry no version
     assert {v for (b, v) in expected if b == "bcp_0"} == {"1.0.0", "1.1.0"}
     assert ("bcp_1", clients.NONE) in expected
@@ -254,60 +251,52 @@ def test_releases_page_equals_the_mart(client_as, analyst_url: str, key: str) ->
 
 def test_releases_of_one_server_and_a_tool_page(client_as, analyst_url: str) -> None:
     reader = client_as("reader")
-    window = parse_window({"window": "7d"})
-    with psycopg.connect(analyst_url, autocommit=True) as conn:
-        per_tool = {
-            (tool, version): calls
-            for tool, version, calls in conn.execute(
-                "select tool_name, tool_version, sum(total_calls)"
-                " from analytics.daily_tool_version_summary"
-                " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
-                " and bcp_name = 'bcp_0' group by 1, 2",
-                (window.start, window.end),
-            )
-        }
+    per_tool = mart_groups(
+        analyst_url,
+        "7d",
+        "daily_tool_version_summary",
+        "tool_name, tool_version, sum(total_calls)",
+        where="and bcp_name = 'bcp_0'",
+    )
     html = reader.get("/versions?window=7d&bcp=bcp_0").text
     assert 'data-filter="bcp"' in html and 'data-chart-name="chart-versions-1"' in html
     assert 'data-refresh-url="/versions?window=7d&amp;bcp=bcp_0"' in html
     got = {
         (a["data-tool"], a["data-version"]): c[3] for a, c in table_rows(html, "releases-by-tool")
     }
-    assert got == {k: fmt_int(v) for k, v in per_tool.items()}
+    assert got == {k: fmt_int(v) for k, (v,) in per_tool.items()}
     assert {a["data-bcp"] for a, _ in table_rows(html, "releases")} == {"bcp_0"}
     page = reader.get("/tools/bcp_0/tool_0?window=7d").text
     versions = {a["data-version"]: c[2] for a, c in table_rows(page, "tool-releases")}
-    assert versions == {v: fmt_int(n) for (t, v), n in per_tool.items() if t == "tool_0"}
+    assert versions == {v: fmt_int(n) for (t, v), (n,) in per_tool.items() if t == "tool_0"}
     assert [a["data-metric"] for a, _ in table_rows(page, "regressions")] == ["p95_duration_ms"]
     quiet = reader.get("/tools/bcp_0/tool_1?window=7d").text
     assert 'id="no-regressions"' in quiet
 
 
 def test_sessions_page_equals_the_marts(client_as, analyst_url: str) -> None:
-    reader = client_as("reader")
+    # one window for the three reads
     window = parse_window({"window": "7d"})
-    bounds = (window.start, window.end)
-    with psycopg.connect(analyst_url, autocommit=True) as conn:
-        groups = keyed_rows(
-            conn,
-            "select bcp_name, session_definition, sum(sessions), sum(operations)"
-            " from analytics.daily_session_summary"
-            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
-            " group by 1, 2",
-            bounds,
-        )
-        longest = conn.execute(
-            "select max(duration_ms) from analytics.mcp_sessions"
-            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s",
-            bounds,
-        ).fetchone()[0]
-        idle = conn.execute(
-            "select count(*), sum(operations) from analytics.mcp_sessions"
-            " where day >= date_trunc('day', %s::timestamptz, 'UTC') and day < %s"
-            " and session_definition = 'idle_gap_30m:v1' and bcp_name = 'bcp_0'",
-            bounds,
-        ).fetchone()
+    groups = mart_groups(
+        analyst_url,
+        window,
+        "daily_session_summary",
+        "bcp_name, session_definition, sum(sessions), sum(operations)",
+    )
+    [(longest,)] = mart_groups(
+        analyst_url, window, "mcp_sessions", "max(duration_ms)", key=0
+    ).values()
+    [idle] = mart_groups(
+        analyst_url,
+        window,
+        "mcp_sessions",
+        "count(*), sum(operations)",
+        key=0,
+        where="and session_definition = 'idle_gap_30m:v1' and bcp_name = 'bcp_0'",
+    ).values()
     # both definitions: calls with a transport session id, and calls without one
     assert {d for _, d in groups} == {"transport_id:v1", "idle_gap_30m:v1"}
+    reader = client_as("reader")
     html = reader.get("/sessions?window=7d").text
     sessions_total = sum(n for n, _ in groups.values())
     assert f'<div class="value">{fmt_int(sessions_total)}<' in html
