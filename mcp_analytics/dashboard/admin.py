@@ -260,6 +260,18 @@ def _check_known(conn: psycopg.Connection, key: str) -> None:
             raise AdminError(str(err)) from None
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether a decoded JSON value has a NUL character in a string or key (jsonb refuses
+    the \\u0000 escape)."""
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def update_config(conn: psycopg.Connection, key: str, text: str, by: Actor, role: str) -> None:
     """Set `key` to the JSON value `text`, validated against its validation_schema.
 
@@ -273,6 +285,11 @@ def update_config(conn: psycopg.Connection, key: str, text: str, by: Actor, role
         raise AdminError(
             f'{key}: the value must be JSON (e.g. 10000, true, "text"): {err}'
         ) from None
+    if _holds_nul(value):
+        raise AdminError(
+            f"{key}: the value holds a NUL character (\\u0000), which the database cannot"
+            " store: remove it"
+        )
     with conn.transaction():
         row = conn.execute(
             "select coalesce(is_sensitive, true), validation_schema from system_configuration"

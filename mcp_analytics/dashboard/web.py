@@ -121,11 +121,42 @@ class Refused(Exception):
         self.message = message
 
 
+#: PostgreSQL text cannot hold a NUL character: one in a parameter would end as a traceback
+#: (DataError) where the value meets SQL, so requests carrying one are refused up front.
+NUL = "\0"
+
+
+def shown(name: str) -> str:
+    """A parameter's name for a message, a NUL in it written %00."""
+    return name.replace(NUL, "%00")
+
+
+def refuse_nul(request: Request) -> None:
+    """Refuse a request whose path segments or query parameters hold a NUL character (%00).
+
+    Raises:
+        Refused: 404 for a path segment (no page has such a name), 400 naming the query
+            parameter.
+    """
+    for name, value in request.path_params.items():
+        if NUL in str(value):
+            raise Refused(
+                404, f"not found: the {name} part of the address holds a NUL character (%00)"
+            )
+    for name, value in request.query_params.multi_items():
+        if NUL in name or NUL in value:
+            raise Refused(
+                400,
+                f"bad query parameter {shown(name)}: it holds a NUL character (%00); remove it",
+            )
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """The posted form as text fields (files are refused), at most MAX_FORM_BYTES.
 
     Raises:
-        Refused: 413 for a larger body, 400 for a malformed one.
+        Refused: 413 for a larger body, 400 for a malformed one or a field holding a NUL
+            character.
     """
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_FORM_BYTES:
@@ -134,7 +165,13 @@ async def read_form(request: Request) -> dict[str, str]:
         form = await request.form(max_files=0, max_fields=200)
     except Exception as err:  # noqa: BLE001 - multipart/urlencoded parser errors vary
         raise Refused(400, f"malformed form: {type(err).__name__}") from None
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    for name, value in fields.items():
+        if NUL in name or NUL in value:
+            raise Refused(
+                400, f"bad value for the field {shown(name)}: it holds a NUL character; remove it"
+            )
+    return fields
 
 
 def check_csrf(request: Request, form: dict[str, str], expected: str) -> None:
@@ -166,6 +203,7 @@ def protected(role: str = "READ_ONLY") -> Callable[[Handler], Callable[[Request]
                 return _to_login(request)
             render = request.app.state.render_refusal
             try:
+                refuse_nul(request)
                 if request.method == "POST":
                     form = await read_form(request)
                     check_csrf(request, form, viewer.csrf_token)

@@ -808,7 +808,10 @@ def test_a_nul_byte_is_refused_before_it_reaches_sql(client_as, warehouse: str) 
             " values ('fresh.note', '\"kept\"', false) on conflict do nothing"
         )
     token = csrf_of(admin.get("/admin/config").text)
-    for value, words in (('"\\u0000"', "holds a NUL character (\\u0000)"), ("a\0", "bad value for the field value:")):
+    for value, words in (
+        ('"\\u0000"', "holds a NUL character (\\u0000)"),
+        ("a\0", "bad value for the field value:"),
+    ):
         refused = admin.post("/admin/config/fresh.note", data={"value": value, "csrf_token": token})
         assert refused.status_code == 400 and words in refused.text, refused.text[-800:]
     kept = "select config_value::text from system_configuration where config_key = 'fresh.note'"
