@@ -35,7 +35,11 @@ request or the result) is not recorded: no page is the whole list. Column mappin
     parameters     params.arguments (the collector redacts secrets and hashes them)
     response_data  the result as sent on the wire (the collector caps its size)
     success        false when the result has isError, or the call raised
-    error_*        message / exception type or JSON-RPC code / traceback
+    error_code     "tool_error" for an isError result (also when MCPServer made it from a
+                   raising tool or rejected arguments, as the SDK's span says); the exception
+                   type or JSON-RPC code when the call itself failed
+    error_message  the raised exception's message, else the isError result's text
+    error_stack    the raised exception's traceback
     duration_ms    wall time of the call inside the server, in milliseconds
     request_id     "<session or connection id>/<JSON-RPC id>": JSON-RPC ids restart at each
                    connection, so the bare id would not identify a request
@@ -207,9 +211,11 @@ class CollectorMiddleware:
                 failed = _is_error(result, wire)
                 event["success"] = not failed
                 if failed:
-                    # The SDK shows the client a generic text for a crash; the cause is kept.
+                    # The client saw an isError result, so the class is tool_error (as on the
+                    # SDK's span, error.type); a raised exception's message and traceback,
+                    # which the client did not see, are kept beside it.
                     event["error_message"] = state.message or _error_text(wire)
-                    event["error_code"] = state.error_type or "tool_error"
+                    event["error_code"] = "tool_error"
                     event["error_stack"] = state.stack
             if self.capture_content:
                 _safe(_content_on_span, span, event.get("parameters"), event.get("response_data"))

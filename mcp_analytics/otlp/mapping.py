@@ -314,6 +314,16 @@ def _stack(exceptions: list[Any]) -> str | None:
     return None
 
 
+def _exception_message(exceptions: list[Any]) -> str | None:
+    """The first exception event's message: an isError span's status has none (the SDK sets
+    only error.type = tool_error), while the instrumentation records the raised exception."""
+    for event in exceptions:
+        message = _text(attributes(event.attributes).get("exception.message"))
+        if message:
+            return message
+    return None
+
+
 def _tool_event(s: _Span, method: str, exceptions: list[Any]) -> dict[str, Any]:
     attrs, t = s.attrs, "tool_usage_logs"
     target = (
@@ -330,7 +340,7 @@ def _tool_event(s: _Span, method: str, exceptions: list[Any]) -> dict[str, Any]:
         "duration_ms": s.duration_ms,
         "success": not s.failed,
         "error_code": fit(t, "error_code", s.error_type),
-        "error_message": s.span.status.message or None,
+        "error_message": s.span.status.message or _exception_message(exceptions),
         "error_stack": _stack(exceptions),
         "request_id": fit(t, "request_id", attrs.get("jsonrpc.request.id")),
         "session_id": fit(t, "session_id", attrs.get("mcp.session.id")),

@@ -80,7 +80,7 @@ def test_mcpserver_round_trip(bootstrapped_db, tmp_path, mode):
 
     # A raising tool: a failure with the exception's type and its traceback.
     assert explode["success"] is False
-    assert explode["error_code"] == "RuntimeError"
+    assert explode["error_code"] == "tool_error"
     assert "the upstream API is down" in explode["error_message"]
     assert "RuntimeError: the upstream API is down" in explode["error_stack"]
     # The collector redacted the secret argument before it reached the table.

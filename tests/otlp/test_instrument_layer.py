@@ -24,7 +24,8 @@ def run_emitter(*args: str) -> dict[str, object]:
 def rows(db: str, service: str) -> dict[str, dict]:
     with psycopg.connect(db, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
-            "select tool_name, operation, success, error_code, error_stack, parameters,"
+            "select tool_name, operation, success, error_code, error_class, error_message,"
+            " error_stack, parameters,"
             " response_data, client_name, client_version, protocol_version, session_id,"
             " trace_id, span_id, execution_id, user_agent"
             " from tool_usage_logs where bcp_name = %s",
@@ -74,3 +75,36 @@ def test_collector_rows_carry_the_sdk_span(bootstrapped_db, tmp_path):
     assert add["user_agent"] == "e2e-client/4.5.6" and add["protocol_version"]
     assert got["refuse"]["error_code"] == "tool_error"
     assert len({r["trace_id"] for r in got.values()}) == len(got)  # one span each
+
+
+def test_one_error_class_whatever_the_path(bootstrapped_db, tmp_path, monkeypatch):
+    """The same three failures (a raising tool, arguments that fail validation, an isError
+    result) through the collector and through the SDK's spans over OTLP: the client saw an
+    isError result each time, so each path stores tool_error, with the same message."""
+    monkeypatch.setenv("EMIT_CALLS", "errors")
+    with running(bootstrapped_db, tmp_path / "spool-otlp") as r:
+        over_otlp = run_emitter("otlp", r.url, "classes-otlp", "auto")
+        assert wait_for(lambda: r.sink.queued_rows == 0)
+    collected = run_emitter(
+        "collector", bootstrapped_db, "classes-collector", "auto", str(tmp_path / "spool")
+    )
+    assert over_otlp == collected == {"explode": True, "add": True, "refuse": True}
+    otlp, collector = (
+        rows(bootstrapped_db, "classes-otlp"),
+        rows(bootstrapped_db, "classes-collector"),
+    )
+    otlp.pop("server/discover", None)  # the 2026-07-28 client's discovery call, OTLP only
+    assert sorted(otlp) == sorted(collector) == ["add", "explode", "refuse"]
+    for tool in ("explode", "add", "refuse"):
+        got = [
+            (r[tool]["success"], r[tool]["error_code"], r[tool]["error_class"])
+            for r in (otlp, collector)
+        ]
+        assert got == [(False, "tool_error", "tool_error")] * 2, tool
+    # The raised exception, which the client did not see, is kept on both paths.
+    for r in (otlp, collector):
+        assert r["explode"]["error_message"] == "the upstream API is down"
+        assert "RuntimeError: the upstream API is down" in r["explode"]["error_stack"]
+        assert "ValidationError" in r["add"]["error_stack"]
+        assert "validation error" in r["add"]["error_message"]
+    assert otlp["add"]["error_message"] == collector["add"]["error_message"]

@@ -3,14 +3,20 @@ either OTLP spans to a receiver or rows through a collector (with the SDK's trac
 
     python -m tests.otlp.emitters.instrumented otlp ENDPOINT SERVICE MODE
     python -m tests.otlp.emitters.instrumented collector DATABASE_URL SERVICE MODE SPOOL_DIR
+
+With the environment variable EMIT_CALLS=errors, only the failing calls are made: a raising
+tool, arguments that fail validation and an isError result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -18,11 +24,23 @@ from opentelemetry.sdk.trace import TracerProvider
 from mcp_analytics.collector import Collector
 from mcp_analytics.collector.mcp_sdk import instrument
 from tests.helpers.mcp_servers import demo_server
-from tests.otlp.emitters.sdk_v2 import calls
+from tests.otlp.emitters.sdk_v2 import CLIENT
+from tests.otlp.emitters.sdk_v2 import calls as all_calls
+
+
+async def error_calls(server: MCPServer, mode: str) -> dict[str, object]:
+    """The three failures, each answered with an isError result: raise, bad arguments, isError."""
+    async with Client(server, client_info=CLIENT, mode=mode) as client:
+        return {
+            "explode": (await client.call_tool("explode", {})).is_error,
+            "add": (await client.call_tool("add", {"a": "x", "b": 3})).is_error,
+            "refuse": (await client.call_tool("refuse", {"reason": "quota"})).is_error,
+        }
 
 
 def main() -> None:
     kind, target, service, mode = sys.argv[1:5]
+    calls = error_calls if os.environ.get("EMIT_CALLS") == "errors" else all_calls
     server = demo_server(service, "2.0.1")
     if kind == "otlp":
         instrument(server, otlp_endpoint=target, capture_content=True)
