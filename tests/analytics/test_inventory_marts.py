@@ -101,8 +101,26 @@ def inventoried(warehouse: Warehouse) -> Warehouse:
         # a failed snapshot later on changes nothing: the latest *successful* one counts
         store(conn, None, source="schedule", endpoint="test", error="refused")
     _insert_calls(warehouse, CALLS, "a")
+    _insert_mcp_methods(warehouse)
     warehouse.build(*MARTS)
     return warehouse
+
+
+#: MCP methods without a slash: their spans (OTLP) carry the method as operation and tool name
+MCP_METHODS = ("initialize", "ping")
+
+
+def _insert_mcp_methods(wh: Warehouse) -> None:
+    with wh.connect() as conn:
+        conn.execute(
+            """
+            insert into tool_usage_logs (execution_id, bcp_name, tool_name, operation,
+                duration_ms, success, "timestamp")
+            select 'm-' || method, %s, method, method, 3, true, %s
+            from unnest(%s::text[]) as method
+            """,
+            (NAME, HOUR - timedelta(hours=1), list(MCP_METHODS)),
+        )
 
 
 def test_the_history_lists_each_version_and_what_changed(inventoried: Warehouse) -> None:
@@ -167,7 +185,8 @@ def test_the_inventory_equals_a_recomputation_from_raw_rows(inventoried: Warehou
             coalesce(error_class, mcp_error_class(success, error_code)) as error_class
         from tool_usage_logs
         where bcp_name in (select bcp_name from latest)
-            and (operation = 'tools/call' or operation not like '%%/%%')
+            and (operation = 'tools/call'
+                or (operation not like '%%/%%' and operation not in ('initialize', 'ping')))
     ),
     recent as (
         select bcp_name, tool_name, count(*) as n,
@@ -190,6 +209,14 @@ def test_the_inventory_equals_a_recomputation_from_raw_rows(inventoried: Warehou
         " last_called_at, current_fingerprint from analytics.tool_inventory"
     )
     assert inventoried.diff(mart, reference) == (0, 0)
+
+
+def test_mcp_methods_are_not_tools(inventoried: Warehouse) -> None:
+    methods = list(MCP_METHODS)
+    raw = "select count(*) from tool_usage_logs where operation = any(%s)"
+    assert inventoried.scalar(raw, (methods,)) == len(methods)
+    listed = "select count(*) from analytics.tool_inventory where tool_name = any(%s)"
+    assert inventoried.scalar(listed, (methods,)) == 0
 
 
 def test_every_run_rebuilds_the_inventory(inventoried: Warehouse) -> None:

@@ -14,7 +14,7 @@
 -- error rate in the 7 days before and after its latest definition change. Windows are whole
 -- UTC hours counted back from as_of (the hour the row was built in); tool calls are those whose
 -- operation is tools/call or a tool's own operation (not another MCP method such as
--- prompts/get). Rebuilt whole on every run (its answer moves with the clock), from the hourly
+-- prompts/get, initialize or ping: mart_is_tool_call). Rebuilt whole on every run (its answer moves with the clock), from the hourly
 -- tool summary (exact, so the counts are exact by composition) and one hour of raw rows per
 -- tool for its last call: its cost follows the hourly mart and the tools, not the raw history.
 
@@ -90,7 +90,7 @@ tool_hours as (
     from {{ ref('hourly_tool_usage_summary') }} as hourly
     where
         hourly.bcp_name in (select latest_snapshots.bcp_name from latest_snapshots)
-        and (hourly.operation = 'tools/call' or hourly.operation not like '%/%')
+        and {{ mart_is_tool_call('hourly') }}
     group by hourly.hour, hourly.bcp_name, hourly.tool_name
 ),
 
@@ -144,7 +144,7 @@ last_calls as (
             from {{ ref('stg_mcp__tool_usage_logs') }} as calls
             where
                 {{ mart_join_keys('last_hours', 'calls', ['bcp_name', 'tool_name']) }}
-                and (calls.operation = 'tools/call' or calls.operation not like '%/%')
+                and {{ mart_is_tool_call('calls') }}
                 and last_hours.last_hour <= calls.called_at
                 and calls.called_at < last_hours.last_hour + interval '1 hour'
         ) as last_call

@@ -12,7 +12,7 @@
 {% set whole_history = mart_exactness_scope() == 'full' %}
 {% set hourly = ref('hourly_tool_usage_summary') %}
 {#- the conditions on a call (raw) or an hour (hourly summary): {0} the alias, {1} the time -#}
-{% set tool_call = "{0}.operation = 'tools/call' or {0}.operation not like '%/%'" %}
+{% set tool_call = mart_is_tool_call('{0}') %}
 {% set week_start = mart_exactness_time_literal(
     "select max(built.as_of) - interval '167 hours' from " ~ ref('tool_inventory') ~ " as built") %}
 {% set recent_call = "{0}.bcp_name in (select latest.bcp_name from latest) and (" ~ tool_call
