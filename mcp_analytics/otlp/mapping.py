@@ -358,7 +358,22 @@ def _tool_event(s: _Span, method: str, exceptions: list[Any]) -> dict[str, Any]:
         "parent_span_id": hex_id(s.span.parent_span_id, 8),
         "timestamp": s.started,
     }
+    if s.failed and event["error_message"] is None:
+        event["error_message"] = _result_text(event["response_data"])
     return event
+
+
+def _result_text(result: Any) -> str | None:
+    """The text blocks of an isError result (captured as gen_ai.tool.call.result), as the
+    collector stores them for the same call; None when the result was not captured."""
+    if not isinstance(result, dict) or result.get("isError") is not True:
+        return None
+    texts = [
+        block["text"]
+        for block in result.get("content") or ()
+        if isinstance(block, dict) and isinstance(block.get("text"), str)
+    ]
+    return "\n".join(texts) or None
 
 
 def _http_event(s: _Span) -> dict[str, Any] | None:

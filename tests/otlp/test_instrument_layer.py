@@ -108,3 +108,6 @@ def test_one_error_class_whatever_the_path(bootstrapped_db, tmp_path, monkeypatc
         assert "ValidationError" in r["add"]["error_stack"]
         assert "validation error" in r["add"]["error_message"]
     assert otlp["add"]["error_message"] == collector["add"]["error_message"]
+    # An isError result's own text, from the captured result on the OTLP path.
+    assert otlp["refuse"]["error_message"] == collector["refuse"]["error_message"]
+    assert collector["refuse"]["error_message"] == "refused: quota"
