@@ -39,7 +39,7 @@ request or the result) is not recorded: no page is the whole list. Column mappin
                    raising tool or rejected arguments, as the SDK's span says); the exception
                    type or JSON-RPC code when the call itself failed
     error_message  the raised exception's message, else the isError result's text
-    error_stack    the raised exception's traceback
+    error_stack    the raised exception's traceback (and an error_logs row with its type)
     duration_ms    wall time of the call inside the server, in milliseconds
     request_id     "<session or connection id>/<JSON-RPC id>": JSON-RPC ids restart at each
                    connection, so the bare id would not identify a request
@@ -220,9 +220,34 @@ class CollectorMiddleware:
             if self.capture_content:
                 _safe(_content_on_span, span, event.get("parameters"), event.get("response_data"))
             if self.collector is not None:
-                self.collector.record_tool_call(**event)
+                execution_id = self.collector.record_tool_call(**event)
+                if state.error_type is not None:
+                    self._record_exception(state, event, execution_id)
         except Exception:  # telemetry must never break the call (logged with its traceback)
             log.warning("mcp-analytics: could not record a tools/call", exc_info=True)
+
+    def _record_exception(
+        self, state: _CallState, event: Mapping[str, Any], execution_id: str
+    ) -> None:
+        """One error_logs row for the exception MCPServer turned into an isError result, with
+        its type as error_code: the row the OTLP receiver makes from the span's exception event.
+        A recorder without `record_error` gets none."""
+        record = getattr(self.collector, "record_error", None)
+        if record is None:
+            return
+        record(
+            level="error",
+            message=state.message or state.error_type or "exception",
+            stack_trace=state.stack,
+            error_code=state.error_type,
+            tool_context={k: event[k] for k in ("bcp_name", "tool_name", "operation")},
+            execution_id=execution_id,
+            session_id=event.get("session_id"),
+            timestamp=event["timestamp"],
+            category="exception",
+            severity=4,
+            service_version=self.tool_version,
+        )
 
     def _record_list(self, ctx: Any, method: str, result: Any, identity: Mapping[str, Any]) -> None:
         """Hand a served list to the collector's inventory when it is whole and new (or due

@@ -108,6 +108,14 @@ def test_one_error_class_whatever_the_path(bootstrapped_db, tmp_path, monkeypatc
         assert "ValidationError" in r["add"]["error_stack"]
         assert "validation error" in r["add"]["error_message"]
     assert otlp["add"]["error_message"] == collector["add"]["error_message"]
+    # The exception's type is kept on both paths in error_logs, linked to the call.
+    with psycopg.connect(bootstrapped_db, autocommit=True) as conn:
+        for r in (otlp, collector):
+            logged = conn.execute(
+                "select error_code, message, category from error_logs where execution_id = %s",
+                (r["explode"]["execution_id"],),
+            ).fetchall()
+            assert logged == [("RuntimeError", "the upstream API is down", "exception")]
     # An isError result's own text, from the captured result on the OTLP path.
     assert otlp["refuse"]["error_message"] == collector["refuse"]["error_message"]
     assert collector["refuse"]["error_message"] == "refused: quota"
