@@ -14,9 +14,10 @@
 -- error rate in the 7 days before and after its latest definition change. Windows are whole
 -- UTC hours counted back from as_of (the hour the row was built in); tool calls are those whose
 -- operation is tools/call or a tool's own operation (not another MCP method such as
--- prompts/get, initialize or ping: mart_is_tool_call). Rebuilt whole on every run (its answer moves with the clock), from the hourly
--- tool summary (exact, so the counts are exact by composition) and one hour of raw rows per
--- tool for its last call: its cost follows the hourly mart and the tools, not the raw history.
+-- prompts/get, initialize or ping: mart_is_tool_call). Rebuilt whole on every run (its answer
+-- moves with the clock), from the hourly tool summary (exact, so the counts are exact by
+-- composition) and one hour of raw rows per tool for its last call: its cost follows the hourly
+-- mart and the tools, not the raw history.
 
 with
 
@@ -138,16 +139,22 @@ last_calls as (
         last_hours.tool_name,
         coalesce(last_call.called_at, last_hours.last_hour) as last_called_at
     from last_hours
-    cross join
+    -- joined on bcp_name as well, so that on Citus the lookup stays on the tool's shard
+    -- (docs/scale-out.md)
+    left join
         lateral (
-            select max(calls.called_at) as called_at
+            select
+                calls.bcp_name,
+                max(calls.called_at) as called_at
             from {{ ref('stg_mcp__tool_usage_logs') }} as calls
             where
                 {{ mart_join_keys('last_hours', 'calls', ['bcp_name', 'tool_name']) }}
                 and {{ mart_is_tool_call('calls') }}
                 and last_hours.last_hour <= calls.called_at
                 and calls.called_at < last_hours.last_hour + interval '1 hour'
+            group by calls.bcp_name
         ) as last_call
+        on last_hours.bcp_name = last_call.bcp_name
 ),
 
 change_windows as (
