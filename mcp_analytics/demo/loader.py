@@ -34,7 +34,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
-from mcp_analytics.analytics.inventory import Inventory, definition_of, store
+from mcp_analytics.analytics.inventory import store
 from mcp_analytics.config import settings
 from mcp_analytics.demo.workload import (
     CATALOGUE,
@@ -46,7 +46,7 @@ from mcp_analytics.demo.workload import (
     Batch,
     Generator,
     WorkloadSpec,
-    advertised_tools,
+    advertised_inventory,
     inventory_snapshots,
 )
 from mcp_analytics.warehouse import db
@@ -190,14 +190,8 @@ def _store_inventory(conn: psycopg.Connection, spec: WorkloadSpec) -> int:
         return 0
     taken = inventory_snapshots(spec)
     for b, v, taken_at in taken:
-        bcp = CATALOGUE[b]
-        inventory = Inventory(
-            bcp_name=bcp.name,
-            server_version=bcp.versions[v],
-            protocol_version="2025-11-25",
-            definitions=tuple(definition_of("tool", d) for d in advertised_tools(b, v)),
-        )
-        endpoint = f"https://{bcp.name}.mcp.example.invalid/mcp"
+        inventory = advertised_inventory(b, v)
+        endpoint = f"https://{inventory.bcp_name}.mcp.example.invalid/mcp"
         store(conn, inventory, source="schedule", endpoint=endpoint, taken_at=taken_at)
     return len(taken)
 

@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
 from mcp_analytics.analytics.error_classes import error_class
+from mcp_analytics.analytics.inventory import Inventory, definition_of
 from mcp_analytics.ingest.events import TABLES
 
 DAY_MS = 86_400_000
@@ -1025,6 +1026,20 @@ def advertised_tools(bcp_index: int, version_index: int) -> list[dict[str, objec
         for tool in CATALOGUE[bcp_index].tools
         if tool.listed_in is None or version_index in tool.listed_in
     ]
+
+
+def advertised_inventory(bcp_index: int, version_index: int) -> Inventory:
+    """What version `version_index` of BCP `bcp_index` advertises, as a snapshot of its
+    inventory reads it: the tools of `advertised_tools` as fingerprinted `Definition`s."""
+    bcp = CATALOGUE[bcp_index]
+    return Inventory(
+        bcp_name=bcp.name,
+        server_version=bcp.versions[version_index],
+        protocol_version="2025-11-25",
+        definitions=tuple(
+            definition_of("tool", wire) for wire in advertised_tools(bcp_index, version_index)
+        ),
+    )
 
 
 def inventory_snapshots(spec: WorkloadSpec) -> list[tuple[int, int, datetime]]:

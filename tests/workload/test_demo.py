@@ -12,7 +12,12 @@ from psycopg import sql
 from mcp_analytics import cli
 from mcp_analytics.config import settings
 from mcp_analytics.demo.loader import load
-from mcp_analytics.demo.workload import WorkloadSpec, default_end
+from mcp_analytics.demo.workload import (
+    WorkloadSpec,
+    advertised_inventory,
+    default_end,
+    inventory_snapshots,
+)
 from tests.helpers.db import one_row, rows, scalar
 
 END = default_end() - timedelta(days=1)
@@ -199,6 +204,27 @@ def test_error_logs(demo):
     )[0]
     assert dangling == 0
     assert scalar(url, "select count(*) from error_logs where severity not between 1 and 5") == 0
+
+
+def test_stored_inventory_is_what_each_release_advertised(demo):
+    url, _ = demo
+    taken = inventory_snapshots(SPEC)
+    expected = [advertised_inventory(b, v) for b, v, _ in taken]
+    stored = rows(
+        url,
+        """select bcp_name, server_version, protocol_version, taken_at, tools
+           from mcp_inventory_snapshots where source = 'schedule' order by taken_at, id""",
+    )
+    assert [
+        (i.bcp_name, i.server_version, i.protocol_version, len(i.definitions)) for i in expected
+    ] == [(bcp, version, protocol, tools) for bcp, version, protocol, _, tools in stored]
+    assert [t for _, _, t in taken] == [taken_at for _, _, _, taken_at, _ in stored]
+    fingerprints = rows(
+        url, "select distinct bcp_name, name, fingerprint from mcp_definition_versions"
+    )
+    assert set(fingerprints) == {
+        (i.bcp_name, d.name, d.fingerprint) for i in expected for d in i.definitions
+    }
 
 
 def test_demo_users_cannot_log_in(demo):

@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from mcp_analytics.analytics.error_classes import ERROR_CLASSES
-from mcp_analytics.analytics.inventory import definition_of
 from mcp_analytics.demo.workload import (
     CATALOGUE,
     CHANGED_DEFINITION,
@@ -17,6 +16,7 @@ from mcp_analytics.demo.workload import (
     Batch,
     Generator,
     WorkloadSpec,
+    advertised_inventory,
     advertised_tools,
     inventory_snapshots,
 )
@@ -57,10 +57,7 @@ def test_the_definitions_of_each_release() -> None:
     crm = next(i for i, b in enumerate(CATALOGUE) if b.name == CHANGED_DEFINITION[0])
 
     def fingerprints(version: int) -> dict[str, str]:
-        return {
-            d.name: d.fingerprint
-            for d in (definition_of("tool", w) for w in advertised_tools(crm, version))
-        }
+        return {d.name: d.fingerprint for d in advertised_inventory(crm, version).definitions}
 
     first, second, third = fingerprints(0), fingerprints(1), fingerprints(2)
     assert "get_contact_v1" in first and "get_contact_v1" not in second
