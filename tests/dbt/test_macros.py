@@ -72,7 +72,12 @@ def test_every_folder_has_its_yml_and_every_macro_is_documented(
         (
             "mart_histogram_cte",
             "{relation: calls, group_columns: hour, value_column: duration_ms}",
-            "mart_histogram_cte: group_columns must be a non-empty list of columns, got hour",
+            "mart_histogram_cte: group_columns must be a non-empty list of plain lowercase",
+        ),
+        (
+            "mart_join_keys",
+            "{left: calls, right: hours, columns: [hour, 'bcp_name; drop']}",
+            "mart_join_keys: columns must be a plain lowercase identifier",
         ),
         (
             "mart_histogram_cte",

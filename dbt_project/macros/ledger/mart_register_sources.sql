@@ -13,16 +13,10 @@
         {%- set declared = {} -%}
         {%- for node in graph.nodes.values()
               if node.resource_type == 'model' and 'ledger_sources' in node.config.meta -%}
-            {%- set sources = node.config.meta.ledger_sources -%}
-            {%- if sources is string or sources is not iterable or not sources -%}
-                {{ exceptions.raise_compiler_error(
-                    'mart_register_sources: meta.ledger_sources of ' ~ node.name
-                    ~ ' must be a non-empty list of tables, got ' ~ sources) }}
-            {%- endif -%}
-            {%- for source in sources -%}
-                {%- do assert_identifier(source, 'mart_register_sources', node.name ~ ' ledger_sources') -%}
-            {%- endfor -%}
-            {%- do declared.update({node.alias or node.name: sources | list}) -%}
+            {%- set sources = assert_identifiers(
+                node.config.meta.ledger_sources, 'mart_register_sources',
+                'meta.ledger_sources of ' ~ node.name) -%}
+            {%- do declared.update({node.alias or node.name: sources}) -%}
         {%- endfor -%}
         {%- if declared -%}
             {%- set function = raw_schema ~ '.mart_register_sources(text, text[])' -%}

@@ -13,13 +13,12 @@
     {%- if raw_source is none and (retention_days is not none or ledger_sources is not none) -%}
         {{ exceptions.raise_compiler_error(
             'mart_dirty_buckets_config: retention_days and ledger_sources go with raw_source') }}
-    {%- elif raw_source is not none and (time_column not in ('hour', 'day') or retention_days is none
-            or sources is string or sources is not iterable or not sources) -%}
+    {%- elif raw_source is not none
+            and (time_column not in ('hour', 'day') or retention_days is none) -%}
         {{ exceptions.raise_compiler_error(
             "mart_dirty_buckets_config: with raw_source, time_column must be 'hour' or 'day' (the "
-            ~ 'grain its buckets are claimed at), retention_days the days the mart keeps its rows '
-            ~ 'and ledger_sources a non-empty list of tables; got ' ~ time_column ~ ', '
-            ~ retention_days ~ ', ' ~ ledger_sources) }}
+            ~ 'grain its buckets are claimed at) and retention_days the days the mart keeps its '
+            ~ 'rows; got ' ~ time_column ~ ', ' ~ retention_days) }}
     {%- endif -%}
     {%- set predicate = 'dbt_internal_dest.' ~ time_column
         ~ ' in (select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt)' -%}
@@ -32,7 +31,8 @@
         {%- set release = "mart_release_dirty('" ~ time_column ~ "', retention_days="
             ~ retention_days ~ ")" -%}
         {%- do mart_config.update({
-            'meta': {'ledger_sources': sources | list},
+            'meta': {'ledger_sources': assert_identifiers(
+                sources, 'mart_dirty_buckets_config', 'ledger_sources')},
             'pre_hook': '{{ ' ~ claim ~ ' }}', 'post_hook': '{{ ' ~ release ~ ' }}'}) -%}
     {%- endif -%}
     {{ return(mart_config) }}

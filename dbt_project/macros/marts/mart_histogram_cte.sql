@@ -2,17 +2,13 @@
     CTE; buckets from mart_hist_bucket(), bootstrap_sql/011), and with `packed` the same
     histogram packed in one numeric (bootstrap_sql/105). -#}
 {% macro mart_histogram_cte(relation, group_columns, value_column, packed=false) %}
-    {%- if group_columns is string or group_columns is not iterable or not group_columns -%}
-        {{ exceptions.raise_compiler_error(
-            'mart_histogram_cte: group_columns must be a non-empty list of columns, got '
-            ~ group_columns) }}
-    {%- endif -%}
+    {%- set columns = assert_identifiers(group_columns, 'mart_histogram_cte', 'group_columns')
+        | join(', ') -%}
     {%- do assert_identifier(value_column, 'mart_histogram_cte', 'value_column') -%}
     {%- if packed is not boolean -%}
         {{ exceptions.raise_compiler_error(
             'mart_histogram_cte: packed must be true or false, got ' ~ packed) }}
     {%- endif -%}
-    {%- set columns = group_columns | join(', ') -%}
     select
         {{ columns }},
         jsonb_object_agg(bucket_index, bucket_count) as histogram{% if packed %},
