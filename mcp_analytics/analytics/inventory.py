@@ -29,6 +29,7 @@ import psycopg
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+from mcp_analytics.analytics.http_probe import not_an_endpoint
 from mcp_analytics.ingest.events import canonical_json
 
 Kind = Literal["tool", "prompt", "resource", "resource_template"]
@@ -56,6 +57,11 @@ DEFAULT_TIMEOUT_S = 30.0
 
 class InventoryError(RuntimeError):
     """A snapshot that could not be taken: the message says what failed, where."""
+
+
+class NotAnEndpointError(InventoryError):
+    """The URL answers HTTP, but not as a Streamable HTTP MCP endpoint (a wrong URL: the
+    message has the HTTP status and where endpoints usually are)."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,20 @@ async def fetch_async(
     except TimeoutError:
         raise InventoryError(f"no complete answer within {timeout:g} s") from None
     except Exception as err:  # any failure of the client is the snapshot's
-        raise InventoryError(_cause(err)) from err
+        raise await _client_failure(target, err, timeout) from err
+
+
+async def _client_failure(target: Any, err: BaseException, timeout: float) -> InventoryError:
+    """The snapshot's error for a failure of the client: NotAnEndpointError when `target` is
+    a URL that answers HTTP but not as an MCP endpoint (the SDK keeps no HTTP status, "MCPError:
+    Not Found": the URL is asked once more), else the innermost cause with what to check."""
+    if isinstance(target, str):
+        why = await anyio.to_thread.run_sync(
+            lambda: not_an_endpoint(target, timeout=min(timeout, 10.0))
+        )
+        if why is not None:
+            return NotAnEndpointError(why)
+    return InventoryError(_cause(err))
 
 
 def _cause(err: BaseException) -> str:

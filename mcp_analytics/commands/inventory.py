@@ -3,7 +3,9 @@
 `snapshot URL` connects to a server over Streamable HTTP (`--command "..."`: a stdio server it
 launches) as an MCP client, reads tools/list, prompts/list and resources/list, and stores each
 definition with its fingerprint under the server's own name (docs/analytics.md, "Tool
-inventory"). A server that cannot be read is recorded as a failed snapshot and exits 1."""
+inventory"). A server that cannot be read is recorded as a failed snapshot and exits 1; a URL
+that answers HTTP but is not an MCP endpoint (a wrong path) exits 2, with the HTTP status and
+where endpoints usually are."""
 
 from __future__ import annotations
 
@@ -67,6 +69,7 @@ def snapshot_cmd(args: argparse.Namespace) -> int:
     from mcp_analytics.analytics.inventory import (
         KINDS,
         InventoryError,
+        NotAnEndpointError,
         changes,
         endpoint_label,
         snapshot,
@@ -78,6 +81,9 @@ def snapshot_cmd(args: argparse.Namespace) -> int:
     with db.connection(autocommit=True) as conn:
         try:
             snapshot_id, inventory = snapshot(conn, target, source="cli", timeout=args.timeout)
+        except NotAnEndpointError as err:
+            # a wrong URL is the operator's to fix (exit 2); the failed snapshot is recorded
+            raise CommandError(f"inventory snapshot of {endpoint_label(target)}: {err}") from None
         except InventoryError as err:
             raise InventoryError(f"inventory snapshot of {endpoint_label(target)}: {err}") from None
         diff = changes(conn, snapshot_id)

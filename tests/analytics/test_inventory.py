@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -157,6 +159,60 @@ def test_an_unreachable_server_is_recorded_and_exits_1(cli_db, capsys) -> None:
             "select bcp_name, endpoint, error is not null from mcp_inventory_snapshots"
         ).fetchone()
     assert row == (None, url, True)
+
+
+def _not_an_endpoint(cli_db: str, capsys, url: str) -> str:
+    """The one error line of a snapshot of `url`, which must exit 2 (a wrong URL) and still be
+    recorded as a failed snapshot."""
+    assert main(["inventory", "snapshot", url, "--timeout", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    (line,) = [x for x in err.splitlines() if x.startswith("mcp-analytics: error:")]
+    assert f"inventory snapshot of {url}: not an MCP endpoint" in line, line
+    assert "for a stdio server use --command" in line, line
+    with psycopg.connect(cli_db) as conn:
+        row = conn.execute("select endpoint, error from mcp_inventory_snapshots").fetchone()
+    assert row is not None and row[0] == url and "HTTP " in row[1]
+    return line
+
+
+def test_a_real_mcp_server_at_the_wrong_path_says_status_and_where(cli_db, capsys) -> None:
+    with serving(build()) as url:
+        wrong = url.removesuffix("/mcp") + "/api"
+        line = _not_an_endpoint(cli_db, capsys, wrong)
+    # the SDK's "MCPError: Not Found" had neither the status nor the hint
+    assert "answered an MCP initialize request with HTTP 404 Not Found." in line, line
+    assert f"Streamable HTTP endpoints are usually at /mcp (try {url})" in line, line
+
+
+class _HtmlPage(BaseHTTPRequestHandler):
+    """A web server that is not MCP: every request gets an HTML page."""
+
+    def do_POST(self) -> None:
+        body = b"<html><body>welcome</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_web_server_that_is_not_mcp_says_what_it_answered(cli_db, capsys) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/mcp"
+        line = _not_an_endpoint(cli_db, capsys, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "with HTTP 200 OK with text/html, not JSON or an event stream." in line, line
+    # at /mcp already: no other URL to try
+    assert "usually at /mcp; for a stdio server" in line, line
 
 
 @pytest.mark.parametrize(

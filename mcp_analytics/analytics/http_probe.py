@@ -1,0 +1,91 @@
+"""Why a URL is not a Streamable HTTP MCP endpoint, in HTTP's own terms.
+
+The MCP SDK's client turns an HTTP answer it cannot use into a JSON-RPC error without the
+status (a 404 becomes "MCPError: Not Found"). When a snapshot fails that way, `not_an_endpoint`
+sends the request the SDK's first one is (an MCP `initialize` POST, JSON body, accepting JSON or
+an event stream) once more and describes the answer, so the operator sees the status, what the
+URL answered instead, and where MCP endpoints usually are.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import urlsplit, urlunsplit
+
+#: The request the SDK's client sends first (what an endpoint must answer with 2xx).
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "mcp-analytics-probe", "version": "0"},
+    },
+}
+#: The content types an MCP endpoint answers a request with.
+_MCP_TYPES = ("application/json", "text/event-stream")
+#: The usual path of a Streamable HTTP endpoint (the SDK's `streamable_http_app()` default).
+USUAL_PATH = "/mcp"
+
+
+def _answer(url: str, timeout: float) -> tuple[int, str, str, str] | None:
+    """(status, reason, content type, redirect location) of `url`'s answer to an initialize
+    POST, not following redirects; None when it cannot be asked (unreachable, not HTTP)."""
+    parts = urlsplit(url)
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    try:
+        conn = connection_class(parts.hostname or "", parts.port, timeout=timeout)
+        try:
+            conn.request(
+                "POST",
+                path,
+                body=json.dumps(_INITIALIZE),
+                headers={
+                    "Content-Type": "application/json",
+                    "Accept": ", ".join(_MCP_TYPES),
+                },
+            )
+            response = conn.getresponse()
+            response.read(65536)  # the connection closes cleanly after a short body
+            content_type = (response.getheader("Content-Type") or "").split(";")[0].strip()
+            location = response.getheader("Location") or ""
+            return response.status, response.reason, content_type, location
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+
+
+def not_an_endpoint(url: str, *, timeout: float = 10.0) -> str | None:
+    """Why `url` is not a Streamable HTTP MCP endpoint, as one line: the HTTP status it
+    answers an MCP initialize request with (and the content type or redirect when they say
+    more) and the hint (endpoints are usually at /mcp; a stdio server needs --command).
+
+    Returns None when the answer is one an endpoint gives (2xx, JSON or an event stream) or
+    the URL cannot be reached: the SDK's own error is the better message then.
+    """
+    found = _answer(url, timeout)
+    if found is None:
+        return None
+    status, reason, content_type, location = found
+    if 200 <= status < 300 and content_type in _MCP_TYPES:
+        return None
+    answered = f"HTTP {status} {reason}".rstrip()
+    if 300 <= status < 400 and location:
+        answered += f" (a redirect to {location})"
+    elif 200 <= status < 300:
+        answered += f" with {content_type or 'no Content-Type'}, not JSON or an event stream"
+    parts = urlsplit(url)
+    hint = "Streamable HTTP endpoints are usually at /mcp"
+    if parts.path.rstrip("/") != USUAL_PATH:
+        usual = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], USUAL_PATH, "", ""))
+        hint += f" (try {usual})"
+    return (
+        f"not an MCP endpoint: it answered an MCP initialize request with {answered}."
+        f" {hint}; for a stdio server use --command"
+    )
