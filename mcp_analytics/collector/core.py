@@ -391,11 +391,8 @@ class Collector:
         database is down; past that the oldest gives way (counted in `lost`). One the database
         refuses is written to `ingest_rejects` with the reason (`inventory_refused`)."""
         try:
-            if not self.enabled:
-                with self._cond:
-                    self._stats["dropped_by_disabled"] += 1
+            if not self._accepting():
                 return
-            self._ensure_started()
             with self._cond:
                 if len(self._inventory) >= MAX_INVENTORY_PENDING:
                     self._inventory.popleft()
@@ -460,11 +457,8 @@ class Collector:
 
     def _record(self, table: str, event: dict[str, Any]) -> None:
         try:
-            if not self.enabled:
-                with self._cond:
-                    self._stats["dropped_by_disabled"] += 1
+            if not self._accepting():
                 return
-            self._ensure_started()
             size, cut = measure(table, event, self.max_payload_bytes)
             with self._cond:
                 self._stats["recorded"] += 1
@@ -490,6 +484,16 @@ class Collector:
                 self._stats["spooled"] += 1
         except Exception as err:  # noqa: BLE001 - recording must never break the caller
             log.warning("collector could not record an event: %s", redact_text(str(err)))
+
+    def _accepting(self) -> bool:
+        """Whether recording is on; when it is, the background thread runs (started if need
+        be); when it is off, the event is counted in `dropped_by_disabled`."""
+        if not self.enabled:
+            with self._cond:
+                self._stats["dropped_by_disabled"] += 1
+            return False
+        self._ensure_started()
+        return True
 
     def _room(self) -> int:
         """Bytes left under `max_buffer_bytes` (called with the lock held)."""
