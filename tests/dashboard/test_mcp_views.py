@@ -11,7 +11,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from mcp_analytics.dashboard import clients
+from mcp_analytics.dashboard import clients, sessions
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms, fmt_pct, fmt_time
 from mcp_analytics.dashboard.windows import parse_window
 from tests.dashboard.helpers import MERGED_QUANTILES, keyed_rows, mart_groups, table_rows
@@ -314,3 +314,23 @@ def test_sessions_page_equals_the_marts(client_as, analyst_url: str) -> None:
     assert sum(int(c[4].replace(",", "")) for _, c in days) == idle[1]
     assert 'data-filter="definition"' in page.text and 'data-filter="bcp"' in page.text
     assert "definition=idle_gap_30m" in page.text.split('data-refresh-url="', 1)[1].split('"')[0]
+
+
+def test_the_sessions_reads_are_planned_with_their_window_every_time(warehouse: str) -> None:
+    """The Sessions page's reads are never prepared, even on a connection that prepares every
+    query at once: a generic plan guesses the window's rows and would read and sort every
+    session of the window instead of walking the longest-sessions index to its limit."""
+    window = parse_window({"window": "7d"})
+    with psycopg.connect(warehouse, prepare_threshold=0) as conn:
+        conn.execute("select 1").fetchone()
+        for narrowed in ((), (("bcp", "bcp_0"),), (("definition", "idle_gap_30m:v1"),)):
+            for _ in range(3):
+                page = sessions._sessions(conn, window, narrowed, 5)
+                assert page.rows and page.longest
+        statements = [
+            row[0]
+            for row in conn.execute("select statement from pg_prepared_statements", prepare=False)
+        ]
+    # the connection does prepare: the first query is there, none of the page's
+    assert statements == ["select 1"]
+    assert len(page.longest) <= 5
