@@ -473,10 +473,12 @@ async def pipeline_page(request: Request, viewer: Viewer) -> Response:
                 "policies": pipeline.retention_policies(conn),
                 "partitions": pipeline.partitions(conn),
                 "archive_pending": pipeline.archive_pending(conn),
+                # the target folder is shared by every database built from this checkout
+                "build": pipeline.last_build(target, conn.info.dbname),
+                "database": conn.info.dbname,
             }
 
     context = await in_thread(work)
-    context["build"] = pipeline.last_build(target)
     return request.app.state.renderer.page(
         request, viewer, "pipeline.html", {"refresh_url": "/pipeline", **context}
     )

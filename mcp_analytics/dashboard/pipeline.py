@@ -96,14 +96,64 @@ def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
     return out
 
 
-def last_build(target_dir: Path) -> dict[str, Any] | None:
-    """The last dbt invocation's run_results.json: when, what command, per node status and
-    seconds; None when dbt has not run from this checkout or state folder."""
-    path = target_dir / "run_results.json"
+#: Run results read already: (path, modification time in ns, size) -> the database they are
+#: of (None: none of their nodes names a relation), so a page view parses a file once.
+_RESULTS_DATABASE: dict[tuple[Path, int, int], tuple[str | None, dict[str, Any]]] = {}
+_MAX_CACHED = 64
+
+
+def results_database(data: dict[str, Any]) -> str | None:
+    """The database a dbt run_results.json was built in: the first part of its nodes'
+    `relation_name` (`"db"."schema"."table"`); None when no node names a relation (a run of
+    tests or operations only)."""
+    for result in data.get("results", []):
+        relation = result.get("relation_name")
+        if relation and relation.startswith('"'):
+            return relation[1:].split('"', 1)[0].replace('""', '"')
+        if relation:
+            return relation.split(".", 1)[0]
+    return None
+
+
+def _run_results(path: Path) -> tuple[str | None, dict[str, Any]] | None:
     try:
-        data = json.loads(path.read_text())
+        stat = path.stat()
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        if key not in _RESULTS_DATABASE:
+            data = json.loads(path.read_text())
+            # one entry per file, and a bound for the folders pruned since
+            for old in [k for k in _RESULTS_DATABASE if k[0] == path]:
+                del _RESULTS_DATABASE[old]
+            if len(_RESULTS_DATABASE) >= _MAX_CACHED:
+                _RESULTS_DATABASE.clear()
+            _RESULTS_DATABASE[key] = (results_database(data), data)
+        return _RESULTS_DATABASE[key]
     except (OSError, ValueError):
         return None
+
+
+def last_build(target_dir: Path, database: str) -> dict[str, Any] | None:
+    """The newest dbt invocation of `database` whose run_results.json is in `target_dir`
+    (`mcp-analytics build`'s) or one of its invocation folders (Dagster's): when, what
+    command, per node status and seconds. None when none is of `database`: the target folder
+    of a checkout is shared by every database built from it, so results whose relations are
+    in another database are never shown (two servers' databases of the same name cannot be
+    told apart)."""
+    paths = [target_dir / "run_results.json", *target_dir.glob("*/run_results.json")]
+    dated = []
+    for path in paths:
+        try:
+            dated.append((path.stat().st_mtime_ns, path))
+        except OSError:
+            continue
+    for _, path in sorted(dated, reverse=True):
+        found = _run_results(path)
+        if found is not None and found[0] == database:
+            return _describe(found[1])
+    return None
+
+
+def _describe(data: dict[str, Any]) -> dict[str, Any]:
     nodes = [
         {
             "name": r["unique_id"].split(".")[-1],
