@@ -6,6 +6,7 @@ Read on the admin connection: the ledger, the policies and the catalog are not t
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -97,9 +98,11 @@ def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
 
 
 #: Run results read already: (path, modification time in ns, size) -> the database they are
-#: of (None: none of their nodes names a relation), so a page view parses a file once.
+#: of (None: none of their nodes names a relation) and what the page shows of them (not the
+#: whole file: it holds every node's compiled SQL), so a page view parses a file once.
 _RESULTS_DATABASE: dict[tuple[Path, int, int], tuple[str | None, dict[str, Any]]] = {}
 _MAX_CACHED = 64
+_RESULTS_LOCK = threading.Lock()
 
 
 def results_database(data: dict[str, Any]) -> str | None:
@@ -119,15 +122,19 @@ def _run_results(path: Path) -> tuple[str | None, dict[str, Any]] | None:
     try:
         stat = path.stat()
         key = (path, stat.st_mtime_ns, stat.st_size)
-        if key not in _RESULTS_DATABASE:
+        with _RESULTS_LOCK:  # pages are served from several threads
+            found = _RESULTS_DATABASE.get(key)
+        if found is None:
             data = json.loads(path.read_text())
-            # one entry per file, and a bound for the folders pruned since
-            for old in [k for k in _RESULTS_DATABASE if k[0] == path]:
-                del _RESULTS_DATABASE[old]
-            if len(_RESULTS_DATABASE) >= _MAX_CACHED:
-                _RESULTS_DATABASE.clear()
-            _RESULTS_DATABASE[key] = (results_database(data), data)
-        return _RESULTS_DATABASE[key]
+            found = (results_database(data), _describe(data))
+            with _RESULTS_LOCK:
+                # one entry per file, and a bound for the folders pruned since
+                for old in [k for k in _RESULTS_DATABASE if k[0] == path]:
+                    del _RESULTS_DATABASE[old]
+                if len(_RESULTS_DATABASE) >= _MAX_CACHED:
+                    _RESULTS_DATABASE.clear()
+                _RESULTS_DATABASE[key] = found
+        return found
     except (OSError, ValueError):
         return None
 
@@ -149,7 +156,7 @@ def last_build(target_dir: Path, database: str) -> dict[str, Any] | None:
     for _, path in sorted(dated, reverse=True):
         found = _run_results(path)
         if found is not None and found[0] == database:
-            return _describe(found[1])
+            return found[1]
     return None
 
 
