@@ -6,6 +6,10 @@ to the persistent DAGSTER_HOME, so `mcp-analytics ui` then shows a complete grap
 
 Exit status 1 when a job failed: a step failed, or a check of severity ERROR did (the summary
 names the failed checks); checks of severity WARN are reported and do not fail the run.
+
+While it runs, stderr gets a line when each job and step starts and ends, and one per dbt node
+as dbt finishes it (`materialize_progress`); stdout keeps one summary line per job. dbt's and
+Dagster's own output goes to the log file (`--log`), named when a job fails.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import sys
 import time
+import uuid
 
 from mcp_analytics.cli import CommandError
+from mcp_analytics.commands.materialize_progress import DbtProgressTee, Progress
 from mcp_analytics.config import settings
 from mcp_analytics.extras import MissingExtraError, require_warehouse
 
@@ -74,13 +81,20 @@ def handler(args: argparse.Namespace) -> int:
 
     failures = 0
     failed_checks: list[str] = []
-    with dg.DagsterInstance.get() as instance, log_path.open("a") as log:
+    # Progress goes to the terminal's stderr (captured before the job's output is redirected);
+    # stdout keeps one summary line per job, as scripts read it.
+    progress = Progress(sys.stderr, str(log_path))
+    with dg.DagsterInstance.get() as instance, log_path.open("a", buffering=1) as log:
         for name in JOBS:
             started = time.monotonic()
             job = defs.resolve_job_def(name)
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            run_id = str(uuid.uuid4())
+            instance.add_event_listener(run_id, progress.listener)
+            progress.job_started(name)
+            tee = DbtProgressTee(log, progress)
+            with contextlib.redirect_stdout(tee), contextlib.redirect_stderr(log):
                 result = job.execute_in_process(
-                    instance=instance, raise_on_error=False, run_config=QUIET
+                    instance=instance, raise_on_error=False, run_config=QUIET, run_id=run_id
                 )
             summary = summarise(result)
             # A failed check of severity ERROR fails the job as a failed step does: a cron job
@@ -94,6 +108,8 @@ def handler(args: argparse.Namespace) -> int:
             )
             for line in summary["problems"]:
                 print(f"    {line}")
+            if not ok:
+                print(f"    {name}'s whole output (dbt's and Dagster's): {log_path}")
             failures += 0 if ok else 1
             failed_checks += summary["failed_checks"]
     if failed_checks:
@@ -110,15 +126,21 @@ MAX_FAILURE_LINES = 40
 
 
 def step_failure_message(error) -> str:
-    """The useful text of a failed step's `SerializableErrorInfo` (or None): its message's
-    non-blank lines (for a dbt step: the command, its exit code and dbt's own error lines,
-    which name the failing nodes), the later ones indented under the first, at most
-    MAX_FAILURE_LINES, connection-string passwords masked (redact_text)."""
+    """The useful text of a failed step's `SerializableErrorInfo` (or None): the non-blank
+    lines of its message and its causes' (for a dbt step: the command, its exit code and
+    dbt's own error lines, which name the failing nodes), the later ones indented under the
+    first, at most MAX_FAILURE_LINES, connection-string passwords masked (redact_text)."""
     from mcp_analytics.ingest.redaction import redact_text
 
     if error is None or not (error.message or "").strip():
         return "unknown error"
-    text = _ANSI_COLOUR.sub("", redact_text(error.message))  # dbt colours its error lines
+    # Dagster wraps what an op raised ("Error occurred while executing op ..."): its causes
+    # say what failed
+    messages, cause = [error.message], error.cause
+    while cause is not None and len(messages) < 4:
+        messages.append(cause.message or cause.cls_name or "")
+        cause = cause.cause
+    text = _ANSI_COLOUR.sub("", redact_text("\n".join(messages)))  # dbt colours its errors
     lines = [line.rstrip() for line in text.splitlines() if line.strip()]
     if len(lines) > MAX_FAILURE_LINES:
         dropped = len(lines) - MAX_FAILURE_LINES

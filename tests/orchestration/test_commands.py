@@ -27,10 +27,11 @@ def test_materialize_runs_every_job_into_the_persistent_instance(
 ):
     insert_telemetry(bootstrapped_db, hours=2, per_hour=6)
     assert cli.main(["materialize"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     for job in ("observe_raw", "hourly_marts", "daily_maintenance"):
         line = next(x for x in out.splitlines() if x.startswith(job))
         assert " ok " in line, out
+    _progress_is_shown_as_it_happens(err)
     home = Path(project_env["MCPA_STATE_DIR"]) / "dagster"
     assert "enabled: false" in (home / "dagster.yaml").read_text()
     with psycopg.connect(bootstrapped_db) as conn:
@@ -43,6 +44,28 @@ def test_materialize_runs_every_job_into_the_persistent_instance(
         keys = {r[0] for r in conn.execute("select asset_key from dagster.asset_keys")}
     for key in ("raw/tool_usage_logs", "marts/hourly_tool_usage_summary", "maintenance/retention"):
         assert json.dumps(key.split("/")).replace(" ", "") in {k.replace(" ", "") for k in keys}
+
+
+def _progress_is_shown_as_it_happens(err: str) -> None:
+    """stderr has each job's start, each step's start and end with seconds, and one line per
+    dbt node as dbt finished it (`n/N`, status, seconds), in the order they happened."""
+    lines = err.splitlines()
+    assert lines[0] == "observe_raw: started", err
+    assert lines.index("hourly_marts: started") < lines.index("daily_maintenance: started")
+    ends = [x for x in lines if x.startswith("  step ") and ": ok in " in x]
+    assert len(ends) >= 3 and all(x.endswith(" s") for x in ends), err
+    nodes = [x.split() for x in lines if x.startswith("    dbt ")]
+    assert nodes, err
+    # the build's nodes (hooks and source freshness are numbered apart), finished by dbt's
+    # threads in any order, each once
+    total = max(int(n[1].split("/")[1]) for n in nodes)
+    indexes = sorted(int(n[1].split("/")[0]) for n in nodes if n[1].endswith(f"/{total}"))
+    assert indexes == list(range(1, total + 1)), err
+    assert {n[2] for n in nodes} <= {"OK", "PASS"}, err
+    assert any("hourly_tool_usage_summary" in " ".join(n) for n in nodes), err
+    dbt_step = next(x for x in lines if x.startswith("  step dbt_") and "started" in x)
+    first_node = next(i for i, x in enumerate(lines) if x.startswith("    dbt "))
+    assert lines.index(dbt_step) < first_node, err
 
 
 def _graphql(port: int, query: str) -> dict:
