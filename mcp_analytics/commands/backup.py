@@ -97,6 +97,7 @@ def run_backup(args: argparse.Namespace) -> int:
             mode=mode,
             archive_dir=cfg.archive_dir,
             prefer_embedded=cfg.uses_embedded,
+            on_progress=progress,
         ),
         BackupError,
         lambda err: f"backup failed: {err}",

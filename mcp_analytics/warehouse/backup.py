@@ -17,8 +17,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,6 +213,40 @@ def run_client(tool: PgTool, args: list[str], url: str) -> subprocess.CompletedP
     )
 
 
+#: pg_dump --verbose's line when it starts a table's rows: `dumping contents of table "s.t"`.
+_DUMPING_TABLE = re.compile(r'^pg_dump: dumping contents of table "(?P<table>.+)"$')
+#: pg_dump's own message kinds besides its --verbose chatter (kept for a failure's message).
+_PG_DUMP_PROBLEM = re.compile(r"^pg_dump: (error|warning|detail|hint):", re.IGNORECASE)
+
+
+def _dump_streaming(
+    tool: PgTool, args: list[str], url: str, on_table: Callable[[str], None]
+) -> tuple[int, str]:
+    """Run pg_dump with --verbose against `url`, calling `on_table(schema.table)` as it
+    starts each table's rows; returns (exit status, its messages other than the --verbose
+    progress: what a failure shows)."""
+    dbname, env = libpq_args(url)
+    kept: list[str] = []
+    recent: deque[str] = deque(maxlen=12)
+    with subprocess.Popen(
+        [str(tool.path), *args, "--verbose", f"--dbname={dbname}"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.rstrip("\n")
+            recent.append(line)
+            if found := _DUMPING_TABLE.match(line):
+                on_table(found["table"])
+            elif _PG_DUMP_PROBLEM.match(line) or not line.startswith("pg_dump: "):
+                kept.append(line)
+    return proc.returncode, "\n".join(kept or recent)
+
+
 def tail(text: str, lines: int = 12) -> str:
     """The last `lines` lines of a program's output, redacted."""
     return redact_text("\n".join(text.strip().splitlines()[-lines:]))
@@ -280,9 +317,11 @@ def _dump_in_snapshot(
     directory: Path,
     mode: Mode,
     prefer_embedded: bool,
+    say: Callable[[str], None],
 ) -> tuple[PgTool, Path, Path, Inventory]:
     """Export the transaction's snapshot, take the inventory in it, and run pg_dump on it:
-    (pg_dump used, final dump path, the finished dump under its temporary name, inventory)."""
+    (pg_dump used, final dump path, the finished dump under its temporary name, inventory).
+    Each phase, and each table with rows as pg_dump starts it, is told to `say`."""
     version_num, database, superuser = conn.execute(
         "select current_setting('server_version_num')::int, current_database(),"
         " rolsuper or rolbypassrls from pg_roles where rolname = current_user"
@@ -300,17 +339,31 @@ def _dump_in_snapshot(
     conn.execute(f"set local lock_timeout = '{LOCK_WAIT_TIMEOUT}'")
     snapshot = conn.execute("select pg_export_snapshot()").fetchone()
     assert snapshot is not None
+    say(f"reading the manifest's facts of {database} (rows per table, ledger, marts)")
     facts = inventory.take(conn, with_data=mode != "schema-only")
     partial = dump.with_name(dump.name + ".partial")
     args = _pg_dump_args(tool, snapshot[0], partial, mode, superuser)
+    say(f"dumping {database} ({mode}) with {tool} into {dump}")
+    rows = facts.row_counts
+    shown: list[str] = []
+
+    def on_table(table: str) -> None:
+        # a table with rows gets its line; the many empty partitions only a count at the end
+        if rows.get(table):
+            say(f"  rows of {table} ({rows[table]:,})")
+        shown.append(table)
+
     old_umask = os.umask(0o077)  # the dump holds telemetry and password hashes
     try:
-        proc = run_client(tool, args, url)
+        status, messages = _dump_streaming(tool, args, url, on_table)
     finally:
         os.umask(old_umask)
-    if proc.returncode != 0:
+    if status != 0:
         partial.unlink(missing_ok=True)
-        raise BackupError(f"pg_dump ({tool}) failed:\n{tail(proc.stderr)}")
+        raise BackupError(f"pg_dump ({tool}) failed:\n{tail(messages)}")
+    if shown:
+        empty = sum(1 for t in shown if not rows.get(t))
+        say(f"dumped the rows of {len(shown)} tables ({empty} of them empty)")
     return tool, dump, partial, facts
 
 
@@ -322,6 +375,7 @@ def backup(
     mode: Mode = "full",
     archive_dir: Path | None = None,
     prefer_embedded: bool = False,
+    on_progress: Callable[[str], None] | None = None,
 ) -> BackupResult:
     """Write a backup of the database of `url`.
 
@@ -335,6 +389,8 @@ def backup(
             partitions the target has).
         archive_dir: the folder of the archive's Parquet files, recorded in the manifest.
         prefer_embedded: look at the embedded server's own pg_dump first.
+        on_progress: called with one line per phase (facts, pg_dump, manifest) and per table
+            with rows as pg_dump starts dumping it (from pg_dump --verbose).
 
     Returns:
         A BackupResult; the dump and its manifest exist when it returns.
@@ -346,6 +402,7 @@ def backup(
     if mode not in MODES:
         raise BackupError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     started = time.monotonic()
+    say = on_progress or (lambda _line: None)
     try:
         conn = psycopg.connect(url, connect_timeout=10)
     except psycopg.OperationalError as err:
@@ -357,13 +414,14 @@ def backup(
     try:
         with conn:
             tool, dump, partial, facts = _dump_in_snapshot(
-                conn, url, path, directory, mode, prefer_embedded
+                conn, url, path, directory, mode, prefer_embedded, say
             )
     except psycopg.Error as err:
         raise BackupError(f"reading the database failed: {redact_text(str(err))}") from None
     except OSError as err:
         raise BackupError(f"cannot write the backup: {err}") from None
     mpath = manifest_path(dump)
+    say(f"writing the manifest {mpath.name} (checksum of the dump)")
     manifest = Manifest(
         created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         mode=mode,

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from mcp_analytics.cli import main
 from mcp_analytics.config import settings
 from mcp_analytics.demo.synthetic import load_synthetic
 from mcp_analytics.warehouse.backup import read_backup
+from mcp_analytics.warehouse.bootstrap import LEDGER
 from mcp_analytics.warehouse.pgtools import PgToolError, find_tool, server_major
 from tests.helpers.db import scalar
 
@@ -42,7 +44,9 @@ def test_backup_prints_what_it_wrote_and_restore_refuses_then_forces(
     loaded_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     assert main(["backup"]) == 0
-    out = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    _progress_says_what_is_dumped(captured.err, loaded_db)
     match = re.fullmatch(r"wrote (\S+\.dump) \((\d+\.\d) KiB, full, gzip:6\)", out[0])
     assert match, out
     dump = Path(match.group(1))
@@ -67,6 +71,22 @@ def test_backup_prints_what_it_wrote_and_restore_refuses_then_forces(
     assert "verified: every check holds" in captured.out
     assert "dropping and recreating database" in captured.err
     assert scalar(loaded_db, "select count(*) from tool_usage_logs") == 200
+
+
+def _progress_says_what_is_dumped(err: str, url: str) -> None:
+    """stderr: each phase, then a line per table with rows as pg_dump starts it (with its
+    rows), then how many tables were dumped; stdout keeps the report alone."""
+    lines = err.splitlines()
+    database = conninfo_to_dict(url)["dbname"]
+    assert lines[0] == f"reading the manifest's facts of {database} (rows per table, ledger, marts)"
+    assert lines[1].startswith(f"dumping {database} (full) with "), err
+    assert "/pg_dump (" in lines[1] and lines[1].endswith(".dump"), err
+    tables = dict(re.findall(r"^  rows of (\S+) \(([\d,]+)\)$", err, re.MULTILINE))
+    calls = sum(int(n.replace(",", "")) for t, n in tables.items() if ".tool_usage_logs" in t)
+    assert calls == 200, err
+    assert f"public.{LEDGER}" in tables, err  # the bootstrap ledger, which has rows
+    assert re.search(r"^dumped the rows of \d+ tables \(\d+ of them empty\)$", err, re.M), err
+    assert lines[-1].startswith("writing the manifest "), err
 
 
 def test_failures_are_one_clear_line_without_secrets(
