@@ -2,36 +2,39 @@
     A where condition selecting the rows of `relation` (a mart) that its last run rebuilt, for
     the generic tests of a build (the `__rebuilt_rows__` placeholder of their `where` config,
     replaced by get_where_subquery): its `time_column` (default: the model's meta.time_column)
-    in the buckets public.mart_last_rebuilt holds for it (hours, or days for a column named
-    `day`; every bucket after a full build, none when the ledger had nothing for it), as
-    literal UTC ranges (adjacent buckets merged), so that PostgreSQL reads an index range and a
-    check costs what the build rebuilt, not the history. Beyond 50 ranges: their hull, with the
-    buckets semi-joined. `true` (the whole table) with var mart_exactness_scope 'full' (the
-    daily maintenance job) and outside `dbt test`/`build`/`retry` (a compile reads no table).
+    in the buckets public.mart_last_rebuilt holds for it, widened to `grain` (default: the
+    model's meta.rebuilt_rows_grain, else hours, or days for a column named `day`; every
+    bucket after a full build, none when the ledger had nothing for it), as literal UTC ranges
+    (adjacent buckets merged), so that PostgreSQL reads an index range and a check costs what
+    the build rebuilt, not the history. Beyond 50 ranges: their hull, with the buckets
+    semi-joined. `true` (the whole table) with var mart_exactness_scope 'full' (the daily
+    maintenance job) and outside `dbt test`/`build`/`retry` (a compile reads no table).
 -#}
-{% macro mart_rebuilt_rows_where(relation, time_column=none) %}
+{% macro mart_rebuilt_rows_where(relation, time_column=none, grain=none) %}
     {%- if relation is string or relation.identifier is not defined -%}
         {{ exceptions.raise_compiler_error(
             'mart_rebuilt_rows_where: relation must be a relation (the model under test, '
             ~ "ref('...')), got " ~ relation) }}
     {%- endif -%}
     {%- set mart = relation.identifier -%}
-    {%- if time_column is none and execute -%}
+    {%- if (time_column is none or grain is none) and execute -%}
         {#- a loop's set does not outlive the loop: collect into a list -#}
         {%- set declared = [] -%}
         {%- for node in graph.nodes.values() -%}
             {%- if node.resource_type == 'model' and node.alias == mart
                   and node.schema == relation.schema -%}
-                {%- do declared.append((node.config.meta or {}).get('time_column')) -%}
+                {%- do declared.append(node.config.meta or {}) -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- if declared and declared[0] is none -%}
+        {%- set meta = declared[0] if declared else {} -%}
+        {%- if time_column is none and declared and meta.get('time_column') is none -%}
             {{ exceptions.raise_compiler_error(
                 'mart_rebuilt_rows_where: ' ~ mart ~ ' declares no meta.time_column, so its '
                 ~ 'rebuilt rows cannot be told apart: add e.g. time_column: hour to its '
                 ~ "config's meta, or drop __rebuilt_rows__ from the test's where") }}
         {%- endif -%}
-        {%- set time_column = declared[0] if declared else none -%}
+        {%- set time_column = time_column or meta.get('time_column') -%}
+        {%- set grain = grain or meta.get('rebuilt_rows_grain') -%}
     {%- endif -%}
     {%- if not execute or flags.WHICH not in ('test', 'build', 'retry')
           or mart_exactness_scope() == 'full' -%}
@@ -43,7 +46,7 @@
             ~ 'meta.time_column from: pass time_column') }}
     {%- endif -%}
     {%- do assert_identifier(time_column, 'mart_rebuilt_rows_where', 'time_column') -%}
-    {%- set grain = mart_exactness_grain(none, time_column) -%}
+    {%- set grain = mart_exactness_grain(grain, time_column) -%}
     {%- set step = 3600 if grain == 'hour' else 86400 -%}
     {%- set raw_schema = var('raw_schema', 'public') -%}
     {%- set query -%}
