@@ -61,10 +61,12 @@ def _answer(url: str, timeout: float) -> tuple[int, str, str, str] | None:
         return None
 
 
-def not_an_endpoint(url: str, *, timeout: float = 10.0) -> str | None:
-    """Why `url` is not a Streamable HTTP MCP endpoint, as one line: the HTTP status it
-    answers an MCP initialize request with (and the content type or redirect when they say
-    more) and the hint (endpoints are usually at /mcp; a stdio server needs --command).
+def not_an_endpoint(url: str, *, timeout: float = 10.0) -> tuple[str, bool] | None:
+    """Why `url` did not serve as a Streamable HTTP MCP endpoint, as (one line, whether the
+    URL is wrong): the HTTP status it answers an MCP initialize request with (and the content
+    type or redirect when they say more) and the hint (endpoints are usually at /mcp; a stdio
+    server needs --command). A 401 or 403 is an endpoint that wants credentials, not a wrong
+    URL.
 
     Returns None when the answer is one an endpoint gives (2xx, JSON or an event stream) or
     the URL cannot be reached: the SDK's own error is the better message then.
@@ -76,6 +78,12 @@ def not_an_endpoint(url: str, *, timeout: float = 10.0) -> str | None:
     if 200 <= status < 300 and content_type in _MCP_TYPES:
         return None
     answered = f"HTTP {status} {reason}".rstrip()
+    if status in (401, 403):
+        return (
+            f"it refused an MCP initialize request with {answered}: the server wants"
+            " credentials, which a snapshot does not send",
+            False,
+        )
     if 300 <= status < 400 and location:
         answered += f" (a redirect to {location})"
     elif 200 <= status < 300:
@@ -87,5 +95,6 @@ def not_an_endpoint(url: str, *, timeout: float = 10.0) -> str | None:
         hint += f" (try {usual})"
     return (
         f"not an MCP endpoint: it answered an MCP initialize request with {answered}."
-        f" {hint}; for a stdio server use --command"
+        f" {hint}; for a stdio server use --command",
+        True,
     )

@@ -188,11 +188,12 @@ async def _client_failure(target: Any, err: BaseException, timeout: float) -> In
     a URL that answers HTTP but not as an MCP endpoint (the SDK keeps no HTTP status, "MCPError:
     Not Found": the URL is asked once more), else the innermost cause with what to check."""
     if isinstance(target, str):
-        why = await anyio.to_thread.run_sync(
+        found = await anyio.to_thread.run_sync(
             lambda: not_an_endpoint(target, timeout=min(timeout, 10.0))
         )
-        if why is not None:
-            return NotAnEndpointError(why)
+        if found is not None:
+            why, wrong_url = found
+            return NotAnEndpointError(why) if wrong_url else InventoryError(why)
     return InventoryError(_cause(err))
 
 

@@ -9,6 +9,8 @@ import hashlib
 import json
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -186,11 +188,12 @@ def test_a_real_mcp_server_at_the_wrong_path_says_status_and_where(cli_db, capsy
 
 
 class _HtmlPage(BaseHTTPRequestHandler):
-    """A web server that is not MCP: every request gets an HTML page."""
+    """A web server that is not MCP: every POST gets an HTML page (or, at /private, 401)."""
 
     def do_POST(self) -> None:
+        status = 401 if self.path == "/private" else 200
         body = b"<html><body>welcome</body></html>"
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -200,19 +203,31 @@ class _HtmlPage(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_web_server_that_is_not_mcp_says_what_it_answered(cli_db, capsys) -> None:
+@contextmanager
+def _web_server() -> Iterator[str]:
+    """A plain http.server serving `_HtmlPage` on 127.0.0.1; yields its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlPage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/mcp"
-        line = _not_an_endpoint(cli_db, capsys, url)
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
-    assert "with HTTP 200 OK with text/html, not JSON or an event stream." in line, line
-    # at /mcp already: no other URL to try
-    assert "usually at /mcp; for a stdio server" in line, line
+
+
+def test_a_web_server_that_is_not_mcp_says_what_it_answered(cli_db, capsys) -> None:
+    with _web_server() as base:
+        line = _not_an_endpoint(cli_db, capsys, f"{base}/mcp")
+        assert "with HTTP 200 OK with text/html, not JSON or an event stream." in line, line
+        # at /mcp already: no other URL to try
+        assert "usually at /mcp; for a stdio server" in line, line
+
+        # a 401 is an endpoint that wants credentials, not a wrong URL: exit 1, no /mcp hint
+        assert main(["inventory", "snapshot", f"{base}/private", "--timeout", "10"]) == 1
+        err = capsys.readouterr().err
+    assert "refused an MCP initialize request with HTTP 401 Unauthorized" in err, err
+    assert "wants credentials" in err and "/mcp" not in err and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize(
