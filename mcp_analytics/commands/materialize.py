@@ -110,6 +110,7 @@ def handler(args: argparse.Namespace) -> int:
                 print(f"    {line}")
             if not ok:
                 print(f"    {name}'s whole output (dbt's and Dagster's): {log_path}")
+            sys.stdout.flush()  # the summary in its place among the progress lines, piped too
             failures += 0 if ok else 1
             failed_checks += summary["failed_checks"]
     if failed_checks:
