@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 TODAY = NOW.replace(hour=0)
 GAP = timedelta(minutes=30)
-MARTS = ("int_session_hours", "mcp_sessions", "daily_session_summary")
+MARTS = ("int_session_hours", "int_session_days", "mcp_sessions", "daily_session_summary")
 TRANSPORT, IDLE = "transport_id:v1", "idle_gap_30m:v1"
 STATELESS = "2026-07-28"
 
@@ -357,6 +357,12 @@ def test_deletes_split_sessions_and_move_starts(loaded: Warehouse) -> None:
         )
         == 0
     )
+    # and so does its day (the session's only call that day)
+    assert loaded.rows(
+        "select operations, first_called_at from analytics.int_session_days"
+        " where session_id = 'sess-midnight' and day = %s",
+        (_day(NOW - timedelta(hours=3)),),
+    ) == [(0, None)]
     _delete(loaded, "execution_id = 'early-0'")
     _build_exact(loaded)
     assert loaded.rows(
@@ -372,15 +378,37 @@ def test_deletes_split_sessions_and_move_starts(loaded: Warehouse) -> None:
     ) == [(SPLIT_DAY - timedelta(days=1), 1), (SPLIT_DAY, 1)]
 
 
+def test_an_hour_waits_in_the_ledger_until_its_day_is_merged(loaded: Warehouse) -> None:
+    # a late call of a new transport session; its hourly partials are built, then the
+    # sessions alone, before int_session_days has merged that day
+    late = TODAY - timedelta(days=2) + timedelta(hours=7, minutes=3)
+    load(loaded, [("crm", late, "sess-waits", OLD_CLIENTS[0])], "waits")
+    loaded.dbt("run", "--select", "int_session_hours")
+    loaded.dbt("run", "--select", "mcp_sessions")
+    # nothing merged from the stale day: the hour is still mcp_sessions' to rebuild
+    assert _rebuilt(loaded, "mcp_sessions") == set()
+    assert loaded.scalar(
+        "select count(*) from mart_dirty_buckets where mart = 'mcp_sessions' and bucket = %s",
+        (late.replace(minute=0),),
+    ) == 1  # fmt: skip
+    # once the day is merged, the next run takes it
+    assert _day(late) in _build_exact(loaded)
+    assert loaded.rows(
+        "select day, operations from analytics.mcp_sessions where session_id = 'sess-waits'"
+    ) == [(_day(late), 1)]
+
+
 def _row_hashes(wh: Warehouse) -> dict[str, list[str]]:
-    """md5 of every row (but refreshed_at) of the marts, and of the hourly partials of
-    transport sessions that have calls, sorted."""
+    """md5 of every row (but refreshed_at) of the marts, and of the hourly and daily partials
+    of transport sessions that have calls, sorted."""
     queries = {
         "mcp_sessions": f"select md5(row({SESSION_COLUMNS}, stream_key)::text)"
         " from analytics.mcp_sessions",
         "daily_session_summary": f"select md5(row({SUMMARY_COLUMNS})::text)"
         " from analytics.daily_session_summary",
         "int_session_hours": "select md5(parts::text) from analytics.int_session_hours as parts"
+        " where operations > 0",
+        "int_session_days": "select md5(parts::text) from analytics.int_session_days as parts"
         " where operations > 0",
     }
     return {name: sorted(h for (h,) in wh.rows(query)) for name, query in queries.items()}
@@ -395,9 +423,8 @@ def test_a_full_refresh_gives_the_rows_of_the_incremental_path(loaded: Warehouse
     )  # fmt: skip
     assert _row_hashes(loaded) == incremental
     # a full build has no rows of 0 operations: every hourly row is the calls of its hour
-    assert (
-        loaded.scalar("select count(*) from analytics.int_session_hours where operations = 0") == 0
-    )
+    for partials in ("int_session_hours", "int_session_days"):
+        assert loaded.scalar(f"select count(*) from analytics.{partials} where operations = 0") == 0
     assert_exact(loaded)
 
 

@@ -136,11 +136,19 @@ SELECTIONS = [
         ["daily_tool_version_summary", "tool_regressions", "tool_inventory"],
     ),
     (["tool_error_budget"], ["tool_error_budget"]),
-    # the sessions' hourly partials: the sessions merged from them and their summary follow
+    # the sessions' hourly partials: their daily merge, the sessions merged from that and
+    # their summary follow
     (
         ["int_session_hours"],
-        ["int_session_hours", "mcp_sessions", "daily_session_summary", "tool_inventory"],
+        [
+            "int_session_hours",
+            "int_session_days",
+            "mcp_sessions",
+            "daily_session_summary",
+            "tool_inventory",
+        ],
     ),
+    (["int_session_days"], ["int_session_days", "mcp_sessions", "daily_session_summary"]),
     (["mcp_sessions"], ["mcp_sessions", "daily_session_summary"]),
 ]
 

@@ -1,5 +1,5 @@
 {#- The fields that say whose a session is, cast to the types the session models declare
-    (int_session_hours, mcp_sessions): server, transport session id, client name and version,
+    (int_session_hours, int_session_days, mcp_sessions): server, transport session id, client name and version,
     protocol version, from the relation or CTE `alias`. -#}
 {% macro mart_session_fields(alias) %}
     {%- do assert_identifier(alias, 'mart_session_fields', 'alias') -%}

@@ -11,7 +11,8 @@
         none older than the raw retention horizon. Their first, less the gap, is published as
         mcp_analytics.session_idle_first (where the model reads raw calls from);
       - pg_temp.mart_rebuild: the idle-gap days and the days the transport sessions started on
-        before and start on now, what mart_release_dirty passes to daily_session_summary.
+        before and start on now (their daily rows, int_session_days), what mart_release_dirty
+        passes to daily_session_summary.
     First build: mcp_analytics.session_idle_first is -infinity, nothing else to do.
 -#}
 {% macro mart_session_rebuild_days(idle_gap_minutes) %}
@@ -98,7 +99,7 @@
         where stored.session_definition = 'transport_id:v1'
         union
         select date_trunc('day', min(parts.first_called_at), 'UTC')
-        from {{ partials }} as parts
+        from {{ ref('int_session_days') }} as parts
         inner join pg_temp.session_transport_keys as touched
             on parts.bcp_name = touched.bcp_name and parts.session_id = touched.session_id
         where parts.operations > 0

@@ -9,6 +9,7 @@
         ],
         pre_hook=[
             "{{ mart_claim_dirty('tool_usage_logs', grain='hour') }}",
+            "{{ mart_session_wait_for_days() }}",
             "{{ mart_session_rebuild_days(30) }}",
         ],
         post_hook="{{ mart_release_dirty('day', retention_days=1825) }}",
@@ -34,12 +35,16 @@
 -- (client_handle:v1, a handle the client sends, ranks between them once an ingest path records
 -- one; none does.) A session belongs to the UTC day of its first call, whenever it ends.
 -- Incremental run (mart_session_rebuild_days says what): a transport session with an hourly
--- row in a dirty hour is merged again from all its hourly rows (int_session_hours), never from
--- its raw calls; the idle-gap sessions of the days it chose are recomputed from the raw calls,
--- from the gap before the first of them on, so every session starting on them is read whole.
+-- row in a dirty hour (int_session_hours) is merged again from all its daily rows
+-- (int_session_days, the hourly rows merged by day), never from its raw calls; the idle-gap
+-- sessions of the days it chose are recomputed from the raw calls, from the gap before the
+-- first of them on, so every session starting on them is read whole.
 -- The ledger source is int_session_hours, whose post-hook marks the hours it rebuilt (the
--- dirty hours of tool_usage_logs). Nested loops stay on: a few thousand sessions are looked up
--- in the hourly rows by their index.
+-- dirty hours of tool_usage_logs) for int_session_days and for this model: the touched
+-- sessions are those of the dirty hours, far fewer than those of their days. An hour whose
+-- day int_session_days has not merged yet waits in the ledger (mart_session_wait_for_days).
+-- Nested loops stay on: a few thousand sessions are looked up in the daily rows by their
+-- index.
 -- The index on (duration_ms desc nulls last, started_at, stream_key) is the order of the
 -- dashboard's longest sessions of a window: read in that order, it stops at the page's limit.
 
@@ -123,24 +128,22 @@ idle_sessions as (
     {% endif %}
 ),
 
--- a transport session: its hourly partials merged (the client of its first call)
+-- a transport session: its daily partials merged (the client of its first call); the hourly
+-- ones say which sessions a dirty hour touched
+-- depends_on: {{ ref('int_session_hours') }}
 transport_sessions as (
     select
         parts.bcp_name,
         'transport_id:v1' as session_definition,
         md5(parts.session_id) as stream_key,
         parts.session_id,
-        (array_agg(parts.client_name order by parts.first_called_at, parts.first_tool_call_id))[1]
-            as client_name,
-        (array_agg(parts.client_version order by parts.first_called_at, parts.first_tool_call_id))[1]
-            as client_version,
-        (array_agg(parts.protocol_version order by parts.first_called_at, parts.first_tool_call_id))[1]
-            as protocol_version,
+        {{ mart_session_first_of_parts(
+            'parts', ['client_name', 'client_version', 'protocol_version']) }},
         min(parts.first_called_at) as started_at,
         max(parts.last_operation_at) as last_operation_at,
         max(parts.ended_at) as ended_at,
         sum(parts.operations)::bigint as operations
-    from {{ ref('int_session_hours') }} as parts
+    from {{ ref('int_session_days') }} as parts
     {% if is_incremental() %}
         inner join pg_temp.session_transport_keys as touched
             on parts.bcp_name = touched.bcp_name and parts.session_id = touched.session_id

@@ -48,43 +48,8 @@ session_hours as (
         count(*) as operations
     from calls
     group by date_trunc('hour', called_at, 'UTC'), bcp_name, session_id
-    {% if is_incremental() %}
-        -- a session that had calls in a rebuilt hour and has none now: a row of 0 operations
-        union all
-        select
-            previous.hour,
-            previous.bcp_name,
-            previous.session_id,
-            null as first_called_at,
-            null as first_tool_call_id,
-            null as client_name,
-            null as client_version,
-            null as protocol_version,
-            null as last_operation_at,
-            null as ended_at,
-            0 as operations
-        from {{ this }} as previous
-        where
-            previous.hour in (
-                select rebuilt.bucket from pg_temp.mart_rebuild as rebuilt
-            )
-            and not exists (
-                select 1
-                from calls
-                where
-                    date_trunc('hour', calls.called_at, 'UTC') = previous.hour
-                    and calls.bcp_name = previous.bcp_name
-                    and calls.session_id = previous.session_id
-            )
-    {% endif %}
 )
 
-select
-    session_hours.hour,
-    {{ mart_session_fields('session_hours') }},
-    session_hours.first_called_at,
-    session_hours.first_tool_call_id,
-    session_hours.last_operation_at,
-    session_hours.ended_at,
-    session_hours.operations::bigint as operations
-from session_hours
+-- each row, and on an incremental run one of 0 operations for each session that had
+-- calls in a rebuilt hour and has none now
+{{ mart_session_parts_select('session_hours', 'hour', 'calls', 'called_at') }}
