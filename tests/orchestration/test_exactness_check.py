@@ -209,3 +209,20 @@ def test_a_build_checks_the_rows_it_rebuilt_and_the_daily_check_the_whole_table(
     assert written_twice > 0
     assert results[HOURS_GRAIN]["status"] == "fail"
     assert results[HOURS_GRAIN]["failures"] == written_twice
+
+    # past 50 ranges of rebuilt buckets: their hull, and only the buckets themselves (the old
+    # hour is inside the hull, not among them)
+    with psycopg.connect(module_db, autocommit=True) as conn:
+        conn.execute("delete from mart_last_rebuilt where mart = 'int_session_hours'")
+        conn.execute(
+            "insert into mart_last_rebuilt (mart, bucket, run_id)"
+            " select 'int_session_hours', %s - n * interval '2 hours', 'test'"
+            " from generate_series(0, 60) as n where %s - n * interval '2 hours' <> %s",
+            (newest, newest, old_hour),
+        )
+    run_dbt(["test", "--select", HOURS_GRAIN], url=module_db, target_path=tmp_path, capture=True)
+    result = {r["unique_id"].split(".")[2]: r for r in run_results(tmp_path)["results"]}
+    assert (result[HOURS_GRAIN]["status"], result[HOURS_GRAIN]["failures"]) == (
+        "fail",
+        written_twice,
+    )

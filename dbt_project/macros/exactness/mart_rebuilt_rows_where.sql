@@ -79,7 +79,8 @@
     {%- if rows | length > 50 -%}
         {{ return(mart_exactness_range(time_column, rows[0][0], rows[-1][1])
             ~ " and date_trunc('" ~ grain ~ "', " ~ time_column ~ ", 'UTC') in ("
-            ~ 'select last_rebuilt.bucket from ' ~ raw_schema ~ '.mart_last_rebuilt as last_rebuilt'
+            ~ "select date_trunc('" ~ grain ~ "', last_rebuilt.bucket, 'UTC') from " ~ raw_schema
+            ~ '.mart_last_rebuilt as last_rebuilt'
             ~ " where last_rebuilt.mart = '" ~ mart ~ "')") }}
     {%- endif -%}
     {%- set ranges = [] -%}
