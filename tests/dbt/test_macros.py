@@ -104,6 +104,11 @@ def test_every_folder_has_its_yml_and_every_macro_is_documented(
             "{quantiles: [0.5, 95]}",
             "mart_duration_stats: a quantile is a number between 0 and 1, got 95",
         ),
+        (
+            "mart_rebuilt_rows_where",
+            "{relation: analytics.mcp_sessions}",
+            "mart_rebuilt_rows_where: relation must be a relation (the model under test",
+        ),
     ],
 )
 def test_bad_arguments_are_a_compiler_error(
