@@ -18,8 +18,6 @@
 -- every run from daily_tool_version_summary: a verdict covers each version's whole life, the
 -- newest version is a property of every tool of the server, and the weeks move with the clock.
 
-{%- set side_grain = ['comparison', 'bcp_name', 'tool_name', 'side'] %}
-
 with
 
 thresholds as (
@@ -88,7 +86,14 @@ sided_days as (
         version_days.fault_error_calls,
         version_days.duration_histogram,
         version_days.first_called_at,
-        version_days.last_called_at
+        version_days.last_called_at,
+        -- a number per side (comparison, server, tool, side): the histograms' merge groups
+        -- by it, narrow rows that hash in memory, instead of sorting wide text keys on disk
+        dense_rank() over (
+            order by
+                comparisons.comparison, version_days.bcp_name, version_days.tool_name,
+                comparisons.side
+        ) as side_id
     from version_days
     cross join thresholds
     left join releases
@@ -130,13 +135,14 @@ side_totals as (
         version,
         previous_version,
         side,
+        side_id,
         sum(total_calls)::bigint as total_calls,
         sum(total_calls - caller_error_calls)::bigint as eligible_calls,
         sum(fault_error_calls)::bigint as fault_error_calls,
         min(first_called_at) as first_called_at,
         max(last_called_at) as last_called_at
     from sided_days
-    group by comparison, bcp_name, tool_name, version, previous_version, side
+    group by comparison, bcp_name, tool_name, version, previous_version, side, side_id
 ),
 
 -- histograms merged set-wise (one pass over all buckets), then the p95 of each side. (The
@@ -144,33 +150,22 @@ side_totals as (
 -- its quantile costs more than the jsonb merge saves; measured by bench_regressions.)
 side_buckets as (
     select
-        sided_days.comparison,
-        sided_days.bcp_name,
-        sided_days.tool_name,
-        sided_days.side,
+        sided_days.side_id,
         histogram_entry.key::integer as bucket_index,
         sum(histogram_entry.value::bigint) as bucket_count
     from sided_days
     cross join lateral jsonb_each_text(sided_days.duration_histogram) as histogram_entry
-    group by
-        sided_days.comparison,
-        sided_days.bcp_name,
-        sided_days.tool_name,
-        sided_days.side,
-        histogram_entry.key::integer
+    group by sided_days.side_id, histogram_entry.key::integer
 ),
 
 side_latency as (
     select
-        comparison,
-        bcp_name,
-        tool_name,
-        side,
+        side_id,
         {{ var('raw_schema', 'public') }}.mart_hist_quantile(
             jsonb_object_agg(bucket_index, bucket_count), 0.95
         ) as p95_duration_ms
     from side_buckets
-    group by comparison, bcp_name, tool_name, side
+    group by side_id
 ),
 
 sides as (
@@ -189,7 +184,7 @@ sides as (
         side_latency.p95_duration_ms
     from side_totals
     inner join side_latency
-        on {{ mart_join_keys('side_totals', 'side_latency', side_grain) }}
+        on side_totals.side_id = side_latency.side_id
 ),
 
 -- both sides of a comparison on one row (a tool without calls on one side is not compared)
