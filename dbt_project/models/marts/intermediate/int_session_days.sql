@@ -12,11 +12,12 @@
 
 -- The calls of each transport session (a session id, on one server) per UTC day: the hourly
 -- partials of int_session_hours merged, so analytics.mcp_sessions merges a touched session
--- from a row per day instead of a row per hour with calls. The ledger source is int_session_hours, whose
--- post-hook marks the hours it rebuilt; they are claimed here by day, and each such day is
--- merged again from its hourly rows. The first call of the day (by time, then id) carries the
--- client fields the session takes from its first. A day whose calls of a session were all
--- deleted keeps a row of 0 operations (times and client null), as its hours do.
+-- from a row per day instead of a row per hour with calls. The ledger source is
+-- int_session_hours, whose post-hook marks the hours it rebuilt; they are claimed here by day,
+-- and each such day is merged again from its hourly rows. The first call of the day (by time,
+-- then id) carries the client fields the session takes from its first. A day whose calls of a
+-- session were all deleted keeps a row of 0 operations (times and client null), as its hours
+-- do.
 
 with
 
