@@ -8,7 +8,7 @@ refused change rolls back whole.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,6 +17,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from mcp_analytics import auth
+from mcp_analytics.ingest.events import TimeWindow
+from mcp_analytics.ingest.redaction import RedactionRules
 from mcp_analytics.warehouse.retention import (
     RetentionResult,
     late_data_window_hours,
@@ -251,12 +253,27 @@ def config_rows(conn: psycopg.Connection, role: str) -> list[dict[str, Any]]:
     return out
 
 
-def _check_known(conn: psycopg.Connection, key: str) -> None:
+#: Settings whose reader refuses more than a JSON Schema can say, by the reader's own parser
+#: (a bad regular expression, an unknown detector): a value it would warn about and ignore at
+#: ingest is refused when saved instead.
+SETTING_READERS: dict[str, Callable[[Any], object]] = {
+    "analytics.redaction": RedactionRules.from_config,
+    "analytics.event_time_window": TimeWindow.from_config,
+}
+
+
+def _check_known(conn: psycopg.Connection, key: str, value: Any) -> None:
     # Settings the code reads get its own checks too (validation_schema may be unset).
     if key.startswith("auth."):
         try:
             auth.load_policy(conn)
         except auth.AuthConfigError as err:
+            raise AdminError(str(err)) from None
+    reader = SETTING_READERS.get(key)
+    if reader is not None:
+        try:
+            reader(value)
+        except ValueError as err:
             raise AdminError(str(err)) from None
 
 
@@ -315,7 +332,7 @@ def update_config(conn: psycopg.Connection, key: str, text: str, by: Actor, role
             " updated_by = %s where config_key = %s",
             (json.dumps(value), by.id, key),
         )
-        _check_known(conn, key)
+        _check_known(conn, key, value)
 
 
 #: the auto-refresh setting's row (`refresh_interval_of` reads it)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import re
 from dataclasses import replace
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from mcp_analytics.dashboard import marts
+from mcp_analytics.dashboard import admin, marts
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms
 from mcp_analytics.dashboard.web import SESSION_COOKIE
 from mcp_analytics.dashboard.windows import Window, parse_window
@@ -612,6 +613,52 @@ def test_configuration_is_validated_and_records_who_changed_it(client_as, wareho
         )
         == "new-key"
     )
+
+
+def test_settings_the_code_reads_refuse_what_their_reader_would_ignore(
+    client_as, warehouse: str
+) -> None:
+    # every setting of a fresh install is checked when saved: by its JSON Schema, or by the
+    # parser of the code that reads it (what neither checks was stored, then warned about
+    # and ignored at ingest)
+    unchecked = {
+        row[0]
+        for row in psycopg.connect(warehouse)
+        .execute(
+            "select config_key from system_configuration where validation_schema is null"
+            # a key another test of this module adds, not one a fresh install has
+            " and config_key <> 'integrations.api_key'"
+        )
+        .fetchall()
+    }
+    assert unchecked <= set(admin.SETTING_READERS), unchecked - set(admin.SETTING_READERS)
+    root = client_as("root")
+    token = csrf_of(root.get("/admin/config").text)
+    before = scalar(
+        warehouse,
+        "select string_agg(config_value::text, ',' order by config_key) from system_configuration",
+    )
+    for key, value, reason in (
+        ("analytics.event_time_window", '{"max_age_days": -1}', "less than or equal to"),
+        ("analytics.event_time_window", '{"max_age": 30}', "'max_age' was unexpected"),
+        ("maintenance.lock_timeout_seconds", '"soon"', "is not of type 'number'"),
+        ("maintenance.warehouse_lock_timeout_seconds", "0", "less than or equal to"),
+        ("analytics.redaction", '{"patterns": ["(unclosed"]}', "analytics.redaction.patterns"),
+        ("analytics.redaction", '{"marker": ""}', "non-empty string"),
+    ):
+        refused = root.post(f"/admin/config/{key}", data={"value": value, "csrf_token": token})
+        assert refused.status_code == 400, (key, value)
+        assert reason in html.unescape(refused.text), (key, value, refused.text[-800:])
+    after = scalar(
+        warehouse,
+        "select string_agg(config_value::text, ',' order by config_key) from system_configuration",
+    )
+    assert after == before
+    done = root.post(
+        "/admin/config/analytics.event_time_window",
+        data={"value": '{"max_age_days": 30}', "csrf_token": token},
+    )
+    assert done.status_code == 303
 
 
 def test_super_admin_manages_users(client_as, warehouse: str, app) -> None:
