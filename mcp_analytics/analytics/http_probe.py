@@ -9,9 +9,9 @@ URL answered instead, and where MCP endpoints usually are.
 
 from __future__ import annotations
 
-import http.client
-import json
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx2
 
 #: The request the SDK's client sends first (what an endpoint must answer with 2xx).
 _INITIALIZE = {
@@ -33,32 +33,20 @@ USUAL_PATH = "/mcp"
 def _answer(url: str, timeout: float) -> tuple[int, str, str, str] | None:
     """(status, reason, content type, redirect location) of `url`'s answer to an initialize
     POST, not following redirects; None when it cannot be asked (unreachable, not HTTP)."""
-    parts = urlsplit(url)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     try:
-        conn = connection_class(parts.hostname or "", parts.port, timeout=timeout)
-        try:
-            conn.request(
-                "POST",
-                path,
-                body=json.dumps(_INITIALIZE),
-                headers={
-                    "Content-Type": "application/json",
-                    "Accept": ", ".join(_MCP_TYPES),
-                },
-            )
-            response = conn.getresponse()
-            response.read(65536)  # the connection closes cleanly after a short body
-            content_type = (response.getheader("Content-Type") or "").split(";")[0].strip()
-            location = response.getheader("Location") or ""
-            return response.status, response.reason, content_type, location
-        finally:
-            conn.close()
-    except (OSError, http.client.HTTPException, ValueError):
+        # the SDK's own HTTP client library, so proxies and TLS behave as in the snapshot
+        response = httpx2.post(
+            url,
+            json=_INITIALIZE,
+            headers={"Accept": ", ".join(_MCP_TYPES)},
+            timeout=timeout,
+            follow_redirects=False,
+        )
+    except (httpx2.HTTPError, ValueError):
         return None
+    content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
+    location = response.headers.get("Location") or ""
+    return response.status_code, response.reason_phrase, content_type, location
 
 
 def not_an_endpoint(url: str, *, timeout: float = 10.0) -> tuple[str, bool] | None:
