@@ -30,52 +30,76 @@ class MartFreshness:
     name: str
     exists: bool
     rows: int = 0
+    #: whether `rows` is the planner's estimate (a large mart), not a count
+    rows_estimated: bool = False
     newest_bucket: datetime | None = None
     refreshed_at: datetime | None = None
     pending_buckets: int = 0
     oldest_pending: datetime | None = None
 
 
-def _mart_tables(conn: psycopg.Connection) -> dict[str, tuple[str | None, tuple]]:
+def _mart_tables(conn: psycopg.Connection) -> dict[str, tuple[str | None, float, tuple]]:
     """Tables of schema analytics that dbt refreshes (they carry refreshed_at) -> (their bucket
-    column, None when they have none of _BUCKET_COLUMNS; what PostgreSQL's statistics say was
-    written to them: the file, inserts, updates, deletes)."""
+    column, None when they have none of _BUCKET_COLUMNS; the planner's estimate of their rows,
+    negative when never analyzed; what PostgreSQL's statistics say was written to them: the
+    file, inserts, updates, deletes)."""
     rows = conn.execute(
         """
-        select c.relname::text, array_agg(a.attname::text),
+        select c.relname::text, array_agg(a.attname::text), c.reltuples::float8,
                c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
         from pg_class as c
         join pg_namespace as n on n.oid = c.relnamespace
         join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
         left join pg_stat_all_tables as s on s.relid = c.oid
         where n.nspname = 'analytics' and c.relkind in ('r', 'p')
-        group by c.relname, c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
+        group by c.relname, c.reltuples, c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
         having bool_or(a.attname = 'refreshed_at')
         """
     ).fetchall()
     return {
-        name: (next((c for c in _BUCKET_COLUMNS if c in columns), None), tuple(written))
-        for name, columns, *written in rows
+        name: (next((c for c in _BUCKET_COLUMNS if c in columns), None), estimate, tuple(written))
+        for name, columns, estimate, *written in rows
     }
 
 
+#: From this many rows (the planner's estimate) a mart's rows are the estimate, not a count:
+#: counting every row of the largest marts (the session partials, one row per session and
+#: hour) is what made the page's first view grow with the history kept.
+ESTIMATE_FROM = 100_000
+
+
 def _mart_rows(
-    conn: psycopg.Connection, name: str, bucket: str | None
-) -> tuple[int, datetime | None, datetime | None]:
-    """(rows, newest bucket, last refresh) of one mart: a scan of the table."""
-    query = sql.SQL("select count(*), {b}, max(refreshed_at) from analytics.{t}").format(
-        b=sql.SQL("max({})").format(sql.Identifier(bucket)) if bucket else sql.SQL("null"),
-        t=sql.Identifier(name),
-    )
-    found = conn.execute(query).fetchone()
-    return (found[0], found[1], found[2]) if found else (0, None, None)
+    conn: psycopg.Connection, name: str, bucket: str | None, estimate: float
+) -> tuple[int, bool, datetime | None, datetime | None]:
+    """(rows, whether that is the planner's estimate, newest bucket, last refresh) of one mart.
+
+    Below ESTIMATE_FROM rows (or never analyzed): a scan of the table. From it: the estimate,
+    the newest bucket from the index every bucketed mart leads with, and the last refresh from
+    the ledger's record of the buckets its last run rebuilt (public.mart_last_rebuilt; a scan
+    when it has none for the mart)."""
+    table = sql.Identifier(name)
+    if bucket is None or estimate < ESTIMATE_FROM:
+        query = sql.SQL("select count(*), {b}, max(refreshed_at) from analytics.{t}").format(
+            b=sql.SQL("max({})").format(sql.Identifier(bucket)) if bucket else sql.SQL("null"),
+            t=table,
+        )
+        found = conn.execute(query).fetchone()
+        return (found[0], False, found[1], found[2]) if found else (0, False, None, None)
+    query = sql.SQL(
+        "select (select max({b}) from analytics.{t}),"
+        " coalesce((select max(rebuilt_at) from mart_last_rebuilt where mart = %s),"
+        " (select max(refreshed_at) from analytics.{t}))"
+    ).format(b=sql.Identifier(bucket), t=table)
+    found = conn.execute(query, (name,)).fetchone()
+    return (round(estimate), True, found[0], found[1]) if found else (0, True, None, None)
 
 
 def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
     """Rows, newest bucket, last refresh and dirty buckets waiting, per mart: the core marts
     (listed even before dbt builds them) and every other refreshed table of schema analytics.
-    A mart's rows are counted (a scan) again only when PostgreSQL's statistics show it written
-    since (they are up to date once the writing session ends: after every dbt run)."""
+    A mart's rows are counted (a scan; the planner's estimate from ESTIMATE_FROM rows) again
+    only when PostgreSQL's statistics show it written since (they are up to date once the
+    writing session ends: after every dbt run)."""
     pending = {
         r[0]: (r[1], r[2])
         for r in conn.execute(
@@ -89,11 +113,11 @@ def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
         if name not in tables:
             out.append(MartFreshness(name, False, pending_buckets=waiting, oldest_pending=oldest))
             continue
-        bucket, written = tables[name]
-        rows, newest, refreshed = CACHE.keep(
-            conn, ("mart_rows", name), written, partial(_mart_rows, conn, name, bucket)
+        bucket, estimate, written = tables[name]
+        rows, estimated, newest, refreshed = CACHE.keep(
+            conn, ("mart_rows", name), written, partial(_mart_rows, conn, name, bucket, estimate)
         )
-        out.append(MartFreshness(name, True, rows, newest, refreshed, waiting, oldest))
+        out.append(MartFreshness(name, True, rows, estimated, newest, refreshed, waiting, oldest))
     return out
 
 

@@ -17,7 +17,8 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from mcp_analytics.dashboard import admin, marts
+from mcp_analytics.dashboard import admin, marts, pipeline
+from mcp_analytics.dashboard.cache import CACHE
 from mcp_analytics.dashboard.charts import fmt_int, fmt_ms
 from mcp_analytics.dashboard.web import SESSION_COOKIE
 from mcp_analytics.dashboard.windows import Window, parse_window
@@ -659,6 +660,32 @@ def test_settings_the_code_reads_refuse_what_their_reader_would_ignore(
         data={"value": '{"max_age_days": 30}', "csrf_token": token},
     )
     assert done.status_code == 303
+
+
+def test_pipeline_estimates_the_rows_of_large_marts_and_keeps_the_rest_exact(
+    client_as, warehouse: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the first view must not count every row of the largest marts (it grew with the history
+    # kept); from ESTIMATE_FROM rows a mart shows the planner's estimate, while its newest
+    # bucket and last refresh stay exact (an index, the ledger's last rebuilt buckets)
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute("analyze analytics.hourly_tool_usage_summary")
+        monkeypatch.setattr(CACHE, "enabled", False)
+        counted = {m.name: m for m in pipeline.freshness(conn)}
+        monkeypatch.setattr(pipeline, "ESTIMATE_FROM", 1)
+        estimated = {m.name: m for m in pipeline.freshness(conn)}
+        reltuples = conn.execute(
+            "select reltuples from pg_class"
+            " where oid = 'analytics.hourly_tool_usage_summary'::regclass"
+        ).fetchone()[0]
+    exact, large = counted["hourly_tool_usage_summary"], estimated["hourly_tool_usage_summary"]
+    assert exact.rows > 1 and not exact.rows_estimated
+    assert large.rows_estimated and large.rows == round(reltuples)
+    assert (large.newest_bucket, large.refreshed_at) == (exact.newest_bucket, exact.refreshed_at)
+    # the page marks the estimate
+    page = client_as("admin").get("/pipeline").text
+    row = page[page.index('data-mart="hourly_tool_usage_summary"') :]
+    assert f"≈ {fmt_int(large.rows)}" in row[: row.index("</tr>")]
 
 
 def test_super_admin_manages_users(client_as, warehouse: str, app) -> None:
