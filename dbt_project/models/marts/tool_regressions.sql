@@ -87,12 +87,13 @@ sided_days as (
         version_days.duration_histogram,
         version_days.first_called_at,
         version_days.last_called_at,
-        -- a number per side (comparison, server, tool, side): the histograms' merge groups
-        -- by it, narrow rows that hash in memory, instead of sorting wide text keys on disk
+        -- a number per side within its server (comparison, tool, side): the histograms'
+        -- merge groups by the server and it, narrow rows that hash in memory, instead of
+        -- sorting wide text keys on disk; per server, so that on Citus (docs/scale-out.md)
+        -- the ranking runs on the server's shard
         dense_rank() over (
-            order by
-                comparisons.comparison, version_days.bcp_name, version_days.tool_name,
-                comparisons.side
+            partition by version_days.bcp_name
+            order by comparisons.comparison, version_days.tool_name, comparisons.side
         ) as side_id
     from version_days
     cross join thresholds
@@ -150,22 +151,24 @@ side_totals as (
 -- its quantile costs more than the jsonb merge saves; measured by bench_regressions.)
 side_buckets as (
     select
+        sided_days.bcp_name,
         sided_days.side_id,
         histogram_entry.key::integer as bucket_index,
         sum(histogram_entry.value::bigint) as bucket_count
     from sided_days
     cross join lateral jsonb_each_text(sided_days.duration_histogram) as histogram_entry
-    group by sided_days.side_id, histogram_entry.key::integer
+    group by sided_days.bcp_name, sided_days.side_id, histogram_entry.key::integer
 ),
 
 side_latency as (
     select
+        bcp_name,
         side_id,
         {{ var('raw_schema', 'public') }}.mart_hist_quantile(
             jsonb_object_agg(bucket_index, bucket_count), 0.95
         ) as p95_duration_ms
     from side_buckets
-    group by side_id
+    group by bcp_name, side_id
 ),
 
 sides as (
@@ -184,7 +187,9 @@ sides as (
         side_latency.p95_duration_ms
     from side_totals
     inner join side_latency
-        on side_totals.side_id = side_latency.side_id
+        on
+            side_totals.bcp_name = side_latency.bcp_name
+            and side_totals.side_id = side_latency.side_id
 ),
 
 -- both sides of a comparison on one row (a tool without calls on one side is not compared)
