@@ -8,9 +8,10 @@ refused change rolls back whole.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import jsonschema
 import psycopg
@@ -253,12 +254,36 @@ def config_rows(conn: psycopg.Connection, role: str) -> list[dict[str, Any]]:
     return out
 
 
+#: The longest wait PostgreSQL's lock_timeout takes, in seconds (INT_MAX milliseconds).
+MAX_LOCK_TIMEOUT_S = 2_147_483
+
+
+def lock_timeout_seconds(value: Any) -> float:
+    """A maintenance lock timeout setting as public.maintenance_seconds uses it: seconds, a
+    number above 0 and at most MAX_LOCK_TIMEOUT_S (it becomes the session's lock_timeout).
+
+    Raises:
+        ValueError: not such a number (a longer wait would make every retention run fail).
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"a lock timeout must be a number of seconds above 0, got {value!r}")
+    if value > MAX_LOCK_TIMEOUT_S:
+        raise ValueError(
+            f"a lock timeout must be at most {MAX_LOCK_TIMEOUT_S} seconds (about 24 days,"
+            f" PostgreSQL's longest lock_timeout), got {value}"
+        )
+    return float(value)
+
+
 #: Settings whose reader refuses more than a JSON Schema can say, by the reader's own parser
-#: (a bad regular expression, an unknown detector): a value it would warn about and ignore at
-#: ingest is refused when saved instead.
+#: (a bad regular expression, an unknown detector, a wait PostgreSQL cannot take): a value it
+#: would warn about and ignore at ingest, or that maintenance would fail on, is refused when
+#: saved instead.
 SETTING_READERS: dict[str, Callable[[Any], object]] = {
     "analytics.redaction": RedactionRules.from_config,
     "analytics.event_time_window": TimeWindow.from_config,
+    "maintenance.lock_timeout_seconds": lock_timeout_seconds,
+    "maintenance.warehouse_lock_timeout_seconds": lock_timeout_seconds,
 }
 
 
@@ -275,6 +300,18 @@ def _check_known(conn: psycopg.Connection, key: str, value: Any) -> None:
             reader(value)
         except ValueError as err:
             raise AdminError(str(err)) from None
+
+
+def _finite_number(text: str) -> float:
+    # JSON has no NaN or Infinity, and the database refuses them: 1e999 would be Infinity
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is beyond the range of a number")
+    return number
+
+
+def _not_json(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _holds_nul(value: Any) -> bool:
@@ -297,7 +334,7 @@ def update_config(conn: psycopg.Connection, key: str, text: str, by: Actor, role
             or a value the schema (or the code that reads the key) refuses.
     """
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=_finite_number, parse_constant=_not_json)
     except ValueError as err:
         raise AdminError(
             f'{key}: the value must be JSON (e.g. 10000, true, "text"): {err}'
