@@ -282,6 +282,17 @@ def _target(path: Path | None, directory: Path, database: str, mode: Mode) -> Pa
     return path
 
 
+def _check_folder(folder: Path) -> None:
+    """Refuse a backup under a path through a file (mkdir would say only "File exists")."""
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise BackupError(
+                    f"cannot write the backup in {folder}: {ancestor} is a file, not a folder"
+                )
+            return
+
+
 def _pg_dump_args(
     tool: PgTool, snapshot: str, partial: Path, mode: Mode, superuser: bool
 ) -> list[str]:
@@ -334,6 +345,7 @@ def _dump_in_snapshot(
     for existing in (dump, manifest_path(dump)):
         if existing.exists():
             raise BackupError(f"{existing} exists: give another name (backups are kept)")
+    _check_folder(dump.parent)
     dump.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # The inventory waits for table locks no longer than pg_dump does.
     conn.execute(f"set local lock_timeout = '{LOCK_WAIT_TIMEOUT}'")
