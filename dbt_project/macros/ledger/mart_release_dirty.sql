@@ -1,6 +1,6 @@
 {#-
-    Post-hook of every incremental mart: marks the buckets rebuilt here (all of the mart's on a
-    full build) for the marts built on this one (mart_sources), records them as this mart's
+    Post-hook of every incremental mart: marks the buckets rebuilt here (on a full build also
+    all of the mart's) for the marts built on this one (mart_sources), records them as this mart's
     last rebuilt buckets (mart_last_rebuilt, what the exactness tests of the build compare),
     deletes exactly the ledger entries the pre-hook claimed (by id: entries committed meanwhile
     stay for the next run), and registers the mart's own retention policy. In the model's
@@ -9,11 +9,12 @@
 {% macro mart_release_dirty(time_column, retention_days) %}
     {%- do assert_identifier(time_column, 'mart_release_dirty', 'time_column') -%}
     {%- set raw_schema = var('raw_schema', 'public') -%}
-    -- the buckets rebuilt here (UTC hours or days), or every bucket of the mart on a full build
+    -- the buckets rebuilt here (UTC hours or days), and on a full build every bucket of the
+    -- mart as well: the claimed ones stay, since a bucket whose rows were all deleted has none
+    -- in the built table, yet the marts built on this one must rebuild it
     create temporary table mart_rebuilt on commit drop as
     select rebuilt.bucket
     from pg_temp.mart_rebuild as rebuilt
-    where (select run_mode.is_incremental from pg_temp.mart_run_mode as run_mode)
     union
     select date_trunc('hour', built.{{ time_column }}, 'UTC') as bucket
     from {{ this }} as built
