@@ -38,47 +38,59 @@ class MartFreshness:
     oldest_pending: datetime | None = None
 
 
-def _mart_tables(conn: psycopg.Connection) -> dict[str, tuple[str | None, float, tuple]]:
+def _mart_tables(
+    conn: psycopg.Connection,
+) -> dict[str, tuple[str | None, float, int, tuple]]:
     """Tables of schema analytics that dbt refreshes (they carry refreshed_at) -> (their bucket
     column, None when they have none of _BUCKET_COLUMNS; the planner's estimate of their rows,
-    negative when never analyzed; what PostgreSQL's statistics say was written to them: the
-    file, inserts, updates, deletes)."""
+    negative when never analyzed; the bytes of their heap now, `pg_relation_size`; what
+    PostgreSQL's statistics say was written to them: the file, inserts, updates, deletes)."""
     rows = conn.execute(
         """
         select c.relname::text, array_agg(a.attname::text), c.reltuples::float8,
-               c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
+               pg_relation_size(c.oid), c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
         from pg_class as c
         join pg_namespace as n on n.oid = c.relnamespace
         join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
         left join pg_stat_all_tables as s on s.relid = c.oid
         where n.nspname = 'analytics' and c.relkind in ('r', 'p')
-        group by c.relname, c.reltuples, c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
+        group by c.oid, c.relname, c.reltuples, c.relfilenode, s.n_tup_ins, s.n_tup_upd,
+                 s.n_tup_del
         having bool_or(a.attname = 'refreshed_at')
         """
     ).fetchall()
     return {
-        name: (next((c for c in _BUCKET_COLUMNS if c in columns), None), estimate, tuple(written))
-        for name, columns, estimate, *written in rows
+        name: (
+            next((c for c in _BUCKET_COLUMNS if c in columns), None),
+            estimate,
+            size,
+            tuple(written),
+        )
+        for name, columns, estimate, size, *written in rows
     }
 
 
-#: From this many rows (the planner's estimate) a mart's rows are the estimate, not a count:
-#: counting every row of the largest marts (the session partials, one row per session and
-#: hour) is what made the page's first view grow with the history kept.
-ESTIMATE_FROM = 100_000
+#: From this many bytes of heap a mart's rows are the planner's estimate, not a count: a count
+#: reads every page, and the hourly marts grow with the days kept and the calls per hour (the
+#: hourly tool summary's rows carry packed histograms: 29 MB for 34,000 rows at 3 M calls over
+#: 60 days). Counting them made the page's first view after a start, when they are no longer
+#: in shared buffers, grow with the history (bench_growth, 1 M -> 10 M calls). 8 MiB counts in
+#: a few milliseconds.
+ESTIMATE_FROM_BYTES = 8 * 1024 * 1024
 
 
 def _mart_rows(
-    conn: psycopg.Connection, name: str, bucket: str | None, estimate: float
+    conn: psycopg.Connection, name: str, bucket: str | None, estimate: float, size: int
 ) -> tuple[int, bool, datetime | None, datetime | None]:
     """(rows, whether that is the planner's estimate, newest bucket, last refresh) of one mart.
 
-    Below ESTIMATE_FROM rows (or never analyzed): a scan of the table. From it: the estimate,
-    the newest bucket from the index every bucketed mart leads with, and the last refresh from
-    the ledger's record of the buckets its last run rebuilt (public.mart_last_rebuilt; a scan
-    when it has none for the mart)."""
+    Below ESTIMATE_FROM_BYTES of heap, without a bucket column, or never analyzed: a scan of
+    the table. From it: the estimate, the newest bucket from the index every bucketed mart
+    leads with, and the last refresh from public.mart_refreshes (bootstrap 125: when the mart
+    last rebuilt any bucket, in the transaction that wrote those rows' refreshed_at; a scan
+    when it has no row for the mart, before the mart's first rebuild since that file)."""
     table = sql.Identifier(name)
-    if bucket is None or estimate < ESTIMATE_FROM:
+    if bucket is None or estimate < 0 or size < ESTIMATE_FROM_BYTES:
         query = sql.SQL("select count(*), {b}, max(refreshed_at) from analytics.{t}").format(
             b=sql.SQL("max({})").format(sql.Identifier(bucket)) if bucket else sql.SQL("null"),
             t=table,
@@ -87,7 +99,7 @@ def _mart_rows(
         return (found[0], False, found[1], found[2]) if found else (0, False, None, None)
     query = sql.SQL(
         "select (select max({b}) from analytics.{t}),"
-        " coalesce((select max(rebuilt_at) from mart_last_rebuilt where mart = %s),"
+        " coalesce((select refreshed_at from mart_refreshes where mart = %s),"
         " (select max(refreshed_at) from analytics.{t}))"
     ).format(b=sql.Identifier(bucket), t=table)
     found = conn.execute(query, (name,)).fetchone()
@@ -97,7 +109,7 @@ def _mart_rows(
 def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
     """Rows, newest bucket, last refresh and dirty buckets waiting, per mart: the core marts
     (listed even before dbt builds them) and every other refreshed table of schema analytics.
-    A mart's rows are counted (a scan; the planner's estimate from ESTIMATE_FROM rows) again
+    A mart's rows are counted (a scan; the planner's estimate from ESTIMATE_FROM_BYTES) again
     only when PostgreSQL's statistics show it written since (they are up to date once the
     writing session ends: after every dbt run)."""
     pending = {
@@ -113,9 +125,12 @@ def freshness(conn: psycopg.Connection) -> list[MartFreshness]:
         if name not in tables:
             out.append(MartFreshness(name, False, pending_buckets=waiting, oldest_pending=oldest))
             continue
-        bucket, estimate, written = tables[name]
+        bucket, estimate, size, written = tables[name]
         rows, estimated, newest, refreshed = CACHE.keep(
-            conn, ("mart_rows", name), written, partial(_mart_rows, conn, name, bucket, estimate)
+            conn,
+            ("mart_rows", name),
+            written,
+            partial(_mart_rows, conn, name, bucket, estimate, size),
         )
         out.append(MartFreshness(name, True, rows, estimated, newest, refreshed, waiting, oldest))
     return out
