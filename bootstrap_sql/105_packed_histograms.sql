@@ -289,9 +289,9 @@ $$;
 -- queries inherit it. A function whose query joins without a join clause (a cross join of
 -- one-row CTEs, a lateral unnest) has no other plan; before PostgreSQL 18 the planner prices
 -- such a disabled node at 1e10 instead of skipping the setting, and planning the function's
--- query per call turned mcp_error_class into 0.9 s a call on 15. These functions keep them.
+-- query per call turned mcp_error_class into 0.9 s a call on 15. This function keeps them (the
+-- jsonb quantiles, which 122 defines, ask the packed ones and hold no query of their own).
 alter function mcp_error_class(boolean, text) set enable_nestloop = on;
-alter function mart_hist_quantiles(jsonb, double precision []) set enable_nestloop = on;
 
 -- Marts built before this file get the columns their models now produce (dbt's
 -- on_schema_change is `fail`), and every hour they hold is rebuilt on the next run (hours past

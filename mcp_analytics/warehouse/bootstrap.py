@@ -43,6 +43,16 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
     "010_mart_dirty_buckets.sql": frozenset(
         {"7ad8179194444032386e27fd0d0d6ae28985d59c8a99ef588bdf311309a6f312"}
     ),
+    # Defined a first body of mart_hist_quantile(jsonb, ...), which 122 replaced (read through
+    # the packed form, the same comment): 011 no longer defines it (nothing calls it between).
+    "011_latency_histograms.sql": frozenset(
+        {"6c90a135cf3ef4d089fe33a454b00a2a51d0f0e633d5f78727864c685e94d995"}
+    ),
+    # Defined a first mart_hist_quantiles(jsonb, ...) with its own cumulative sums, which 122
+    # replaced (read through the packed form, the same comment): 013 now holds only its account.
+    "013_latency_histogram_quantiles.sql": frozenset(
+        {"6532dca9e1d844bc904cee7070f45f8189d9a027a8074271c0c219c64edc3fa8"}
+    ),
     # Made row-level security and the admin/self policies of users, sessions and
     # system_configuration one statement each: now one loop over the three tables makes the
     # same ones.
@@ -95,6 +105,11 @@ EARLIER_REVISIONS: dict[str, frozenset[str]] = {
             "c2063550b7c18e8409b1656d52fbcd195bc2097e49efde5c3d8788452138b569",
             "e7b416f17f8ec2360cb087df73ab399f284a770eb3b721e582a1454bc01f43d8",
         }
+    ),
+    # Gave 013's mart_hist_quantiles(jsonb, ...) a nested-loop setting, which 122's definition
+    # (reading the packed form, no query of its own) does without: 105 no longer sets it.
+    "105_packed_histograms.sql": frozenset(
+        {"fa7485b70e8a9c7af92a8ff5fbff490c4661a97cd485bcd161ff6f16eea1b6f6"}
     ),
     "115_inventory_sources.sql": frozenset(
         {

@@ -133,6 +133,11 @@ def test_histogram_buckets_are_ordered_and_within_one_128th(module_db: str) -> N
         assert conn.execute("select mart_hist_quantile('{}'::jsonb, 0.5)").fetchone()[0] is None
         with pytest.raises(psycopg.errors.InvalidParameterValue):
             conn.execute("select mart_hist_quantile('{\"1\": 1}'::jsonb, 1.5)")
+        # a null histogram or q is null, before q's range is checked
+        assert conn.execute(
+            "select mart_hist_quantile(null::jsonb, 1.5),"
+            " mart_hist_quantile('{\"1\": 1}'::jsonb, null)"
+        ).fetchone() == (None, None)
 
 
 def test_quantiles_in_one_pass_match_one_at_a_time(module_db: str) -> None:
