@@ -43,6 +43,20 @@ def _version(conn: psycopg.Connection, sources: Sequence[Source]) -> tuple:
     return tuple(tuple(r) for r in rows)
 
 
+def written(conn: psycopg.Connection, table: str) -> tuple:
+    """What PostgreSQL's statistics say was written to analytics.`table`, without reading its
+    rows: (its file, inserts, updates, deletes). Up to date once the writing session ends
+    (statistics are flushed then, and at most a second after a transaction of a session that
+    stays open); readable by every role."""
+    row = conn.execute(
+        "select c.relfilenode, s.n_tup_ins, s.n_tup_upd, s.n_tup_del"
+        " from pg_class as c left join pg_stat_all_tables as s on s.relid = c.oid"
+        " where c.oid = to_regclass(%s)",
+        (f"analytics.{table}",),
+    ).fetchone()
+    return tuple(row) if row else ()
+
+
 class MartCache:
     """A bounded, thread-safe cache of page results per database, and of mart rows per bucket.
 
@@ -72,11 +86,15 @@ class MartCache:
         key: Hashable,
         sources: Sequence[Source],
         compute: Callable[[], T],
+        whole: Sequence[str] = (),
     ) -> T:
-        """`compute()`'s result for `key`, reused while the rows of `sources` are unchanged."""
+        """`compute()`'s result for `key`, reused while the rows of `sources` are unchanged and
+        nothing is written to the marts named in `whole` (their statistics, `written`: for a
+        mart whose rows of the window are too many to count on every view)."""
         if not self.enabled:
             return compute()
-        return self.keep(conn, key, _version(conn, sources), compute)
+        version = (_version(conn, sources), tuple(written(conn, t) for t in whole))
+        return self.keep(conn, key, version, compute)
 
     def keep(
         self, conn: psycopg.Connection, key: Hashable, version: Hashable, compute: Callable[[], T]

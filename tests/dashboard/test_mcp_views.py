@@ -334,3 +334,40 @@ def test_the_sessions_reads_are_planned_with_their_window_every_time(warehouse: 
     # the connection does prepare: the first query is there, none of the page's
     assert statements == ["select 1"]
     assert len(page.longest) <= 5
+
+
+def test_the_sessions_page_is_kept_without_counting_the_sessions(
+    analyst_url: str, warehouse: str
+) -> None:
+    """The Sessions page is reused while its marts are unchanged, and checking that reads no
+    row of mcp_sessions (its window's rows are ~700,000 at 10 M calls: counting them on every
+    view cost ~100 ms); a write to it (here a delete rolled back, as retention's is not) makes
+    the page computed again."""
+    window = parse_window({"window": "7d"})
+
+    def scans(conn: psycopg.Connection) -> tuple[int, int]:
+        row = conn.execute(
+            "select seq_scan, coalesce(idx_scan, 0) from pg_stat_xact_user_tables"
+            " where relid = 'analytics.mcp_sessions'::regclass"
+        ).fetchone()
+        return row[0], row[1]
+
+    with psycopg.connect(analyst_url, autocommit=True) as conn:
+        first = sessions.sessions(conn, window)
+        with conn.transaction():
+            before = scans(conn)
+            again = sessions.sessions(conn, window)
+            after = scans(conn)
+        assert first is not None and first.longest and again is first
+        assert after == before
+        with psycopg.connect(warehouse, autocommit=True) as writer:
+            with writer.transaction(force_rollback=True):
+                writer.execute(
+                    "delete from analytics.mcp_sessions where ctid = (select min(ctid)"
+                    " from analytics.mcp_sessions)"
+                )
+            # the writer's statistics now, not when its session ends
+            writer.execute("select pg_stat_force_next_flush()")
+            writer.execute("select 1")
+        computed = sessions.sessions(conn, window)
+        assert computed is not first and computed == first
